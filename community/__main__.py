@@ -1,0 +1,5 @@
+import sys
+
+from community.cli import main
+
+sys.exit(main())

@@ -1,0 +1,136 @@
+"""The Litestar application: wiring only. Controllers live in `controllers/`, rules in `services/`."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from advanced_alchemy.extensions.litestar import SQLAlchemyPlugin
+from litestar import Litestar
+from litestar.config.compression import CompressionConfig
+from litestar.config.csrf import CSRFConfig
+from litestar.contrib.jinja import JinjaTemplateEngine
+from litestar.datastructures import CacheControlHeader, State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException
+from litestar.middleware.session.server_side import ServerSideSessionConfig
+from litestar.openapi.config import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.htmx import HTMXPlugin
+from litestar.static_files import create_static_files_router
+from litestar.stores.redis import RedisStore
+from litestar.template.config import TemplateConfig
+
+from community import errors
+from community.config import Settings, load_settings
+from community.db import sqlalchemy_config
+from community.logs import configure_logging, request_log_middleware
+from community.queue import make_queues
+from community.redis_client import make_redis
+
+ROOT = Path(__file__).resolve().parent.parent
+TEMPLATES = ROOT / "templates"
+STATIC = ROOT / "static"
+
+# Controllers register here; each later capability appends its own module's controllers.
+from community.controllers.auth import AuthController  # noqa: E402
+from community.controllers.health import HealthController  # noqa: E402
+
+ROUTE_HANDLERS: list[Any] = [HealthController, AuthController]
+
+
+def _template_engine(engine: JinjaTemplateEngine) -> None:
+    from community.templating import register_template_helpers
+
+    register_template_helpers(engine.engine)
+
+
+def resolve_services(settings: Settings) -> Settings:
+    """Start embedded PostgreSQL/Redis when their URLs are not set; otherwise use them as given."""
+    if not settings.embedded:
+        return settings
+    from community.embedded import start_embedded
+
+    resolved, _ = start_embedded(settings)
+    return resolved
+
+
+def create_app(
+    settings: Settings | None = None, *, extra_handlers: list[Any] | None = None
+) -> Litestar:
+    settings = resolve_services(settings or load_settings())
+    configure_logging(settings.log_level)
+    db_config = sqlalchemy_config(settings)
+    redis = make_redis(settings)
+    queue_redis = make_redis(settings)
+    queues = make_queues(settings, queue_redis)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        for queue in queues.values():
+            await queue.connect()
+        try:
+            yield
+        finally:
+            for queue in queues.values():
+                await queue.disconnect()
+            await redis.aclose()
+            await queue_redis.aclose()
+
+    def provide_settings() -> Settings:
+        return settings
+
+    return Litestar(
+        route_handlers=[
+            *ROUTE_HANDLERS,
+            *(extra_handlers or []),
+            create_static_files_router(
+                path="/static",
+                directories=[STATIC],
+                name="static",
+                cache_control=CacheControlHeader(max_age=3600, public=True),
+                include_in_schema=False,
+            ),
+        ],
+        plugins=[SQLAlchemyPlugin(config=db_config), HTMXPlugin()],
+        dependencies={
+            "settings": Provide(provide_settings, sync_to_thread=False),
+            "redis": Provide(lambda: redis, sync_to_thread=False),
+            "queues": Provide(lambda: queues, sync_to_thread=False),
+        },
+        state=State({"settings": settings, "redis": redis, "queues": queues}),
+        lifespan=[lifespan],
+        middleware=[
+            request_log_middleware,
+            ServerSideSessionConfig(
+                key="session",
+                max_age=60 * 60 * 12,
+                secure=settings.secure_cookies,
+                samesite="lax",
+                httponly=True,
+            ).middleware,
+        ],
+        stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_prefix}sessions")},
+        csrf_config=CSRFConfig(
+            secret=settings.secret_key,
+            cookie_secure=settings.secure_cookies,
+            exclude=["/api/", "/webhooks/", "/door/api/", "/healthz", "/_sandbox/"],
+        ),
+        template_config=TemplateConfig(
+            directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
+        ),
+        compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
+        openapi_config=OpenAPIConfig(
+            title="Community events API",
+            version="1.0.0",
+            path="/api/docs",
+            render_plugins=[JsonRenderPlugin()],  # no CDN-hosted viewer: the spec itself
+        ),
+        exception_handlers={
+            HTTPException: errors.http_exception_handler,
+            Exception: errors.internal_error_handler,
+        },
+        debug=settings.debug,
+    )

@@ -1,0 +1,213 @@
+"""Settings read from the environment once, validated with one clear sentence per mistake."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Literal
+from urllib.parse import urlsplit
+
+
+class ConfigError(Exception):
+    """A setting is missing or malformed; the message names it in one sentence."""
+
+
+PlatformMode = Literal["sandbox", "live"]
+
+DEFAULT_API_URLS = {
+    "meetup": "https://api.meetup.com",
+    "eventbrite": "https://www.eventbriteapi.com",
+    "luma": "https://public-api.luma.com",
+}
+DEFAULT_AUTH_URLS = {
+    "meetup": "https://secure.meetup.com",
+    "eventbrite": "https://www.eventbrite.com",
+}
+
+
+@dataclass(frozen=True)
+class PlatformCredentials:
+    api_url: str
+    auth_url: str = ""
+    client_id: str = ""
+    client_secret: str = ""
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.client_id and self.client_secret)
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    host: str = ""
+    port: int = 587
+    username: str = ""
+    password: str = field(default="", repr=False)
+    sender: str = "Community events <events@localhost>"
+    security: Literal["starttls", "ssl", "none"] = "starttls"
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.host)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    secret_key: str = field(repr=False)
+    base_url: str
+    database_url: str | None
+    redis_url: str | None
+    redis_prefix: str = "cd:"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    web_workers: int = 1
+    log_level: str = "INFO"
+    smtp: SmtpSettings = field(default_factory=SmtpSettings)
+    meetup: PlatformCredentials = field(
+        default_factory=lambda: PlatformCredentials(
+            DEFAULT_API_URLS["meetup"], DEFAULT_AUTH_URLS["meetup"]
+        )
+    )
+    eventbrite: PlatformCredentials = field(
+        default_factory=lambda: PlatformCredentials(
+            DEFAULT_API_URLS["eventbrite"], DEFAULT_AUTH_URLS["eventbrite"]
+        )
+    )
+    luma: PlatformCredentials = field(
+        default_factory=lambda: PlatformCredentials(DEFAULT_API_URLS["luma"])
+    )
+    platform_mode: PlatformMode = "sandbox"
+    debug: bool = False
+
+    @property
+    def embedded(self) -> bool:
+        return self.database_url is None or self.redis_url is None
+
+    @property
+    def secure_cookies(self) -> bool:
+        return self.base_url.startswith("https://")
+
+    def with_services(self, database_url: str, redis_url: str) -> Settings:
+        return replace(self, database_url=database_url, redis_url=redis_url)
+
+    def platform(self, name: str) -> PlatformCredentials:
+        return {"meetup": self.meetup, "eventbrite": self.eventbrite, "luma": self.luma}[name]
+
+
+def _url(
+    env: dict[str, str], name: str, schemes: tuple[str, ...], default: str | None
+) -> str | None:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not (parts.netloc or parts.query or parts.path):
+        raise ConfigError(
+            f"{name} must be a URL starting with {' or '.join(s + '://' for s in schemes)}"
+            f" (got a value starting with {raw.split(':', 1)[0]!r})."
+        )
+    return raw.rstrip("/") if parts.scheme in ("http", "https") else raw
+
+
+def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value}.")
+    return value
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept the usual postgres:// spellings and use the asyncpg driver."""
+    for prefix in ("postgres://", "postgresql://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    return url
+
+
+def _secret_key(env: dict[str, str], data_dir: Path) -> str:
+    raw = env.get("SECRET_KEY", "").strip()
+    if raw:
+        if len(raw) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 characters long.")
+        return raw
+    # Small installs get a generated key that survives restarts; production sets its own.
+    key_file = data_dir / "secret_key"
+    if key_file.exists():
+        return key_file.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48)
+    key_file.write_text(key)
+    key_file.chmod(0o600)
+    return key
+
+
+def _platform(env: dict[str, str], name: str) -> PlatformCredentials:
+    upper = name.upper()
+    api = _url(env, f"{upper}_API_URL", ("http", "https"), DEFAULT_API_URLS[name])
+    auth = _url(env, f"{upper}_AUTH_URL", ("http", "https"), DEFAULT_AUTH_URLS.get(name, ""))
+    return PlatformCredentials(
+        api_url=api or "",
+        auth_url=auth or "",
+        client_id=env.get(f"{upper}_CLIENT_ID", "").strip(),
+        client_secret=env.get(f"{upper}_CLIENT_SECRET", "").strip(),
+    )
+
+
+def load_settings(env: dict[str, str] | None = None) -> Settings:
+    env = dict(os.environ if env is None else env)
+    data_dir = Path(env.get("DATA_DIR", "").strip() or ".data").expanduser().resolve()
+    if data_dir.exists() and not data_dir.is_dir():
+        raise ConfigError(f"DATA_DIR must be a folder, but {data_dir} is a file.")
+
+    database_url = _url(env, "DATABASE_URL", ("postgres", "postgresql", "postgresql+asyncpg"), None)
+    redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), None)
+    smtp_security = env.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
+    if smtp_security not in ("starttls", "ssl", "none"):
+        raise ConfigError("SMTP_SECURITY must be one of starttls, ssl or none.")
+    mode = env.get("PLATFORM_MODE", "").strip().lower()
+    meetup, eventbrite, luma = (_platform(env, p) for p in ("meetup", "eventbrite", "luma"))
+    if not mode:
+        # Without any platform credentials the local stand-ins are the only thing to talk to.
+        mode = "live" if (meetup.configured or eventbrite.configured) else "sandbox"
+    if mode not in ("sandbox", "live"):
+        raise ConfigError("PLATFORM_MODE must be sandbox or live.")
+    log_level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
+    if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("LOG_LEVEL must be one of DEBUG, INFO, WARNING or ERROR.")
+    port = _int(env, "PORT", 8000, 1, 65535)
+    base_url = _url(env, "BASE_URL", ("http", "https"), None) or f"http://127.0.0.1:{port}"
+
+    return Settings(
+        data_dir=data_dir,
+        secret_key=_secret_key(env, data_dir),
+        base_url=base_url,
+        database_url=normalise_database_url(database_url) if database_url else None,
+        redis_url=redis_url,
+        redis_prefix=env.get("REDIS_PREFIX", "cd:").strip() or "cd:",
+        host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
+        port=port,
+        web_workers=_int(env, "WEB_WORKERS", 1, 1, 64),
+        log_level=log_level,
+        smtp=SmtpSettings(
+            host=env.get("SMTP_HOST", "").strip(),
+            port=_int(env, "SMTP_PORT", 587, 1, 65535),
+            username=env.get("SMTP_USERNAME", "").strip(),
+            password=env.get("SMTP_PASSWORD", ""),
+            sender=env.get("SMTP_FROM", "").strip() or "Community events <events@localhost>",
+            security=smtp_security,  # type: ignore[arg-type]
+        ),
+        meetup=meetup,
+        eventbrite=eventbrite,
+        luma=luma,
+        platform_mode=mode,  # type: ignore[arg-type]
+        debug=env.get("DEBUG", "").strip().lower() in ("1", "true", "yes"),
+    )

@@ -1,0 +1,90 @@
+"""Every error becomes a clear message: JSON under /api, a themed page elsewhere, never a trace."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import quote
+
+from litestar import MediaType, Request, Response
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.response import Redirect, Template
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+
+log = logging.getLogger("community.errors")
+
+TITLES = {
+    400: "That request could not be understood",
+    401: "Please sign in",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "Not allowed",
+    409: "Conflict",
+    410: "This page is gone",
+    413: "Too large",
+    429: "Slow down",
+    500: "Something went wrong",
+    503: "Temporarily unavailable",
+}
+
+
+def wants_json(request: Request[Any, Any, Any]) -> bool:
+    path = request.url.path
+    if path.startswith(("/api/", "/webhooks/", "/door/api/")):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def _messages(exc: HTTPException) -> list[str]:
+    if isinstance(exc, ValidationException) and isinstance(exc.extra, list):
+        out = []
+        for item in exc.extra:
+            if isinstance(item, dict):
+                key = item.get("key") or item.get("source") or "input"
+                out.append(f"{key}: {item.get('message', 'is not valid')}")
+        return out or [exc.detail]
+    return [exc.detail]
+
+
+def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException) and not wants_json(request):
+        target = quote(request.url.path, safe="/")
+        if request.headers.get("hx-request"):
+            return Response("", status_code=401, headers={"HX-Redirect": f"/login?next={target}"})
+        return Redirect(f"/login?next={target}")
+    messages = _messages(exc)
+    headers = dict(exc.headers or {})
+    if wants_json(request):
+        body: dict[str, Any] = {"status_code": status, "detail": exc.detail}
+        if isinstance(exc, ValidationException) and exc.extra:
+            body["errors"] = messages
+        return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+    return Template(
+        "error.html",
+        context={"status": status, "title": TITLES.get(status, "Error"), "messages": messages},
+        status_code=status,
+        headers=headers,
+    )
+
+
+def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+    log.error(
+        "unhandled error",
+        extra={"path": request.scope.get("path_template") or request.url.path,
+               "error": type(exc).__name__},
+        exc_info=exc,
+    )  # fmt: skip
+    message = "Something went wrong on our side. Nothing you sent was lost; please try again."
+    if wants_json(request):
+        return Response(
+            {"status_code": 500, "detail": message},
+            status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+            media_type=MediaType.JSON,
+        )
+    return Template(
+        "error.html",
+        context={"status": 500, "title": TITLES[500], "messages": [message]},
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )

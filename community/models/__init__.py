@@ -1,0 +1,42 @@
+"""All models, imported here so Alembic and the app see one metadata."""
+
+from community.models.enums import (
+    Channel,
+    EventStatus,
+    ListingState,
+    Platform,
+    RegistrationStatus,
+    Role,
+    SoldOutMode,
+    SyncState,
+    Theme,
+)
+from community.models.event import Event, Listing
+from community.models.member import Member, MemberIdentity
+from community.models.outbox import OutboxMessage
+from community.models.platform_account import PlatformAccount
+from community.models.registration import CheckinLog, Registration
+from community.models.sync_log import SyncLog
+from community.models.user import User
+
+__all__ = [
+    "Channel",
+    "CheckinLog",
+    "Event",
+    "EventStatus",
+    "Listing",
+    "ListingState",
+    "Member",
+    "MemberIdentity",
+    "OutboxMessage",
+    "Platform",
+    "PlatformAccount",
+    "Registration",
+    "RegistrationStatus",
+    "Role",
+    "SoldOutMode",
+    "SyncLog",
+    "SyncState",
+    "Theme",
+    "User",
+]

@@ -1,0 +1,70 @@
+"""Closed vocabularies shared by models, services and templates.
+
+Stored as short strings with CHECK constraints, so the database refuses anything else.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ORGANISER = "organiser"
+    DOOR = "door"
+
+
+class EventStatus(StrEnum):
+    DRAFT = "draft"
+    PUBLISHED = "published"
+    CANCELLED = "cancelled"
+
+
+class Theme(StrEnum):
+    MEETUP = "meetup"
+    LUMA = "luma"
+
+
+class SoldOutMode(StrEnum):
+    SOLD_OUT = "sold_out"
+    WAITLIST = "waitlist"
+
+
+class Platform(StrEnum):
+    MEETUP = "meetup"
+    EVENTBRITE = "eventbrite"
+    LUMA = "luma"
+
+
+class Channel(StrEnum):
+    """Where a registration came from: our own page or one of the platforms."""
+
+    NATIVE = "native"
+    MEETUP = "meetup"
+    EVENTBRITE = "eventbrite"
+    LUMA = "luma"
+
+
+class RegistrationStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    WAITLISTED = "waitlisted"
+    CANCELLED = "cancelled"
+
+
+class ListingState(StrEnum):
+    """What the platform listing currently offers to its visitors."""
+
+    OPEN = "open"
+    SOLD_OUT = "sold_out"
+    WAITLIST = "waitlist"
+
+
+class SyncState(StrEnum):
+    IN_STEP = "in_step"
+    PUSHING = "pushing"
+    ERROR = "error"
+
+
+def check_in(column: str, enum: type[StrEnum]) -> str:
+    values = ", ".join(f"'{member.value}'" for member in enum)
+    return f"{column} IN ({values})"

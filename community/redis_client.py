@@ -1,0 +1,22 @@
+"""One Redis client per process; keys for one event share a `{ev:<id>}` hash tag."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from community.config import Settings
+
+
+def make_redis(settings: Settings, *, decode_responses: bool = False) -> Redis:
+    assert settings.redis_url, "services must be resolved before Redis is used"
+    return Redis.from_url(
+        settings.redis_url,
+        decode_responses=decode_responses,
+        health_check_interval=30,
+        socket_connect_timeout=5,
+        socket_timeout=10,
+    )
+
+
+def event_key(settings: Settings, event_id: object, suffix: str) -> str:
+    return f"{settings.redis_prefix}ev:{{{event_id}}}:{suffix}"

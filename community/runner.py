@@ -1,0 +1,42 @@
+"""Run the web app and the workers inside one asyncio loop (small installs, the demo)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+
+import uvicorn
+
+from community.app import create_app
+from community.config import Settings
+from community.worker import make_workers
+
+
+async def serve_all(
+    settings: Settings, *, host: str | None = None, port: int | None = None
+) -> None:
+    app = create_app(settings)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            host=host or settings.host,
+            port=port or settings.port,
+            log_level="warning",
+            access_log=False,
+            lifespan="on",
+        )
+    )
+    workers = make_workers(settings)
+    worker_tasks = [asyncio.create_task(worker.start()) for worker in workers]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
+    try:
+        await server.serve()
+    finally:
+        await asyncio.gather(*(worker.stop() for worker in workers), return_exceptions=True)
+        for task in worker_tasks:
+            task.cancel()
+        await asyncio.gather(*worker_tasks, return_exceptions=True)

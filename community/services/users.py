@@ -1,0 +1,78 @@
+"""Accounts of organisers, owners and door staff."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from uuid import UUID
+
+from advanced_alchemy.repository import SQLAlchemyAsyncRepository
+from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.models import Role, User
+from community.services.passwords import hash_password, password_problem, verify_password
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class UserError(ValueError):
+    """A user could not be created or changed; the message says why, for a person."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+        self.message = message
+
+
+class UserRepository(SQLAlchemyAsyncRepository[User]):
+    model_type = User
+
+
+class UserService(SQLAlchemyAsyncRepositoryService[User]):
+    repository_type = UserRepository
+
+    async def create_user(
+        self, *, email: str, name: str, password: str, role: Role | str = Role.ORGANISER
+    ) -> User:
+        email = email.strip().lower()
+        if not EMAIL_RE.match(email) or len(email) > 320:
+            raise UserError("email", "Enter a valid email address.")
+        if not name.strip() or len(name) > 120:
+            raise UserError("name", "Enter a name of at most 120 characters.")
+        if (problem := password_problem(password)) is not None:
+            raise UserError("password", problem)
+        try:
+            role = Role(role)
+        except ValueError:
+            raise UserError("role", "Role must be owner, organiser or door.") from None
+        if await self.exists(User.email == email):
+            raise UserError("email", "A user with this email already exists.")
+        return await self.create(
+            User(email=email, name=name.strip(), password_hash=hash_password(password), role=role),
+            auto_commit=True,
+        )
+
+    async def authenticate(self, email: str, password: str) -> User | None:
+        user = await self.get_one_or_none(User.email == email.strip().lower())
+        if user is None or not user.is_active:
+            # Same work either way, so timing does not tell which emails exist.
+            verify_password(_DUMMY_HASH, password)
+            return None
+        if not verify_password(user.password_hash, password):
+            return None
+        user.last_login_at = datetime.now(UTC)
+        await self.update(user, auto_commit=True)
+        return user
+
+    async def get_active(self, user_id: UUID) -> User | None:
+        user = await self.get_one_or_none(User.id == user_id)
+        return user if user is not None and user.is_active else None
+
+
+_DUMMY_HASH = hash_password("not-a-real-password-0")
+
+
+async def count_users(session: AsyncSession) -> int:
+    return int(await session.scalar(select(func.count()).select_from(User)) or 0)
