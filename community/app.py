@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
+from redis.exceptions import RedisError
 
 from community import errors
 from community.config import Settings, load_settings
@@ -30,6 +33,7 @@ from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
 from community.redis_client import make_redis
 
+log = logging.getLogger("community.app")
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
@@ -70,12 +74,17 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         for queue in queues.values():
-            await queue.connect()
+            try:
+                await queue.connect()
+            except RedisError as exc:
+                # Start anyway: /healthz reports Redis as down and the queue reconnects later.
+                log.warning("job queue unavailable at start", extra={"error": type(exc).__name__})
         try:
             yield
         finally:
             for queue in queues.values():
-                await queue.disconnect()
+                with contextlib.suppress(RedisError):
+                    await queue.disconnect()
             await redis.aclose()
             await queue_redis.aclose()
 
@@ -100,7 +109,9 @@ def create_app(
             "redis": Provide(lambda: redis, sync_to_thread=False),
             "queues": Provide(lambda: queues, sync_to_thread=False),
         },
-        state=State({"settings": settings, "redis": redis, "queues": queues}),
+        state=State(
+            {"settings": settings, "redis": redis, "queues": queues, "db_config": db_config}
+        ),
         lifespan=[lifespan],
         middleware=[
             request_log_middleware,
@@ -110,6 +121,8 @@ def create_app(
                 secure=settings.secure_cookies,
                 samesite="lax",
                 httponly=True,
+                # Health checks must answer even when Redis (the session store) is down.
+                exclude=["/healthz", "/static/"],
             ).middleware,
         ],
         stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_prefix}sessions")},

@@ -15,6 +15,7 @@ from litestar.exceptions import NotAuthorizedException, PermissionDeniedExceptio
 from litestar.handlers.base import BaseRouteHandler
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from community.db import app_session_maker
 from community.models import Role, User
 from community.services.users import UserService
 
@@ -34,9 +35,8 @@ async def load_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User | No
         user_id = UUID(str(raw))
     except ValueError:
         return None
-    session_maker = connection.app.state.session_maker_class
     session: AsyncSession
-    async with session_maker() as session:
+    async with app_session_maker(connection.app)() as session:
         user = await UserService(session=session).get_active(user_id)
     if user is not None:
         connection.state.user = user

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -14,6 +15,7 @@ from advanced_alchemy.extensions.litestar import (
     SQLAlchemyAsyncConfig,
 )
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 
@@ -34,6 +36,12 @@ def sqlalchemy_config(settings: Settings, *, pool_size: int = 10) -> SQLAlchemyA
             version_table_name="alembic_version",
         ),
     )
+
+
+def app_session_maker(app: Any) -> async_sessionmaker[AsyncSession]:
+    """The app's session maker, for code outside a handler's dependency injection (guards)."""
+    config: SQLAlchemyAsyncConfig = app.state["db_config"]
+    return cast("async_sessionmaker[AsyncSession]", config.create_session_maker())
 
 
 def asyncpg_dsn(database_url: str, database: str | None = None) -> str:

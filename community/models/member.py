@@ -21,7 +21,10 @@ class Member(UUIDv7AuditBase):
     email: Mapped[str | None] = mapped_column(String(320))
 
     identities: Mapped[list[MemberIdentity]] = relationship(
-        back_populates="member", lazy="selectin", cascade="all, delete-orphan"
+        back_populates="member",
+        lazy="selectin",
+        cascade="all, delete-orphan",
+        foreign_keys="MemberIdentity.member_id",
     )
 
 

@@ -1,0 +1,70 @@
+"""The `community` command against the test database."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.config import Settings
+from community.models import User
+from community.services.passwords import verify_password
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_cli(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "REDIS_URL": settings.redis_url or "",
+        "DATA_DIR": str(settings.data_dir),
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "community", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_migrate_is_idempotent(settings: Settings) -> None:
+    result = run_cli(settings, "migrate")
+    assert result.returncode == 0, result.stderr
+    assert "is up to date" in result.stdout
+
+
+async def test_createuser_hashes_the_password_with_argon2(
+    settings: Settings, db_session: AsyncSession
+) -> None:
+    result = run_cli(
+        settings, "createuser", "--email", "Door.Two@Example.com", "--name", "Door Two",
+        "--role", "door", "--password", "a long enough secret",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    user = await db_session.scalar(select(User).where(User.email == "door.two@example.com"))
+    assert user is not None and user.role == "door"
+    assert user.password_hash.startswith("$argon2")
+    assert verify_password(user.password_hash, "a long enough secret")
+    assert "a long enough secret" not in result.stdout + result.stderr
+
+
+async def test_createuser_refuses_a_short_password_with_a_reason(settings: Settings) -> None:
+    result = run_cli(
+        settings, "createuser", "--email", "x@example.com", "--name", "X", "--password", "short"
+    )
+    assert result.returncode == 1
+    assert "at least 10 characters" in result.stdout
+
+
+async def test_createuser_without_a_terminal_needs_flags(settings: Settings) -> None:
+    result = run_cli(settings, "createuser", "--email", "y@example.com")
+    assert result.returncode == 2
+    assert "needs --email, --name and --password" in result.stdout
