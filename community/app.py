@@ -1,4 +1,4 @@
-"""The Litestar application: wiring only. Controllers live in `controllers/`, rules in `services/`."""
+"""The Litestar application: wiring only; controllers and services hold the logic."""
 
 from __future__ import annotations
 

