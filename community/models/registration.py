@@ -64,6 +64,10 @@ class Registration(UUIDv7AuditBase):
 
     event_id: Mapped[UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     member_id: Mapped[UUID] = mapped_column(ForeignKey("members.id", ondelete="RESTRICT"))
+    # The profile this registration belonged to before a manual merge, so it can be undone.
+    original_member_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("members.id", ondelete="SET NULL")
+    )
     listing_id: Mapped[UUID | None] = mapped_column(ForeignKey("listings.id", ondelete="SET NULL"))
     channel: Mapped[str] = mapped_column(String(16), default=Channel.NATIVE)
     status: Mapped[str] = mapped_column(String(16), default=RegistrationStatus.CONFIRMED)
@@ -83,7 +87,7 @@ class Registration(UUIDv7AuditBase):
         ForeignKey("users.id", ondelete="SET NULL")
     )
 
-    member: Mapped[Member] = relationship(lazy="noload")
+    member: Mapped[Member] = relationship(lazy="noload", foreign_keys=[member_id])
 
 
 class CheckinLog(UUIDv7AuditBase):

@@ -237,6 +237,7 @@ def upgrade() -> None:
     sa.Column('checked_in_at', sa.DateTime(timezone=True), nullable=True),
     sa.Column('checked_in_by', sa.String(length=120), nullable=False),
     sa.Column('checked_in_user_id', advanced_alchemy.types.guid.GUID(length=16), nullable=True),
+    sa.Column('original_member_id', advanced_alchemy.types.guid.GUID(length=16), nullable=True),
     sa.Column('sa_orm_sentinel', sa.Integer(), nullable=True),
     sa.Column('created_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
     sa.Column('updated_at', advanced_alchemy.types.datetime.DateTimeUTC(timezone=True), nullable=False),
@@ -248,6 +249,7 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['event_id'], ['events.id'], name=op.f('fk_registrations_event_id_events'), ondelete='CASCADE'),
     sa.ForeignKeyConstraint(['listing_id'], ['listings.id'], name=op.f('fk_registrations_listing_id_listings'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_registrations_member_id_members'), ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['original_member_id'], ['members.id'], name=op.f('fk_registrations_original_member_id_members'), ondelete='SET NULL'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_registrations')),
     sa.UniqueConstraint('ticket_token', name=op.f('uq_registrations_ticket_token'))
     )
