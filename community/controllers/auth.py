@@ -9,10 +9,13 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body
 from litestar.response import Redirect, Template
 from msgspec import Struct
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import SESSION_USER_KEY, load_user
+from community.config import Settings
 from community.models import Role
+from community.services.login_throttle import Throttle, minutes_text
 from community.services.users import UserService
 
 
@@ -48,22 +51,38 @@ class AuthController(Controller):
         self,
         request: Request[Any, Any, Any],
         db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
         data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
     ) -> Redirect | Template:
+        throttle = Throttle(redis, settings.redis_prefix)
+        address = request.client.host if request.client else "unknown"
+        context = {"next": data.next, "email": data.email[:320], "user": None}
+        if wait := await throttle.retry_after(data.email, address):
+            return Template(
+                "auth/login.html",
+                context={
+                    **context,
+                    "error": "Too many failed sign-ins. "
+                    f"Try again in {minutes_text(wait)}, or ask the owner to reset your password.",
+                },
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
         user = None
         if 0 < len(data.email) <= 320 and 0 < len(data.password) <= 256:
             user = await UserService(session=db_session).authenticate(data.email, data.password)
         if user is None:
+            await throttle.failed(data.email, address)
             return Template(
                 "auth/login.html",
                 context={
-                    "next": data.next,
-                    "email": data.email[:320],
+                    **context,
                     "error": "That email and password do not match an active account.",
-                    "user": None,
                 },
                 status_code=400,
             )
+        await throttle.succeeded(data.email, address)
         request.clear_session()
         request.set_session({SESSION_USER_KEY: str(user.id)})
         return Redirect(safe_next(data.next, home_for(user.role)), status_code=303)

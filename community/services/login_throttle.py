@@ -1,0 +1,59 @@
+"""Failed sign-ins are counted in Redis; too many in a window locks that door for a while.
+
+Two counters: one per account (hashed email, so Redis holds no addresses) and client
+address, which stops guessing one person's password, and one per client address alone,
+which stops spraying many accounts. A successful sign-in clears the account counter only,
+so a guesser cannot reset their address budget with an account of their own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+WINDOW_SECONDS = 15 * 60
+MAX_PER_ACCOUNT = 5
+MAX_PER_ADDRESS = 30
+
+
+@dataclass(frozen=True)
+class Throttle:
+    redis: Redis
+    prefix: str
+    window: int = WINDOW_SECONDS
+    max_per_account: int = MAX_PER_ACCOUNT
+    max_per_address: int = MAX_PER_ADDRESS
+
+    def _keys(self, email: str, address: str) -> tuple[str, str]:
+        digest = hashlib.sha256(f"{email.strip().lower()}|{address}".encode()).hexdigest()[:32]
+        addr = hashlib.sha256(address.encode()).hexdigest()[:32]
+        return f"{self.prefix}login:acct:{digest}", f"{self.prefix}login:addr:{addr}"
+
+    async def retry_after(self, email: str, address: str) -> int:
+        """Seconds until another attempt is allowed; 0 when it may go ahead."""
+        account_key, address_key = self._keys(email, address)
+        account, per_address = await self.redis.mget(account_key, address_key)
+        waits = []
+        if int(account or 0) >= self.max_per_account:
+            waits.append(await self.redis.ttl(account_key))
+        if int(per_address or 0) >= self.max_per_address:
+            waits.append(await self.redis.ttl(address_key))
+        return max([w for w in waits if w > 0], default=0) or (self.window if waits else 0)
+
+    async def failed(self, email: str, address: str) -> None:
+        account_key, address_key = self._keys(email, address)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in (account_key, address_key):
+                pipe.incr(key)
+                pipe.expire(key, self.window, nx=True)
+            await pipe.execute()
+
+    async def succeeded(self, email: str, address: str) -> None:
+        await self.redis.delete(self._keys(email, address)[0])
+
+
+def minutes_text(seconds: int) -> str:
+    minutes = max(1, -(-seconds // 60))
+    return "1 minute" if minutes == 1 else f"{minutes} minutes"
