@@ -1,0 +1,111 @@
+"""What one platform listing should show, computed from the live counts. Pure: no I/O.
+
+The limit pushed to platform p is ``k_p + max(0, shared_left)`` (DESIGN.md, inventory model):
+an absolute value, so a push can be repeated or skipped safely and a burst of registrations
+collapses into one push of the latest value. ``k_p`` is the platform's own "going" count as of
+our last pull, the same moment our ``shared_left`` has counted them: fresh platform counts
+paired with older local counts would offer seats that are already gone.
+
+When the shared seats are gone the listing switches to sold out or waitlist, per the event's
+mode and what each platform's API can do (platforms.md section 4):
+
+- Meetup: no waitlist switch, but with the limit at its YES count Meetup's own AUTO waitlist
+  takes new RSVPs; the client does that.
+- Eventbrite: its waitlist is not reachable through the API, so waitlist falls back to sold out
+  (capacity equal to what it sold).
+- Luma: the waitlist switch is read-only; capacity at the approved count lets Luma's own
+  waitlist take people when the organiser enabled it there, otherwise the event shows full.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from community.models.enums import ListingState, Platform, SoldOutMode
+
+# Whether asking a platform for "waitlist" can give visitors a waitlist there.
+WAITLIST_CAPABLE: dict[str, bool] = {
+    Platform.MEETUP: True,  # through Meetup's AUTO waitlist mode
+    Platform.EVENTBRITE: False,
+    Platform.LUMA: True,  # only if the organiser enabled Luma's waitlist on the event
+}
+
+FALLBACK_NOTES: dict[str, str] = {
+    Platform.EVENTBRITE: (
+        "Eventbrite's waitlist cannot be switched through its API, so the listing shows sold out."
+    ),
+    Platform.LUMA: (
+        "Luma's waitlist cannot be switched through its API: new guests join Luma's waitlist "
+        "only if it is enabled on the Luma event; otherwise it shows sold out."
+    ),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class ListingPlan:
+    """The target of one listing: the absolute limit and what visitors should see."""
+
+    limit: int
+    state: ListingState
+    note: str = ""
+
+    @property
+    def is_open(self) -> bool:
+        return self.state is ListingState.OPEN
+
+
+def closed_state(platform: str, mode: SoldOutMode | str) -> ListingState:
+    """The state a listing switches to when no shared seat is left."""
+    if SoldOutMode(mode) is SoldOutMode.WAITLIST and WAITLIST_CAPABLE.get(platform, False):
+        return ListingState.WAITLIST
+    return ListingState.SOLD_OUT
+
+
+def plan_listing(
+    *,
+    platform: str,
+    platform_count: int,
+    shared_left: int,
+    mode: SoldOutMode | str,
+    accepting: bool = True,
+) -> ListingPlan:
+    """The target for one listing.
+
+    ``accepting`` is False when the event takes no registrations at all (draft, cancelled,
+    sales closed): every listing then shows sold out, whatever seats are left.
+    """
+    if platform_count < 0:
+        raise ValueError("a platform's own count cannot be negative")
+    Platform(platform)  # refuse unknown platforms early
+    if accepting and shared_left > 0:
+        return ListingPlan(limit=platform_count + shared_left, state=ListingState.OPEN)
+    if not accepting:
+        return ListingPlan(limit=platform_count, state=ListingState.SOLD_OUT)
+    state = closed_state(platform, mode)
+    note = ""
+    if SoldOutMode(mode) is SoldOutMode.WAITLIST:
+        note = FALLBACK_NOTES.get(platform, "")
+    return ListingPlan(limit=platform_count, state=state, note=note)
+
+
+def needs_push(
+    plan: ListingPlan,
+    *,
+    last_pushed_limit: int | None,
+    remote_state: str,
+    in_step: bool,
+) -> bool:
+    """False when the listing already shows exactly this plan: the push can be skipped.
+
+    Skipping is what turns a burst of identical targets into no calls at all; a listing in
+    error is always pushed again, since its remote state is unknown.
+    """
+    if not in_step or last_pushed_limit is None:
+        return True
+    if ListingState(remote_state) != plan.state:
+        # A Luma listing asked for waitlist may truthfully report sold out (waitlist disabled
+        # there); that is the platform's answer, not a difference to push again.
+        fallback = plan.state is ListingState.WAITLIST and remote_state == ListingState.SOLD_OUT
+        if not fallback:
+            return True
+    return last_pushed_limit != plan.limit

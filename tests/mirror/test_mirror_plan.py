@@ -1,0 +1,91 @@
+"""The listing plan: absolute limits, sold out / waitlist per mode and platform."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from community.models.enums import ListingState, SoldOutMode
+from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
+
+PLATFORMS = ("meetup", "eventbrite", "luma")
+
+
+def test_open_listing_gets_its_own_count_plus_the_shared_seats_left() -> None:
+    plan = plan_listing(platform="meetup", platform_count=12, shared_left=5, mode="sold_out")
+    assert plan == ListingPlan(limit=17, state=ListingState.OPEN)
+
+
+@pytest.mark.parametrize("shared_left", [0, -3])
+def test_no_shared_seat_left_closes_at_the_platform_count(shared_left: int) -> None:
+    plan = plan_listing(
+        platform="meetup", platform_count=12, shared_left=shared_left, mode="sold_out"
+    )
+    assert plan.limit == 12
+    assert plan.state is ListingState.SOLD_OUT
+
+
+@pytest.mark.parametrize(
+    ("platform", "state"),
+    [
+        ("meetup", ListingState.WAITLIST),
+        ("luma", ListingState.WAITLIST),
+        ("eventbrite", ListingState.SOLD_OUT),  # no waitlist switch in Eventbrite's API
+    ],
+)
+def test_waitlist_mode_uses_each_platforms_capability(platform: str, state: str) -> None:
+    plan = plan_listing(platform=platform, platform_count=4, shared_left=0, mode="waitlist")
+    assert plan.state is state
+    assert plan.limit == 4
+    assert (plan.note != "") is (platform != "meetup")
+
+
+def test_an_event_not_taking_registrations_shows_sold_out_everywhere() -> None:
+    for platform in PLATFORMS:
+        plan = plan_listing(
+            platform=platform, platform_count=3, shared_left=50, mode="waitlist", accepting=False
+        )
+        assert plan == ListingPlan(limit=3, state=ListingState.SOLD_OUT)
+
+
+def test_unknown_platform_and_negative_count_are_refused() -> None:
+    with pytest.raises(ValueError):
+        plan_listing(platform="myspace", platform_count=0, shared_left=1, mode="sold_out")
+    with pytest.raises(ValueError):
+        plan_listing(platform="luma", platform_count=-1, shared_left=1, mode="sold_out")
+
+
+@given(
+    platform=st.sampled_from(PLATFORMS),
+    k=st.integers(0, 10_000),
+    shared_left=st.integers(-100, 10_000),
+    mode=st.sampled_from(list(SoldOutMode)),
+    accepting=st.booleans(),
+)
+def test_plan_invariants(
+    platform: str, k: int, shared_left: int, mode: SoldOutMode, accepting: bool
+) -> None:
+    plan = plan_listing(
+        platform=platform, platform_count=k, shared_left=shared_left, mode=mode, accepting=accepting
+    )
+    # Never below the platform's own count (the platforms refuse that), never above the seats.
+    assert k <= plan.limit <= k + max(0, shared_left)
+    assert plan.is_open == (accepting and shared_left > 0)
+    # An open listing offers exactly the shared seats left; a closed one offers none.
+    assert plan.limit - k == (shared_left if plan.is_open else 0)
+
+
+def test_needs_push_skips_only_an_identical_in_step_listing() -> None:
+    plan = ListingPlan(limit=20, state=ListingState.OPEN)
+    assert not needs_push(plan, last_pushed_limit=20, remote_state="open", in_step=True)
+    assert needs_push(plan, last_pushed_limit=21, remote_state="open", in_step=True)
+    assert needs_push(plan, last_pushed_limit=20, remote_state="sold_out", in_step=True)
+    assert needs_push(plan, last_pushed_limit=20, remote_state="open", in_step=False)
+    assert needs_push(plan, last_pushed_limit=None, remote_state="open", in_step=True)
+
+
+def test_a_waitlist_the_platform_answered_with_sold_out_is_not_pushed_again() -> None:
+    plan = ListingPlan(limit=7, state=ListingState.WAITLIST)
+    assert not needs_push(plan, last_pushed_limit=7, remote_state="sold_out", in_step=True)
+    assert needs_push(plan, last_pushed_limit=7, remote_state="open", in_step=True)
