@@ -1,0 +1,385 @@
+"""What the three stand-ins share: the seed and person shapes, the request gate, the app.
+
+A stand-in is a ``SandboxPlatform``: it holds the platform's state in memory and exposes it
+as an ASGI app shaped like the real API, plus control endpoints under ``/_sandbox/``. The
+gate in front of the API paths applies injected latency and faults, checks the platform's
+auth header, spends the rate budget and logs each call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import httpx
+from litestar import Litestar, Request, Response
+from litestar.exceptions import HTTPException
+
+from community.sandbox.faults import CallLog, Faults, RateBudget
+from community.sandbox.webhooks import WebhookSender
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+OutcomeStatus = Literal["going", "waitlist", "refused"]
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SandboxHTTPError(Exception):
+    """Raised by handlers; rendered in the platform's own error shape."""
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.code = code
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    status: int
+    body: Any
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def response(self) -> Response[Any]:
+        return Response(content=self.body, status_code=self.status, headers=self.headers)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str
+    email: str | None = None
+    member_id: str | None = None
+
+    @classmethod
+    def from_json(cls, data: Any) -> Person:
+        if not isinstance(data, dict):
+            raise SandboxHTTPError(400, "Send a JSON object with at least a name.")
+        name, email, member_id = data.get("name"), data.get("email"), data.get("member_id")
+        if not isinstance(name, str) or not name.strip():
+            raise SandboxHTTPError(400, "name is required.")
+        if email is not None and (not isinstance(email, str) or "@" not in email):
+            raise SandboxHTTPError(400, "email must look like an e-mail address.")
+        if member_id is not None and not isinstance(member_id, str | int):
+            raise SandboxHTTPError(400, "member_id must be a string.")
+        return cls(name.strip(), email, str(member_id) if member_id is not None else None)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    status: OutcomeStatus
+    id: str | None = None
+    reason: str | None = None
+
+    def as_json(self) -> dict[str, Any]:
+        return {"status": self.status, "id": self.id, "reason": self.reason}
+
+
+def _default_start() -> datetime:
+    day = now() + timedelta(days=7)
+    return day.replace(hour=18, minute=0, second=0, microsecond=0)
+
+
+@dataclass(frozen=True, slots=True)
+class SeedEvent:
+    """An event as it exists on the platform before we touch it."""
+
+    title: str = "Sandbox event"
+    description: str = ""
+    starts_at: datetime = field(default_factory=_default_start)
+    ends_at: datetime | None = None
+    timezone: str = "UTC"
+    venue_name: str | None = None
+    address: str | None = None
+    city: str | None = None
+    country: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    online_url: str | None = None
+    cover_url: str | None = None
+    limit: int | None = None  # None = no limit on the platform
+    waitlist: bool = True  # the platform's own waitlist setting (Meetup AUTO, Luma enabled)
+
+    @property
+    def end(self) -> datetime:
+        return self.ends_at or self.starts_at + timedelta(hours=2)
+
+    @classmethod
+    def from_json(cls, data: Any) -> SeedEvent:
+        if not isinstance(data, dict):
+            raise SandboxHTTPError(400, "Send a JSON object describing the event.")
+        unknown = set(data) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise SandboxHTTPError(400, f"Unknown fields: {', '.join(sorted(unknown))}.")
+        values: dict[str, Any] = {}
+        for key in ("title", "description", "timezone"):
+            if key in data:
+                values[key] = _text(data, key)
+        for key in ("venue_name", "address", "city", "country", "online_url", "cover_url"):
+            if data.get(key) is not None:
+                values[key] = _text(data, key)
+        for key in ("starts_at", "ends_at"):
+            if data.get(key) is not None:
+                values[key] = _instant(data, key)
+        for key in ("lat", "lon"):
+            if data.get(key) is not None:
+                if not isinstance(data[key], int | float) or isinstance(data[key], bool):
+                    raise SandboxHTTPError(400, f"{key} must be a number.")
+                values[key] = float(data[key])
+        if data.get("limit") is not None:
+            limit = data["limit"]
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 0:
+                raise SandboxHTTPError(400, "limit must be a whole number, 0 or more.")
+            values["limit"] = limit
+        if "waitlist" in data:
+            if not isinstance(data["waitlist"], bool):
+                raise SandboxHTTPError(400, "waitlist must be true or false.")
+            values["waitlist"] = data["waitlist"]
+        seed = cls(**values)
+        try:
+            ZoneInfo(seed.timezone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SandboxHTTPError(400, "timezone must be an IANA name.") from exc
+        if seed.end <= seed.starts_at:
+            raise SandboxHTTPError(400, "ends_at must be after starts_at.")
+        return seed
+
+
+def _text(data: dict[str, Any], key: str) -> str:
+    if not isinstance(data[key], str):
+        raise SandboxHTTPError(400, f"{key} must be a string.")
+    return data[key]
+
+
+def _instant(data: dict[str, Any], key: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(str(data[key]).replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise SandboxHTTPError(400, f"{key} must be an ISO-8601 date and time.") from exc
+    if value.tzinfo is None:
+        raise SandboxHTTPError(400, f"{key} needs a UTC offset.")
+    return value
+
+
+async def read_json(request: Request[Any, Any, Any]) -> Any:
+    raw = await request.body()
+    if not raw:
+        return {}
+    try:
+        return json.loads(raw)
+    except ValueError as exc:
+        raise SandboxHTTPError(400, "The body is not valid JSON.") from exc
+
+
+def require(condition: bool, status: int, message: str, code: str | None = None) -> None:
+    if not condition:
+        raise SandboxHTTPError(status, message, code)
+
+
+class SandboxPlatform(ABC):
+    """State of one platform plus its ASGI app; subclasses provide routes and error shapes."""
+
+    name: str
+    api_prefixes: tuple[str, ...]
+
+    def __init__(self, *, webhook_transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self.faults = Faults()
+        self.budget = self.default_budget()
+        self.log = CallLog()
+        self.webhooks = WebhookSender(webhook_transport)
+        # Where this stand-in is reachable; used in URLs it hands out (webhook api_url...).
+        self.public_url = "http://127.0.0.1"
+        self._app: Gate | None = None
+
+    # -- what each platform provides ------------------------------------------------------
+
+    @abstractmethod
+    def default_budget(self) -> RateBudget: ...
+
+    @abstractmethod
+    def api_handlers(self) -> list[Any]: ...
+
+    @abstractmethod
+    def authorized(self, headers: dict[str, str], query: str) -> Reply | None:
+        """None when the credentials are good; otherwise the platform's 401 reply."""
+
+    @abstractmethod
+    def error_reply(self, status: int, message: str, code: str | None = None) -> Reply: ...
+
+    @abstractmethod
+    def rate_limited_reply(self, reset_in: float) -> Reply: ...
+
+    @abstractmethod
+    def seed_event(self, seed: SeedEvent) -> str: ...
+
+    @abstractmethod
+    def add_registration(self, event_id: str, person: Person) -> Outcome: ...
+
+    @abstractmethod
+    def cancel_registration(self, event_id: str, registration_id: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def check_in(self, event_id: str, registration_id: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def event_state(self, event_id: str) -> dict[str, Any]: ...
+
+    @abstractmethod
+    def event_ids(self) -> list[str]: ...
+
+    def credentials(self) -> dict[str, str]:
+        return {}
+
+    def expire_tokens(self) -> None:
+        raise SandboxHTTPError(400, f"{self.name} has no expiring tokens.")
+
+    def extra_handlers(self) -> list[Any]:
+        """Routes outside the gated API (OAuth pages, deprecated endpoints)."""
+        return []
+
+    def extra_headers(self) -> dict[str, str]:
+        """Headers added to every gated API answer."""
+        return {}
+
+    # -- shared -----------------------------------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        return {
+            "platform": self.name,
+            "events": [self.event_state(event_id) for event_id in self.event_ids()],
+            "faults": self.faults.describe(),
+            "rate": self.budget.describe(),
+            "calls": self.log.entries(),
+            "webhooks": self.webhooks.deliveries[-100:],
+        }
+
+    @property
+    def app(self) -> Gate:
+        if self._app is None:
+            from community.sandbox.control import control_handlers
+
+            litestar = Litestar(
+                route_handlers=[
+                    *self.api_handlers(),
+                    *self.extra_handlers(),
+                    *control_handlers(self),
+                ],
+                exception_handlers={
+                    SandboxHTTPError: self._render_sandbox_error,
+                    HTTPException: self._render_http_exception,
+                    Exception: self._render_crash,
+                },
+                openapi_config=None,
+                logging_config=None,
+                debug=False,
+            )
+            self._app = Gate(self, litestar)
+        return self._app
+
+    def _render_sandbox_error(
+        self, _: Request[Any, Any, Any], exc: SandboxHTTPError
+    ) -> Response[Any]:
+        return self.error_reply(exc.status, exc.message, exc.code).response()
+
+    def _render_http_exception(
+        self, _: Request[Any, Any, Any], exc: HTTPException
+    ) -> Response[Any]:
+        return self.error_reply(exc.status_code, str(exc.detail)).response()
+
+    def _render_crash(self, _: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
+        return self.error_reply(500, "Internal error in the stand-in.").response()
+
+    async def aclose(self) -> None:
+        self.faults.release_hangs()
+        await self.webhooks.aclose()
+
+
+class Gate:
+    """ASGI wrapper applying latency, faults, auth and the rate budget to API paths."""
+
+    def __init__(self, platform: SandboxPlatform, app: Litestar) -> None:
+        self.platform = platform
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)  # type: ignore[arg-type]
+            return
+        started = time.perf_counter()
+        platform = self.platform
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        status = 0
+        gated = scope["path"].startswith(platform.api_prefixes)
+
+        async def logged_send(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                if gated:
+                    extra = [
+                        (k.lower().encode(), v.encode())
+                        for k, v in platform.extra_headers().items()
+                    ]
+                    message = {**message, "headers": [*message.get("headers", []), *extra]}
+            await send(message)
+
+        try:
+            reply = await self._gate(headers, scope) if gated else None
+            if reply is None:
+                await self.app(scope, receive, logged_send)  # type: ignore[arg-type]
+            else:
+                await _send_reply(logged_send, reply)
+        finally:
+            platform.log.record(
+                scope["method"],
+                scope["path"],
+                status,
+                (time.perf_counter() - started) * 1000,
+                **_call_details(headers),
+            )
+
+    async def _gate(self, headers: dict[str, str], scope: Scope) -> Reply | None:
+        platform = self.platform
+        if platform.faults.latency_ms:
+            await asyncio.sleep(platform.faults.latency_ms / 1000)
+        fault = platform.faults.take()
+        if fault is not None:
+            if fault.kind == "hang":
+                await platform.faults.hang()
+                return platform.error_reply(504, "The stand-in hung on purpose.")
+            if fault.kind == "429":
+                return platform.rate_limited_reply(30.0)
+            return platform.error_reply(fault.status, "Injected server error.")
+        denied = platform.authorized(headers, scope.get("query_string", b"").decode("latin-1"))
+        if denied is not None:
+            return denied
+        reset_in = platform.budget.take()
+        if reset_in is not None:
+            return platform.rate_limited_reply(reset_in)
+        return None
+
+
+def _call_details(headers: dict[str, str]) -> dict[str, Any]:
+    details: dict[str, Any] = {}
+    if "eventbrite-api-waypoint-token" in headers:
+        details["waypoint"] = True
+    return details
+
+
+async def _send_reply(send: Send, reply: Reply) -> None:
+    body = json.dumps(reply.body).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+    headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
+    await send({"type": "http.response.start", "status": reply.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
