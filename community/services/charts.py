@@ -1,0 +1,216 @@
+"""Small charts drawn on the server as SVG: no script, no library, readable without colour.
+
+`registrations_chart` draws how many people held a place over time, one step line per
+channel; `arrivals_chart` draws check-ins per quarter hour on the day. Both return markup
+that scales to its container (viewBox) and carries a text title for screen readers; the
+templates add the numbers as a table too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+CHANNEL_COLOURS = {
+    "native": "#1c7ed6",
+    "meetup": "#e03131",
+    "eventbrite": "#f76707",
+    "luma": "#7048e8",
+}
+CHANNEL_LABELS = {
+    "native": "This page",
+    "meetup": "Meetup",
+    "eventbrite": "Eventbrite",
+    "luma": "Luma",
+}
+# Dash patterns tell the lines apart without colour.
+CHANNEL_DASHES = {"native": "", "meetup": "6 3", "eventbrite": "2 3", "luma": "10 3 2 3"}
+
+
+@dataclass(frozen=True)
+class Change:
+    """One registration's effect on the count: +1 when it took a place, -1 when it left."""
+
+    channel: str
+    at: datetime
+    delta: int
+
+
+@dataclass(frozen=True)
+class Series:
+    channel: str
+    points: list[tuple[datetime, int]]  # (time, people holding a place from then on)
+
+    @property
+    def final(self) -> int:
+        return self.points[-1][1] if self.points else 0
+
+
+def changes_from(rows: Iterable[tuple[str, datetime, datetime | None]]) -> list[Change]:
+    """(channel, took a place at, left at or None) -> ordered changes."""
+    changes = []
+    for channel, taken_at, left_at in rows:
+        changes.append(Change(channel, taken_at, +1))
+        if left_at is not None:
+            changes.append(Change(channel, left_at, -1))
+    changes.sort(key=lambda c: c.at)
+    return changes
+
+
+def cumulative(changes: Sequence[Change], start: datetime, end: datetime) -> list[Series]:
+    """Step series per channel between `start` and `end`, channels in the usual order."""
+    channels = [c for c in CHANNEL_COLOURS if any(ch.channel == c for ch in changes)]
+    out = []
+    for channel in channels:
+        level = 0
+        points = [(start, 0)]
+        for change in changes:
+            if change.channel != channel:
+                continue
+            level += change.delta
+            at = min(max(change.at, start), end)
+            points.append((at, level))
+        points.append((end, level))
+        out.append(Series(channel, points))
+    return out
+
+
+def nice_scale(value: int, steps: int = 4) -> tuple[int, int]:
+    """(top, step) for an axis showing 0..value: 37 -> (40, 10), 112 -> (120, 30), 0 -> (4, 1)."""
+    raw = max(1.0, value / steps)
+    magnitude = 10 ** math.floor(math.log10(raw))
+    step = next(m * magnitude for m in (1, 2, 2.5, 3, 4, 5, 10) if m * magnitude >= raw)
+    step = max(1, math.ceil(step))
+    if value <= 0:
+        return steps, 1
+    return max(step, math.ceil(value / step) * step), step
+
+
+def _time_label(at: datetime, span: timedelta, tz: ZoneInfo) -> str:
+    local = at.astimezone(tz)
+    if span <= timedelta(days=2):
+        return local.strftime("%H:%M")
+    return local.strftime("%-d %b")
+
+
+W, H = 720, 280
+PAD_L, PAD_R, PAD_T, PAD_B = 44, 16, 16, 34
+
+
+def registrations_chart(
+    series: Sequence[Series], start: datetime, end: datetime, *, tz: ZoneInfo, title: str
+) -> str:
+    if not series or end <= start:
+        return ""
+    span = end - start
+    top, step = nice_scale(max((max(v for _, v in s.points) for s in series), default=0))
+    plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
+
+    def x(at: datetime) -> float:
+        return PAD_L + plot_w * ((at - start) / span)
+
+    def y(value: int) -> float:
+        return PAD_T + plot_h * (1 - value / top)
+
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="chart-title" '
+        f'xmlns="http://www.w3.org/2000/svg"><title id="chart-title">{escape(title)}</title>'
+    ]
+    for tick in range(0, top + 1, step):
+        ty = y(tick)
+        parts.append(
+            f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{ty:.1f}" y2="{ty:.1f}" class="grid"/>'
+            f'<text x="{PAD_L - 8}" y="{ty + 4:.1f}" text-anchor="end" class="axis">{tick}</text>'
+        )
+    for i in range(5):
+        at = start + span * (i / 4)
+        anchor = "start" if i == 0 else "end" if i == 4 else "middle"
+        parts.append(
+            f'<text x="{x(at):.1f}" y="{H - 10}" text-anchor="{anchor}" class="axis">'
+            f"{escape(_time_label(at, span, tz))}</text>"
+        )
+    for s in series:
+        d = []
+        for i, (at, value) in enumerate(s.points):
+            px, py = x(at), y(value)
+            if i == 0:
+                d.append(f"M{px:.1f},{py:.1f}")
+            else:
+                d.append(f"H{px:.1f}V{py:.1f}")  # step: hold the level, then jump
+        colour = CHANNEL_COLOURS.get(s.channel, "#495057")
+        dash = CHANNEL_DASHES.get(s.channel, "")
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        label = CHANNEL_LABELS.get(s.channel, s.channel)
+        parts.append(
+            f'<path d="{"".join(d)}" fill="none" stroke="{colour}" stroke-width="2.5" '
+            f'stroke-linejoin="round"{dash_attr}><title>{escape(label)}: {s.final}</title></path>'
+        )
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+@dataclass(frozen=True)
+class Bucket:
+    start: datetime
+    count: int
+
+
+def arrival_buckets(times: Iterable[datetime], *, minutes: int = 15, tz: ZoneInfo) -> list[Bucket]:
+    """Check-ins per `minutes` slot from the first to the last, empty slots included."""
+    ordered = sorted(times)
+    if not ordered:
+        return []
+    size = timedelta(minutes=minutes)
+    first = ordered[0].astimezone(tz)
+    first = first.replace(minute=first.minute - first.minute % minutes, second=0, microsecond=0)
+    buckets: list[Bucket] = []
+    slot, i = first, 0
+    while i < len(ordered):
+        count = 0
+        while i < len(ordered) and ordered[i] < slot + size:
+            count += 1
+            i += 1
+        buckets.append(Bucket(slot, count))
+        slot += size
+    return buckets
+
+
+def arrivals_chart(buckets: Sequence[Bucket], *, tz: ZoneInfo, title: str) -> str:
+    if not buckets:
+        return ""
+    width, height, pad_l, pad_b, pad_t = 720, 200, 36, 30, 12
+    top, step = nice_scale(max(b.count for b in buckets), 2)
+    slot_w = (width - pad_l - 8) / len(buckets)
+    plot_h = height - pad_t - pad_b
+    parts = [
+        f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '
+        f'aria-labelledby="arrivals-title" xmlns="http://www.w3.org/2000/svg">'
+        f'<title id="arrivals-title">{escape(title)}</title>'
+    ]
+    for tick in range(0, top + 1, step):
+        ty = pad_t + plot_h * (1 - tick / top)
+        parts.append(
+            f'<line x1="{pad_l}" x2="{width - 8}" y1="{ty:.1f}" y2="{ty:.1f}" class="grid"/>'
+            f'<text x="{pad_l - 6}" y="{ty + 4:.1f}" text-anchor="end" class="axis">{tick}</text>'
+        )
+    label_every = max(1, math.ceil(len(buckets) / 8))
+    for i, bucket in enumerate(buckets):
+        bar_h = plot_h * bucket.count / top
+        bx = pad_l + i * slot_w + 2
+        label = bucket.start.astimezone(tz).strftime("%H:%M")
+        parts.append(
+            f'<rect x="{bx:.1f}" y="{pad_t + plot_h - bar_h:.1f}" '
+            f'width="{max(2.0, slot_w - 4):.1f}" height="{bar_h:.1f}" rx="2" class="bar">'
+            f"<title>{label}: {bucket.count}</title></rect>"
+        )
+        if i % label_every == 0:
+            parts.append(
+                f'<text x="{bx + (slot_w - 4) / 2:.1f}" y="{height - 10}" text-anchor="middle" '
+                f'class="axis">{label}</text>'
+            )
+    parts.append("</svg>")
+    return "".join(parts)

@@ -1,0 +1,227 @@
+"""Bring a platform event under the dashboard: import it as a native clone, or link a listing.
+
+The organiser pastes a Meetup, Eventbrite or Luma link (or a bare id). The event is read
+through the organiser's connected account, a draft clone is created with the listing linked,
+and the listing's registrations are pulled in by the registration service.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from community.config import Settings
+from community.models import Event, Listing, Platform, SoldOutMode, Theme, User
+from community.models import ListingState as ModelListingState
+from community.platforms.base import RemoteEvent
+from community.platforms.errors import PlatformError, PlatformNotFound
+from community.services.events import InvalidInput, unique_slug
+from community.services.platform_accounts import (
+    PLATFORM_LABELS,
+    ConnectError,
+    active_account,
+    client_for,
+)
+
+_MEETUP_PATH = re.compile(r"/events/([0-9A-Za-z]+)/?$")
+_EVENTBRITE_PATH = re.compile(r"(?:^|[-/])(\d{6,})/?$")
+_LUMA_ID = re.compile(r"\b(evt-[0-9A-Za-z]{4,})\b")
+_BARE_ID = re.compile(r"^[0-9A-Za-z_-]{1,120}$")
+DEFAULT_CAPACITY = 100
+
+
+@dataclass(frozen=True)
+class ListingRef:
+    platform: str
+    external_id: str
+
+
+def _platform_of(host: str, path: str) -> str | None:
+    host = host.lower()
+    for name, hosts in (
+        ("meetup", ("meetup.com",)),
+        ("eventbrite", ("eventbrite.",)),
+        ("luma", ("lu.ma", "luma.com")),
+    ):
+        if any(h in host for h in hosts) or f"/{name}/" in path.lower():
+            return name
+    return None
+
+
+def parse_listing_ref(text: str, platform_hint: str = "") -> ListingRef:
+    """``(platform, id)`` from a pasted link or id; ``InvalidInput`` on ``source`` otherwise."""
+    text = text.strip()
+    hint = platform_hint.strip().lower()
+    if hint and hint not in PLATFORM_LABELS:
+        raise InvalidInput({"platform": "Choose Meetup, Eventbrite or Luma."})
+    if not text:
+        raise InvalidInput({"source": "Paste the event's link or id."})
+    if len(text) > 500:
+        raise InvalidInput({"source": "That link is too long to be an event link."})
+    if "://" not in text and "/" not in text and "." not in text:
+        if not _BARE_ID.match(text):
+            raise InvalidInput({"source": "An event id has only letters, digits and dashes."})
+        platform = hint or ("luma" if text.startswith("evt-") else "")
+        if not platform:
+            raise InvalidInput({"platform": "For a bare id, choose which platform it belongs to."})
+        return ListingRef(platform, text)
+
+    parts = urlsplit(text if "://" in text else f"https://{text}")
+    platform = _platform_of(parts.netloc, parts.path) or hint
+    if not platform:
+        raise InvalidInput(
+            {"source": "That is not a Meetup, Eventbrite or Luma link; choose the platform."}
+        )
+    path = parts.path
+    if platform == Platform.MEETUP and (match := _MEETUP_PATH.search(path)):
+        return ListingRef(platform, match[1])
+    if platform == Platform.EVENTBRITE:
+        eid = parse_qs(parts.query).get("eid", [""])[0]
+        if eid.isdigit():
+            return ListingRef(platform, eid)
+        if match := _EVENTBRITE_PATH.search(path):
+            return ListingRef(platform, match[1])
+    if platform == Platform.LUMA:
+        if match := _LUMA_ID.search(text):
+            return ListingRef(platform, match[1])
+        slug = path.strip("/").split("/")[-1] if path.strip("/") else ""
+        if _BARE_ID.match(slug):
+            return ListingRef(platform, slug)
+    label = PLATFORM_LABELS[platform]
+    raise InvalidInput({"source": f"Could not find an event id in that {label} link."})
+
+
+async def _existing(session: AsyncSession, ref: ListingRef) -> Listing | None:
+    return await session.scalar(
+        select(Listing).where(
+            Listing.platform == ref.platform, Listing.external_id == ref.external_id
+        )
+    )
+
+
+async def fetch_remote(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    ref: ListingRef,
+    session_maker: async_sessionmaker[AsyncSession] | None = None,
+) -> tuple[RemoteEvent, Listing]:
+    """Read the event through the organiser's account; a Listing not yet attached to an event."""
+    label = PLATFORM_LABELS[ref.platform]
+    if (found := await _existing(session, ref)) is not None:
+        event = await session.get(Event, found.event_id)
+        title = event.title if event else "another event"
+        raise InvalidInput({"source": f"This {label} event is already linked to “{title}”."})
+    account = await active_account(session, user.id, ref.platform)
+    if account is None:
+        raise InvalidInput(
+            {"source": f"Connect your {label} account first (Platform accounts), then paste again."}
+        )
+    try:
+        client = client_for(settings, account, session_maker)
+    except ConnectError as exc:
+        raise InvalidInput({"source": exc.message}) from exc
+    try:
+        remote = await client.get_event(ref.external_id)
+    except PlatformNotFound as exc:
+        raise InvalidInput(
+            {
+                "source": f"{label} has no event {ref.external_id} that your account can see"
+                + (
+                    " (Luma links use a short name; paste the event id, which starts with evt-)."
+                    if ref.platform == Platform.LUMA and not ref.external_id.startswith("evt-")
+                    else "."
+                )
+            }
+        ) from exc
+    except PlatformError as exc:
+        raise InvalidInput({"source": exc.message}) from exc
+    finally:
+        await client.aclose()
+    listing = Listing(
+        platform=ref.platform,
+        account_id=account.id,
+        external_id=remote.external_id or ref.external_id,
+        url=remote.url[:500],
+        platform_count=remote.going_count,
+        last_pushed_limit=remote.capacity,
+        remote_state=ModelListingState(remote.listing_state.value),
+    )
+    return remote, listing
+
+
+def clone_values(remote: RemoteEvent, platform: str) -> dict[str, object]:
+    """Event columns for a native clone of a platform event."""
+    description = remote.description.strip()
+    summary = re.sub(r"\s+", " ", description)[:297]
+    if len(description) > 297:
+        summary = summary.rsplit(" ", 1)[0] + "…"
+    capacity = remote.capacity or max(DEFAULT_CAPACITY, remote.going_count)
+    capacity = max(capacity, remote.going_count)
+    return {
+        "title": (remote.title or "Imported event")[:200],
+        "summary": summary[:300],
+        "description_md": description[:20_000],
+        "starts_at": remote.starts_at,
+        "ends_at": remote.ends_at
+        if remote.ends_at and remote.ends_at >= remote.starts_at
+        else None,
+        "timezone": remote.timezone or "UTC",
+        "venue_name": (remote.venue_name or "")[:200],
+        "address": (remote.address or "")[:300],
+        "city": (remote.city or "")[:120],
+        "country": (remote.country or "")[:2].upper(),
+        "latitude": remote.lat,
+        "longitude": remote.lon,
+        "online_url": (remote.online_url or "")[:500],
+        "cover_image_url": (remote.cover_url or "")[:500],
+        "theme": Theme.LUMA if platform == Platform.LUMA else Theme.MEETUP,
+        "capacity": capacity,
+        "native_reserve": 0,
+        "soldout_mode": SoldOutMode.WAITLIST
+        if remote.listing_state.value == "waitlist"
+        else SoldOutMode.SOLD_OUT,
+    }
+
+
+async def import_event(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    ref: ListingRef,
+    session_maker: async_sessionmaker[AsyncSession] | None = None,
+) -> tuple[Event, Listing]:
+    remote, listing = await fetch_remote(session, settings, user, ref, session_maker)
+    values = clone_values(remote, ref.platform)
+    event = Event(**values, slug=await unique_slug(session, str(values["title"])), owner_id=user.id)
+    session.add(event)
+    await session.flush()
+    listing.event_id = event.id
+    session.add(listing)
+    await session.flush()
+    return event, listing
+
+
+async def link_listing(
+    session: AsyncSession,
+    settings: Settings,
+    user: User,
+    event: Event,
+    ref: ListingRef,
+    session_maker: async_sessionmaker[AsyncSession] | None = None,
+) -> Listing:
+    """Attach the same event's listing on another platform; the event's details stay ours."""
+    label = PLATFORM_LABELS[ref.platform]
+    if any(existing.platform == ref.platform for existing in event.listings):
+        raise InvalidInput(
+            {"source": f"This event already has a {label} listing; unlink it first."}
+        )
+    _, listing = await fetch_remote(session, settings, user, ref, session_maker)
+    listing.event_id = event.id
+    session.add(listing)
+    await session.flush()
+    return listing
