@@ -94,7 +94,13 @@ class CheckinLog(UUIDv7AuditBase):
     """Every scan or manual check-in at the door, whatever its outcome."""
 
     __tablename__ = "checkin_log"
-    __table_args__ = (Index("ix_checkin_log_event", "event_id", "created_at"),)
+    __table_args__ = (
+        Index("ix_checkin_log_event", "event_id", "created_at"),
+        # A door retries a scan it got no answer for under the same op id: applied once.
+        Index(
+            "uq_checkin_log_op", "op_id", unique=True, postgresql_where=text("op_id IS NOT NULL")
+        ),
+    )
 
     event_id: Mapped[UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     registration_id: Mapped[UUID | None] = mapped_column(
@@ -106,3 +112,4 @@ class CheckinLog(UUIDv7AuditBase):
     detail: Mapped[str] = mapped_column(String(300), default="")
     scanned_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     offline: Mapped[bool] = mapped_column(Boolean, default=False)
+    op_id: Mapped[UUID | None] = mapped_column(default=None)
