@@ -318,9 +318,10 @@ class Gate:
             return
         started = time.perf_counter()
         platform = self.platform
+        method, path = scope["method"], scope["path"]  # before the router normalises them
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         status = 0
-        gated = scope["path"].startswith(platform.api_prefixes)
+        gated = path.startswith(platform.api_prefixes)
 
         async def logged_send(message: Message) -> None:
             nonlocal status
@@ -342,8 +343,8 @@ class Gate:
                 await _send_reply(logged_send, reply)
         finally:
             platform.log.record(
-                scope["method"],
-                scope["path"],
+                method,
+                path,
                 status,
                 (time.perf_counter() - started) * 1000,
                 **_call_details(headers),
