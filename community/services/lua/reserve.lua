@@ -1,0 +1,67 @@
+-- Take a seat for a member on a channel.
+-- ARGV: channel, kind ('confirm' | 'hold' | 'race'), hold ttl ms, member keys...
+-- 'race' is a platform registration the platform already accepted past our mirror: it takes
+-- any free seat (even a reserved one), else it is recorded over capacity without a seat.
+if not loaded() then return {'not_loaded'} end
+local now = now_ms()
+sweep(now)
+local channel, kind, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
+local keys = argv_keys(4)
+local gen = redis.call('HGET', META, 'gen')
+
+local id, found = find(keys)
+if found then
+  -- Remember the other names this person came with, so later lookups find them at once.
+  local linked = false
+  for _, k in ipairs(keys) do
+    if not redis.call('HGET', WHO, k) then
+      redis.call('HSET', WHO, k, id)
+      found.keys[#found.keys + 1] = k
+      linked = true
+    end
+  end
+  if linked then redis.call('HSET', ENT, id, encode(found)) end
+  return {'already', found.channel, found.state, found.seat, found.since, gen}
+end
+
+local closes = num('closes')
+if redis.call('HGET', META, 'open') ~= '1' or (closes > 0 and now >= closes) then
+  return {'closed', gen}
+end
+
+local entry = {state = 'c', channel = channel, seat = 0, since = now, exp = 0, keys = keys}
+if kind == 'race' then
+  local raced = 0
+  if shared_left() <= 0 then raced = 1 end
+  local seat = nil
+  if native_left() > 0 then seat = take_seat() end
+  if seat then entry.seat = seat else entry.state = 'o' end
+  store(keys[1], entry)
+  return {'ok', entry.state, entry.seat, raced, gen, 0}
+end
+
+local waitlist_mode = redis.call('HGET', META, 'mode') == 'waitlist'
+local room
+if channel == 'native' then
+  -- People already waiting go first: a newcomer does not jump the queue.
+  room = native_left() > 0 and not (waitlist_mode and num('waiting') > 0)
+else
+  room = shared_left() > 0
+end
+local seat = nil
+if room then seat = take_seat() end
+if not seat then
+  if channel == 'native' and kind == 'confirm' and waitlist_mode then
+    entry.state = 'w'
+    store(keys[1], entry)
+    return {'waitlist', gen}
+  end
+  return {'sold_out', native_left(), shared_left(), gen}
+end
+entry.seat = seat
+if kind == 'hold' then
+  entry.state = 'h'
+  entry.exp = now + ttl
+end
+store(keys[1], entry)
+return {'ok', entry.state, seat, 0, gen, entry.exp}
