@@ -41,8 +41,9 @@ STATIC = ROOT / "static"
 # Controllers register here; each later capability appends its own module's controllers.
 from community.controllers.auth import AuthController  # noqa: E402
 from community.controllers.health import HealthController  # noqa: E402
+from community.controllers.public import PublicPagesController  # noqa: E402
 
-ROUTE_HANDLERS: list[Any] = [HealthController, AuthController]
+ROUTE_HANDLERS: list[Any] = [HealthController, AuthController, PublicPagesController]
 
 
 def _template_engine(engine: JinjaTemplateEngine) -> None:

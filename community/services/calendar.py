@@ -44,7 +44,7 @@ def location_text(event: Event) -> str:
     parts = [p for p in (event.venue_name, event.address, event.city) if p]
     if parts:
         return ", ".join(dict.fromkeys(parts))
-    return event.online_url
+    return "Online" if event.online_url else ""
 
 
 def ics_for_event(
@@ -62,7 +62,7 @@ def ics_for_event(
     links = [f"Event page: {page_url}"]
     if ticket_url:
         links.append(f"Your ticket: {ticket_url}")
-    if event.online_url:
+    if ticket_url and event.online_url:  # the joining link is for registered guests only
         links.append(f"Join online: {event.online_url}")
     cancelled = event.status == EventStatus.CANCELLED
     fields = [

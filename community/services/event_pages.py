@@ -13,12 +13,15 @@ from urllib.parse import quote_plus
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
+from redis.asyncio import Redis
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import noload
 
+from community.config import Settings
 from community.models import Channel, Event, EventStatus, Registration, RegistrationStatus, Theme
 from community.services.event_text import plain_text, render_markdown, shorten
+from community.services.inventory import Counts, Inventory
 
 DEFAULT_THEME = Theme.MEETUP
 DASH = " \u2013 "  # en dash between times
@@ -157,6 +160,7 @@ class SaleState(StrEnum):
     LIMITED = "limited"  # few seats left: schema.org LimitedAvailability
     WAITLIST = "waitlist"  # full, but joining the waitlist is possible
     SOLD_OUT = "sold_out"
+    CLOSED = "closed"  # the organiser closed registration early
     ENDED = "ended"
     CANCELLED = "cancelled"
 
@@ -183,13 +187,17 @@ def limited_threshold(capacity: int) -> int:
     return max(3, capacity // 10)
 
 
-def sale_state(event: Event, seats_left: int, *, now: datetime | None = None) -> Availability:
+def sale_state(
+    event: Event, seats_left: int, *, is_open: bool = True, now: datetime | None = None
+) -> Availability:
     now = now or datetime.now(UTC)
     seats_left = max(0, seats_left)
     if event.status == EventStatus.CANCELLED:
         state = SaleState.CANCELLED
-    elif (event.ends_at or event.starts_at + timedelta(hours=3)) <= now:
+    elif event_end(event) <= now:
         state = SaleState.ENDED
+    elif not is_open:
+        state = SaleState.CLOSED
     elif seats_left <= 0:
         state = SaleState.WAITLIST if event.soldout_mode == "waitlist" else SaleState.SOLD_OUT
     elif seats_left <= limited_threshold(event.capacity):
@@ -202,6 +210,18 @@ def sale_state(event: Event, seats_left: int, *, now: datetime | None = None) ->
 def ledger_seats_left(event: Event, counts: GoingCounts) -> int:
     """Seats a native registration could still take: C - n_int - n_ext, from the ledger."""
     return max(0, event.capacity - counts.total)
+
+
+async def availability(
+    redis: Redis, settings: Settings, event: Event, going: GoingCounts
+) -> Availability:
+    """Seats left as the Traffic Cop sees them; the ledger answers while Redis is cold."""
+    seats_left, is_open = ledger_seats_left(event, going), True
+    if event.status == EventStatus.PUBLISHED:
+        counts = await Inventory(redis, settings.redis_prefix).counts(event.id)
+        if isinstance(counts, Counts):
+            seats_left, is_open = counts.native_left, counts.open
+    return sale_state(event, seats_left, is_open=is_open)
 
 
 # --- The page's view of an event ------------------------------------------------------------
@@ -302,3 +322,18 @@ def build_view(event: Event, base_url: str, *, theme: str | None = None) -> Even
         price_label=price_label(event),
         host_name=event.organiser_name or event.group_name or "The organisers",
     )
+
+
+async def going_totals(session: AsyncSession, event_ids: list[UUID]) -> dict[UUID, int]:
+    """Confirmed people per event, for the list of upcoming events (one query for all)."""
+    if not event_ids:
+        return {}
+    rows = await session.execute(
+        select(Registration.event_id, func.count())
+        .where(
+            Registration.event_id.in_(event_ids),
+            Registration.status == RegistrationStatus.CONFIRMED,
+        )
+        .group_by(Registration.event_id)
+    )
+    return {event_id: count for event_id, count in rows}

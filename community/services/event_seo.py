@@ -14,6 +14,7 @@ AVAILABILITY = {
     SaleState.LIMITED: "https://schema.org/LimitedAvailability",
     SaleState.WAITLIST: "https://schema.org/SoldOut",
     SaleState.SOLD_OUT: "https://schema.org/SoldOut",
+    SaleState.CLOSED: "https://schema.org/SoldOut",
     SaleState.ENDED: "https://schema.org/SoldOut",
     SaleState.CANCELLED: "https://schema.org/SoldOut",
 }
@@ -67,7 +68,8 @@ def event_json_ld(view: EventView, availability: Availability, base_url: str) ->
     if view.has_venue:
         locations.append(_place(view))
     if view.is_online:
-        locations.append({"@type": "VirtualLocation", "url": event.online_url})
+        # The joining link is for registered guests only; the page is where to get it.
+        locations.append({"@type": "VirtualLocation", "url": view.url})
     if view.has_venue and view.is_online:
         mode = "https://schema.org/MixedEventAttendanceMode"
     elif view.is_online:

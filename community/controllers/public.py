@@ -1,0 +1,233 @@
+"""Public event pages: the list of upcoming events, one event's page, its live seats, its files.
+
+Pages are themed per event (Meetup-style or Luma-style) over the same context. The page itself
+may be revalidated cheaply (ETag); the live fragment is never cached.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, MediaType, Request, Response, get
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.config import Settings
+from community.controllers.public_render import (
+    NEVER_CACHE,
+    base_context,
+    etag_for,
+    fragment,
+    html_page,
+    not_modified,
+    theme_of,
+)
+from community.models import Event
+from community.services import event_pages as pages
+from community.services.calendar import google_calendar_url, ics_for_event
+from community.services.event_covers import cover_for, cover_png, cover_svg
+from community.services.event_pages import PageState
+from community.services.event_seo import (
+    event_json_ld,
+    robots_txt,
+    script_json,
+    sitemap_xml,
+    social_tags,
+)
+
+
+def missing_page(request: Request[Any, Any, Any], theme: str | None = None) -> Response[Any]:
+    context = base_context(
+        theme_of(theme),
+        page_title="Page not found",
+        robots="noindex",
+        heading="We couldn't find that page",
+        message="The link may be mistyped, or the event may not be published yet.",
+    )
+    return html_page(request, "public/message.html", context, status_code=404)
+
+
+def gone_page(request: Request[Any, Any, Any], event: Event) -> Response[Any]:
+    context = base_context(
+        theme_of(event.theme),
+        page_title="Event removed",
+        robots="noindex",
+        heading="This event has been removed",
+        message="The organisers took this event down. Tickets for it are no longer valid.",
+    )
+    return html_page(request, "public/message.html", context, status_code=410)
+
+
+async def event_page_context(
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    event: Event,
+    *,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    outcome: Any = None,
+) -> dict[str, Any]:
+    """Everything the event page shows; also used to re-render it with a form's errors."""
+    view = pages.build_view(event, settings.base_url)
+    going = await pages.going_counts(session, event.id)
+    availability = await pages.availability(redis, settings, event, going)
+    json_ld = script_json(event_json_ld(view, availability, settings.base_url))
+    return base_context(
+        view.theme,
+        page_title=f"{event.title} · {event.group_name or view.host_name}",
+        meta_description=view.meta_description,
+        canonical=view.url,
+        social=social_tags(view, settings.base_url),
+        json_ld=json_ld,
+        brand_name=event.group_name or view.host_name,
+        view=view,
+        going=going,
+        availability=availability,
+        cover_svg=cover_svg(
+            event.slug, event.title, event.group_name or view.host_name, square=view.theme == "luma"
+        ),
+        google_url=google_calendar_url(event, page_url=view.url),
+        wash=cover_for(event.slug).stops,
+        form=form or {},
+        errors=errors or {},
+        notice=notice,
+        outcome=outcome,
+    )
+
+
+class PublicPagesController(Controller):
+    include_in_schema = False
+
+    @get("/", name="public:events")
+    async def upcoming(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        settings: Settings,
+        theme: str | None = None,
+    ) -> Response[Any]:
+        events = await pages.upcoming_events(db_session)
+        totals = await pages.going_totals(db_session, [e.id for e in events])
+        chosen = theme_of(theme)
+        items = []
+        for event in events:
+            view = pages.build_view(event, settings.base_url)
+            items.append(
+                {
+                    "view": view,
+                    "going": totals.get(event.id, 0),
+                    "cover": cover_svg(
+                        event.slug,
+                        event.title,
+                        event.group_name or view.host_name,
+                        square=chosen == "luma",
+                    ),
+                }
+            )
+        context = base_context(
+            chosen,
+            page_title="Upcoming events",
+            meta_description="Upcoming community events: register in seconds, no account needed.",
+            canonical=f"{settings.base_url}/",
+            items=items,
+            nav="events",
+        )
+        return html_page(request, f"themes/{chosen}/events.html", context)
+
+    @get("/events/{slug:str}", name="public:event")
+    async def event_page(
+        self,
+        request: Request[Any, Any, Any],
+        slug: str,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Response[Any]:
+        event, state = await pages.find_event(db_session, slug)
+        if event is None or state == PageState.MISSING:
+            return missing_page(request)
+        if state == PageState.GONE:
+            return gone_page(request, event)
+        context = await event_page_context(db_session, redis, settings, event)
+        template = f"themes/{context['theme']}/event.html"
+        # A cancelled event keeps its page (people look for what happened) but answers 410.
+        status = 410 if state == PageState.CANCELLED else 200
+        return html_page(request, template, context, status_code=status)
+
+    @get("/events/{slug:str}/live", name="public:live")
+    async def live(
+        self,
+        request: Request[Any, Any, Any],
+        slug: str,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Response[Any]:
+        event, state = await pages.find_event(db_session, slug)
+        if event is None or state in (PageState.MISSING, PageState.GONE):
+            # 286 tells htmx to stop polling a page that no longer exists.
+            return Response(b"", status_code=286, headers={"cache-control": NEVER_CACHE})
+        view = pages.build_view(event, settings.base_url)
+        going = await pages.going_counts(db_session, event.id)
+        availability = await pages.availability(redis, settings, event, going)
+        context = {"view": view, "going": going, "availability": availability}
+        return fragment(request, "public/live.html", context)
+
+    @get("/events/{slug:str}/cover.png", name="public:cover")
+    async def cover(
+        self, request: Request[Any, Any, Any], slug: str, db_session: AsyncSession
+    ) -> Response[Any]:
+        event, state = await pages.find_event(db_session, slug)
+        if event is None or state in (PageState.MISSING, PageState.GONE):
+            return missing_page(request)
+        etag = f'"cover-{event.slug}"'
+        headers = {"cache-control": "public, max-age=86400", "etag": etag}
+        if not_modified(request, etag):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(cover_png(event.slug), media_type="image/png", headers=headers)
+
+    @get("/events/{slug:str}/event.ics", name="public:event_ics")
+    async def event_ics(
+        self,
+        request: Request[Any, Any, Any],
+        slug: str,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> Response[Any]:
+        event, state = await pages.find_event(db_session, slug)
+        if event is None or state in (PageState.MISSING, PageState.GONE):
+            return missing_page(request)
+        page_url = f"{settings.base_url}/events/{event.slug}"
+        body = ics_for_event(event, page_url=page_url)
+        return Response(
+            body,
+            media_type="text/calendar; charset=utf-8",
+            headers={
+                "content-disposition": f'attachment; filename="{event.slug}.ics"',
+                "cache-control": "public, max-age=300",
+            },
+        )
+
+    @get("/sitemap.xml", name="public:sitemap", media_type=MediaType.XML)
+    async def sitemap(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
+    ) -> Response[Any]:
+        events = await pages.sitemap_events(db_session)
+        entries = [("/", max((e.updated_at for e in events), default=None))]
+        entries += [(f"/events/{e.slug}", e.updated_at) for e in events]
+        body = sitemap_xml(settings.base_url, entries)
+        etag = etag_for(body)
+        headers = {"cache-control": "public, max-age=3600", "etag": etag}
+        if not_modified(request, etag):
+            return Response(b"", status_code=304, headers=headers)
+        return Response(body, media_type="application/xml; charset=utf-8", headers=headers)
+
+    @get("/robots.txt", name="public:robots", media_type=MediaType.TEXT)
+    async def robots(self, settings: Settings) -> Response[str]:
+        return Response(
+            robots_txt(settings.base_url),
+            media_type="text/plain; charset=utf-8",
+            headers={"cache-control": "public, max-age=86400"},
+        )
