@@ -1,0 +1,569 @@
+"""Door check-in: each registration is checked in exactly once, and every scan is logged.
+
+Online, a check-in is one conditional UPDATE (`... WHERE checked_in_at IS NULL RETURNING`):
+PostgreSQL's row lock makes concurrent scans of one ticket queue up, and every one after the
+first finds the row already checked in. Offline scans arrive later in batches; for those
+the earliest scan wins (by the time the door saw the ticket), so when two doors admitted
+the same ticket while offline, the later one is reported as the duplicate whichever door
+reconnected first.
+
+Each operation may carry the door's `op_id`; a retried operation is applied once and answers
+with its first result (the unique index on checkin_log.op_id decides).
+
+Every operation commits (or, for a retry, rolls back) the session it is given: use a session
+of its own, and do not read ORM objects loaded before it afterwards.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+from uuid import UUID
+
+from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.models import CheckinLog, Event, EventStatus, Registration, RegistrationStatus
+from community.services.tickets import TicketError, TicketSigner
+
+# Offline scan times come from the door's clock: trust them within these bounds only.
+MAX_OFFLINE_AGE = timedelta(days=2)
+MAX_CLOCK_AHEAD = timedelta(minutes=5)
+MAX_DEVICE_LENGTH = 60
+SEARCH_LIMIT = 20
+
+
+class Result(StrEnum):
+    OK = "ok"
+    DUPLICATE = "duplicate"
+    CANCELLED = "cancelled"
+    WAITLISTED = "waitlisted"
+    UNKNOWN = "unknown"
+    OTHER_EVENT = "other_event"
+    MALFORMED = "malformed"
+    FORGED = "forged"
+    ALTERED = "altered"
+    UNDONE = "undone"
+    NOT_CHECKED_IN = "not_checked_in"
+    SUPERSEDED = "superseded"  # log only: an earlier offline scan took this check-in's place
+
+
+Tone = Literal["green", "amber", "red"]
+TONES: dict[Result, Tone] = {
+    Result.OK: "green",
+    Result.UNDONE: "green",
+    Result.DUPLICATE: "amber",
+    Result.NOT_CHECKED_IN: "amber",
+}
+MESSAGES: dict[Result, str] = {
+    Result.OK: "Checked in.",
+    Result.DUPLICATE: "Already checked in.",
+    Result.CANCELLED: "This registration was cancelled.",
+    Result.WAITLISTED: "On the waitlist: no seat was confirmed.",
+    Result.UNKNOWN: "No registration matches this ticket.",
+    Result.UNDONE: "Check-in undone.",
+    Result.NOT_CHECKED_IN: "Not checked in, nothing to undo.",
+    **{Result(reason): text for reason, text in TicketError.MESSAGES.items()},
+}
+
+
+class CheckinInputError(ValueError):
+    """Input a door sent that cannot be acted on; the message says what to fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Attendee:
+    id: UUID
+    name: str
+    channel: str
+    status: str
+    checked_in_at: datetime | None
+    checked_in_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    result: Result
+    attendee: Attendee | None
+    scanned_at: datetime
+    op_id: UUID | None = None
+    replayed: bool = False
+    # Offline reconciliation: the later check-in this one took the place of.
+    superseded: tuple[datetime, str] | None = None
+
+    @property
+    def tone(self) -> Tone:
+        return TONES.get(self.result, "red")
+
+    @property
+    def message(self) -> str:
+        if self.result is Result.DUPLICATE and self.attendee and self.attendee.checked_in_at:
+            by = f" by {self.attendee.checked_in_by}" if self.attendee.checked_in_by else ""
+            return f"Already checked in at {self.attendee.checked_in_at:%H:%M} UTC{by}."
+        return MESSAGES[self.result]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One thing a door did: scan a ticket, check someone in by hand, or undo a check-in."""
+
+    kind: Literal["checkin", "undo"] = "checkin"
+    token: str | None = None
+    registration_id: UUID | None = None
+    op_id: UUID | None = None
+    scanned_at: datetime | None = None  # when the door did it; used for offline operations
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    checked_in: int
+    expected: int
+
+
+@dataclass(frozen=True, slots=True)
+class RosterEntry:
+    id: UUID
+    name: str
+    email: str | None
+    channel: str
+    status: str
+    checked_in_at: datetime | None
+    checked_in_by: str
+
+
+@dataclass(frozen=True, slots=True)
+class Roster:
+    generated_at: datetime
+    entries: list[RosterEntry]
+    counts: Counts
+    full: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who is at the door: the signed-in user and the name of their device."""
+
+    user_id: UUID | None
+    device: str
+
+    @classmethod
+    def parse(cls, user_id: UUID | None, device: str) -> Actor:
+        return cls(user_id=user_id, device=clean_device(device))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def clean_device(device: str) -> str:
+    name = " ".join(_CONTROL.sub(" ", device).split())
+    if not name:
+        raise CheckinInputError("device: give this device a name, such as 'Door 2'.")
+    if len(name) > MAX_DEVICE_LENGTH:
+        raise CheckinInputError(f"device: at most {MAX_DEVICE_LENGTH} characters.")
+    return name
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def offline_time(scanned_at: datetime | None, now: datetime) -> datetime:
+    """The door's own time for an offline scan, kept within what its clock can be trusted for."""
+    if scanned_at is None:
+        return now
+    if scanned_at.tzinfo is None:
+        scanned_at = scanned_at.replace(tzinfo=UTC)
+    if scanned_at > now + MAX_CLOCK_AHEAD or scanned_at < now - MAX_OFFLINE_AGE:
+        return now
+    return min(scanned_at, now)
+
+
+_ATTENDEE_COLUMNS = (
+    Registration.id,
+    Registration.name,
+    Registration.channel,
+    Registration.status,
+    Registration.checked_in_at,
+    Registration.checked_in_by,
+)
+
+
+def _attendee(row: Row[Any]) -> Attendee:
+    return Attendee(
+        id=row.id,
+        name=row.name,
+        channel=row.channel,
+        status=row.status,
+        checked_in_at=row.checked_in_at,
+        checked_in_by=row.checked_in_by,
+    )
+
+
+async def _current(
+    session: AsyncSession, registration_id: UUID, *, lock: bool = False
+) -> Row[Any] | None:
+    query = select(*_ATTENDEE_COLUMNS, Registration.event_id).where(
+        Registration.id == registration_id
+    )
+    if lock:
+        query = query.with_for_update()
+    return (await session.execute(query)).one_or_none()
+
+
+def _refusal(row: Row[Any] | None, event_id: UUID) -> Result | None:
+    """Why this registration cannot be checked in at all, if it cannot."""
+    if row is None or row.event_id != event_id:
+        return Result.UNKNOWN if row is None else Result.OTHER_EVENT
+    if row.status == RegistrationStatus.CANCELLED:
+        return Result.CANCELLED
+    if row.status == RegistrationStatus.WAITLISTED:
+        return Result.WAITLISTED
+    return None
+
+
+async def _log(
+    session: AsyncSession,
+    event_id: UUID,
+    op: Op,
+    actor: Actor,
+    result: Result,
+    at: datetime,
+    *,
+    registration_id: UUID | None,
+    detail: str = "",
+    with_op_id: bool = True,
+) -> bool:
+    """Record the outcome; False when this op id was already recorded (a retry)."""
+    statement = (
+        insert(CheckinLog)
+        .values(
+            event_id=event_id,
+            registration_id=registration_id,
+            user_id=actor.user_id,
+            device=actor.device,
+            result=result.value,
+            detail=detail[:300],
+            scanned_at=at,
+            offline=op.offline,
+            op_id=op.op_id if with_op_id else None,
+        )
+        .on_conflict_do_nothing(index_elements=["op_id"], index_where=CheckinLog.op_id.is_not(None))
+        .returning(CheckinLog.id)
+    )
+    return (await session.execute(statement)).scalar_one_or_none() is not None
+
+
+async def _replay(session: AsyncSession, op_id: UUID) -> Outcome:
+    """The first answer given to a retried operation, with the registration as it is now."""
+    await session.rollback()
+    log = (await session.execute(select(CheckinLog).where(CheckinLog.op_id == op_id))).scalar_one()
+    row = await _current(session, log.registration_id) if log.registration_id else None
+    return Outcome(
+        result=Result(log.result),
+        attendee=_attendee(row) if row else None,
+        scanned_at=log.scanned_at,
+        op_id=op_id,
+        replayed=True,
+    )
+
+
+async def _finish(
+    session: AsyncSession,
+    event_id: UUID,
+    op: Op,
+    actor: Actor,
+    outcome: Outcome,
+    *,
+    detail: str = "",
+) -> Outcome:
+    registration_id = outcome.attendee.id if outcome.attendee else None
+    if outcome.result is Result.OTHER_EVENT:
+        registration_id = None  # another event's registration is not this event's business
+    recorded = await _log(
+        session,
+        event_id,
+        op,
+        actor,
+        outcome.result,
+        outcome.scanned_at,
+        registration_id=registration_id,
+        detail=detail,
+    )
+    if not recorded:
+        assert op.op_id is not None
+        return await _replay(session, op.op_id)
+    await session.commit()
+    return outcome
+
+
+def _registration_of(signer: TicketSigner, event_id: UUID, op: Op) -> UUID | Result:
+    if op.token is not None:
+        try:
+            return signer.verify_for_event(op.token, event_id).registration_id
+        except TicketError as exc:
+            return Result(exc.reason)
+    if op.registration_id is None:
+        raise CheckinInputError("Send either the scanned token or a registration_id.")
+    return op.registration_id
+
+
+async def check_in(
+    session: AsyncSession,
+    signer: TicketSigner,
+    event_id: UUID,
+    op: Op,
+    actor: Actor,
+    *,
+    now: datetime | None = None,
+) -> Outcome:
+    """Check one registration in (by ticket token or by hand), log it and commit."""
+    now = now or _now()
+    at = offline_time(op.scanned_at, now) if op.offline else now
+    target = _registration_of(signer, event_id, op)
+    if isinstance(target, Result):
+        detail = "token of another event" if target is Result.OTHER_EVENT else ""
+        return await _finish(
+            session, event_id, op, actor, Outcome(target, None, at, op.op_id), detail=detail
+        )
+    if op.offline:
+        return await _check_in_offline(session, event_id, target, op, actor, at)
+
+    claimed = (
+        await session.execute(
+            update(Registration)
+            .where(
+                Registration.id == target,
+                Registration.event_id == event_id,
+                Registration.status == RegistrationStatus.CONFIRMED,
+                Registration.checked_in_at.is_(None),
+            )
+            .values(checked_in_at=at, checked_in_by=actor.device, checked_in_user_id=actor.user_id)
+            .returning(*_ATTENDEE_COLUMNS)
+        )
+    ).one_or_none()
+    if claimed is not None:
+        return await _finish(
+            session, event_id, op, actor, Outcome(Result.OK, _attendee(claimed), at, op.op_id)
+        )
+    row = await _current(session, target)
+    result = _refusal(row, event_id) or Result.DUPLICATE
+    if result is Result.DUPLICATE and row is not None and row.checked_in_at is None:
+        # Undone between our UPDATE and this read: decide again against the current row.
+        await session.rollback()
+        return await check_in(session, signer, event_id, op, actor, now=now)
+    attendee = _attendee(row) if row is not None and result is not Result.OTHER_EVENT else None
+    return await _finish(session, event_id, op, actor, Outcome(result, attendee, at, op.op_id))
+
+
+async def _check_in_offline(
+    session: AsyncSession, event_id: UUID, registration_id: UUID, op: Op, actor: Actor, at: datetime
+) -> Outcome:
+    """First scan wins: an earlier offline scan takes the place of a later check-in."""
+    row = await _current(session, registration_id, lock=True)
+    refusal = _refusal(row, event_id)
+    if refusal is not None or row is None:
+        attendee = _attendee(row) if row is not None and refusal is not Result.OTHER_EVENT else None
+        return await _finish(
+            session, event_id, op, actor, Outcome(refusal or Result.UNKNOWN, attendee, at, op.op_id)
+        )
+    if row.checked_in_at is not None and row.checked_in_at <= at:
+        return await _finish(
+            session, event_id, op, actor, Outcome(Result.DUPLICATE, _attendee(row), at, op.op_id)
+        )
+    updated = (
+        await session.execute(
+            update(Registration)
+            .where(Registration.id == registration_id)
+            .values(checked_in_at=at, checked_in_by=actor.device, checked_in_user_id=actor.user_id)
+            .returning(*_ATTENDEE_COLUMNS)
+        )
+    ).one()
+    superseded = None
+    if row.checked_in_at is not None:
+        superseded = (row.checked_in_at, row.checked_in_by)
+        # The displaced check-in is logged too, so the organiser sees both doors' scans.
+        await _log(
+            session,
+            event_id,
+            op,
+            Actor(user_id=None, device=row.checked_in_by),
+            Result.SUPERSEDED,
+            row.checked_in_at,
+            registration_id=registration_id,
+            detail=f"an earlier offline scan on {actor.device} came first",
+            with_op_id=False,
+        )
+    outcome = Outcome(Result.OK, _attendee(updated), at, op.op_id, superseded=superseded)
+    detail = f"earlier than the check-in by {row.checked_in_by}" if superseded else ""
+    return await _finish(session, event_id, op, actor, outcome, detail=detail)
+
+
+async def undo(
+    session: AsyncSession,
+    event_id: UUID,
+    op: Op,
+    actor: Actor,
+    *,
+    now: datetime | None = None,
+) -> Outcome:
+    """Take a check-in back (the door admitted the wrong person, or tapped by mistake)."""
+    now = now or _now()
+    at = offline_time(op.scanned_at, now) if op.offline else now
+    if op.registration_id is None:
+        raise CheckinInputError("registration_id: say whose check-in to undo.")
+    undone = (
+        await session.execute(
+            update(Registration)
+            .where(
+                Registration.id == op.registration_id,
+                Registration.event_id == event_id,
+                Registration.checked_in_at.is_not(None),
+            )
+            .values(checked_in_at=None, checked_in_by="", checked_in_user_id=None)
+            .returning(*_ATTENDEE_COLUMNS)
+        )
+    ).one_or_none()
+    if undone is not None:
+        return await _finish(
+            session, event_id, op, actor, Outcome(Result.UNDONE, _attendee(undone), at, op.op_id)
+        )
+    row = await _current(session, op.registration_id)
+    refusal = _refusal(row, event_id)
+    if refusal is Result.OTHER_EVENT:
+        row = None
+    result = Result.UNKNOWN if row is None else Result.NOT_CHECKED_IN
+    attendee = _attendee(row) if row is not None else None
+    return await _finish(session, event_id, op, actor, Outcome(result, attendee, at, op.op_id))
+
+
+async def apply_ops(
+    session: AsyncSession,
+    signer: TicketSigner,
+    event_id: UUID,
+    ops: Sequence[Op],
+    actor: Actor,
+    *,
+    now: datetime | None = None,
+) -> list[Outcome]:
+    """A door's queued operations, in the order it did them; each commits on its own."""
+    outcomes = []
+    for op in ops:
+        if op.kind == "undo":
+            outcomes.append(await undo(session, event_id, op, actor, now=now))
+        else:
+            outcomes.append(await check_in(session, signer, event_id, op, actor, now=now))
+    return outcomes
+
+
+async def counts(session: AsyncSession, event_id: UUID) -> Counts:
+    confirmed = Registration.status == RegistrationStatus.CONFIRMED
+    row = (
+        await session.execute(
+            select(
+                func.count().filter(confirmed),
+                func.count().filter(confirmed, Registration.checked_in_at.is_not(None)),
+            ).where(Registration.event_id == event_id)
+        )
+    ).one()
+    return Counts(checked_in=row[1], expected=row[0])
+
+
+async def roster(session: AsyncSession, event_id: UUID, *, since: datetime | None = None) -> Roster:
+    """Everyone registered (any status), or only those changed since `since`."""
+    generated_at = _now()
+    query = select(*_ATTENDEE_COLUMNS, Registration.email).where(Registration.event_id == event_id)
+    if since is not None:
+        query = query.where(Registration.updated_at >= since)
+    rows = (await session.execute(query.order_by(Registration.name))).all()
+    entries = [_entry(row) for row in rows]
+    return Roster(generated_at, entries, await counts(session, event_id), full=since is None)
+
+
+def _entry(row: Row[Any]) -> RosterEntry:
+    return RosterEntry(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        channel=row.channel,
+        status=row.status,
+        checked_in_at=row.checked_in_at,
+        checked_in_by=row.checked_in_by,
+    )
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+async def search(
+    session: AsyncSession, event_id: UUID, q: str, *, limit: int = SEARCH_LIMIT
+) -> list[RosterEntry]:
+    """People of this event whose name or e-mail contains `q` (for those without a ticket)."""
+    words = q.split()
+    if not words or len(q.strip()) < 2:
+        raise CheckinInputError("q: type at least two letters of a name or e-mail.")
+    query = select(*_ATTENDEE_COLUMNS, Registration.email).where(Registration.event_id == event_id)
+    for word in words[:5]:
+        pattern = _like(word)
+        query = query.where(
+            or_(Registration.name.ilike(pattern), Registration.email.ilike(pattern))
+        )
+    rows = (await session.execute(query.order_by(Registration.name).limit(limit))).all()
+    return [_entry(row) for row in rows]
+
+
+async def door_event(session: AsyncSession, event_id: UUID) -> Event | None:
+    event = await session.get(Event, event_id)
+    return None if event is None or event.deleted_at is not None else event
+
+
+@dataclass(frozen=True, slots=True)
+class EventCard:
+    event: Event
+    counts: Counts
+
+
+async def door_events(
+    session: AsyncSession, *, now: datetime | None = None, limit: int = 30
+) -> list[EventCard]:
+    """Events a door could be working, from yesterday on, soonest first, with their counts."""
+    now = now or _now()
+    events = list(
+        (
+            await session.execute(
+                select(Event)
+                .where(
+                    Event.deleted_at.is_(None),
+                    Event.status != EventStatus.DRAFT,
+                    func.coalesce(Event.ends_at, Event.starts_at) >= now - timedelta(days=1),
+                )
+                .order_by(Event.starts_at)
+                .limit(limit)
+            )
+        ).scalars()
+    )
+    if not events:
+        return []
+    confirmed = Registration.status == RegistrationStatus.CONFIRMED
+    totals = {
+        row.event_id: Counts(checked_in=row.checked_in, expected=row.expected)
+        for row in await session.execute(
+            select(
+                Registration.event_id,
+                func.count().filter(confirmed).label("expected"),
+                func.count()
+                .filter(confirmed, Registration.checked_in_at.is_not(None))
+                .label("checked_in"),
+            )
+            .where(Registration.event_id.in_([event.id for event in events]))
+            .group_by(Registration.event_id)
+        )
+    }
+    return [EventCard(event, totals.get(event.id, Counts(0, 0))) for event in events]
