@@ -12,6 +12,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    false,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -73,6 +74,8 @@ class Registration(UUIDv7AuditBase):
     status: Mapped[str] = mapped_column(String(16), default=RegistrationStatus.CONFIRMED)
     seat_no: Mapped[int | None] = mapped_column(Integer)
     over_capacity: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Accepted by a platform before our limit reached it; it may sit in a reserved seat.
+    past_mirror: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     external_id: Mapped[str | None] = mapped_column(String(120))
     # Unguessable secret that names the ticket in links; never a sequential id.
     ticket_token: Mapped[str] = mapped_column(String(64), unique=True)

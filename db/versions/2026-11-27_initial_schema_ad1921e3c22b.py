@@ -58,9 +58,48 @@ CREATE TRIGGER trg_events_capacity_covers_seats
     BEFORE UPDATE OF capacity ON events
     FOR EACH ROW EXECUTE FUNCTION events_capacity_covers_seats()
 """,
+# Platforms only ever get the shared seats C - R: a platform registration may not take a seat
+# once C - R platform seats are taken, unless the platform accepted it past our mirror (it may
+# then sit in a reserved seat). Platform inserts of one event queue on an advisory lock so each
+# count sees the ones before it. With the seat guard above, a Redis that forgot everything
+# still cannot let the platforms past their share.
+"""
+CREATE FUNCTION registrations_platform_within_shared() RETURNS trigger AS $$
+DECLARE
+    shared integer;
+    seated integer;
+BEGIN
+    IF NEW.channel = 'native' OR NEW.status <> 'confirmed' OR NEW.seat_no IS NULL
+       OR NEW.past_mirror THEN
+        RETURN NEW;
+    END IF;
+    IF TG_OP = 'UPDATE' AND OLD.channel = NEW.channel AND OLD.status = 'confirmed'
+       AND OLD.seat_no IS NOT NULL THEN
+        RETURN NEW;
+    END IF;
+    PERFORM pg_advisory_xact_lock(hashtextextended('platform-seats:' || NEW.event_id::text, 0));
+    SELECT capacity - native_reserve INTO shared FROM events WHERE id = NEW.event_id;
+    SELECT count(*) INTO seated FROM registrations
+     WHERE event_id = NEW.event_id AND status = 'confirmed' AND channel <> 'native'
+       AND seat_no IS NOT NULL AND id <> NEW.id;
+    IF seated >= shared THEN
+        RAISE EXCEPTION 'the % shared seats of event % are taken', shared, NEW.event_id
+            USING ERRCODE = 'check_violation',
+                  CONSTRAINT = 'ck_registrations_platform_within_shared';
+    END IF;
+    RETURN NEW;
+END $$ LANGUAGE plpgsql
+""",
+"""
+CREATE TRIGGER trg_registrations_platform_within_shared
+    BEFORE INSERT OR UPDATE OF seat_no, status, channel ON registrations
+    FOR EACH ROW EXECUTE FUNCTION registrations_platform_within_shared()
+""",
 ]
 
 SEAT_GUARD_DOWN = [
+    "DROP TRIGGER IF EXISTS trg_registrations_platform_within_shared ON registrations",
+    "DROP FUNCTION IF EXISTS registrations_platform_within_shared()",
     "DROP TRIGGER IF EXISTS trg_events_capacity_covers_seats ON events",
     "DROP FUNCTION IF EXISTS events_capacity_covers_seats()",
     "DROP TRIGGER IF EXISTS trg_registrations_seat_within_capacity ON registrations",
@@ -227,6 +266,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('seat_no', sa.Integer(), nullable=True),
     sa.Column('over_capacity', sa.Boolean(), nullable=False),
+    sa.Column('past_mirror', sa.Boolean(), server_default=sa.text('false'), nullable=False),
     sa.Column('external_id', sa.String(length=120), nullable=True),
     sa.Column('ticket_token', sa.String(length=64), nullable=False),
     sa.Column('name', sa.String(length=200), nullable=False),
