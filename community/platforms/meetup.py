@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 
@@ -218,7 +218,10 @@ class MeetupClient:
     async def create_event(self, draft: EventDraft) -> RemoteEvent:
         if not self._group_urlname:
             raise NotSupported(PLATFORM, "Choose the Meetup group before creating events there.")
-        local_start = draft.starts_at.astimezone(ZoneInfo(draft.timezone))
+        try:
+            local_start = draft.starts_at.astimezone(ZoneInfo(draft.timezone))
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise PlatformRejected(PLATFORM, "The event's time zone is not a known one.") from exc
         minutes = max(1, int((draft.ends_at - draft.starts_at).total_seconds() // 60))
         event_input: dict[str, Any] = {
             "groupUrlname": self._group_urlname,

@@ -20,6 +20,7 @@ import string
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from litestar import Request, get, post
@@ -330,6 +331,10 @@ class LumaSandbox(SandboxPlatform):
             end = datetime.fromisoformat(end_text.replace("Z", "+00:00")) if end_text else None
         except (ValueError, AttributeError) as exc:
             raise SandboxHTTPError(400, "start_at and end_at must be ISO-8601 times.") from exc
+        try:
+            ZoneInfo(body["timezone"])
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise SandboxHTTPError(400, "timezone must be an IANA time zone.") from exc
         geo = (
             body.get("geo_address_json") if isinstance(body.get("geo_address_json"), dict) else None
         )
