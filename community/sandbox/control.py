@@ -51,21 +51,27 @@ def control_handlers(platform: SandboxPlatform) -> list[Any]:
         status = 409 if outcome.status == "refused" else 201
         return Response(content=outcome.as_json(), status_code=status)
 
-    @post("/_sandbox/events/{event_id:str}/registrations/{registration_id:str}/cancel")
+    @post(
+        "/_sandbox/events/{event_id:str}/registrations/{registration_id:str}/cancel",
+        status_code=200,
+    )
     async def cancel(
         event_id: str, registration_id: str, request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
         remember_url(request)
         return platform.cancel_registration(event_id, registration_id)
 
-    @post("/_sandbox/events/{event_id:str}/registrations/{registration_id:str}/check-in")
+    @post(
+        "/_sandbox/events/{event_id:str}/registrations/{registration_id:str}/check-in",
+        status_code=200,
+    )
     async def check_in(
         event_id: str, registration_id: str, request: Request[Any, Any, Any]
     ) -> dict[str, Any]:
         remember_url(request)
         return platform.check_in(event_id, registration_id)
 
-    @post("/_sandbox/faults")
+    @post("/_sandbox/faults", status_code=200)
     async def inject(request: Request[Any, Any, Any]) -> dict[str, Any]:
         data = await read_json(request)
         require(isinstance(data, dict), 400, "Send a JSON object.")
@@ -84,7 +90,7 @@ def control_handlers(platform: SandboxPlatform) -> list[Any]:
         platform.faults.clear()
         return platform.faults.describe()
 
-    @post("/_sandbox/rate")
+    @post("/_sandbox/rate", status_code=200)
     async def rate(request: Request[Any, Any, Any]) -> dict[str, Any]:
         data = await read_json(request)
         require(isinstance(data, dict), 400, "Send a JSON object.")
