@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models.enums import SoldOutMode
+from community.models import Event, EventStatus, SoldOutMode
 from community.services.inventory import Inventory, InventorySettings, Snapshot
+from community.services.inventory_hooks import InventoryHooks
+from community.services.registrations import RegistrationService
 
 
 @pytest.fixture
@@ -36,5 +41,55 @@ def empty_event(inventory: Inventory) -> EmptyEvent:
         settings = InventorySettings(capacity, reserve, SoldOutMode(mode), open=open_)
         assert await inventory.load(event_id, Snapshot(settings, []))
         return event_id
+
+    return make
+
+
+@pytest.fixture
+def hooks() -> InventoryHooks:
+    """A listener registry of the test's own, so tests never hear each other."""
+    return InventoryHooks()
+
+
+@pytest.fixture
+def registrations(
+    settings: Settings,
+    redis: Redis,
+    session_maker: async_sessionmaker[AsyncSession],
+    hooks: InventoryHooks,
+) -> RegistrationService:
+    return RegistrationService.build(settings, redis, session_maker, hooks=hooks)
+
+
+MakeEvent = Callable[..., Awaitable[Event]]
+
+
+@pytest.fixture
+def make_event(session_maker: async_sessionmaker[AsyncSession]) -> MakeEvent:
+    """Create a published event in the ledger (nothing in Redis yet: first use loads it)."""
+
+    async def make(
+        capacity: int = 10,
+        reserve: int = 0,
+        mode: SoldOutMode | str = SoldOutMode.SOLD_OUT,
+        *,
+        status: EventStatus = EventStatus.PUBLISHED,
+        starts_in: timedelta = timedelta(days=7),
+    ) -> Event:
+        token = secrets.token_hex(4)
+        event = Event(
+            slug=f"traffic-cop-{token}",
+            title=f"Traffic Cop test {token}",
+            starts_at=datetime.now(UTC) + starts_in,
+            ends_at=None,
+            capacity=capacity,
+            native_reserve=reserve,
+            soldout_mode=SoldOutMode(mode).value,
+            status=status,
+            venue_name="Test hall",
+        )
+        async with session_maker() as session, session.begin():
+            session.add(event)
+        return event
 
     return make
