@@ -182,10 +182,8 @@ class EventbriteClient:
         if limit < 0:
             raise ValueError("limit must not be negative")
         class_id = await self._managed_class_id(external_id)
-        ticket_class = await self._call(
-            "POST",
-            f"/v3/events/{external_id}/ticket_classes/{class_id}/",
-            json={"ticket_class": {"capacity": limit}},
+        ticket_class = await self._class_call(
+            external_id, "POST", class_id, json={"ticket_class": {"capacity": limit}}
         )
         return _to_push_result(ticket_class)
 
@@ -211,7 +209,19 @@ class EventbriteClient:
 
     async def _ticket_class(self, external_id: str) -> dict[str, Any]:
         class_id = await self._managed_class_id(external_id)
-        return await self._call("GET", f"/v3/events/{external_id}/ticket_classes/{class_id}/")
+        return await self._class_call(external_id, "GET", class_id)
+
+    async def _class_call(
+        self, external_id: str, method: str, class_id: str, json: Any = None
+    ) -> dict[str, Any]:
+        try:
+            return await self._call(
+                method, f"/v3/events/{external_id}/ticket_classes/{class_id}/", json=json
+            )
+        except PlatformNotFound:
+            # The class was deleted on Eventbrite: choose again on the next call.
+            self._managed_class.pop(external_id, None)
+            raise
 
     async def _managed_class_id(self, external_id: str) -> str:
         """The ticket class we push: the one named as configured, else the first visible one."""

@@ -249,11 +249,8 @@ class LumaClient:
         body = json_body(response)
         if response.is_success:
             return body if isinstance(body, dict) else {}
-        message = (
-            str((body or {}).get("message") or "no reason given")[:300]
-            if isinstance(body, dict)
-            else "no reason given"
-        )
+        reason = body.get("message") if isinstance(body, dict) else None
+        message = str(reason or "no reason given")[:300]
         status = response.status_code
         if status == 429:
             raise PlatformRateLimited(

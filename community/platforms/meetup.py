@@ -169,8 +169,12 @@ class MeetupClient:
             return await self._open_with_limit(external_id, going_count)
         if limit is None:
             current = await self._push_state(external_id)
+            if not current["rsvpSettings"]["rsvpsClosed"]:
+                return _to_push_result(current)  # already open: nothing to reopen
             limit = current["maxTickets"] or 0
-        if limit == 0:
+            if limit == 0:
+                raise ValueError("reopening a closed Meetup listing needs the limit to apply")
+        if limit <= 0:
             raise ValueError("reopening a Meetup listing needs a positive limit")
         return await self._open_with_limit(external_id, limit)
 

@@ -267,6 +267,7 @@ class SandboxPlatform(ABC):
     @property
     def app(self) -> Gate:
         if self._app is None:
+            # Imported here: the control routes import this module's shapes.
             from community.sandbox.control import control_handlers
 
             litestar = Litestar(

@@ -5,7 +5,6 @@ already registered there (some of them on two platforms, so member merging has w
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 from community.sandbox.common import Person, SandboxPlatform, SeedEvent
@@ -61,7 +60,7 @@ def seed_demo(
     base = event or sample_event()
     created: dict[str, str] = {}
     for platform, sandbox in sandboxes.items():
-        event_id = sandbox.seed_event(replace(base))
+        event_id = sandbox.seed_event(base)
         for person in DEMO_PEOPLE.get(platform, []):
             sandbox.add_registration(event_id, person)
         created[platform] = event_id

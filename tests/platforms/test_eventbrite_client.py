@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from community.platforms import EventDraft, ListingState, PlatformRejected
+from community.platforms import EventDraft, ListingState, PlatformNotFound, PlatformRejected
 from community.platforms.eventbrite import EventbriteClient
 from community.sandbox.common import Person
 from community.sandbox.eventbrite import EventbriteSandbox
@@ -203,3 +203,23 @@ async def test_create_event_adds_a_ticket_class_and_publishes(eventbrite: Pair) 
     )
     assert event.starts_at == start
     assert (await eventbrite.client.set_limit(event.external_id, 20)).limit == 20
+
+
+@pytest.mark.asyncio
+async def test_managed_ticket_class_is_chosen_again_after_deletion(eventbrite: Pair) -> None:
+    event_id = eventbrite.seed(limit=10)
+    await eventbrite.client.set_limit(event_id, 9)
+    event = sandbox_of(eventbrite).events[event_id]
+    event.ticket_classes.clear()  # deleted in Eventbrite's own UI
+
+    with pytest.raises(PlatformNotFound):
+        await eventbrite.client.set_limit(event_id, 8)
+
+    async with raw(eventbrite) as http:
+        created = await http.post(
+            f"/v3/events/{event_id}/ticket_classes/",
+            json={"ticket_class": {"name": "Standard", "free": True, "quantity_total": 5}},
+        )
+    assert created.status_code == 200
+    assert (await eventbrite.client.set_limit(event_id, 8)).limit == 8
+    assert event.ticket_classes[created.json()["id"]].capacity == 8

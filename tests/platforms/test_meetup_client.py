@@ -211,3 +211,16 @@ async def test_stand_in_validates_queries_against_the_current_schema(meetup: Pai
     )
     assert deprecated.status_code == 503
     assert "deprecated" in deprecated.json()["message"]
+
+
+@pytest.mark.asyncio
+async def test_reopen_without_a_limit(meetup: Pair) -> None:
+    event_id = meetup.seed(limit=None)
+    untouched = await meetup.client.set_state(event_id, ListingState.OPEN, 0)
+    assert (untouched.limit, untouched.state) == (None, ListingState.OPEN)
+
+    await meetup.client.set_state(event_id, ListingState.SOLD_OUT, 0)
+
+    with pytest.raises(ValueError, match="needs the limit"):
+        await meetup.client.set_state(event_id, ListingState.OPEN, 0)
+    assert meetup.state(event_id)["open"] is False  # never opened without a limit
