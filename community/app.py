@@ -42,8 +42,22 @@ STATIC = ROOT / "static"
 from community.controllers.auth import AuthController  # noqa: E402
 from community.controllers.health import HealthController  # noqa: E402
 from community.controllers.public import PublicPagesController  # noqa: E402
+from community.controllers.public_my_tickets import MyTicketsController  # noqa: E402
+from community.controllers.public_register import RegistrationController  # noqa: E402
+from community.controllers.public_tickets import TicketPagesController  # noqa: E402
 
-ROUTE_HANDLERS: list[Any] = [HealthController, AuthController, PublicPagesController]
+ROUTE_HANDLERS: list[Any] = [
+    HealthController,
+    AuthController,
+    PublicPagesController,
+    TicketPagesController,
+    RegistrationController,
+    MyTicketsController,
+]
+
+from community.controllers.admin import ADMIN_CONTROLLERS  # noqa: E402
+
+ROUTE_HANDLERS += ADMIN_CONTROLLERS
 
 
 def _template_engine(engine: JinjaTemplateEngine) -> None:

@@ -117,6 +117,7 @@ class PublicPagesController(Controller):
             items.append(
                 {
                     "view": view,
+                    "day": view.start_local.date().isoformat(),
                     "going": totals.get(event.id, 0),
                     "cover": cover_svg(
                         event.slug,
@@ -172,7 +173,7 @@ class PublicPagesController(Controller):
         view = pages.build_view(event, settings.base_url)
         going = await pages.going_counts(db_session, event.id)
         availability = await pages.availability(redis, settings, event, going)
-        context = {"view": view, "going": going, "availability": availability}
+        context = {"view": view, "going": going, "availability": availability, "theme": view.theme}
         return fragment(request, "public/live.html", context)
 
     @get("/events/{slug:str}/cover.png", name="public:cover")

@@ -80,6 +80,7 @@ def cover_svg(slug: str, title: str, kicker: str, *, square: bool = False) -> st
     )
     return (
         f'<svg class="cover-art" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
+        f'preserveAspectRatio="xMidYMid slice" '
         f'xmlns="http://www.w3.org/2000/svg" aria-hidden="true" focusable="false">'
         f'<defs><linearGradient id="{gid}" x1="0" y1="0" x2="1" y2="1">'
         f'<stop offset="0" stop-color="{cover.stops[0]}"/>'

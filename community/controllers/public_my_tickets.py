@@ -1,0 +1,169 @@
+""" "My tickets": every registration of one person, reached through a link sent by e-mail.
+
+No password: the visitor types an address, we mail a signed single-use link to it (only if
+that address has tickets; the answer on the page is the same either way), and opening the
+link remembers the profile in the session.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.config import Settings
+from community.controllers.public_register import (
+    MAX_EMAIL,
+    client_address,
+    is_htmx,
+    mask_email,
+)
+from community.controllers.public_render import NEVER_CACHE, base_context, fragment, html_page
+from community.services import event_pages as pages
+from community.services import magic_links
+from community.services import ticket_pages as tickets
+from community.services import visitor_limits as limits
+from community.services.members import normalise_email
+from community.tasks.email import queue_signin_email
+
+SESSION_KEY = "my_tickets_member"
+PRIVATE_HEADERS = {"x-robots-tag": "noindex, nofollow", "referrer-policy": "no-referrer"}
+LINK_PROBLEMS = {
+    magic_links.LinkProblem.INVALID: "This sign-in link is not valid. Ask for a new one below.",
+    magic_links.LinkProblem.EXPIRED: "This sign-in link has expired (they last 30 minutes). "
+    "Ask for a new one below.",
+    magic_links.LinkProblem.USED: "This sign-in link was already used. Ask for a new one below.",
+}
+
+
+def _page(
+    request: Request[Any, Any, Any], template: str, status_code: int = 200, **context: Any
+) -> Response[Any]:
+    full = base_context(
+        pages.DEFAULT_THEME, page_title="My tickets", robots="noindex, nofollow", nav="tickets"
+    )
+    full.update(context)
+    return html_page(
+        request,
+        template,
+        full,
+        status_code=status_code,
+        cache_control=NEVER_CACHE,
+        headers=PRIVATE_HEADERS,
+    )
+
+
+def _signed_in_member(request: Request[Any, Any, Any]) -> UUID | None:
+    raw = request.session.get(SESSION_KEY) if "session" in request.scope else None
+    try:
+        return UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+class MyTicketsController(Controller):
+    path = "/my-tickets"
+    include_in_schema = False
+
+    @get("/", name="my_tickets:page")
+    async def page(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
+    ) -> Response[Any]:
+        member_id = _signed_in_member(request)
+        if member_id is not None and await tickets.member_exists(db_session, member_id):
+            rows = await tickets.member_tickets(db_session, member_id)
+            views = {row.event.id: pages.build_view(row.event, settings.base_url) for row in rows}
+            upcoming = [r for r in rows if not r.is_past]
+            past = [r for r in reversed(rows) if r.is_past]
+            return _page(
+                request, "public/my_tickets.html", upcoming=upcoming, past=past, views=views
+            )
+        return _page(request, "public/my_tickets_signin.html", email="", errors={}, sent="")
+
+    @post("/", name="my_tickets:request_link", status_code=200)
+    async def request_link(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Response[Any]:
+        form = await request.form()
+        raw = form.get("email", "")
+        raw = raw.strip() if isinstance(raw, str) else ""
+
+        def answer(status: int, **context: Any) -> Response[Any]:
+            context = {"email": raw[:MAX_EMAIL], "errors": {}, "sent": "", **context}
+            if is_htmx(request):
+                full = base_context(pages.DEFAULT_THEME, **context)
+                return fragment(request, "public/my_tickets_form.html", full, status_code=status)
+            return _page(request, "public/my_tickets_signin.html", status_code=status, **context)
+
+        try:
+            if len(raw) > MAX_EMAIL:
+                raise ValueError(f"An e-mail address can be at most {MAX_EMAIL} characters long.")
+            email = normalise_email(raw)
+        except ValueError as exc:
+            return answer(422, errors={"email": str(exc)})
+        address = client_address(request)
+        wait = await limits.hit(redis, settings, limits.SIGNIN_PER_ADDRESS, address)
+        wait = wait or await limits.hit(redis, settings, limits.SIGNIN_PER_EMAIL, email)
+        if wait:
+            return answer(
+                429, notice=f"Too many links asked for. Try again in {limits.wait_text(wait)}."
+            )
+        member = await tickets.member_by_email(db_session, email)
+        if member is not None and await tickets.member_tickets(db_session, member.id):
+            await queue_signin_email(request.app.state["queues"], member.id, email)
+        # Same answer whether or not the address has tickets: the form tells nobody who does.
+        return answer(200, sent=mask_email(email))
+
+    @get("/signin/{token:str}", name="my_tickets:signin_form")
+    async def signin_form(
+        self, request: Request[Any, Any, Any], token: str, redis: Redis, settings: Settings
+    ) -> Response[Any]:
+        """Opening the link shows a button: mail scanners that follow links don't spend it."""
+        try:
+            claim = magic_links.read_token(settings.secret_key, token)
+            if await magic_links.is_spent(redis, settings, claim):
+                raise magic_links.LinkError(magic_links.LinkProblem.USED)
+        except magic_links.LinkError as exc:
+            return _page(
+                request,
+                "public/my_tickets_signin.html",
+                status_code=410 if exc.problem != magic_links.LinkProblem.INVALID else 400,
+                email="",
+                errors={},
+                sent="",
+                notice=LINK_PROBLEMS[exc.problem],
+            )
+        return _page(request, "public/my_tickets_confirm.html", token=token)
+
+    @post("/signin/{token:str}", name="my_tickets:signin", status_code=303)
+    async def signin(
+        self, request: Request[Any, Any, Any], token: str, redis: Redis, settings: Settings
+    ) -> Response[Any]:
+        try:
+            claim = await magic_links.consume(redis, settings, token)
+        except magic_links.LinkError as exc:
+            return _page(
+                request,
+                "public/my_tickets_signin.html",
+                status_code=410 if exc.problem != magic_links.LinkProblem.INVALID else 400,
+                email="",
+                errors={},
+                sent="",
+                notice=LINK_PROBLEMS[exc.problem],
+            )
+        request.set_session({**dict(request.session), SESSION_KEY: claim.member_id})
+        return Redirect("/my-tickets", status_code=303)
+
+    @post("/signout", name="my_tickets:signout", status_code=303)
+    async def signout(self, request: Request[Any, Any, Any]) -> Redirect:
+        session = {k: v for k, v in dict(request.session).items() if k != SESSION_KEY}
+        request.set_session(session)
+        return Redirect("/my-tickets", status_code=303)

@@ -1,0 +1,269 @@
+"""Registering on an event page, with htmx (the answer swaps into the page) or without
+JavaScript (a redirect to the ticket, or the page again with the form's errors).
+
+Every refusal is answered in place with a 4xx, naming the field when a field is the problem.
+The seat itself is taken by the registration service (the Traffic Cop), never here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from litestar import Controller, Request, Response, post
+from litestar.response import Redirect
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.config import Settings
+from community.controllers.public import event_page_context, gone_page, missing_page
+from community.controllers.public_render import fragment, html_page
+from community.db import app_session_maker
+from community.models import Event, RegistrationStatus
+from community.services import event_pages as pages
+from community.services import visitor_limits as limits
+from community.services.event_pages import CHANNEL_LABELS, PageState
+from community.services.members import normalise_email
+from community.services.registrations import (
+    AlreadyRegistered,
+    EventNotFound,
+    InvalidRegistration,
+    RegistrationClosed,
+    RegistrationService,
+    RegistrationUnavailable,
+    SoldOutError,
+)
+from community.services.ticket_pages import active_registration
+from community.tasks.email import queue_ticket_email
+
+MAX_NAME = 120
+MAX_EMAIL = 254
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the registration box says after a submission (see public/_register.html)."""
+
+    kind: str  # confirmed | waitlisted | already | resent | sold_out | closed
+    email: str = ""
+    email_hint: str = ""
+    ticket_token: str = ""
+    position: int | None = None
+    channel_label: str = ""
+    since: str = ""
+    waitlisted: bool = False
+    message: str = ""
+
+
+def mask_email(email: str) -> str:
+    """a•••@example.com: enough to recognise one's own address, not to harvest it."""
+    local, _, domain = email.partition("@")
+    return f"{local[:1]}•••@{domain}" if domain else "your address"
+
+
+def client_address(request: Request[Any, Any, Any]) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def is_htmx(request: Request[Any, Any, Any]) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def since_label(moment: datetime | None, timezone: str) -> str:
+    if moment is None:
+        return ""
+    local = moment.astimezone(pages.zone(timezone))
+    same_year = local.year == datetime.now(UTC).year
+    return f"{local:%-d %B}" if same_year else f"{local:%-d %B %Y}"
+
+
+def registration_service(
+    request: Request[Any, Any, Any], settings: Settings, redis: Redis
+) -> RegistrationService:
+    return RegistrationService.build(settings, redis, app_session_maker(request.app))
+
+
+async def _answer(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    event: Event,
+    *,
+    status_code: int,
+    form: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    notice: str = "",
+    outcome: Outcome | None = None,
+) -> Response[Any]:
+    """The registration box again (htmx) or the whole page again (no JavaScript)."""
+    context = await event_page_context(
+        session, redis, settings, event, form=form, errors=errors, notice=notice, outcome=outcome
+    )
+    context["register_label"] = "Attend" if context["theme"] == "meetup" else "Register"
+    if is_htmx(request):
+        return fragment(request, "public/register_answer.html", context, status_code=status_code)
+    template = f"themes/{context['theme']}/event.html"
+    return html_page(request, template, context, status_code=status_code, cache_control="no-store")
+
+
+async def _find(
+    request: Request[Any, Any, Any], session: AsyncSession, slug: str
+) -> tuple[Event | None, Response[Any] | None]:
+    event, state = await pages.find_event(session, slug)
+    if event is None or state == PageState.MISSING:
+        return None, missing_page(request)
+    if state == PageState.GONE:
+        return None, gone_page(request, event)
+    return event, None
+
+
+def _form_value(form: Any, name: str) -> str:
+    value = form.get(name, "")
+    return value if isinstance(value, str) else ""
+
+
+class RegistrationController(Controller):
+    path = "/events/{slug:str}"
+    include_in_schema = False
+
+    @post("/register", name="public:register", status_code=200)
+    async def register(
+        self,
+        request: Request[Any, Any, Any],
+        slug: str,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Response[Any]:
+        event, refusal = await _find(request, db_session, slug)
+        if event is None:
+            assert refusal is not None
+            return refusal
+        form = await request.form()
+        name, email = _form_value(form, "name").strip(), _form_value(form, "email").strip()
+        shown = {"name": name[:MAX_NAME], "email": email[:MAX_EMAIL]}
+
+        async def again(status: int, **kwargs: Any) -> Response[Any]:
+            return await _answer(
+                request,
+                db_session,
+                redis,
+                settings,
+                event,
+                status_code=status,
+                form=shown,
+                **kwargs,
+            )
+
+        if _form_value(form, "website"):
+            # The honeypot: a field people never see, that form-filling robots do.
+            return await again(400, notice="This form looked automated, so it was not sent.")
+        errors = {}
+        if len(name) > MAX_NAME:
+            errors["name"] = f"Your name can be at most {MAX_NAME} characters long."
+        if len(email) > MAX_EMAIL:
+            errors["email"] = f"An e-mail address can be at most {MAX_EMAIL} characters long."
+        if not name:
+            errors["name"] = "Enter your name."
+        if not email:
+            errors["email"] = "Enter your e-mail address, so we can send your ticket."
+        if errors:
+            return await again(422, errors=errors)
+        wait = await limits.hit(
+            redis, settings, limits.REGISTER_PER_ADDRESS, client_address(request)
+        )
+        if wait:
+            return await again(
+                429,
+                notice="Too many registrations from your network just now. "
+                f"Please try again in {limits.wait_text(wait)}.",
+            )
+
+        service = registration_service(request, settings, redis)
+        try:
+            registered = await service.register(event.id, name=name, email=email)
+        except InvalidRegistration as exc:
+            field = exc.field if exc.field in ("name", "email") else "email"
+            return await again(422, errors={field: exc.message})
+        except AlreadyRegistered as exc:
+            outcome = Outcome(
+                kind="already",
+                email=normalise_email(email),
+                email_hint=mask_email(normalise_email(email)),
+                channel_label=CHANNEL_LABELS.get(exc.channel, exc.channel.title()),  # type: ignore[call-overload]
+                since=since_label(exc.since, event.timezone),
+                waitlisted=exc.waitlisted,
+            )
+            return await again(409, outcome=outcome)
+        except SoldOutError:
+            return await again(409, outcome=Outcome(kind="sold_out"))
+        except RegistrationClosed as exc:
+            return await again(409, outcome=Outcome(kind="closed", message=exc.message))
+        except EventNotFound:
+            return missing_page(request)
+        except RegistrationUnavailable as exc:
+            return await again(503, notice=exc.message)
+
+        waitlisted = registered.status == RegistrationStatus.WAITLISTED
+        await queue_ticket_email(
+            request.app.state["queues"],
+            registered.registration_id,
+            "waitlisted" if waitlisted else "confirmed",
+        )
+        if not is_htmx(request):
+            # Post/redirect/get: a reload of the ticket page never submits the form again.
+            return Redirect(f"/tickets/{registered.ticket_token}?new=1", status_code=303)
+        normalised = normalise_email(email)
+        outcome = Outcome(
+            kind="waitlisted" if waitlisted else "confirmed",
+            email=normalised,
+            email_hint=mask_email(normalised),
+            ticket_token=registered.ticket_token,
+            position=registered.waitlist_position,
+        )
+        return await _answer(
+            request, db_session, redis, settings, event, status_code=200, outcome=outcome
+        )
+
+    @post("/resend", name="public:resend", status_code=200)
+    async def resend(
+        self,
+        request: Request[Any, Any, Any],
+        slug: str,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Response[Any]:
+        """Send the ticket again, to the address on file only: the page never shows it."""
+        event, refusal = await _find(request, db_session, slug)
+        if event is None:
+            assert refusal is not None
+            return refusal
+        form = await request.form()
+        raw = _form_value(form, "email").strip()
+        try:
+            if len(raw) > MAX_EMAIL:
+                raise ValueError(f"An e-mail address can be at most {MAX_EMAIL} characters long.")
+            email = normalise_email(raw)
+        except ValueError as exc:
+            return await _answer(
+                request, db_session, redis, settings, event,
+                status_code=422, form={"email": raw[:MAX_EMAIL]}, errors={"email": str(exc)},
+            )  # fmt: skip
+        wait = await limits.hit(redis, settings, limits.RESEND_PER_ADDRESS, client_address(request))
+        if wait:
+            return await _answer(
+                request, db_session, redis, settings, event, status_code=429,
+                form={"email": raw},
+                notice=f"Too many requests just now. Please try again in {limits.wait_text(wait)}.",
+            )  # fmt: skip
+        registration = await active_registration(db_session, event.id, email)
+        if registration is not None:
+            await queue_ticket_email(request.app.state["queues"], registration.id, "resend")
+        # The same answer either way: this form must not tell who is registered.
+        outcome = Outcome(kind="resent", email_hint=mask_email(email))
+        return await _answer(
+            request, db_session, redis, settings, event, status_code=200, outcome=outcome
+        )

@@ -1,0 +1,172 @@
+"""Ticket pages, reached by the unguessable token in the confirmation e-mail's link.
+
+A ticket page is personal: never stored by shared caches, never indexed, and it sends no
+Referer (the token is in its address).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, Response, get, post
+from litestar.response import Redirect
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.config import Settings
+from community.controllers.public import missing_page
+from community.controllers.public_register import client_address, registration_service
+from community.controllers.public_render import NEVER_CACHE, base_context, html_page
+from community.services import event_pages as pages
+from community.services import ticket_pages as tickets
+from community.services import visitor_limits as limits
+from community.services.calendar import google_calendar_url, ics_for_event
+from community.services.event_covers import cover_svg
+from community.services.registrations import (
+    AlreadyCancelled,
+    RegistrationUnavailable,
+    TicketNotFound,
+)
+from community.tasks.email import queue_ticket_email
+
+PRIVATE_HEADERS = {"x-robots-tag": "noindex, nofollow", "referrer-policy": "no-referrer"}
+
+
+def ticket_context(settings: Settings, ticket: tickets.TicketView, **extra: Any) -> dict[str, Any]:
+    event, registration = ticket.event, ticket.registration
+    view = pages.build_view(event, settings.base_url)
+    qr = ""
+    if ticket.status in ("confirmed", "checked_in"):
+        qr = tickets.qr_svg(settings, registration)
+    return base_context(
+        view.theme,
+        page_title=f"Your ticket · {event.title}",
+        robots="noindex, nofollow",
+        brand_name=event.group_name or view.host_name,
+        ticket=ticket,
+        view=view,
+        qr=qr,
+        code=tickets.short_code(registration),
+        cover=cover_svg(event.slug, "", ""),
+        google_url=google_calendar_url(event, page_url=view.url),
+        nav="tickets",
+        **extra,
+    )
+
+
+class TicketPagesController(Controller):
+    path = "/tickets"
+    include_in_schema = False
+
+    @get("/{token:str}", name="tickets:page")
+    async def ticket(
+        self,
+        request: Request[Any, Any, Any],
+        token: str,
+        db_session: AsyncSession,
+        settings: Settings,
+        new: bool = False,
+        cancelled: bool = False,
+    ) -> Response[Any]:
+        ticket = await tickets.find_ticket(db_session, token)
+        if ticket is None:
+            return missing_page(request)
+        notice = "Your registration is cancelled. Thanks for letting us know." if cancelled else ""
+        context = ticket_context(settings, ticket, welcome=new, notice=notice)
+        return html_page(
+            request,
+            "public/ticket.html",
+            context,
+            cache_control=NEVER_CACHE,
+            headers=PRIVATE_HEADERS,
+        )
+
+    @get("/{token:str}/ticket.ics", name="tickets:ics")
+    async def ics(
+        self,
+        request: Request[Any, Any, Any],
+        token: str,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> Response[Any]:
+        ticket = await tickets.find_ticket(db_session, token)
+        if ticket is None:
+            return missing_page(request)
+        event = ticket.event
+        body = ics_for_event(
+            event,
+            page_url=f"{settings.base_url}/events/{event.slug}",
+            ticket_url=f"{settings.base_url}/tickets/{token}",
+        )
+        return Response(
+            body,
+            media_type="text/calendar; charset=utf-8",
+            headers={
+                "content-disposition": f'attachment; filename="{event.slug}.ics"',
+                "cache-control": NEVER_CACHE,
+                **PRIVATE_HEADERS,
+            },
+        )
+
+    @get("/{token:str}/cancel", name="tickets:cancel_form")
+    async def cancel_form(
+        self,
+        request: Request[Any, Any, Any],
+        token: str,
+        db_session: AsyncSession,
+        settings: Settings,
+    ) -> Response[Any]:
+        ticket = await tickets.find_ticket(db_session, token)
+        if ticket is None:
+            return missing_page(request)
+        context = ticket_context(settings, ticket, error="")
+        return html_page(
+            request,
+            "public/cancel.html",
+            context,
+            cache_control=NEVER_CACHE,
+            headers=PRIVATE_HEADERS,
+        )
+
+    @post("/{token:str}/cancel", name="tickets:cancel", status_code=303)
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        token: str,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Response[Any]:
+        ticket = await tickets.find_ticket(db_session, token)
+        if ticket is None:
+            return missing_page(request)
+
+        def refuse(status: int, message: str) -> Response[Any]:
+            context = ticket_context(settings, ticket, error=message)
+            return html_page(
+                request, "public/cancel.html", context,
+                status_code=status, cache_control=NEVER_CACHE, headers=PRIVATE_HEADERS,
+            )  # fmt: skip
+
+        if ticket.registration.status == "cancelled":
+            return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
+        if not ticket.can_cancel:
+            return refuse(409, "This registration cannot be cancelled here.")
+        wait = await limits.hit(redis, settings, limits.CANCEL_PER_ADDRESS, client_address(request))
+        if wait:
+            return refuse(
+                429, f"Too many requests just now. Try again in {limits.wait_text(wait)}."
+            )
+        try:
+            result = await registration_service(request, settings, redis).cancel(token)
+        except AlreadyCancelled:
+            return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
+        except TicketNotFound:
+            return missing_page(request)
+        except RegistrationUnavailable as exc:
+            return refuse(503, exc.message)
+        queues = request.app.state["queues"]
+        await queue_ticket_email(queues, result.registration_id, "cancelled")
+        for promoted in result.promoted:  # the seat went to someone waiting: tell them
+            await queue_ticket_email(queues, promoted.registration_id, "promoted")
+        return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)

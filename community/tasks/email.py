@@ -1,0 +1,132 @@
+"""E-mail jobs: compose a message into the outbox, then deliver it (or keep it without SMTP).
+
+Two steps, so a retried delivery never composes (and stores) the same message twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+from uuid import UUID
+
+from saq import Queue
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from community.config import Settings
+from community.models import Member, Registration
+from community.services import mail
+from community.services.magic_links import signin_url
+from community.services.ticket_mail import compose_signin_mail, compose_ticket_mail
+from community.services.ticket_pages import find_ticket
+from community.tasks.registry import task
+
+log = logging.getLogger("community.email")
+
+DELIVERY_RETRIES = 6
+TICKET_REASONS = frozenset({"confirmed", "waitlisted", "resend", "promoted", "cancelled"})
+
+
+# --- enqueueing (called from services) ------------------------------------------------------
+
+
+async def queue_ticket_email(queues: dict[str, Queue], registration_id: UUID, reason: str) -> None:
+    """Ask the workers to send a registration's ticket. A double click within a minute
+    coalesces into one message (same job key)."""
+    if reason not in TICKET_REASONS:
+        raise ValueError(f"unknown ticket e-mail reason {reason!r}")
+    minute = int(time.time() // 60)
+    await queues["urgent"].enqueue(
+        "send_ticket_email",
+        registration_id=str(registration_id),
+        reason=reason,
+        key=f"mail:ticket:{registration_id}:{reason}:{minute}",
+        timeout=30,
+        retries=3,
+        retry_delay=2.0,
+        retry_backoff=True,
+    )
+
+
+async def queue_signin_email(queues: dict[str, Queue], member_id: UUID, email: str) -> None:
+    minute = int(time.time() // 60)
+    await queues["urgent"].enqueue(
+        "send_signin_email",
+        member_id=str(member_id),
+        email=email,
+        key=f"mail:signin:{member_id}:{minute}",
+        timeout=30,
+        retries=3,
+        retry_delay=2.0,
+        retry_backoff=True,
+    )
+
+
+async def _queue_delivery(queues: dict[str, Queue], outbox_id: UUID) -> None:
+    await queues["urgent"].enqueue(
+        "deliver_email",
+        outbox_id=str(outbox_id),
+        key=f"mail:deliver:{outbox_id}",
+        timeout=60,
+        retries=DELIVERY_RETRIES,
+        retry_delay=5.0,
+        retry_backoff=600,  # 5 s, 10 s, 20 s ... at most 10 minutes apart
+    )
+
+
+# --- jobs -----------------------------------------------------------------------------------
+
+
+def _deps(
+    ctx: dict[str, Any],
+) -> tuple[Settings, async_sessionmaker[AsyncSession], dict[str, Queue]]:
+    return ctx["settings"], ctx["session_maker"], ctx["queues"]
+
+
+@task
+async def send_ticket_email(ctx: dict[str, Any], *, registration_id: str, reason: str) -> str:
+    settings, session_maker, queues = _deps(ctx)
+    async with session_maker() as session:
+        registration = await session.get(Registration, UUID(registration_id))
+        if registration is None or not registration.email:
+            return "skipped: no address"
+        ticket = await find_ticket(session, registration.ticket_token)
+        if ticket is None:
+            return "skipped: event removed"
+        message = mail.store(session, compose_ticket_mail(settings, ticket, reason))
+        await session.commit()
+        outbox_id = message.id
+    await _queue_delivery(queues, outbox_id)
+    return f"composed {outbox_id}"
+
+
+@task
+async def send_signin_email(ctx: dict[str, Any], *, member_id: str, email: str) -> str:
+    settings, session_maker, queues = _deps(ctx)
+    async with session_maker() as session:
+        member = await session.get(Member, UUID(member_id))
+        if member is None:
+            return "skipped: no profile"
+        link = signin_url(settings, str(member.id))
+        message = mail.store(session, compose_signin_mail(settings, member, email, link))
+        await session.commit()
+        outbox_id = message.id
+    await _queue_delivery(queues, outbox_id)
+    return f"composed {outbox_id}"
+
+
+@task
+async def deliver_email(ctx: dict[str, Any], *, outbox_id: str) -> str:
+    settings, session_maker, _ = _deps(ctx)
+    job = ctx.get("job")
+    async with session_maker() as session:
+        try:
+            return await mail.deliver(session, settings, UUID(outbox_id))
+        except mail.MailError as exc:
+            if job is not None and job.retryable:
+                log.warning("mail delivery failed, will retry", extra={"error": str(exc)})
+                raise
+            await session.rollback()
+            await mail.mark_failed(session, UUID(outbox_id), f"SMTP delivery failed: {exc}")
+            log.error("mail delivery failed for good", extra={"outbox_id": outbox_id})
+            return mail.FAILED
