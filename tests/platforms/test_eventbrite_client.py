@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from platform_helpers import BASE, Pair, Receiver, make_pair, sweep
 
 from community.platforms import EventDraft, ListingState, PlatformNotFound, PlatformRejected
 from community.platforms.eventbrite import EventbriteClient
 from community.sandbox.common import Person
 from community.sandbox.eventbrite import EventbriteSandbox
-from tests.platforms.conftest import BASE, Pair, Receiver, make_pair, sweep
 
 AUTH = {"Authorization": "Bearer sandbox-eventbrite-token"}
 

@@ -11,11 +11,11 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from platform_helpers import BASE, Pair, Receiver, make_pair, new_client, sweep
 
 from community.platforms import EventDraft, ListingState, PlatformNotFound, PlatformRejected
 from community.platforms.luma import LumaClient
 from community.sandbox.common import Person
-from tests.platforms.conftest import BASE, Pair, Receiver, make_pair, new_client, sweep
 
 
 @pytest.fixture

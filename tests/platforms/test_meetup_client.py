@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
+from platform_helpers import BASE, Pair, make_pair, people, sweep
 
 from community.platforms import (
     EventDraft,
@@ -17,7 +18,6 @@ from community.platforms import (
 from community.platforms.meetup import MeetupClient
 from community.sandbox.common import Person
 from community.sandbox.meetup import MeetupSandbox
-from tests.platforms.conftest import BASE, Pair, make_pair, people, sweep
 
 AUTH = {"Authorization": "Bearer sandbox-meetup-token"}
 EDIT_ERRORS_ONLY = "mutation($i: EditEventInput!) { editEvent(input: $i) { errors { code } } }"

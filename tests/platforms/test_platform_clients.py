@@ -6,6 +6,7 @@ import time
 from datetime import UTC, datetime
 
 import pytest
+from platform_helpers import CountingProvider, Pair, credential, new_client, sweep
 
 from community.platforms import (
     ListingState,
@@ -17,7 +18,6 @@ from community.platforms import (
     make_client,
 )
 from community.sandbox.common import Person
-from tests.platforms.conftest import CountingProvider, Pair, credential, new_client, sweep
 
 START = datetime(2031, 5, 17, 16, 0, tzinfo=UTC)
 

@@ -7,11 +7,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+from platform_helpers import BASE, new_client, new_sandbox
 
 from community.platforms import NotSupported, PlatformAuthError
 from community.platforms.oauth import OAuthClient, RefreshingToken, TokenSet, new_state
 from community.sandbox.common import SandboxPlatform
-from tests.platforms.conftest import BASE, new_client, new_sandbox
 
 REDIRECT = "http://dashboard.test/connect/callback"
 

@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 import pytest
+from platform_helpers import BASE, PLATFORMS, new_sandbox
 
 from community.sandbox.common import SandboxPlatform
-from tests.platforms.conftest import BASE, PLATFORMS, new_sandbox
 
 API_PROBE = {
     "meetup": ("POST", "/gql-ext", {"Authorization": "Bearer sandbox-meetup-token"}),
