@@ -85,27 +85,42 @@ def plan_listing(
     note = ""
     if SoldOutMode(mode) is SoldOutMode.WAITLIST:
         note = FALLBACK_NOTES.get(platform, "")
+        if platform == Platform.MEETUP and platform_count == 0:
+            # Meetup's waitlist needs the limit at its YES count, and a limit of 0 means
+            # "no limit" there: with nobody going on Meetup, close RSVPs instead.
+            state = ListingState.SOLD_OUT
+            note = "Nobody is going on Meetup yet, and a limit of 0 would mean no limit there."
     return ListingPlan(limit=platform_count, state=state, note=note)
+
+
+# Where the API itself chooses between sold out and waitlist. On Eventbrite and Luma the
+# platform's own setting decides which of the two a full listing shows, so either answer to a
+# closing push is the same outcome and must not be pushed again.
+WAITLIST_SWITCHABLE = frozenset({Platform.MEETUP})
+
+
+def same_state(platform: str, planned: ListingState, remote: ListingState) -> bool:
+    if planned == remote:
+        return True
+    closed = (ListingState.SOLD_OUT, ListingState.WAITLIST)
+    return planned in closed and remote in closed and platform not in WAITLIST_SWITCHABLE
 
 
 def needs_push(
     plan: ListingPlan,
     *,
+    platform: str,
     last_pushed_limit: int | None,
     remote_state: str,
     in_step: bool,
 ) -> bool:
-    """False when the listing already shows exactly this plan: the push can be skipped.
+    """False when the listing already shows this plan: the push can be skipped.
 
     Skipping is what turns a burst of identical targets into no calls at all; a listing in
     error is always pushed again, since its remote state is unknown.
     """
     if not in_step or last_pushed_limit is None:
         return True
-    if ListingState(remote_state) != plan.state:
-        # A Luma listing asked for waitlist may truthfully report sold out (waitlist disabled
-        # there); that is the platform's answer, not a difference to push again.
-        fallback = plan.state is ListingState.WAITLIST and remote_state == ListingState.SOLD_OUT
-        if not fallback:
-            return True
+    if not same_state(platform, plan.state, ListingState(remote_state)):
+        return True
     return last_pushed_limit != plan.limit

@@ -41,6 +41,12 @@ def test_waitlist_mode_uses_each_platforms_capability(platform: str, state: str)
     assert (plan.note != "") is (platform != "meetup")
 
 
+def test_meetup_cannot_waitlist_with_nobody_going_there() -> None:
+    plan = plan_listing(platform="meetup", platform_count=0, shared_left=0, mode="waitlist")
+    assert plan.state is ListingState.SOLD_OUT
+    assert "limit of 0" in plan.note
+
+
 def test_an_event_not_taking_registrations_shows_sold_out_everywhere() -> None:
     for platform in PLATFORMS:
         plan = plan_listing(
@@ -76,16 +82,36 @@ def test_plan_invariants(
     assert plan.limit - k == (shared_left if plan.is_open else 0)
 
 
-def test_needs_push_skips_only_an_identical_in_step_listing() -> None:
+@pytest.mark.parametrize("platform", PLATFORMS)
+def test_needs_push_skips_only_an_identical_in_step_listing(platform: str) -> None:
     plan = ListingPlan(limit=20, state=ListingState.OPEN)
-    assert not needs_push(plan, last_pushed_limit=20, remote_state="open", in_step=True)
-    assert needs_push(plan, last_pushed_limit=21, remote_state="open", in_step=True)
-    assert needs_push(plan, last_pushed_limit=20, remote_state="sold_out", in_step=True)
-    assert needs_push(plan, last_pushed_limit=20, remote_state="open", in_step=False)
-    assert needs_push(plan, last_pushed_limit=None, remote_state="open", in_step=True)
+
+    def needs(limit: int | None, remote: str, in_step: bool = True) -> bool:
+        return needs_push(
+            plan, platform=platform, last_pushed_limit=limit, remote_state=remote, in_step=in_step
+        )
+
+    assert not needs(20, "open")
+    assert needs(21, "open")
+    assert needs(20, "sold_out")
+    assert needs(20, "open", in_step=False)
+    assert needs(None, "open")
 
 
-def test_a_waitlist_the_platform_answered_with_sold_out_is_not_pushed_again() -> None:
-    plan = ListingPlan(limit=7, state=ListingState.WAITLIST)
-    assert not needs_push(plan, last_pushed_limit=7, remote_state="sold_out", in_step=True)
-    assert needs_push(plan, last_pushed_limit=7, remote_state="open", in_step=True)
+@pytest.mark.parametrize(
+    ("platform", "pushed_again"), [("meetup", True), ("luma", False), ("eventbrite", False)]
+)
+def test_sold_out_versus_waitlist_is_only_pushed_where_the_api_can_switch_it(
+    platform: str, pushed_again: bool
+) -> None:
+    for planned, remote in (("waitlist", "sold_out"), ("sold_out", "waitlist")):
+        plan = ListingPlan(limit=7, state=ListingState(planned))
+        assert (
+            needs_push(
+                plan, platform=platform, last_pushed_limit=7, remote_state=remote, in_step=True
+            )
+            is pushed_again
+        )
+        assert needs_push(
+            plan, platform=platform, last_pushed_limit=7, remote_state="open", in_step=True
+        )

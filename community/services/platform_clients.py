@@ -1,0 +1,149 @@
+"""Build the platform client a job uses for one listing, with the account's budget in front.
+
+The credential is the listing's connected account (decrypted only here, refreshed by
+services.platform_accounts). In sandbox mode a listing without an account talks to the local
+stand-ins with their own credentials, so the mirror works with no platform account at all.
+Every HTTP request first spends one unit of the account's rate budget (services.rate_budget).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import httpx
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from community.config import Settings
+from community.models import Listing, PlatformAccount
+from community.platforms.base import PlatformClient
+from community.platforms.errors import PlatformAuthError, PlatformRateLimited
+from community.platforms.factory import make_client
+from community.platforms.tokens import StaticToken, TokenProvider
+from community.services.platform_accounts import ConnectError, token_provider
+from community.services.rate_budget import BudgetExhausted, RateBudget
+
+PLATFORM_LABELS = {"meetup": "Meetup", "eventbrite": "Eventbrite", "luma": "Luma"}
+SANDBOX_ACCOUNT = "sandbox"
+# A job waits this long for budget inline; beyond it, it reschedules instead of holding a slot.
+INLINE_BUDGET_WAIT = 2.0
+
+
+class BudgetedTransport(httpx.AsyncBaseTransport):
+    """Spends one budget unit per request before it leaves; refuses when the wait is long."""
+
+    def __init__(
+        self,
+        inner: httpx.AsyncBaseTransport,
+        budget: RateBudget,
+        platform: str,
+        account: str,
+        *,
+        max_wait: float = INLINE_BUDGET_WAIT,
+    ) -> None:
+        self._inner = inner
+        self._budget = budget
+        self._platform = platform
+        self._account = account
+        self._max_wait = max_wait
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        try:
+            await self._budget.acquire(self._platform, self._account, max_wait=self._max_wait)
+        except BudgetExhausted as exc:
+            label = PLATFORM_LABELS.get(self._platform, self._platform)
+            raise PlatformRateLimited(
+                self._platform,
+                f"Holding back to stay within {label}'s rate limit.",
+                retry_after=exc.retry_after,
+                code="BUDGET",
+            ) from exc
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@dataclass(frozen=True)
+class ListingClient:
+    """A client for one listing and the budget account it spends from."""
+
+    client: PlatformClient
+    account_key: str
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+# Credentials of the stand-ins running in this process (set by whoever started them).
+_sandbox_credentials: dict[str, dict[str, str]] = {}
+
+
+def use_sandbox_credentials(platform: str, credentials: dict[str, str]) -> None:
+    _sandbox_credentials[platform] = dict(credentials)
+
+
+def sandbox_token(platform: str) -> str:
+    """The stand-ins' own credential for ``platform`` (access token or Luma API key)."""
+    creds = _sandbox_credentials.get(platform)
+    if creds is None:
+        # Stand-ins started elsewhere (another process) use their default credentials.
+        from community.sandbox.runner import default_sandboxes
+
+        creds = default_sandboxes()[platform].credentials()
+    token = creds.get("access_token") or creds.get("api_key")
+    if not token:
+        raise PlatformAuthError(platform, "The sandbox stand-in has no credential to use.")
+    return token
+
+
+async def _credential(
+    settings: Settings,
+    session: AsyncSession,
+    listing: Listing,
+    session_maker: async_sessionmaker[AsyncSession] | None,
+) -> tuple[TokenProvider, str]:
+    label = PLATFORM_LABELS.get(listing.platform, listing.platform)
+    if listing.account_id is not None:
+        account = await session.get(PlatformAccount, listing.account_id)
+        if account is None or account.disconnected_at is not None:
+            raise PlatformAuthError(
+                listing.platform,
+                f"The {label} account of this listing is disconnected; connect it again.",
+                code="NO_ACCOUNT",
+            )
+        try:
+            return token_provider(settings, account, session_maker), str(account.id)
+        except ConnectError as exc:
+            raise PlatformAuthError(listing.platform, exc.message, code="NO_ACCOUNT") from exc
+    if settings.platform_mode == "sandbox":
+        return StaticToken(sandbox_token(listing.platform)), SANDBOX_ACCOUNT
+    raise PlatformAuthError(
+        listing.platform,
+        f"No {label} account is connected for this listing; connect one in the admin.",
+        code="NO_ACCOUNT",
+    )
+
+
+async def client_for_listing(
+    settings: Settings,
+    session: AsyncSession,
+    listing: Listing,
+    budget: RateBudget,
+    *,
+    session_maker: async_sessionmaker[AsyncSession] | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_budget_wait: float = INLINE_BUDGET_WAIT,
+) -> ListingClient:
+    """Raises PlatformAuthError (with words for the organiser) when there is no credential."""
+    token, account_key = await _credential(settings, session, listing, session_maker)
+    budgeted = BudgetedTransport(
+        transport or httpx.AsyncHTTPTransport(retries=0),
+        budget,
+        listing.platform,
+        account_key,
+        max_wait=max_budget_wait,
+    )
+    client = make_client(
+        listing.platform, settings.platform(listing.platform).api_url, token, transport=budgeted
+    )
+    return ListingClient(client=client, account_key=account_key)

@@ -1,0 +1,143 @@
+"""Deciding what a platform webhook may cause: at most a pull of one listing.
+
+Neither platform signs its webhooks in a way we can check (Eventbrite sends no signature;
+Luma's scheme is not published), so the body is never trusted. What can be verified is:
+
+- the path carries an unguessable per-listing secret (an HMAC of the listing id under the
+  server's SECRET_KEY): a stranger cannot make us pull, nor learn which listings exist;
+- the body has the shape the platform sends, and names the same event as the listing
+  (Luma) or points at the configured Eventbrite API host (Eventbrite's ``api_url``).
+
+Then the listing is pulled through the API with our own credentials, as on a schedule.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+from uuid import UUID
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.config import Settings
+from community.models import Listing
+
+_CONTEXT = "community/webhook-path/v1"
+LUMA_PULL_TYPES = frozenset({"guest.registered", "guest.updated", "ticket.registered"})
+LUMA_IGNORED_TYPES = frozenset(
+    {"event.created", "event.updated", "event.canceled", "calendar.event.added",
+     "calendar.person.subscribed"}
+)  # fmt: skip
+EVENTBRITE_PULL_ACTIONS = frozenset(
+    {"order.placed", "order.refunded", "order.updated", "attendee.updated",
+     "attendee.checked_in", "attendee.checked_out", "barcode.checked_in", "barcode.un_checked_in"}
+)  # fmt: skip
+
+
+class WebhookRefused(Exception):
+    """The request is not a webhook we accept; ``status`` is 400 or 401."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class WebhookDecision:
+    listing: Listing | None  # None: acknowledged, nothing to do (test ping, unrelated type)
+    action: str
+
+
+def _signature(settings: Settings, platform: str, listing_id: UUID) -> str:
+    message = f"{_CONTEXT}|{platform}|{listing_id}".encode()
+    return hmac.new(settings.secret_key.encode(), message, hashlib.sha256).hexdigest()[:40]
+
+
+def webhook_token(settings: Settings, platform: str, listing_id: UUID) -> str:
+    return f"{listing_id.hex}{_signature(settings, platform, listing_id)}"
+
+
+def webhook_url(settings: Settings, platform: str, listing_id: UUID) -> str:
+    """The address to register with the platform for this listing."""
+    return (
+        f"{settings.base_url}/webhooks/{platform}/{webhook_token(settings, platform, listing_id)}"
+    )
+
+
+def listing_id_from_token(settings: Settings, platform: str, token: str) -> UUID | None:
+    if len(token) != 72:
+        return None
+    try:
+        listing_id = UUID(hex=token[:32])
+    except ValueError:
+        return None
+    expected = _signature(settings, platform, listing_id)
+    return listing_id if hmac.compare_digest(token[32:], expected) else None
+
+
+async def _listing(session: AsyncSession, settings: Settings, platform: str, token: str) -> Listing:
+    listing_id = listing_id_from_token(settings, platform, token)
+    listing = await session.get(Listing, listing_id) if listing_id is not None else None
+    if listing is None or listing.platform != platform:
+        # One answer for a forged path and a deleted listing: nothing to learn from probing.
+        raise WebhookRefused(401, "Unknown webhook address.")
+    return listing
+
+
+def _object(body: Any, what: str) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise WebhookRefused(400, f"The {what} webhook body must be a JSON object.")
+    return body
+
+
+def same_origin(url: str, base_url: str) -> bool:
+    """Scheme, host and port equal to the configured API base URL."""
+    got, want = urlsplit(url), urlsplit(base_url)
+    return (got.scheme, got.hostname, got.port) == (want.scheme, want.hostname, want.port)
+
+
+async def check_eventbrite(
+    session: AsyncSession, settings: Settings, token: str, body: Any
+) -> WebhookDecision:
+    """Eventbrite: ``{"api_url": ..., "config": {"action": ...}}``; the api_url is only a hint."""
+    listing = await _listing(session, settings, "eventbrite", token)
+    body = _object(body, "Eventbrite")
+    config = body.get("config")
+    action = config.get("action") if isinstance(config, dict) else None
+    if not isinstance(action, str) or not action:
+        raise WebhookRefused(400, "The Eventbrite webhook has no config.action.")
+    if action == "test":
+        return WebhookDecision(None, "test")
+    api_url = body.get("api_url")
+    if not isinstance(api_url, str) or not api_url:
+        raise WebhookRefused(400, "The Eventbrite webhook has no api_url.")
+    api_base = settings.eventbrite.api_url
+    if not same_origin(api_url, api_base) or not urlsplit(api_url).path.startswith("/v3/"):
+        raise WebhookRefused(400, "The api_url does not point at the Eventbrite API.")
+    if action not in EVENTBRITE_PULL_ACTIONS:
+        return WebhookDecision(None, action[:64])
+    return WebhookDecision(listing, action)
+
+
+async def check_luma(
+    session: AsyncSession, settings: Settings, token: str, body: Any
+) -> WebhookDecision:
+    """Luma: ``{"type": "guest.updated", "data": {..., "event": {"id": ...}}}``."""
+    listing = await _listing(session, settings, "luma", token)
+    body = _object(body, "Luma")
+    kind, data = body.get("type"), body.get("data")
+    if not isinstance(kind, str) or not isinstance(data, dict):
+        raise WebhookRefused(400, "The Luma webhook needs a type and a data object.")
+    if kind in LUMA_IGNORED_TYPES:
+        return WebhookDecision(None, kind)
+    if kind not in LUMA_PULL_TYPES:
+        raise WebhookRefused(400, "Unknown Luma webhook type.")
+    event = data.get("event") if isinstance(data.get("event"), dict) else {}
+    event_id = event.get("id") or event.get("api_id") or data.get("event_id")
+    if event_id is not None and str(event_id) != listing.external_id:
+        raise WebhookRefused(400, "The webhook is about another Luma event.")
+    return WebhookDecision(listing, kind)

@@ -1,0 +1,398 @@
+"""Push each listing's limit and state to its platform (DESIGN.md, "Mirror jobs").
+
+One SAQ job per listing (key ``push:<listing_id>``) reads the target when it runs, pushes it,
+and runs again if the target moved meanwhile (services.job_coalescing): a burst of changes
+becomes a few calls, and the last change is never swallowed by a job that is already running.
+Changes caused by native registrations go to the ``urgent`` queue, ahead of everything else.
+
+Failures map to what the organiser or the job can do about them:
+auth, not found, rejected -> the listing shows the error in plain words, no retry;
+rate limited -> wait the platform's Retry-After (and hold every job on that account back);
+transient -> retry with exponential backoff and jitter, then show the error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from redis.asyncio import Redis
+from saq import Queue
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from community.config import Settings
+from community.models import Event, EventStatus, Listing, SyncState
+from community.platforms.base import ListingState, PlatformClient, PushResult
+from community.platforms.errors import (
+    PlatformAuthError,
+    PlatformError,
+    PlatformRateLimited,
+    PlatformTransient,
+)
+from community.services import sync_log
+from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
+from community.services.mirror_counts import live_counts
+from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
+from community.services.platform_clients import (
+    PLATFORM_LABELS,
+    ListingClient,
+    client_for_listing,
+)
+from community.services.rate_budget import RateBudget
+from community.tasks.registry import task
+
+log = logging.getLogger("community.mirror")
+
+PUSH_TIMEOUT_S = 100  # below the coalescing lease (120 s), above a few slow platform calls
+PUSH_RETRIES = 8
+RETRY_BASE_S = 1.0
+RETRY_MAX_S = 300.0
+# Pushes of one listing at most this often during a burst; a lone change is pushed at once.
+MIN_PUSH_INTERVAL_S = 0.25
+
+
+class RetryLater(Exception):
+    """Ask SAQ to run the job again: after ``delay`` seconds, or with backoff when None."""
+
+    def __init__(self, reason: str, delay: float | None = None) -> None:
+        super().__init__(reason)
+        self.delay = delay
+
+
+# --- enqueueing ----------------------------------------------------------------------------
+
+
+def push_job_key(listing_id: UUID | str) -> str:
+    return f"push:{listing_id}"
+
+
+async def enqueue_push(
+    settings: Settings,
+    redis: Redis,
+    queues: dict[str, Queue],
+    listing_id: UUID | str,
+    *,
+    urgent: bool = False,
+) -> None:
+    """Make sure the listing's current target reaches its platform soon."""
+    await enqueue_coalesced(
+        Coalescer(redis, settings.redis_prefix, "push"),
+        queues["urgent" if urgent else "default"],
+        listing_id,
+        function="push_listing",
+        key=push_job_key(listing_id),
+        kwargs={"listing_id": str(listing_id)},
+        timeout=PUSH_TIMEOUT_S,
+        retries=PUSH_RETRIES,
+        retry_delay=RETRY_BASE_S,
+        retry_backoff=RETRY_MAX_S,
+    )
+
+
+async def listing_ids_of(session: AsyncSession, event_id: UUID) -> list[UUID]:
+    rows = await session.scalars(select(Listing.id).where(Listing.event_id == event_id))
+    return list(rows)
+
+
+async def enqueue_event_mirror(
+    settings: Settings,
+    redis: Redis,
+    queues: dict[str, Queue],
+    session_maker: async_sessionmaker[AsyncSession],
+    event_id: UUID,
+    *,
+    urgent: bool,
+) -> int:
+    """Push every listing of the event; ``urgent`` for changes a native registrant caused."""
+    async with session_maker() as session:
+        ids = await listing_ids_of(session, event_id)
+    for listing_id in ids:
+        await enqueue_push(settings, redis, queues, listing_id, urgent=urgent)
+    return len(ids)
+
+
+# --- the job -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Target:
+    listing_id: UUID
+    event_id: UUID
+    platform: str
+    external_id: str
+    plan: ListingPlan
+    platform_count: int
+    shared_left: int
+    remote_state: str
+
+
+def accepting(event: Event, counts_open: bool) -> bool:
+    return event.status == EventStatus.PUBLISHED and event.deleted_at is None and counts_open
+
+
+async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
+    """The listing's target now, or None when it needs no push (or no longer exists)."""
+    async with ctx["session_maker"]() as session:
+        listing = await session.get(Listing, listing_id)
+        if listing is None:
+            return None
+        event = await session.get(Event, listing.event_id)
+        if event is None:
+            return None
+        counts = await live_counts(ctx, session, event)
+        plan = plan_listing(
+            platform=listing.platform,
+            platform_count=listing.platform_count,
+            shared_left=counts.shared_left,
+            mode=event.soldout_mode,
+            accepting=accepting(event, counts.open),
+        )
+        if not needs_push(
+            plan,
+            platform=listing.platform,
+            last_pushed_limit=listing.last_pushed_limit,
+            remote_state=listing.remote_state,
+            in_step=listing.sync_state == SyncState.IN_STEP,
+        ):
+            return None
+        listing.sync_state = SyncState.PUSHING
+        await session.commit()
+        return Target(
+            listing_id=listing.id,
+            event_id=event.id,
+            platform=listing.platform,
+            external_id=listing.external_id,
+            plan=plan,
+            platform_count=listing.platform_count,
+            shared_left=counts.shared_left,
+            remote_state=listing.remote_state,
+        )
+
+
+async def apply_plan(client: PlatformClient, target: Target) -> tuple[str, PushResult]:
+    plan, external_id = target.plan, target.external_id
+    if plan.is_open and target.remote_state == ListingState.OPEN:
+        return "set_limit", await client.set_limit(external_id, plan.limit)
+    if plan.is_open:
+        result = await client.set_state(
+            external_id, ListingState.OPEN, target.platform_count, limit=plan.limit
+        )
+        return "reopen", result
+    result = await client.set_state(external_id, ListingState(plan.state), target.platform_count)
+    return str(plan.state), result
+
+
+def describe(target: Target, action: str, result: PushResult) -> str:
+    label = PLATFORM_LABELS.get(target.platform, target.platform)
+    plan = target.plan
+    if plan.is_open:
+        words = (
+            f"Limit {plan.limit}: {target.platform_count} going on {label} + "
+            f"{target.shared_left} shared seats left."
+        )
+    else:
+        words = f"Switched to {ListingState(result.state).value.replace('_', ' ')} at {plan.limit}."
+    if plan.note:
+        words += " " + plan.note
+    return words
+
+
+def _budget(ctx: dict[str, Any]) -> RateBudget:
+    budget = ctx.get("rate_budget")
+    if budget is None:
+        budget = ctx["rate_budget"] = RateBudget(ctx["redis"], ctx["settings"].redis_prefix)
+    return budget
+
+
+class JobClient:
+    """The listing's client, built on first use and reused for every call of one job run.
+
+    Reuse keeps what a client learns (Eventbrite's managed ticket class, Luma's pushed limit)
+    and its connection, so the second push of a burst costs one call, not two or three.
+    """
+
+    def __init__(self, ctx: dict[str, Any], listing_id: UUID) -> None:
+        self._ctx = ctx
+        self._listing_id = listing_id
+        self._client: ListingClient | None = None
+
+    @property
+    def account_key(self) -> str:
+        return self._client.account_key if self._client is not None else ""
+
+    async def get(self) -> PlatformClient:
+        if self._client is None:
+            ctx = self._ctx
+            async with ctx["session_maker"]() as session:
+                listing = await session.get(Listing, self._listing_id)
+                if listing is None:
+                    raise LookupError("the listing was deleted")
+                self._client = await client_for_listing(
+                    ctx["settings"],
+                    session,
+                    listing,
+                    _budget(ctx),
+                    session_maker=ctx["session_maker"],
+                    transport=ctx.get("platform_transport"),
+                )
+        return self._client.client
+
+    async def aclose(self) -> None:
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+
+async def push_once(ctx: dict[str, Any], listing_id: UUID, client: JobClient) -> str:
+    """Read the target and push it if the listing does not show it yet. Returns the action."""
+    target = await read_target(ctx, listing_id)
+    if target is None:
+        return "skipped"
+    started = time.perf_counter()
+    try:
+        action, result = await apply_plan(await client.get(), target)
+    except PlatformError as exc:
+        await _failed(ctx, target, exc, _ms_since(started), client.account_key)
+        return "failed"
+    except LookupError:
+        return "skipped"
+    await _succeeded(ctx, target, action, result, _ms_since(started))
+    return action
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+async def _succeeded(
+    ctx: dict[str, Any], target: Target, action: str, result: PushResult, ms: int
+) -> None:
+    async with ctx["session_maker"]() as session:
+        listing = await session.get(Listing, target.listing_id)
+        if listing is None:
+            return
+        listing.last_pushed_limit = target.plan.limit
+        listing.remote_state = ListingState(result.state).value
+        listing.sync_state = SyncState.IN_STEP
+        listing.last_error = ""
+        listing.last_pushed_at = datetime.now(UTC)
+        await sync_log.record(
+            session,
+            listing=listing,
+            platform=target.platform,
+            direction="push",
+            action=action,
+            outcome=sync_log.OK,
+            detail=describe(target, action, result),
+            duration_ms=ms,
+        )
+        await session.commit()
+    if result.going_count > target.platform_count:
+        # The platform has people we have not pulled yet: fetch them, which re-plans the limit.
+        from community.tasks.pull import enqueue_pull
+
+        await enqueue_pull(ctx["settings"], ctx["queues"], target.listing_id)
+
+
+async def _failed(
+    ctx: dict[str, Any], target: Target, exc: PlatformError, ms: int, account_key: str
+) -> None:
+    """Record the failure; raise RetryLater when another attempt can help."""
+    job = ctx.get("job")
+    outcome = sync_log.outcome_of(exc)
+    retryable = isinstance(exc, PlatformRateLimited | PlatformTransient)
+    final = job is None or job.attempts >= job.retries
+    message = exc.message
+    delay: float | None = None
+    if isinstance(exc, PlatformRateLimited):
+        delay = exc.retry_after * (1 + random.random() * 0.1) + 0.05
+        if exc.code != "BUDGET" and account_key:
+            await _budget(ctx).block(target.platform, account_key, exc.retry_after)
+        message = f"{exc.message} Trying again in {max(1, round(delay))} s."
+    elif isinstance(exc, PlatformTransient) and not final:
+        message = f"{exc.message} Retrying shortly."
+    give_up = not retryable or final
+    if retryable and final:
+        attempts = job.attempts if job is not None else 1
+        message = f"Gave up after {attempts} attempts: {exc.message}"
+    async with ctx["session_maker"]() as session:
+        listing = await session.get(Listing, target.listing_id)
+        if listing is not None:
+            listing.sync_state = SyncState.ERROR if give_up else SyncState.PUSHING
+            listing.last_error = message
+            await sync_log.record(
+                session,
+                listing=listing,
+                platform=target.platform,
+                direction="push",
+                action="push",
+                outcome=outcome,
+                detail=message,
+                duration_ms=ms,
+            )
+        await session.commit()
+    if isinstance(exc, PlatformAuthError) and account_key not in ("", "sandbox"):
+        from community.services.platform_accounts import record_error
+
+        async with ctx["session_maker"]() as session:
+            await record_error(session, UUID(account_key), exc.message)
+            await session.commit()
+    log.info(
+        "push failed",
+        extra={"listing_id": str(target.listing_id), "outcome": outcome, "final": give_up},
+    )
+    if not give_up:
+        raise RetryLater(outcome, delay)
+
+
+def _prepare_retry(ctx: dict[str, Any], delay: float | None) -> None:
+    """Tell SAQ how long to wait before the next attempt of this job."""
+    job = ctx.get("job")
+    if job is None:
+        return
+    if delay is None:
+        job.retry_delay, job.retry_backoff = RETRY_BASE_S, RETRY_MAX_S
+    else:
+        job.retry_delay, job.retry_backoff = delay, False
+
+
+@task
+async def push_listing(ctx: dict[str, Any], *, listing_id: str) -> dict[str, Any]:
+    """Push the listing's target until it stops moving, holding the listing's lease."""
+    lid = UUID(listing_id)
+    coalescer = Coalescer(ctx["redis"], ctx["settings"].redis_prefix, "push")
+    client = JobClient(ctx, lid)
+    last_push = 0.0
+
+    async def paced_push() -> str:
+        # Within a burst, pushes of one listing are spaced out: each one carries every change
+        # that arrived while waiting, and the first change of a quiet spell goes at once.
+        nonlocal last_push
+        wait = last_push + MIN_PUSH_INTERVAL_S - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)
+        action = await push_once(ctx, lid, client)
+        if action not in ("skipped", "failed"):
+            last_push = time.monotonic()
+        return action
+
+    try:
+        actions = await run_coalesced(coalescer, lid, paced_push)
+    except RetryLater as exc:
+        _prepare_retry(ctx, exc.delay)
+        raise
+    except Exception:
+        _prepare_retry(ctx, None)
+        raise
+    finally:
+        await client.aclose()
+    if actions is None:
+        return {"outcome": "busy"}  # the lease holder will see this change before it lets go
+    return {"outcome": "done", "actions": actions}

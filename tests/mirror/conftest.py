@@ -1,0 +1,241 @@
+"""The mirror end to end: the three stand-ins on loopback, a real SAQ worker in this loop.
+
+Every test gets its own stand-ins (fresh state and call logs), its own Redis prefix and its
+own event with one listing per platform. Jobs run in SAQ workers started here, exactly as
+`community worker` runs them, minus the cron schedule (a tick must not pull mid-test).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import httpx
+import pytest
+from redis.asyncio import Redis
+from saq import Queue, Worker
+from sqlalchemy import delete
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from community.config import PlatformCredentials, Settings
+from community.models import Event, EventStatus, Listing, SoldOutMode
+from community.queue import make_queues
+from community.redis_client import make_redis
+from community.sandbox.common import SeedEvent
+from community.sandbox.runner import RunningSandbox, run_sandboxes
+from community.services.inventory import Inventory, InventorySettings, Snapshot
+from community.services.platform_clients import use_sandbox_credentials
+from community.tasks import registry
+from community.worker import load_task_modules
+
+PLATFORMS = ("meetup", "eventbrite", "luma")
+
+
+@pytest.fixture(scope="session")
+async def running_sandboxes() -> AsyncIterator[dict[str, RunningSandbox]]:
+    async with run_sandboxes() as running:
+        for platform, sandbox in running.items():
+            use_sandbox_credentials(platform, sandbox.credentials)
+        yield running
+
+
+@pytest.fixture
+def sandboxes(running_sandboxes: dict[str, RunningSandbox]) -> dict[str, RunningSandbox]:
+    """The stand-ins, with no faults, default rate budgets and an empty call log."""
+    for running in running_sandboxes.values():
+        sandbox = running.sandbox
+        sandbox.faults.clear()
+        default = sandbox.default_budget()
+        sandbox.budget.configure(default.limit, default.window_s)
+        sandbox.log.clear()
+    return running_sandboxes
+
+
+@pytest.fixture
+def mirror_settings(settings: Settings, sandboxes: dict[str, RunningSandbox]) -> Settings:
+    def creds(platform: str) -> PlatformCredentials:
+        sandbox = sandboxes[platform]
+        return PlatformCredentials(api_url=sandbox.base_url, auth_url=sandbox.base_url)
+
+    return replace(
+        settings,
+        platform_mode="sandbox",
+        meetup=creds("meetup"),
+        eventbrite=creds("eventbrite"),
+        luma=creds("luma"),
+    )
+
+
+@dataclass
+class MirrorRig:
+    settings: Settings
+    redis: Redis
+    queues: dict[str, Queue]
+    session_maker: async_sessionmaker[AsyncSession]
+    sandboxes: dict[str, RunningSandbox]
+    inventory: Inventory
+
+    def ctx(self) -> dict[str, Any]:
+        """A job context built like the worker's, for calling job functions directly."""
+        return {
+            "settings": self.settings,
+            "redis": self.redis,
+            "session_maker": self.session_maker,
+            "queues": self.queues,
+        }
+
+    def state(self, platform: str, external_id: str) -> dict[str, Any]:
+        return self.sandboxes[platform].sandbox.event_state(external_id)
+
+    def calls(self, platform: str) -> list[dict[str, Any]]:
+        """API calls the stand-in answered (control endpoints excluded)."""
+        return [
+            c
+            for c in self.sandboxes[platform].sandbox.log.entries()
+            if not c["path"].startswith("/_sandbox")
+        ]
+
+    def clear_calls(self) -> None:
+        for sandbox in self.sandboxes.values():
+            sandbox.sandbox.log.clear()
+
+    async def control(self, platform: str, path: str, body: dict[str, Any]) -> httpx.Response:
+        async with httpx.AsyncClient(base_url=self.sandboxes[platform].base_url) as client:
+            return await client.post(path, json=body)
+
+
+@pytest.fixture
+async def rig(
+    mirror_settings: Settings,
+    redis: Redis,
+    session_maker: async_sessionmaker[AsyncSession],
+    sandboxes: dict[str, RunningSandbox],
+) -> AsyncIterator[MirrorRig]:
+    load_task_modules()
+    queue_redis = make_redis(mirror_settings)
+    job_redis = make_redis(mirror_settings)
+    queues = make_queues(mirror_settings, queue_redis)
+    rig = MirrorRig(
+        settings=mirror_settings,
+        redis=job_redis,
+        queues=queues,
+        session_maker=session_maker,
+        sandboxes=sandboxes,
+        inventory=Inventory(job_redis, mirror_settings.redis_prefix),
+    )
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx.update(rig.ctx())
+
+    workers = [
+        Worker(
+            queue,
+            functions=list(registry.TASKS.values()),
+            startup=startup,
+            concurrency=10,
+            timers={"schedule": 1, "sweep": 60, "abort": 1, "stats": 60, "worker_info": 60},
+        )
+        for queue in queues.values()
+    ]
+    tasks = [asyncio.create_task(worker.start()) for worker in workers]
+    try:
+        yield rig
+    finally:
+        await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for queue in queues.values():
+            await queue.disconnect()
+        await job_redis.aclose()
+
+
+@dataclass
+class MirroredEvent:
+    event: Event
+    listings: dict[str, Listing]  # platform -> listing
+
+    @property
+    def id(self) -> UUID:
+        return self.event.id
+
+    def external(self, platform: str) -> str:
+        return self.listings[platform].external_id
+
+
+MakeEvent = Callable[..., Awaitable[MirroredEvent]]
+
+
+@pytest.fixture
+async def make_event(rig: MirrorRig) -> AsyncIterator[MakeEvent]:
+    made: list[UUID] = []
+
+    async def make(
+        capacity: int = 20,
+        reserve: int = 5,
+        mode: SoldOutMode = SoldOutMode.SOLD_OUT,
+        *,
+        platform_limit: int | None = None,
+        platform_waitlist: bool = True,
+    ) -> MirroredEvent:
+        starts = datetime.now(UTC) + timedelta(days=10)
+        async with rig.session_maker() as session:
+            event = Event(
+                slug=f"mirror-{secrets.token_hex(4)}",
+                title="Mirror test night",
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=2),
+                status=EventStatus.PUBLISHED,
+                capacity=capacity,
+                native_reserve=reserve,
+                soldout_mode=mode,
+            )
+            session.add(event)
+            await session.flush()
+            listings = {}
+            for platform in PLATFORMS:
+                seed = SeedEvent(
+                    title=event.title,
+                    starts_at=starts,
+                    limit=platform_limit,
+                    waitlist=platform_waitlist,
+                )
+                external_id = rig.sandboxes[platform].sandbox.seed_event(seed)
+                listing = Listing(event_id=event.id, platform=platform, external_id=external_id)
+                session.add(listing)
+                listings[platform] = listing
+            await session.commit()
+        loaded = await rig.inventory.load(
+            event.id, Snapshot(InventorySettings(capacity, reserve, mode), [])
+        )
+        assert loaded
+        made.append(event.id)
+        return MirroredEvent(event, listings)
+
+    yield make
+    # Stand-ins live for the whole run; their event ids must not meet these listings again.
+    async with rig.session_maker() as session:
+        await session.execute(delete(Event).where(Event.id.in_(made)))
+        await session.commit()
+
+
+async def eventually(
+    check: Callable[[], Any], *, within: float = 10.0, every: float = 0.02
+) -> float:
+    """Wait until ``check()`` is truthy; returns the seconds it took. Fails with its last value."""
+    started = time.monotonic()
+    last: Any = None
+    while time.monotonic() - started < within:
+        last = check()
+        if asyncio.iscoroutine(last):
+            last = await last
+        if last:
+            return time.monotonic() - started
+        await asyncio.sleep(every)
+    raise AssertionError(f"not reached within {within} s; last value: {last!r}")
