@@ -39,6 +39,7 @@ TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
 
 # Controllers register here; each later capability appends its own module's controllers.
+from community.controllers.api import RegistrationApiController  # noqa: E402
 from community.controllers.auth import AuthController  # noqa: E402
 from community.controllers.health import HealthController  # noqa: E402
 from community.controllers.public import PublicPagesController  # noqa: E402
@@ -53,6 +54,7 @@ ROUTE_HANDLERS: list[Any] = [
     TicketPagesController,
     RegistrationController,
     MyTicketsController,
+    RegistrationApiController,
 ]
 
 

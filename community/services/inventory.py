@@ -23,6 +23,7 @@ import random
 import re
 import secrets
 import time
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -194,6 +195,7 @@ class Counts:
     waiting: int
     free: int
     per_channel: dict[str, int] = field(default_factory=dict)
+    closes_at_ms: int = 0
 
     @property
     def taken(self) -> int:
@@ -262,6 +264,9 @@ SnapshotSource = Callable[[], Awaitable[Snapshot | None]]
 # --- helpers -------------------------------------------------------------------------------
 
 
+_SCRIPTS: weakref.WeakKeyDictionary[Redis, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
+
+
 @cache
 def _script_source(name: str) -> str:
     common = (LUA_DIR / "common.lua").read_text()
@@ -305,6 +310,7 @@ def _counts(meta_flat: Sequence[Any], free_listed: int) -> tuple[Counts, dict[st
         waiting=n("waiting"),
         free=free_listed + max(0, capacity - top),
         per_channel=per_channel,
+        closes_at_ms=n("closes"),
     )
     return counts, meta
 
@@ -315,7 +321,8 @@ class Inventory:
     def __init__(self, redis: Redis, prefix: str = "cd:") -> None:
         self.redis = redis
         self.prefix = prefix
-        self._scripts: dict[str, AsyncScript] = {}
+        # Shared by every Inventory on this client: services are built per request.
+        self._scripts = _SCRIPTS.setdefault(redis, {})
 
     # Keys follow `redis_client.event_key`: the event id is the hash tag.
     def keys(self, event_id: UUID | str) -> list[str]:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
@@ -93,3 +95,48 @@ def make_event(session_maker: async_sessionmaker[AsyncSession]) -> MakeEvent:
         return event
 
     return make
+
+
+@pytest.fixture
+async def refusing_writes(
+    session_maker: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[Any]:
+    """A switch that makes PostgreSQL refuse registration writes for one event."""
+    name = f"refuse_{uuid.uuid4().hex[:10]}"
+    async with session_maker() as session, session.begin():
+        await session.execute(text(f"CREATE TABLE {name} (event_id uuid PRIMARY KEY)"))
+        await session.execute(
+            text(
+                f"""CREATE FUNCTION {name}() RETURNS trigger AS $$
+                BEGIN
+                    IF EXISTS (SELECT 1 FROM {name} WHERE event_id = NEW.event_id) THEN
+                        RAISE EXCEPTION 'writes refused for this test'
+                            USING ERRCODE = 'read_only_sql_transaction';
+                    END IF;
+                    RETURN NEW;
+                END $$ LANGUAGE plpgsql"""
+            )
+        )
+        await session.execute(
+            text(
+                f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON registrations "
+                f"FOR EACH ROW EXECUTE FUNCTION {name}()"
+            )
+        )
+
+    async def switch(event_id: uuid.UUID, refuse: bool) -> None:
+        async with session_maker() as session, session.begin():
+            if refuse:
+                await session.execute(
+                    text(f"INSERT INTO {name} VALUES (:e) ON CONFLICT DO NOTHING"), {"e": event_id}
+                )
+            else:
+                await session.execute(
+                    text(f"DELETE FROM {name} WHERE event_id = :e"), {"e": event_id}
+                )
+
+    yield switch
+    async with session_maker() as session, session.begin():
+        await session.execute(text(f"DROP TRIGGER {name} ON registrations"))
+        await session.execute(text(f"DROP FUNCTION {name}()"))
+        await session.execute(text(f"DROP TABLE {name}"))

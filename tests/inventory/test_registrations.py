@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from community.config import Settings
@@ -188,51 +187,6 @@ async def test_cancel_by_ticket_token(
     # The person who cancelled may register again.
     with pytest.raises(SoldOutError):
         await register(registrations, event.id, "ada")
-
-
-@pytest.fixture
-async def refusing_writes(
-    session_maker: async_sessionmaker[AsyncSession],
-) -> AsyncIterator[Any]:
-    """A switch that makes PostgreSQL refuse registration writes for one event."""
-    name = f"refuse_{uuid4().hex[:10]}"
-    async with session_maker() as session, session.begin():
-        await session.execute(text(f"CREATE TABLE {name} (event_id uuid PRIMARY KEY)"))
-        await session.execute(
-            text(
-                f"""CREATE FUNCTION {name}() RETURNS trigger AS $$
-                BEGIN
-                    IF EXISTS (SELECT 1 FROM {name} WHERE event_id = NEW.event_id) THEN
-                        RAISE EXCEPTION 'writes refused for this test'
-                            USING ERRCODE = 'read_only_sql_transaction';
-                    END IF;
-                    RETURN NEW;
-                END $$ LANGUAGE plpgsql"""
-            )
-        )
-        await session.execute(
-            text(
-                f"CREATE TRIGGER {name} BEFORE INSERT OR UPDATE ON registrations "
-                f"FOR EACH ROW EXECUTE FUNCTION {name}()"
-            )
-        )
-
-    async def switch(event_id: UUID, refuse: bool) -> None:
-        async with session_maker() as session, session.begin():
-            if refuse:
-                await session.execute(
-                    text(f"INSERT INTO {name} VALUES (:e) ON CONFLICT DO NOTHING"), {"e": event_id}
-                )
-            else:
-                await session.execute(
-                    text(f"DELETE FROM {name} WHERE event_id = :e"), {"e": event_id}
-                )
-
-    yield switch
-    async with session_maker() as session, session.begin():
-        await session.execute(text(f"DROP TRIGGER {name} ON registrations"))
-        await session.execute(text(f"DROP FUNCTION {name}()"))
-        await session.execute(text(f"DROP TABLE {name}"))
 
 
 async def test_a_failed_ledger_write_gives_the_seat_back(

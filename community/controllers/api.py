@@ -1,0 +1,263 @@
+"""The JSON API of the Traffic Cop: register, cancel by ticket token, read the live counts.
+
+Parse and answer only: every decision is the registration service's. Refusals carry a stable
+`code` next to the human `detail`, so pages and scripts can branch without parsing sentences.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+import msgspec
+from litestar import Controller, MediaType, Request, Response, delete, get, post
+from litestar.datastructures import CacheControlHeader
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED
+from redis.asyncio import Redis
+
+from community.config import Settings
+from community.db import app_session_maker
+from community.services.registrations import (
+    AlreadyCancelled,
+    AlreadyRegistered,
+    EventNotFound,
+    HoldExpired,
+    InvalidRegistration,
+    RegistrationClosed,
+    RegistrationError,
+    RegistrationService,
+    RegistrationUnavailable,
+    SoldOutError,
+    TicketNotFound,
+)
+
+STATUS_OF: dict[type[RegistrationError], int] = {
+    InvalidRegistration: 400,
+    EventNotFound: 404,
+    TicketNotFound: 404,
+    SoldOutError: 409,
+    AlreadyRegistered: 409,
+    RegistrationClosed: 409,
+    AlreadyCancelled: 409,
+    HoldExpired: 409,
+    RegistrationUnavailable: 503,
+}
+NO_STORE = CacheControlHeader(no_store=True)
+
+
+# --- bodies ----------------------------------------------------------------------------------
+
+
+class RegistrationRequest(msgspec.Struct):
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Ada Lovelace"])]
+    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["ada@example.com"])]
+
+
+class RegistrationResponse(msgspec.Struct):
+    status: Literal["confirmed", "waitlisted"]
+    registration_id: UUID
+    event_id: UUID
+    ticket_token: Annotated[
+        str, msgspec.Meta(description="Secret that names the ticket; also cancels it.")
+    ]
+    seat_no: int | None
+    waitlist_position: Annotated[
+        int | None, msgspec.Meta(description="1 for the first in line; null when seated.")
+    ]
+
+
+class CancellationResponse(msgspec.Struct):
+    status: Literal["cancelled"]
+    registration_id: UUID
+    event_id: UUID
+    promoted_from_waitlist: int
+
+
+class CountsResponse(msgspec.Struct):
+    event_id: UUID
+    capacity: int
+    native_reserve: int
+    mode: Literal["sold_out", "waitlist"]
+    open: bool
+    taken: Annotated[int, msgspec.Meta(description="Seats taken, held ones included.")]
+    native: int
+    external: int
+    held: int
+    over_capacity: Annotated[
+        int, msgspec.Meta(description="Platform registrations accepted with no seat left.")
+    ]
+    waiting: int
+    free: int
+    shared_used: int
+    shared_left: Annotated[
+        int, msgspec.Meta(description="Seats the platforms may still sell (may be negative).")
+    ]
+    native_left: int
+    per_channel: dict[str, int]
+
+
+class ApiError(msgspec.Struct, omit_defaults=True):
+    status_code: int
+    code: str
+    detail: str
+    field: str | None = None
+    channel: str | None = None
+    registered_at: datetime | None = None
+    waitlisted: bool | None = None
+
+
+def _spec(description: str, code: str, detail: str, status: int) -> ResponseSpec:
+    return ResponseSpec(
+        data_container=ApiError,
+        description=description,
+        examples=[Example(value={"status_code": status, "code": code, "detail": detail})],
+    )
+
+
+BAD_INPUT = _spec("A field is missing or invalid", "invalid", "Enter a valid e-mail address.", 400)
+UNAVAILABLE = _spec(
+    "Our side failed for a moment; nothing was taken", "unavailable", "Please try again.", 503
+)
+
+
+# --- errors --------------------------------------------------------------------------------------
+
+
+def registration_error_handler(
+    request: Request[Any, Any, Any], exc: RegistrationError
+) -> Response[ApiError]:
+    status = next((s for kind, s in STATUS_OF.items() if isinstance(exc, kind)), 400)
+    body = ApiError(status_code=status, code=exc.code, detail=exc.message)
+    if isinstance(exc, InvalidRegistration):
+        body.field = exc.field
+    if isinstance(exc, AlreadyRegistered):
+        body.channel, body.registered_at = exc.channel, exc.since
+        body.waitlisted = exc.waitlisted
+    headers = {"Retry-After": "1"} if status == 503 else {}
+    return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
+
+
+def provide_registrations(
+    request: Request[Any, Any, Any], settings: Settings, redis: Redis
+) -> RegistrationService:
+    """One service per app, built on first use (it holds no per-request state)."""
+    state = request.app.state
+    service = state.get("api_registrations")
+    if service is None:
+        service = RegistrationService.build(settings, redis, app_session_maker(request.app))
+        state["api_registrations"] = service
+    return service
+
+
+# --- routes ----------------------------------------------------------------------------------
+
+
+class RegistrationApiController(Controller):
+    path = "/api"
+    tags = ["registrations"]
+    dependencies = {"registrations": provide_registrations}
+    exception_handlers = {RegistrationError: registration_error_handler}
+
+    @post(
+        "/events/{event_id:uuid}/registrations",
+        status_code=HTTP_201_CREATED,
+        summary="Register for an event",
+        description=(
+            "Takes a seat at once (native registrations may use every seat, including the "
+            "native reserve). When the event is full and in waitlist mode the person joins "
+            "the waitlist and gets a position. 'Sold out' and 'already registered' are "
+            "answered without touching the database."
+        ),
+        cache_control=NO_STORE,
+        responses={
+            400: BAD_INPUT,
+            404: _spec("No such event", "event_not_found", "There is no such event.", 404),
+            409: _spec(
+                "Already registered (with the channel and date of the first registration), "
+                "sold out, or registration closed",
+                "sold_out",
+                "This event is sold out.",
+                409,
+            ),
+            503: UNAVAILABLE,
+        },
+    )
+    async def register(
+        self,
+        event_id: UUID,
+        data: RegistrationRequest,
+        registrations: RegistrationService,
+    ) -> RegistrationResponse:
+        reg = await registrations.register(event_id, name=data.name, email=data.email)
+        return RegistrationResponse(
+            status=reg.status.value,  # type: ignore[arg-type]
+            registration_id=reg.registration_id,
+            event_id=reg.event_id,
+            ticket_token=reg.ticket_token,
+            seat_no=reg.seat_no,
+            waitlist_position=reg.waitlist_position,
+        )
+
+    @delete(
+        "/registrations/{ticket_token:str}",
+        status_code=200,
+        summary="Cancel a registration by its ticket token",
+        description="The seat returns at once; the first person on the waitlist gets it.",
+        cache_control=NO_STORE,
+        responses={
+            404: _spec("No registration has this ticket", "ticket_not_found", "No ticket.", 404),
+            409: _spec("Already cancelled", "already_cancelled", "It was already cancelled.", 409),
+            503: UNAVAILABLE,
+        },
+    )
+    async def cancel(
+        self,
+        registrations: RegistrationService,
+        ticket_token: Annotated[str, Parameter(max_length=64)],
+    ) -> CancellationResponse:
+        result = await registrations.cancel(ticket_token)
+        return CancellationResponse(
+            status="cancelled",
+            registration_id=result.registration_id,
+            event_id=result.event_id,
+            promoted_from_waitlist=len(result.promoted),
+        )
+
+    @get(
+        "/events/{event_id:uuid}/counts",
+        summary="Live seat counts",
+        description=(
+            "The Traffic Cop's counts: shared_used = external + max(0, native - reserve), "
+            "shared_left = (capacity - reserve) - shared_used, native_left = capacity - "
+            "native - external. Held seats count as taken."
+        ),
+        cache_control=NO_STORE,
+        responses={
+            404: _spec("No such event", "event_not_found", "There is no such event.", 404),
+            503: UNAVAILABLE,
+        },
+    )
+    async def counts(self, event_id: UUID, registrations: RegistrationService) -> CountsResponse:
+        c = await registrations.counts(event_id)
+        return CountsResponse(
+            event_id=event_id,
+            capacity=c.capacity,
+            native_reserve=c.reserve,
+            mode=c.mode.value,  # type: ignore[arg-type]
+            open=c.open,
+            taken=c.taken,
+            native=c.native,
+            external=c.external,
+            held=c.held,
+            over_capacity=c.over_capacity,
+            waiting=c.waiting,
+            free=c.free,
+            shared_used=c.shared_used,
+            shared_left=c.shared_left,
+            native_left=c.native_left,
+            per_channel=c.per_channel,
+        )
