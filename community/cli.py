@@ -139,6 +139,31 @@ def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _reconcile_args(parser: argparse.ArgumentParser) -> None:
+    from uuid import UUID
+
+    parser.add_argument("--event", type=UUID, help="one event's id (default: every live event)")
+    parser.add_argument(
+        "--grace",
+        type=float,
+        default=5.0,
+        help="seconds a seat may be in Redis before the database has it (default 5)",
+    )
+
+
+@command(
+    "reconcile", "rebuild seat counts in Redis from the database; report drift", _reconcile_args
+)
+def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
+    from community.services.reconcile import run_reconcile
+
+    if args.grace < 0:
+        print("--grace must be zero or more seconds.")
+        return 2
+    settings = prepare(settings)
+    return asyncio.run(run_reconcile(settings, event_id=args.event, grace_s=args.grace))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="community", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
