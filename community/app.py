@@ -57,6 +57,10 @@ ROUTE_HANDLERS: list[Any] = [
     RegistrationApiController,
 ]
 
+from community.controllers.admin import ADMIN_CONTROLLERS  # noqa: E402
+
+ROUTE_HANDLERS += ADMIN_CONTROLLERS
+
 
 def _template_engine(engine: JinjaTemplateEngine) -> None:
     from community.templating import register_template_helpers

@@ -20,12 +20,9 @@ from community.models import ListingState as ModelListingState
 from community.platforms.base import RemoteEvent
 from community.platforms.errors import PlatformError, PlatformNotFound
 from community.services.events import InvalidInput, unique_slug
-from community.services.platform_accounts import (
-    PLATFORM_LABELS,
-    ConnectError,
-    active_account,
-    client_for,
-)
+from community.services.platform_accounts import PLATFORM_LABELS, active_account
+from community.services.platform_clients import client_for_listing
+from community.services.rate_budget import RateBudget
 
 _MEETUP_PATH = re.compile(r"/events/([0-9A-Za-z]+)/?$")
 _EVENTBRITE_PATH = re.compile(r"(?:^|[-/])(\d{6,})/?$")
@@ -108,49 +105,52 @@ async def fetch_remote(
     settings: Settings,
     user: User,
     ref: ListingRef,
+    budget: RateBudget,
     session_maker: async_sessionmaker[AsyncSession] | None = None,
 ) -> tuple[RemoteEvent, Listing]:
-    """Read the event through the organiser's account; a Listing not yet attached to an event."""
+    """Read the event through the organiser's account; a Listing not yet attached to an event.
+
+    In sandbox mode an organiser without a connected account reads the local stand-ins with
+    their own credentials, like the mirror does.
+    """
     label = PLATFORM_LABELS[ref.platform]
     if (found := await _existing(session, ref)) is not None:
         event = await session.get(Event, found.event_id)
         title = event.title if event else "another event"
         raise InvalidInput({"source": f"This {label} event is already linked to “{title}”."})
     account = await active_account(session, user.id, ref.platform)
-    if account is None:
+    if account is None and settings.platform_mode != "sandbox":
         raise InvalidInput(
-            {"source": f"Connect your {label} account first (Platform accounts), then paste again."}
+            {"source": f"Connect your {label} account first (Platforms), then paste again."}
         )
+    listing = Listing(platform=ref.platform, account_id=account.id if account else None)
     try:
-        client = client_for(settings, account, session_maker)
-    except ConnectError as exc:
+        client = await client_for_listing(
+            settings, session, listing, budget, session_maker=session_maker
+        )
+    except PlatformError as exc:
         raise InvalidInput({"source": exc.message}) from exc
     try:
-        remote = await client.get_event(ref.external_id)
+        remote = await client.client.get_event(ref.external_id)
     except PlatformNotFound as exc:
+        luma_slug = ref.platform == Platform.LUMA and not ref.external_id.startswith("evt-")
+        hint = (
+            " (Luma links use a short name; paste the event id, which starts with evt-)."
+            if luma_slug
+            else "."
+        )
         raise InvalidInput(
-            {
-                "source": f"{label} has no event {ref.external_id} that your account can see"
-                + (
-                    " (Luma links use a short name; paste the event id, which starts with evt-)."
-                    if ref.platform == Platform.LUMA and not ref.external_id.startswith("evt-")
-                    else "."
-                )
-            }
+            {"source": f"{label} has no event {ref.external_id} that your account can see{hint}"}
         ) from exc
     except PlatformError as exc:
         raise InvalidInput({"source": exc.message}) from exc
     finally:
         await client.aclose()
-    listing = Listing(
-        platform=ref.platform,
-        account_id=account.id,
-        external_id=remote.external_id or ref.external_id,
-        url=remote.url[:500],
-        platform_count=remote.going_count,
-        last_pushed_limit=remote.capacity,
-        remote_state=ModelListingState(remote.listing_state.value),
-    )
+    listing.external_id = remote.external_id or ref.external_id
+    listing.url = remote.url[:500]
+    listing.platform_count = remote.going_count
+    listing.last_pushed_limit = remote.capacity
+    listing.remote_state = ModelListingState(remote.listing_state.value)
     return remote, listing
 
 
@@ -193,9 +193,10 @@ async def import_event(
     settings: Settings,
     user: User,
     ref: ListingRef,
+    budget: RateBudget,
     session_maker: async_sessionmaker[AsyncSession] | None = None,
 ) -> tuple[Event, Listing]:
-    remote, listing = await fetch_remote(session, settings, user, ref, session_maker)
+    remote, listing = await fetch_remote(session, settings, user, ref, budget, session_maker)
     values = clone_values(remote, ref.platform)
     event = Event(**values, slug=await unique_slug(session, str(values["title"])), owner_id=user.id)
     session.add(event)
@@ -212,6 +213,7 @@ async def link_listing(
     user: User,
     event: Event,
     ref: ListingRef,
+    budget: RateBudget,
     session_maker: async_sessionmaker[AsyncSession] | None = None,
 ) -> Listing:
     """Attach the same event's listing on another platform; the event's details stay ours."""
@@ -220,7 +222,7 @@ async def link_listing(
         raise InvalidInput(
             {"source": f"This event already has a {label} listing; unlink it first."}
         )
-    _, listing = await fetch_remote(session, settings, user, ref, session_maker)
+    _, listing = await fetch_remote(session, settings, user, ref, budget, session_maker)
     listing.event_id = event.id
     session.add(listing)
     await session.flush()

@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
-from uuid import UUID
+from uuid import UUID, uuid4
 from zoneinfo import ZoneInfo, available_timezones
 
 from sqlalchemy import func, select
@@ -366,3 +366,33 @@ def blank_form(default_tz: str = "Europe/Berlin") -> dict[str, str]:
         "native_reserve": "0",
         "soldout_mode": SoldOutMode.WAITLIST,
     }
+
+
+def preview_event(form: Mapping[str, Any], base: Event | None) -> Event:
+    """A transient event for the theme preview: the form's values wherever they are valid.
+
+    Never added to a session: the preview must not save anything.
+    """
+    source = form_values(base) if base is not None else blank_form()
+    source["title"] = source["title"] or "Your event"
+    candidate = {**source, **{k: v for k, v in form.items() if isinstance(v, str)}}
+    candidate["title"] = _text(candidate, "title") or source["title"]
+    values: dict[str, Any] | None = None
+    for _ in range(3):  # a bad field falls back to the saved value; an end may then clash
+        try:
+            values = parse_event_form(candidate, with_seats=False)
+            break
+        except InvalidInput as exc:
+            for name in exc.errors:
+                candidate[name] = "" if name == "ends_at" else source.get(name, "")
+    if values is None:
+        values = parse_event_form(source, with_seats=False)
+    return Event(
+        **values,
+        id=base.id if base is not None else uuid4(),
+        slug=base.slug if base is not None else "preview",
+        status=EventStatus.PUBLISHED,
+        capacity=base.capacity if base is not None else 100,
+        native_reserve=base.native_reserve if base is not None else 0,
+        soldout_mode=base.soldout_mode if base is not None else SoldOutMode.SOLD_OUT,
+    )

@@ -260,15 +260,3 @@ def token_provider(
             await own.commit()
 
     return RefreshingToken(tokens, oauth_client(settings, account.platform), on_refresh=save)
-
-
-def client_for(
-    settings: Settings,
-    account: PlatformAccount,
-    session_maker: async_sessionmaker[AsyncSession] | None = None,
-) -> PlatformClient:
-    return make_client(
-        account.platform,
-        settings.platform(account.platform).api_url,
-        token_provider(settings, account, session_maker),
-    )

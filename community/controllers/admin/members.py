@@ -1,0 +1,269 @@
+"""Attendees of an event (search, filters, CSV, cancel, promote) and member profiles
+(every identity, every event, manual merge and unmerge)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Redirect, Response, Template
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.auth import ORGANISERS
+from community.config import Settings
+from community.controllers.admin.common import (
+    effects,
+    event_or_404,
+    flash,
+    form_dict,
+    fragment,
+    is_htmx,
+    member_or_404,
+    page,
+)
+from community.controllers.auth import safe_next
+from community.models import Registration
+from community.services import attendees, member_merge
+from community.services.attendees import STATUS_LABELS, AttendeeQuery
+from community.services.event_pages import CHANNEL_LABELS
+from community.services.organiser_changes import (
+    ActionRefused,
+    cancel_registration,
+    promote_registration,
+    refresh_events,
+)
+from community.services.platform_accounts import PLATFORM_LABELS
+
+LABELS = {"native": "Native", **PLATFORM_LABELS}
+
+
+def _pages(total: int) -> int:
+    return max(1, -(-total // attendees.PAGE_SIZE))
+
+
+class AttendeesController(Controller):
+    path = "/admin/events/{event_id:uuid}"
+    guards = [ORGANISERS]
+    include_in_schema = False
+
+    @get("/attendees", name="admin:attendees")
+    async def attendee_list(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        db_session: AsyncSession,
+        q: str = "",
+        channel: str = "",
+        status: str = "active",
+        page_no: int = 1,
+        flag: str = "",
+    ) -> Template:
+        event = await event_or_404(db_session, event_id)
+        query = AttendeeQuery.parse(q, channel, "over" if flag == "over" else status, page_no)
+        rows, total = await attendees.attendee_page(db_session, event.id, query)
+        context = {
+            "event": event,
+            "rows": rows,
+            "total": total,
+            "query": query,
+            "pages": _pages(total),
+            "labels": LABELS,
+            "status_labels": STATUS_LABELS,
+            "counts": await attendees.status_counts(db_session, event.id),
+            "back": request.url.path + ("?" + request.url.query if request.url.query else ""),
+        }
+        if is_htmx(request) and request.headers.get("hx-target") == "attendee-results":
+            return fragment("admin/members/_attendee_results.html", **context)
+        return await page(
+            request, "admin/members/attendees.html", section="events", tab="attendees", **context
+        )
+
+    @get("/attendees.csv", name="admin:attendees_csv")
+    async def attendee_csv(
+        self,
+        event_id: UUID,
+        db_session: AsyncSession,
+        q: str = "",
+        channel: str = "",
+        status: str = "all",
+    ) -> Response[bytes]:
+        event = await event_or_404(db_session, event_id)
+        query = AttendeeQuery.parse(q, channel, status, 1)
+        body = await attendees.attendee_csv(db_session, event, query)
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
+        return Response(
+            # A byte-order mark so spreadsheet programs read the names as UTF-8.
+            content=("\ufeff" + body).encode(),
+            media_type="text/csv; charset=utf-8",
+            headers={
+                "content-disposition": f'attachment; filename="{event.slug}-attendees-{stamp}.csv"',
+                "cache-control": "no-store",
+            },
+        )
+
+    async def _registration(
+        self, session: AsyncSession, event_id: UUID, registration_id: UUID
+    ) -> Registration:
+        registration = await session.get(Registration, registration_id)
+        if registration is None or registration.event_id != event_id:
+            raise NotFoundException("That registration does not belong to this event.")
+        return registration
+
+    @post("/registrations/{registration_id:uuid}/cancel", name="admin:registration_cancel")
+    async def cancel(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        registration_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Redirect:
+        registration = await self._registration(db_session, event_id, registration_id)
+        form = await form_dict(request)
+        try:
+            notice = await cancel_registration(
+                effects(request, db_session, redis, settings), registration
+            )
+            flash(request, notice)
+        except ActionRefused as exc:
+            flash(request, str(exc), "error")
+        return Redirect(safe_next(form.get("back", ""), f"/admin/events/{event_id}/attendees"))
+
+    @post("/registrations/{registration_id:uuid}/promote", name="admin:registration_promote")
+    async def promote(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        registration_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Redirect:
+        registration = await self._registration(db_session, event_id, registration_id)
+        form = await form_dict(request)
+        try:
+            notice = await promote_registration(
+                effects(request, db_session, redis, settings), registration
+            )
+            flash(request, notice)
+        except ActionRefused as exc:
+            flash(request, str(exc), "error")
+        return Redirect(safe_next(form.get("back", ""), f"/admin/events/{event_id}/attendees"))
+
+
+class MembersController(Controller):
+    path = "/admin/members"
+    guards = [ORGANISERS]
+    include_in_schema = False
+
+    @get("/", name="admin:members")
+    async def directory(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        q: str = "",
+        page_no: int = 1,
+    ) -> Template:
+        page_no = max(1, min(page_no, 10_000))
+        rows, total = await attendees.member_directory(db_session, q, page_no)
+        context = {
+            "rows": rows,
+            "total": total,
+            "q": q.strip()[:120],
+            "page_no": page_no,
+            "pages": _pages(total),
+            "labels": LABELS,
+        }
+        if is_htmx(request) and request.headers.get("hx-target") == "member-results":
+            return fragment("admin/members/_member_results.html", **context)
+        return await page(request, "admin/members/directory.html", section="members", **context)
+
+    @get("/{member_id:uuid}", name="admin:member")
+    async def profile(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: UUID,
+        db_session: AsyncSession,
+        q: str = "",
+    ) -> Template | Redirect:
+        member = await member_or_404(db_session, member_id)
+        if not member.identities and (
+            target := await member_merge.merged_into(db_session, member_id)
+        ):
+            flash(request, "This profile was merged; here is the profile it became part of.")
+            return Redirect(f"/admin/members/{target}")
+        candidates: list[attendees.MemberRow] = []
+        if q.strip():
+            candidates, _ = await attendees.member_directory(db_session, q, 1, exclude=member.id)
+        return await page(
+            request,
+            "admin/members/profile.html",
+            section="members",
+            member=member,
+            registrations=await attendees.member_registrations(db_session, member.id),
+            parts=await member_merge.merged_parts(db_session, member.id),
+            candidates=candidates[:8],
+            q=q.strip()[:120],
+            labels=LABELS,
+            channel_labels=CHANNEL_LABELS,
+        )
+
+    @post("/{member_id:uuid}/merge", name="admin:member_merge")
+    async def merge(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Redirect:
+        await member_or_404(db_session, member_id)
+        form = await form_dict(request)
+        try:
+            other_id = UUID(form.get("other_id", ""))
+        except ValueError:
+            flash(request, "Choose the profile to merge into this one.", "error")
+            return Redirect(f"/admin/members/{member_id}")
+        try:
+            result = await member_merge.merge_members(db_session, member_id, other_id)
+        except member_merge.MergeError as exc:
+            await db_session.rollback()
+            flash(request, str(exc), "error")
+            return Redirect(f"/admin/members/{member_id}")
+        await db_session.commit()
+        await refresh_events(effects(request, db_session, redis, settings), result.event_ids)
+        flash(
+            request,
+            f"Merged: {result.identities_moved} identity(ies) and {result.registrations_moved} "
+            "registration(s) moved here. You can undo this below.",
+        )
+        return Redirect(f"/admin/members/{member_id}")
+
+    @post("/{member_id:uuid}/unmerge", name="admin:member_unmerge")
+    async def unmerge(
+        self,
+        request: Request[Any, Any, Any],
+        member_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Redirect:
+        await member_or_404(db_session, member_id)
+        form = await form_dict(request)
+        try:
+            original_id = UUID(form.get("original_id", ""))
+            result = await member_merge.unmerge_member(db_session, member_id, original_id)
+        except ValueError as exc:
+            await db_session.rollback()
+            message = str(exc) if isinstance(exc, member_merge.MergeError) else "Choose a part."
+            flash(request, message, "error")
+            return Redirect(f"/admin/members/{member_id}")
+        await db_session.commit()
+        await refresh_events(effects(request, db_session, redis, settings), result.event_ids)
+        flash(request, "Split off again: that profile has its identities and registrations back.")
+        return Redirect(f"/admin/members/{member_id}")

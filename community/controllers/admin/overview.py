@@ -1,0 +1,156 @@
+"""An event's overview: the live inventory panel, its listings, the charts; seat settings
+edited in place and a retry for a listing that failed to push."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Controller, Request, get, post
+from litestar.exceptions import NotFoundException
+from litestar.response import Template
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.auth import ORGANISERS
+from community.config import Settings
+from community.controllers.admin.common import (
+    effects,
+    event_or_404,
+    form_dict,
+    fragment,
+    page,
+)
+from community.models import Event, Listing
+from community.services import event_stats
+from community.services.events import InvalidInput
+from community.services.inventory_panel import build_panel
+from community.services.organiser_changes import change_seats, retry_listing
+from community.services.platform_accounts import PLATFORM_LABELS
+
+
+def seat_values(event: Event) -> dict[str, str]:
+    return {
+        "capacity": str(event.capacity),
+        "native_reserve": str(event.native_reserve),
+        "soldout_mode": event.soldout_mode,
+    }
+
+
+async def overview_page(
+    request: Request[Any, Any, Any],
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    event: Event,
+    *,
+    link_values: dict[str, str] | None = None,
+    link_errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Template:
+    panel = await build_panel(
+        effects(request, session, redis, settings).registrations, session, event
+    )
+    chart = await event_stats.registration_chart(session, event)
+    checkins = await event_stats.checkin_summary(session, event)
+    linked = {row.listing.platform for row in panel.listings}
+    return await page(
+        request,
+        "admin/events/overview.html",
+        section="events",
+        status_code=status_code,
+        event=event,
+        tab="overview",
+        panel=panel,
+        seats=seat_values(event),
+        seat_errors={},
+        chart=chart,
+        checkins=checkins,
+        labels=PLATFORM_LABELS,
+        unlinked=[p for p in PLATFORM_LABELS if p not in linked],
+        link_values=link_values or {"source": "", "platform": ""},
+        link_errors=link_errors or {},
+        public_url=f"{settings.base_url}/events/{event.slug}",
+    )
+
+
+class OverviewController(Controller):
+    path = "/admin/events/{event_id:uuid}"
+    guards = [ORGANISERS]
+    include_in_schema = False
+
+    @get("/", name="admin:event")
+    async def overview(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Template:
+        event = await event_or_404(db_session, event_id)
+        return await overview_page(request, db_session, redis, settings, event)
+
+    @get("/inventory", name="admin:inventory", cache=False)
+    async def inventory(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Template:
+        """The live part of the panel; the page polls it every two seconds."""
+        event = await event_or_404(db_session, event_id)
+        fx = effects(request, db_session, redis, settings)
+        panel = await build_panel(fx.registrations, db_session, event)
+        return fragment("admin/events/_inventory_live.html", panel=panel, labels=PLATFORM_LABELS)
+
+    @post("/inventory", name="admin:inventory_update")
+    async def update_seats(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Template:
+        event = await event_or_404(db_session, event_id)
+        form = await form_dict(request)
+        errors: dict[str, str] = {}
+        notice = ""
+        fx = effects(request, db_session, redis, settings)
+        try:
+            notice = await change_seats(fx, event, form)
+        except InvalidInput as exc:
+            errors = exc.errors
+        panel = await build_panel(fx.registrations, db_session, event)
+        return fragment(
+            "admin/events/_seats_response.html",
+            status_code=422 if errors else 200,
+            event=event,
+            panel=panel,
+            labels=PLATFORM_LABELS,
+            seats={**seat_values(event), **form} if errors else seat_values(event),
+            seat_errors=errors,
+            notice=notice,
+        )
+
+    @post("/listings/{listing_id:uuid}/retry", name="admin:listing_retry")
+    async def retry(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        listing_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Template:
+        event = await event_or_404(db_session, event_id)
+        listing = await db_session.get(Listing, listing_id)
+        if listing is None or listing.event_id != event.id:
+            raise NotFoundException("That listing does not belong to this event.")
+        fx = effects(request, db_session, redis, settings)
+        await retry_listing(fx, listing)
+        panel = await build_panel(fx.registrations, db_session, event)
+        return fragment("admin/events/_inventory_live.html", panel=panel, labels=PLATFORM_LABELS)

@@ -1,0 +1,191 @@
+"""What follows an organiser's change: the Traffic Cop re-reads the event, listings follow.
+
+The registration service owns the seats: capacity, reserve and mode change through it (Redis
+and the ledger together), and after publishing, cancelling or merging profiles it rebuilds
+the event from the ledger. Either way it fires the "inventory changed" hook, which is where
+the mirror enqueues its pushes. A retry of one listing enqueues that listing's push directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from redis.asyncio import Redis
+from saq import Queue
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from community.config import Settings
+from community.models import (
+    Channel,
+    Event,
+    Listing,
+    Registration,
+    RegistrationStatus,
+    SyncState,
+)
+from community.services.events import InvalidInput, active_registrations, parse_seats
+from community.services.inventory import Counts, Full, InventoryError, NotLoaded, Seat
+from community.services.ledger import registration_keys
+from community.services.registrations import (
+    AlreadyCancelled,
+    RegistrationError,
+    RegistrationService,
+)
+
+
+@dataclass(frozen=True)
+class Effects:
+    """Everything an organiser's change needs to reach Redis and the job queues."""
+
+    session: AsyncSession
+    redis: Redis
+    settings: Settings
+    queues: dict[str, Queue]
+    session_maker: async_sessionmaker[AsyncSession]
+
+    @property
+    def registrations(self) -> RegistrationService:
+        return RegistrationService.build(self.settings, self.redis, self.session_maker)
+
+
+async def pull_registrations(fx: Effects, listing: Listing) -> None:
+    """Have the listing's registrations read in by the pull job, ahead of routine work."""
+    await fx.queues["urgent"].enqueue(
+        "pull_listing", key=f"pull:{listing.id}", listing_id=str(listing.id)
+    )
+
+
+async def refresh_events(fx: Effects, event_ids: Iterable[UUID]) -> None:
+    """The ledger changed under these events (merge, publish...): rebuild their seats."""
+    service = fx.registrations
+    for event_id in event_ids:
+        await service.refresh(event_id)
+
+
+async def after_event_change(fx: Effects, event: Event, *, pull: Listing | None = None) -> None:
+    """Commit, then let the Traffic Cop and the mirror catch up (publish, cancel, link...).
+
+    With ``pull`` (a listing just linked), its registrations are pulled in as well; the pull
+    changes the counts, which pushes every listing again.
+    """
+    await fx.session.commit()
+    await refresh_events(fx, [event.id])
+    if pull is not None:
+        await pull_registrations(fx, pull)
+
+
+async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> str:
+    """Capacity, reserve and sold-out mode from the inline form. Returns a notice to show.
+
+    Raises InvalidInput naming the field: reserve above capacity, capacity below the people
+    already holding a place (checked here for a clear message, and again atomically by the
+    Traffic Cop, which also counts seats held mid-checkout).
+    """
+    errors: dict[str, str] = {}
+    service = fx.registrations
+    taken = await active_registrations(fx.session, event.id)
+    try:
+        live: Counts | None = await service.counts(event.id)
+    except RegistrationError:
+        live = None
+    if live is not None:
+        taken = max(taken, live.taken)
+    values = parse_seats(form, errors, taken=taken)
+    if errors:
+        raise InvalidInput(errors)
+    before = (event.capacity, event.native_reserve, event.soldout_mode)
+    after = (values["capacity"], values["native_reserve"], values["soldout_mode"])
+    if before == after:
+        return "Nothing changed."
+    await fx.session.commit()  # the service locks the event row in its own transaction
+    try:
+        change = await service.change_seats(
+            event.id,
+            capacity=after[0],
+            reserve=after[1],
+            mode=after[2],
+            renumber=True,
+        )
+    except InventoryError as exc:
+        field = "native_reserve" if "reserve" in exc.code else "capacity"
+        raise InvalidInput({field: exc.message}) from exc
+    except RegistrationError as exc:
+        raise InvalidInput({"capacity": exc.message}) from exc
+    await fx.session.refresh(event)
+    notice = f"Saved: capacity {event.capacity}, native reserve {event.native_reserve}."
+    if change.promoted:
+        notice += f" {len(change.promoted)} from the waitlist got a seat."
+    if event.listings:
+        notice += " The new limits are on their way to the listings."
+    return notice
+
+
+async def retry_listing(fx: Effects, listing: Listing) -> None:
+    """Push this listing again now, on the urgent queue; the panel shows it as pushing."""
+    from community.tasks.mirror import enqueue_push
+
+    listing.sync_state = SyncState.PUSHING
+    await fx.session.commit()
+    await enqueue_push(fx.settings, fx.redis, fx.queues, listing.id, urgent=True)
+
+
+class ActionRefused(ValueError):
+    """An organiser's action on a registration cannot happen; the message says why."""
+
+
+async def cancel_registration(fx: Effects, registration: Registration) -> str:
+    """Cancel from the admin: the seat goes back and the first person waiting gets it."""
+    await fx.session.commit()
+    try:
+        result = await fx.registrations.cancel(registration.ticket_token)
+    except AlreadyCancelled as exc:
+        raise ActionRefused("This registration was already cancelled.") from exc
+    except RegistrationError as exc:
+        raise ActionRefused(exc.message) from exc
+    await fx.session.refresh(registration)
+    notice = f"Cancelled {registration.name or 'the registration'}."
+    if registration.channel != Channel.NATIVE:
+        label = registration.channel.title()
+        notice += f" Remove them on {label} too, or the next sync brings them back."
+    if result.promoted:
+        notice += f" {len(result.promoted)} from the waitlist got the seat."
+    return notice
+
+
+async def promote_registration(fx: Effects, registration: Registration) -> str:
+    """Seat this waitlisted person now, ahead of the line, if a seat is free for them."""
+    if registration.status != RegistrationStatus.WAITLISTED:
+        raise ActionRefused("Only someone on the waitlist can be promoted.")
+    service = fx.registrations
+    event_id = registration.event_id
+    keys = await registration_keys(fx.session, service.keys, registration)
+    result = await service.inventory.promote(event_id, keys)
+    if isinstance(result, NotLoaded):
+        await service.load(event_id)
+        result = await service.inventory.promote(event_id, keys)
+    if isinstance(result, Full):
+        raise ActionRefused(
+            "No seat is free for them. Raise the capacity on the event's overview: "
+            "the waitlist then moves up, first in line first."
+        )
+    if not isinstance(result, Seat):
+        await service.refresh(event_id)
+        raise ActionRefused("The seat list was out of date and has been rebuilt; try again.")
+    registration.status = RegistrationStatus.CONFIRMED
+    registration.seat_no = result.seat_no
+    registration.confirmed_at = datetime.now(UTC)
+    try:
+        await fx.session.commit()
+    except DBAPIError as exc:
+        # Redis seated them but the ledger refused: put Redis back in step with the ledger.
+        await fx.session.rollback()
+        await service.refresh(event_id)
+        raise ActionRefused("That seat was just taken; try again.") from exc
+    await service.hooks.fire(event_id, registration.channel)
+    who = registration.name or "The person"
+    return f"{who} moved up from the waitlist and holds seat {result.seat_no}."
