@@ -41,6 +41,7 @@ STATIC = ROOT / "static"
 # Controllers register here; each later capability appends its own module's controllers.
 from community.controllers.api import RegistrationApiController  # noqa: E402
 from community.controllers.auth import AuthController  # noqa: E402
+from community.controllers.door import DOOR_CONTROLLERS  # noqa: E402
 from community.controllers.health import HealthController  # noqa: E402
 from community.controllers.public import PublicPagesController  # noqa: E402
 from community.controllers.public_my_tickets import MyTicketsController  # noqa: E402
@@ -56,6 +57,7 @@ ROUTE_HANDLERS: list[Any] = [
     MyTicketsController,
     RegistrationApiController,
 ]
+ROUTE_HANDLERS += DOOR_CONTROLLERS
 
 from community.controllers.admin import ADMIN_CONTROLLERS  # noqa: E402
 

@@ -16,7 +16,9 @@ of its own, and do not read ORM objects loaded before it afterwards.
 
 from __future__ import annotations
 
+import logging
 import re
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -24,12 +26,23 @@ from enum import StrEnum
 from typing import Any, Literal
 from uuid import UUID
 
+from redis.exceptions import RedisError
+from saq import Queue
 from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.models import CheckinLog, Event, EventStatus, Registration, RegistrationStatus
+from community.models import (
+    Channel,
+    CheckinLog,
+    Event,
+    EventStatus,
+    Registration,
+    RegistrationStatus,
+)
 from community.services.tickets import TicketError, TicketSigner
+
+log = logging.getLogger("community.checkin")
 
 # Offline scan times come from the door's clock: trust them within these bounds only.
 MAX_OFFLINE_AGE = timedelta(days=2)
@@ -517,6 +530,48 @@ async def search(
         )
     rows = (await session.execute(query.order_by(Registration.name).limit(limit))).all()
     return [_entry(row) for row in rows]
+
+
+# Check-ins name their event in the URL; whether it exists rarely changes, so each process
+# remembers a yes for a minute instead of asking PostgreSQL on every scan.
+_EXISTING_EVENTS: dict[UUID, float] = {}
+EVENT_CACHE_SECONDS = 60.0
+
+
+async def event_exists(session: AsyncSession, event_id: UUID) -> bool:
+    now = time.monotonic()
+    if _EXISTING_EVENTS.get(event_id, 0.0) > now:
+        return True
+    found = await session.scalar(
+        select(Event.id).where(Event.id == event_id, Event.deleted_at.is_(None))
+    )
+    if found is None:
+        return False
+    if len(_EXISTING_EVENTS) > 1000:
+        _EXISTING_EVENTS.clear()
+    _EXISTING_EVENTS[event_id] = now + EVENT_CACHE_SECONDS
+    return True
+
+
+async def pass_back(queues: dict[str, Queue], outcomes: Sequence[Outcome]) -> None:
+    """Queue the platform hand-back of new check-ins of people who registered on a platform."""
+    ids = [
+        outcome.attendee.id
+        for outcome in outcomes
+        if outcome.result is Result.OK
+        and not outcome.replayed
+        and outcome.attendee is not None
+        and outcome.attendee.channel != Channel.NATIVE
+    ]
+    if not ids:
+        return
+    from community.tasks.checkin_passback import enqueue_passback
+
+    try:
+        await enqueue_passback(queues, ids)
+    except RedisError as exc:
+        # The check-in itself is committed; only the courtesy hand-back is lost.
+        log.warning("check-in passback not queued", extra={"error": type(exc).__name__})
 
 
 async def door_event(session: AsyncSession, event_id: UUID) -> Event | None:

@@ -1,0 +1,341 @@
+"""The door: a phone page that scans tickets, and the JSON endpoints it (and its offline queue)
+calls. Parsing and rendering only; community.services.checkin decides."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from uuid import UUID
+
+from litestar import Controller, Request, Response, get, post
+from litestar.connection import ASGIConnection
+from litestar.exceptions import ClientException, NotFoundException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.response import Template
+from msgspec import Meta, Struct
+from saq import Queue
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.auth import DOOR, load_user
+from community.config import Settings
+from community.models import Event, User
+from community.services import checkin
+from community.services.checkin import Actor, CheckinInputError, Op, Outcome, RosterEntry
+from community.services.tickets import ticket_signer
+from community.templating import asset
+
+STATIC = Path(__file__).resolve().parent.parent.parent / "static"
+# Everything the door page needs to start without a network, cached by its service worker.
+OFFLINE_ASSETS = (
+    "css/app.css",
+    "door/door.css",
+    "door/door.js",
+    "door/signout.js",
+    "door/decoder-worker.js",
+    "door/vendor/jsQR.js",
+    "door/vendor/noble-ed25519.js",
+)
+MAX_OPS_PER_SYNC = 500
+ROSTER_FIELDS = ("id", "name", "email", "channel", "status", "checked_in_at", "checked_in_by")
+
+Token = Annotated[str, Meta(max_length=512)]
+Device = Annotated[str, Meta(max_length=200)]
+
+
+class CheckinBody(Struct, forbid_unknown_fields=True):
+    device: Device
+    token: Token | None = None
+    registration_id: UUID | None = None
+    op_id: UUID | None = None
+
+
+class UndoBody(Struct, forbid_unknown_fields=True):
+    device: Device
+    registration_id: UUID
+    op_id: UUID | None = None
+
+
+class QueuedOp(Struct, forbid_unknown_fields=True):
+    op_id: UUID
+    scanned_at: datetime
+    kind: Literal["checkin", "undo"] = "checkin"
+    token: Token | None = None
+    registration_id: UUID | None = None
+
+
+class SyncBody(Struct, forbid_unknown_fields=True):
+    device: Device
+    ops: Annotated[list[QueuedOp], Meta(max_length=MAX_OPS_PER_SYNC)]
+
+
+async def json_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    """A cross-site form cannot send JSON without asking first, so POSTs must be JSON."""
+    if connection.scope["method"] == "POST":
+        content_type = connection.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            raise ClientException("Send JSON (Content-Type: application/json).", status_code=415)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def outcome_json(outcome: Outcome) -> dict[str, Any]:
+    person = outcome.attendee
+    return {
+        "result": outcome.result.value,
+        "tone": outcome.tone,
+        "message": outcome.message,
+        "op_id": outcome.op_id,
+        "replayed": outcome.replayed,
+        "scanned_at": _iso(outcome.scanned_at),
+        "attendee": None
+        if person is None
+        else {
+            "id": person.id,
+            "name": person.name,
+            "channel": person.channel,
+            "status": person.status,
+            "checked_in_at": _iso(person.checked_in_at),
+            "checked_in_by": person.checked_in_by,
+        },
+        "superseded": None
+        if outcome.superseded is None
+        else {"at": _iso(outcome.superseded[0]), "by": outcome.superseded[1]},
+    }
+
+
+def _row(entry: RosterEntry) -> list[Any]:
+    return [
+        entry.id,
+        entry.name,
+        entry.email or "",
+        entry.channel,
+        entry.status,
+        _iso(entry.checked_in_at),
+        entry.checked_in_by,
+    ]
+
+
+def event_json(event: Event) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "title": event.title,
+        "starts_at": _iso(event.starts_at),
+        "timezone": event.timezone,
+        "status": event.status,
+        "venue": event.venue_name,
+    }
+
+
+async def _event(session: AsyncSession, event_id: UUID) -> Event:
+    event = await checkin.door_event(session, event_id)
+    if event is None:
+        raise NotFoundException("No such event.")
+    return event
+
+
+async def _actor(request: Request[Any, Any, Any], device: str) -> Actor:
+    user = await load_user(request)
+    try:
+        return Actor.parse(user.id if user else None, device)
+    except CheckinInputError as exc:
+        raise ClientException(str(exc)) from None
+
+
+def _bad_input(exc: CheckinInputError) -> ClientException:
+    return ClientException(str(exc))
+
+
+@cache
+def _service_worker_source() -> str:
+    return (STATIC / "door" / "sw.js").read_text()
+
+
+class DoorPagesController(Controller):
+    path = "/door"
+    guards = [DOOR]
+    include_in_schema = False
+
+    @get("/", cache=False)
+    async def events(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
+        user: User | None = await load_user(request)
+        cards = await checkin.door_events(db_session)
+        return Template("door/events.html", context={"cards": cards, "user": user})
+
+    @get("/events/{event_id:uuid}", cache=False)
+    async def scanner(
+        self, request: Request[Any, Any, Any], db_session: AsyncSession, event_id: UUID
+    ) -> Template:
+        event = await _event(db_session, event_id)
+        user: User | None = await load_user(request)
+        return Template(
+            "door/scan.html",
+            context={
+                "event": event,
+                "user": user,
+                "assets": {
+                    "worker": asset("door/decoder-worker.js"),
+                    "jsqr": asset("door/vendor/jsQR.js"),
+                    "noble": asset("door/vendor/noble-ed25519.js"),
+                },
+            },
+        )
+
+
+class DoorServiceWorkerController(Controller):
+    """Served from /door/ (not /static/) so that it may control the door pages."""
+
+    path = "/door"
+    include_in_schema = False
+
+    @get("/sw.js", cache=False)
+    async def service_worker(self) -> Response[str]:
+        assets = [asset(path) for path in OFFLINE_ASSETS]
+        version = "-".join(url.rsplit("=", 1)[-1] for url in assets)
+        header = f"const ASSETS = {json.dumps(assets)};\nconst VERSION = {json.dumps(version)};\n"
+        return Response(
+            header + _service_worker_source(),
+            media_type="text/javascript",
+            headers={"Cache-Control": "no-cache"},
+        )
+
+
+class DoorApiController(Controller):
+    path = "/door/api"
+    guards = [DOOR, json_only]
+    tags = ["Door check-in"]
+
+    @get("/key", cache=False, summary="The public key that verifies tickets")
+    async def key(self, settings: Settings) -> dict[str, Any]:
+        return ticket_signer(settings.secret_key).public_info()
+
+    @get(
+        "/events/{event_id:uuid}/roster",
+        cache=False,
+        summary="Everyone registered, for offline use",
+    )
+    async def roster(
+        self,
+        settings: Settings,
+        db_session: AsyncSession,
+        event_id: UUID,
+        since: datetime | None = None,
+    ) -> dict[str, Any]:
+        event = await _event(db_session, event_id)
+        roster = await checkin.roster(db_session, event_id, since=since)
+        return {
+            "event": event_json(event),
+            "key": ticket_signer(settings.secret_key).public_info(),
+            "generated_at": _iso(roster.generated_at),
+            "full": roster.full,
+            "counts": {"checked_in": roster.counts.checked_in, "expected": roster.counts.expected},
+            "fields": ROSTER_FIELDS,
+            "people": [_row(entry) for entry in roster.entries],
+        }
+
+    @get("/events/{event_id:uuid}/counts", cache=False, summary="Checked in / expected")
+    async def counts(self, db_session: AsyncSession, event_id: UUID) -> dict[str, int]:
+        await _event(db_session, event_id)
+        counts = await checkin.counts(db_session, event_id)
+        return {"checked_in": counts.checked_in, "expected": counts.expected}
+
+    @get("/events/{event_id:uuid}/search", cache=False, summary="Find people by name or e-mail")
+    async def search(
+        self,
+        db_session: AsyncSession,
+        event_id: UUID,
+        q: Annotated[str, Meta(max_length=200)] = "",
+    ) -> dict[str, Any]:
+        await _event(db_session, event_id)
+        try:
+            found = await checkin.search(db_session, event_id, q)
+        except CheckinInputError as exc:
+            raise _bad_input(exc) from None
+        return {"fields": ROSTER_FIELDS, "people": [_row(entry) for entry in found]}
+
+    @post("/events/{event_id:uuid}/checkins", status_code=200, summary="Check one person in")
+    async def check_in(
+        self,
+        request: Request[Any, Any, Any],
+        settings: Settings,
+        db_session: AsyncSession,
+        queues: dict[str, Queue],
+        event_id: UUID,
+        data: CheckinBody,
+    ) -> dict[str, Any]:
+        actor = await _actor(request, data.device)
+        await self._known_event(db_session, event_id)
+        op = Op(token=data.token, registration_id=data.registration_id, op_id=data.op_id)
+        try:
+            outcome = await checkin.check_in(
+                db_session, ticket_signer(settings.secret_key), event_id, op, actor
+            )
+        except CheckinInputError as exc:
+            raise _bad_input(exc) from None
+        await checkin.pass_back(queues, [outcome])
+        return outcome_json(outcome)
+
+    @post("/events/{event_id:uuid}/undo", status_code=200, summary="Take a check-in back")
+    async def undo(
+        self,
+        request: Request[Any, Any, Any],
+        db_session: AsyncSession,
+        event_id: UUID,
+        data: UndoBody,
+    ) -> dict[str, Any]:
+        actor = await _actor(request, data.device)
+        await self._known_event(db_session, event_id)
+        op = Op(kind="undo", registration_id=data.registration_id, op_id=data.op_id)
+        return outcome_json(await checkin.undo(db_session, event_id, op, actor))
+
+    @post("/events/{event_id:uuid}/sync", status_code=200, summary="Apply a door's offline queue")
+    async def sync(
+        self,
+        request: Request[Any, Any, Any],
+        settings: Settings,
+        db_session: AsyncSession,
+        queues: dict[str, Queue],
+        event_id: UUID,
+        data: SyncBody,
+    ) -> dict[str, Any]:
+        actor = await _actor(request, data.device)
+        await self._known_event(db_session, event_id)
+        for queued in data.ops:
+            if queued.kind == "undo" and queued.registration_id is None:
+                raise ClientException("ops: an undo needs its registration_id.")
+            if queued.kind == "checkin" and (queued.token is None) == (
+                queued.registration_id is None
+            ):
+                raise ClientException("ops: a check-in needs a token or a registration_id.")
+        ops = [
+            Op(
+                kind=queued.kind,
+                token=queued.token,
+                registration_id=queued.registration_id,
+                op_id=queued.op_id,
+                scanned_at=queued.scanned_at,
+                offline=True,
+            )
+            for queued in data.ops
+        ]
+        outcomes = await checkin.apply_ops(
+            db_session, ticket_signer(settings.secret_key), event_id, ops, actor
+        )
+        await checkin.pass_back(queues, outcomes)
+        counts = await checkin.counts(db_session, event_id)
+        return {
+            "results": [outcome_json(outcome) for outcome in outcomes],
+            "counts": {"checked_in": counts.checked_in, "expected": counts.expected},
+        }
+
+    @staticmethod
+    async def _known_event(session: AsyncSession, event_id: UUID) -> None:
+        if not await checkin.event_exists(session, event_id):
+            raise NotFoundException("No such event.")
+
+
+DOOR_CONTROLLERS = [DoorPagesController, DoorServiceWorkerController, DoorApiController]

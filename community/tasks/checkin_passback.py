@@ -1,0 +1,107 @@
+"""Pass a door check-in back to the platform the attendee registered on, where it can be.
+
+What the platforms allow (see platforms.md, "Check-in" of each): none of them has an API
+to mark someone as checked in. Meetup's attendance (ATTENDED / NO_SHOW) is set in its own
+UI only; Eventbrite's attendee `checked_in` and barcode status are read-only; Luma's
+`checked_in_at` is read-only (hosts with check-in access use Luma's app). So each client's
+`mark_checkin` raises NotSupported, and this job records that outcome in the sync log, where
+the organiser sees it next to the pushes and pulls. Should a platform add such an endpoint,
+only its client changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+from uuid import UUID
+
+from saq import Queue
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.models import Channel, Listing, Registration
+from community.platforms.errors import PlatformError
+from community.services import sync_log
+from community.services.platform_clients import PLATFORM_LABELS, client_for_listing
+from community.services.rate_budget import RateBudget
+from community.tasks.registry import task
+
+ACTION = "mark_checkin"
+
+
+def passback_job_key(registration_id: UUID | str) -> str:
+    return f"checkin-passback:{registration_id}"
+
+
+async def enqueue_passback(queues: dict[str, Queue], registration_ids: Iterable[UUID]) -> None:
+    """One job per registration; a repeat while one is waiting collapses into it."""
+    for registration_id in registration_ids:
+        await queues["default"].enqueue(
+            "pass_checkin_back",
+            key=passback_job_key(registration_id),
+            registration_id=str(registration_id),
+            timeout=60,
+            retries=3,
+        )
+
+
+async def _listing_of(session: AsyncSession, registration: Registration) -> Listing | None:
+    if registration.listing_id is not None:
+        return await session.get(Listing, registration.listing_id)
+    return await session.scalar(
+        select(Listing).where(
+            Listing.event_id == registration.event_id, Listing.platform == registration.channel
+        )
+    )
+
+
+@task
+async def pass_checkin_back(ctx: dict[str, Any], *, registration_id: str) -> str:
+    """Tell the registration's platform about its check-in; returns the recorded outcome."""
+    settings = ctx["settings"]
+    async with ctx["session_maker"]() as session:
+        registration = await session.get(Registration, UUID(registration_id))
+        if (
+            registration is None
+            or registration.channel == Channel.NATIVE
+            or registration.checked_in_at is None
+        ):
+            return sync_log.SKIPPED  # gone, native, or undone before the job ran
+        platform = registration.channel
+        label = PLATFORM_LABELS.get(platform, platform)
+        listing = await _listing_of(session, registration)
+        if listing is None or not registration.external_id:
+            await sync_log.record(
+                session,
+                platform=platform,
+                direction="checkin",
+                action=ACTION,
+                outcome=sync_log.SKIPPED,
+                detail=f"No {label} listing or attendee id to pass the check-in to.",
+                event_id=registration.event_id,
+            )
+            await session.commit()
+            return sync_log.SKIPPED
+        budget = ctx.get("rate_budget") or RateBudget(ctx["redis"], settings.redis_prefix)
+        outcome, detail = sync_log.OK, f"Checked in on {label}."
+        with sync_log.stopwatch() as watch:
+            try:
+                client = await client_for_listing(settings, session, listing, budget)
+                try:
+                    await client.client.mark_checkin(listing.external_id, registration.external_id)
+                finally:
+                    await client.aclose()
+            except PlatformError as exc:
+                outcome, detail = sync_log.outcome_of(exc), sync_log.detail_of(exc)
+        await sync_log.record(
+            session,
+            platform=platform,
+            direction="checkin",
+            action=ACTION,
+            outcome=outcome,
+            detail=detail,
+            duration_ms=watch.ms,
+            listing=listing,
+        )
+        await session.commit()
+        return outcome
