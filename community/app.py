@@ -98,9 +98,15 @@ def create_app(
             except RedisError as exc:
                 # Start anyway: /healthz reports Redis as down and the queue reconnects later.
                 log.warning("job queue unavailable at start", extra={"error": type(exc).__name__})
+        from community.db import app_session_maker
+        from community.tasks.mirror import install_mirror, uninstall_mirror
+
+        # Seats taken on our pages reach the platforms through the mirror's push jobs.
+        mirror = install_mirror(settings, redis, queues, app_session_maker(app))
         try:
             yield
         finally:
+            uninstall_mirror(mirror)
             for queue in queues.values():
                 with contextlib.suppress(RedisError):
                     await queue.disconnect()

@@ -37,6 +37,10 @@ def make_workers(settings: Settings, *, concurrency: int = 10) -> list[Worker[An
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx.update(settings=settings, redis=redis, session_maker=session_maker, queues=queues)
+        from community.tasks.mirror import install_mirror
+
+        # Seats taken by jobs (pulled platform registrations) are mirrored like any other.
+        install_mirror(settings, redis, queues, session_maker)
 
     functions = list(registry.TASKS.values())
     workers = []

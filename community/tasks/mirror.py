@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -28,15 +28,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Event, EventStatus, Listing, SyncState
+from community.models import Channel, Event, Listing, SyncState
 from community.platforms.base import ListingState, PlatformClient, PushResult
 from community.platforms.errors import (
     PlatformAuthError,
     PlatformError,
     PlatformRateLimited,
+    PlatformRejected,
     PlatformTransient,
 )
 from community.services import sync_log
+from community.services.inventory_hooks import (
+    InventoryHooks,
+    InventoryListener,
+    inventory_changed,
+)
 from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
 from community.services.mirror_counts import live_counts
 from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
@@ -55,7 +61,9 @@ PUSH_RETRIES = 8
 RETRY_BASE_S = 1.0
 RETRY_MAX_S = 300.0
 # Pushes of one listing at most this often during a burst; a lone change is pushed at once.
-MIN_PUSH_INTERVAL_S = 0.25
+# Together with a push's own time this keeps every change within a second of the platforms.
+MIN_PUSH_INTERVAL_S = 0.4
+REPULL_AFTER_REJECT = timedelta(seconds=60)
 
 
 class RetryLater(Exception):
@@ -133,12 +141,15 @@ class Target:
     remote_state: str
 
 
-def accepting(event: Event, counts_open: bool) -> bool:
-    return event.status == EventStatus.PUBLISHED and event.deleted_at is None and counts_open
-
-
 async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
-    """The listing's target now, or None when it needs no push (or no longer exists)."""
+    """The listing's target now, or None when it needs no push (or no longer exists).
+
+    None as well while the listing is being pulled: its own count and ours are moving, and
+    the pull pushes once it has recorded everyone (tasks.pull).
+    """
+    pulling = Coalescer(ctx["redis"], ctx["settings"].redis_prefix, "pull")
+    if (await pulling.progress(listing_id)).runner_active:
+        return None
     async with ctx["session_maker"]() as session:
         listing = await session.get(Listing, listing_id)
         if listing is None:
@@ -146,13 +157,13 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
         event = await session.get(Event, listing.event_id)
         if event is None:
             return None
-        counts = await live_counts(ctx, session, event)
+        counts = await live_counts(ctx, event)
         plan = plan_listing(
             platform=listing.platform,
             platform_count=listing.platform_count,
             shared_left=counts.shared_left,
             mode=event.soldout_mode,
-            accepting=accepting(event, counts.open),
+            accepting=counts.accepting,
         )
         if not needs_push(
             plan,
@@ -298,7 +309,7 @@ async def _succeeded(
         # The platform has people we have not pulled yet: fetch them, which re-plans the limit.
         from community.tasks.pull import enqueue_pull
 
-        await enqueue_pull(ctx["settings"], ctx["queues"], target.listing_id)
+        await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], target.listing_id)
 
 
 async def _failed(
@@ -312,9 +323,7 @@ async def _failed(
     message = exc.message
     delay: float | None = None
     if isinstance(exc, PlatformRateLimited):
-        delay = exc.retry_after * (1 + random.random() * 0.1) + 0.05
-        if exc.code != "BUDGET" and account_key:
-            await _budget(ctx).block(target.platform, account_key, exc.retry_after)
+        delay = await rate_limit_delay(ctx, target.platform, exc, account_key)
         message = f"{exc.message} Trying again in {max(1, round(delay))} s."
     elif isinstance(exc, PlatformTransient) and not final:
         message = f"{exc.message} Retrying shortly."
@@ -322,9 +331,16 @@ async def _failed(
     if retryable and final:
         attempts = job.attempts if job is not None else 1
         message = f"Gave up after {attempts} attempts: {exc.message}"
+    recount = False
     async with ctx["session_maker"]() as session:
         listing = await session.get(Listing, target.listing_id)
         if listing is not None:
+            # A limit below the platform's own count means people arrived there since our last
+            # pull: pull them (which pushes again), at most once a minute.
+            pulled = listing.last_pulled_at
+            recount = isinstance(exc, PlatformRejected) and (
+                pulled is None or datetime.now(UTC) - pulled > REPULL_AFTER_REJECT
+            )
             listing.sync_state = SyncState.ERROR if give_up else SyncState.PUSHING
             listing.last_error = message
             await sync_log.record(
@@ -344,6 +360,10 @@ async def _failed(
         async with ctx["session_maker"]() as session:
             await record_error(session, UUID(account_key), exc.message)
             await session.commit()
+    if recount:
+        from community.tasks.pull import enqueue_pull
+
+        await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], target.listing_id)
     log.info(
         "push failed",
         extra={"listing_id": str(target.listing_id), "outcome": outcome, "final": give_up},
@@ -352,7 +372,17 @@ async def _failed(
         raise RetryLater(outcome, delay)
 
 
-def _prepare_retry(ctx: dict[str, Any], delay: float | None) -> None:
+async def rate_limit_delay(
+    ctx: dict[str, Any], platform: str, exc: PlatformRateLimited, account_key: str
+) -> float:
+    """Seconds until the next attempt; a platform's 429 holds back the whole account."""
+    if exc.code != "BUDGET" and account_key:
+        await _budget(ctx).block(platform, account_key, exc.retry_after)
+    # A little jitter, so jobs held back together do not all return in the same instant.
+    return exc.retry_after * (1 + random.random() * 0.1) + 0.05
+
+
+def prepare_retry(ctx: dict[str, Any], delay: float | None) -> None:
     """Tell SAQ how long to wait before the next attempt of this job."""
     job = ctx.get("job")
     if job is None:
@@ -386,13 +416,53 @@ async def push_listing(ctx: dict[str, Any], *, listing_id: str) -> dict[str, Any
     try:
         actions = await run_coalesced(coalescer, lid, paced_push)
     except RetryLater as exc:
-        _prepare_retry(ctx, exc.delay)
+        prepare_retry(ctx, exc.delay)
         raise
     except Exception:
-        _prepare_retry(ctx, None)
+        prepare_retry(ctx, None)
         raise
     finally:
         await client.aclose()
     if actions is None:
         return {"outcome": "busy"}  # the lease holder will see this change before it lets go
     return {"outcome": "done", "actions": actions}
+
+
+# --- listening to the Traffic Cop ----------------------------------------------------------
+
+_installed: InventoryListener | None = None
+
+
+def install_mirror(
+    settings: Settings,
+    redis: Redis,
+    queues: dict[str, Queue],
+    session_maker: async_sessionmaker[AsyncSession],
+    hooks: InventoryHooks = inventory_changed,
+) -> InventoryListener:
+    """Subscribe the mirror to seat changes in this process (replacing an earlier one).
+
+    A change caused on our own page goes to the urgent queue: the person who just took a seat
+    may have taken the last shared one, and the platforms must close before they sell it.
+    """
+    global _installed
+
+    async def mirror_seat_change(event_id: UUID, channel: str) -> None:
+        await enqueue_event_mirror(
+            settings, redis, queues, session_maker, event_id, urgent=channel == Channel.NATIVE
+        )
+
+    if _installed is not None:
+        hooks.remove(_installed)
+    hooks.add(mirror_seat_change)
+    _installed = mirror_seat_change
+    return mirror_seat_change
+
+
+def uninstall_mirror(
+    listener: InventoryListener, hooks: InventoryHooks = inventory_changed
+) -> None:
+    global _installed
+    hooks.remove(listener)
+    if _installed is listener:
+        _installed = None

@@ -1,8 +1,9 @@
 """The mirror end to end: the three stand-ins on loopback, a real SAQ worker in this loop.
 
-Every test gets its own stand-ins (fresh state and call logs), its own Redis prefix and its
-own event with one listing per platform. Jobs run in SAQ workers started here, exactly as
-`community worker` runs them, minus the cron schedule (a tick must not pull mid-test).
+The stand-ins run for the whole session (each test gets empty call logs and no faults); every
+test gets its own Redis prefix and its own events with one listing per platform. Jobs run in
+SAQ workers started here, exactly as `community worker` runs them, minus the cron schedule
+(a tick must not pull mid-test).
 """
 
 from __future__ import annotations
@@ -29,9 +30,11 @@ from community.queue import make_queues
 from community.redis_client import make_redis
 from community.sandbox.common import SeedEvent
 from community.sandbox.runner import RunningSandbox, run_sandboxes
-from community.services.inventory import Inventory, InventorySettings, Snapshot
+from community.services.inventory import Inventory
 from community.services.platform_clients import use_sandbox_credentials
+from community.services.registrations import RegistrationService
 from community.tasks import registry
+from community.tasks.mirror import install_mirror, uninstall_mirror
 from community.worker import load_task_modules
 
 PLATFORMS = ("meetup", "eventbrite", "luma")
@@ -80,6 +83,10 @@ class MirrorRig:
     session_maker: async_sessionmaker[AsyncSession]
     sandboxes: dict[str, RunningSandbox]
     inventory: Inventory
+
+    @property
+    def registrations(self) -> RegistrationService:
+        return RegistrationService.build(self.settings, self.redis, self.session_maker)
 
     def ctx(self) -> dict[str, Any]:
         """A job context built like the worker's, for calling job functions directly."""
@@ -143,10 +150,12 @@ async def rig(
         )
         for queue in queues.values()
     ]
+    listener = install_mirror(mirror_settings, job_redis, queues, session_maker)
     tasks = [asyncio.create_task(worker.start()) for worker in workers]
     try:
         yield rig
     finally:
+        uninstall_mirror(listener)
         await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
         for task in tasks:
             task.cancel()
@@ -211,10 +220,6 @@ async def make_event(rig: MirrorRig) -> AsyncIterator[MakeEvent]:
                 session.add(listing)
                 listings[platform] = listing
             await session.commit()
-        loaded = await rig.inventory.load(
-            event.id, Snapshot(InventorySettings(capacity, reserve, mode), [])
-        )
-        assert loaded
         made.append(event.id)
         return MirroredEvent(event, listings)
 

@@ -1,0 +1,298 @@
+"""Pull registrations from each listing into the ledger: on a schedule, and on demand.
+
+One SAQ job per listing (key ``pull:<listing_id>``, coalesced like pushes, so a webhook that
+arrives mid-pull causes one more pass instead of being lost). A pull is incremental where the
+platform allows it (Meetup, Eventbrite: changed since the last pull, with an overlap) and whole
+otherwise (Luma), with a whole pull every hour to catch anything an increment missed.
+
+While a listing is being pulled its pushes wait (tasks.mirror reads the pull lease): the limit
+``k_p + shared_left`` needs the platform's count and our count of the same moment, and both
+move while the pulled people are recorded one by one. The pull pushes once at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+from saq import Queue
+from sqlalchemy import select
+
+from community.config import Settings
+from community.models import Event, EventStatus, Listing, Platform
+from community.platforms.errors import (
+    PlatformError,
+    PlatformRateLimited,
+    PlatformTransient,
+)
+from community.services import sync_log
+from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
+from community.services.platform_registrations import PullTally, ingest
+from community.services.registrations import RegistrationService
+from community.tasks.mirror import (
+    RETRY_BASE_S,
+    RETRY_MAX_S,
+    JobClient,
+    RetryLater,
+    enqueue_push,
+    prepare_retry,
+    rate_limit_delay,
+)
+from community.tasks.registry import cron, task
+
+log = logging.getLogger("community.pull")
+
+PULL_TIMEOUT_S = 100  # below the coalescing lease
+PULL_RETRIES = 6
+# Re-read this much before the last pull's start: platforms' clocks and indexes lag a little.
+OVERLAP = timedelta(minutes=5)
+FULL_PULL_EVERY = timedelta(hours=1)
+MAX_PAGES = 500
+# Pull listings of events from this long before they start until this long after they end.
+PULL_AFTER_END = timedelta(days=2)
+
+
+def pull_job_key(listing_id: UUID | str) -> str:
+    return f"pull:{listing_id}"
+
+
+def pull_coalescer(redis: Any, settings: Settings) -> Coalescer:
+    return Coalescer(redis, settings.redis_prefix, "pull")
+
+
+async def enqueue_pull(
+    settings: Settings, redis: Any, queues: dict[str, Queue], listing_id: UUID | str
+) -> None:
+    """Pull the listing soon; safe to call while a pull runs (it runs once more)."""
+    await enqueue_coalesced(
+        pull_coalescer(redis, settings),
+        queues["default"],
+        listing_id,
+        function="pull_listing",
+        key=pull_job_key(listing_id),
+        kwargs={"listing_id": str(listing_id)},
+        timeout=PULL_TIMEOUT_S,
+        retries=PULL_RETRIES,
+        retry_delay=RETRY_BASE_S,
+        retry_backoff=RETRY_MAX_S,
+    )
+
+
+# --- the cursor ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PullCursor:
+    """Stored in Listing.pull_cursor: where the increments start, and the last whole pull."""
+
+    since: datetime | None = None
+    full_at: datetime | None = None
+
+    @classmethod
+    def parse(cls, raw: str) -> PullCursor:
+        try:
+            data = json.loads(raw) if raw else {}
+            return cls(
+                since=datetime.fromisoformat(data["since"]) if data.get("since") else None,
+                full_at=datetime.fromisoformat(data["full_at"]) if data.get("full_at") else None,
+            )
+        except (ValueError, TypeError, KeyError):
+            return cls()  # unreadable: start over with a whole pull
+
+    def dump(self) -> str:
+        return json.dumps(
+            {
+                "since": self.since.isoformat() if self.since else None,
+                "full_at": self.full_at.isoformat() if self.full_at else None,
+            }
+        )
+
+    def whole_pull_due(self, now: datetime) -> bool:
+        return self.since is None or self.full_at is None or now - self.full_at >= FULL_PULL_EVERY
+
+
+# --- the job -------------------------------------------------------------------------------
+
+
+@dataclass
+class PullOutcome:
+    tally: PullTally
+    count_changed: bool
+
+    @property
+    def changed(self) -> bool:
+        return self.tally.changed or self.count_changed
+
+
+async def pull_once(
+    ctx: dict[str, Any], listing_id: UUID, client: JobClient, *, full: bool
+) -> PullOutcome | None:
+    session_maker = ctx["session_maker"]
+    async with session_maker() as session:
+        listing = await session.get(Listing, listing_id)
+        if listing is None:
+            return None
+        event_id, platform, external_id = listing.event_id, listing.platform, listing.external_id
+        before_count = listing.platform_count
+        cursor = PullCursor.parse(listing.pull_cursor)
+    started_at = datetime.now(UTC)
+    whole = full or cursor.whole_pull_due(started_at) or platform == Platform.LUMA
+    since = None if whole else cursor.since - OVERLAP  # type: ignore[operator]
+    service = RegistrationService.build(ctx["settings"], ctx["redis"], session_maker)
+    tally = PullTally()
+    started = time.perf_counter()
+    try:
+        remote = await client.get()
+        platform_count: int | None = None
+        if not whole:
+            # Read before the pages: people who arrive meanwhile are then pulled but not yet
+            # counted, which errs towards a lower limit, never a higher one.
+            platform_count = (await remote.get_event(external_id)).going_count
+        page_cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await remote.list_registrations(external_id, page_cursor, changed_since=since)
+            for item in page.items:
+                tally.going += item.status == "going"
+                tally.add(
+                    await ingest(
+                        service,
+                        event_id=event_id,
+                        listing_id=listing_id,
+                        platform=platform,
+                        item=item,
+                    )
+                )
+            page_cursor = page.next_cursor
+            if page_cursor is None:
+                break
+    except PlatformError as exc:
+        await _pull_failed(ctx, listing_id, platform, exc, _ms_since(started), client)
+        return None
+    if platform_count is None:
+        platform_count = tally.going
+    async with session_maker() as session:
+        listing = await session.get(Listing, listing_id)
+        if listing is None:
+            return None
+        listing.platform_count = platform_count
+        listing.last_pulled_at = datetime.now(UTC)
+        listing.pull_cursor = PullCursor(
+            since=started_at, full_at=started_at if whole else cursor.full_at
+        ).dump()
+        if listing.last_error.startswith("Pull:"):
+            listing.last_error = ""
+        await sync_log.record(
+            session,
+            listing=listing,
+            platform=platform,
+            direction="pull",
+            action="pull_all" if whole else "pull_changes",
+            outcome=sync_log.OK,
+            detail=f"{tally.describe()} {platform_count} going on the platform.",
+            duration_ms=_ms_since(started),
+        )
+        await session.commit()
+    return PullOutcome(tally, platform_count != before_count)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+async def _pull_failed(
+    ctx: dict[str, Any],
+    listing_id: UUID,
+    platform: str,
+    exc: PlatformError,
+    ms: int,
+    client: JobClient,
+) -> None:
+    job = ctx.get("job")
+    retryable = isinstance(exc, PlatformRateLimited | PlatformTransient)
+    final = job is None or job.attempts >= job.retries
+    delay = None
+    message = exc.message
+    if isinstance(exc, PlatformRateLimited):
+        delay = await rate_limit_delay(ctx, platform, exc, client.account_key)
+    async with ctx["session_maker"]() as session:
+        listing = await session.get(Listing, listing_id)
+        if listing is not None:
+            if not retryable or final:
+                # Pulls only report here; a listing's push state is the push job's to set.
+                listing.last_error = f"Pull: {message}"
+            await sync_log.record(
+                session,
+                listing=listing,
+                platform=platform,
+                direction="pull",
+                action="pull",
+                outcome=sync_log.outcome_of(exc),
+                detail=message,
+                duration_ms=ms,
+            )
+        await session.commit()
+    if retryable and not final:
+        raise RetryLater(sync_log.outcome_of(exc), delay)
+
+
+@task
+async def pull_listing(
+    ctx: dict[str, Any], *, listing_id: str, full: bool = False
+) -> dict[str, Any]:
+    """Pull until no further pull was requested meanwhile, then push the listing once."""
+    lid = UUID(listing_id)
+    settings: Settings = ctx["settings"]
+    client = JobClient(ctx, lid)
+    outcomes: list[PullOutcome | None] = []
+
+    async def once() -> PullOutcome | None:
+        outcome = await pull_once(ctx, lid, client, full=full and not outcomes)
+        outcomes.append(outcome)
+        return outcome
+
+    try:
+        done = await run_coalesced(pull_coalescer(ctx["redis"], settings), lid, once)
+    except RetryLater as exc:
+        prepare_retry(ctx, exc.delay)
+        raise
+    except Exception:
+        prepare_retry(ctx, None)
+        raise
+    finally:
+        await client.aclose()
+        # After the pull lease is gone: pushes for this listing were held back meanwhile.
+        if any(o is not None and o.changed for o in outcomes):
+            await enqueue_push(settings, ctx["redis"], ctx["queues"], lid, urgent=False)
+    if done is None:
+        return {"outcome": "busy"}
+    tallies = [o.tally.counts for o in outcomes if o is not None]
+    return {"outcome": "done", "passes": len(outcomes), "counts": [dict(t) for t in tallies]}
+
+
+@cron("* * * * *", timeout=60)
+async def pull_all_listings(ctx: dict[str, Any]) -> dict[str, int]:
+    """Every minute: pull every listing of a published event that has not long ended.
+
+    Meetup has no webhooks, so this is how its RSVPs arrive; for Eventbrite and Luma it
+    catches whatever a lost webhook would have told us.
+    """
+    now = datetime.now(UTC)
+    async with ctx["session_maker"]() as session:
+        rows = await session.scalars(
+            select(Listing.id)
+            .join(Event, Event.id == Listing.event_id)
+            .where(
+                Event.status == EventStatus.PUBLISHED,
+                Event.deleted_at.is_(None),
+                Event.starts_at > now - PULL_AFTER_END,
+            )
+        )
+        listing_ids = list(rows)
+    for listing_id in listing_ids:
+        await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], listing_id)
+    return {"listings": len(listing_ids)}
