@@ -109,15 +109,16 @@ def same_state(platform: str, planned: ListingState, remote: ListingState) -> bo
 def needs_push(
     plan: ListingPlan,
     *,
-    platform: str,
     last_pushed_limit: int | None,
     remote_state: str,
     in_step: bool,
+    platform: str = "",
 ) -> bool:
     """False when the listing already shows this plan: the push can be skipped.
 
     Skipping is what turns a burst of identical targets into no calls at all; a listing in
-    error is always pushed again, since its remote state is unknown.
+    error is always pushed again, since its remote state is unknown. Without ``platform``,
+    sold out and waitlist count as the same state.
     """
     if not in_step or last_pushed_limit is None:
         return True
