@@ -35,8 +35,8 @@ def _env() -> Environment:
     return env
 
 
-def _render(name: str, **context: object) -> str:
-    return _env().get_template(name).render(**context)
+def _render(template: str, **context: object) -> str:
+    return _env().get_template(template).render(**context)
 
 
 SUBJECTS = {
