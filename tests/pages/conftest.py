@@ -50,7 +50,9 @@ def make_event(session_maker: async_sessionmaker[AsyncSession]) -> MakeEvent:
             "slug": f"page-test-{token}",
             "title": f"Async Python Evening {token}",
             "summary": "Three short talks on asyncio in production, then pizza.",
-            "description_md": "Join us for **talks** & pizza.\n\n- one\n- two\n\n<script>x()</script>",
+            "description_md": (
+                "Join us for **talks** & pizza.\n\n- one\n- two\n\n<script>x()</script>"
+            ),
             "starts_at": start,
             "ends_at": start + timedelta(hours=3),
             "timezone": "Europe/Berlin",
