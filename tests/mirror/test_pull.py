@@ -1,0 +1,157 @@
+"""Pulls end to end: stand-in registrations -> pull jobs -> Traffic Cop, ledger, members."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from community.models import Listing, Member, MemberIdentity, Registration, SyncLog
+from community.sandbox.common import Person
+from community.services.job_coalescing import Coalescer
+from community.tasks.pull import enqueue_pull, pull_listing
+from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
+
+
+async def pull_everything(rig: MirrorRig, event: MirroredEvent) -> None:
+    """Ask for a pull of every listing and wait until the worker has done them."""
+    for listing in event.listings.values():
+        await enqueue_pull(rig.settings, rig.redis, rig.queues, listing.id)
+    coalescer = Coalescer(rig.redis, rig.settings.redis_prefix, "pull")
+
+    async def settled() -> bool:
+        for listing in event.listings.values():
+            progress = await coalescer.progress(listing.id)
+            if progress.pending or progress.runner_active:
+                return False
+        return True
+
+    await eventually(settled)
+
+
+async def registrations(rig: MirrorRig, event: MirroredEvent) -> list[Registration]:
+    async with rig.session_maker() as session:
+        rows = await session.scalars(select(Registration).where(Registration.event_id == event.id))
+        return list(rows)
+
+
+def add(rig: MirrorRig, event: MirroredEvent, platform: str, person: Person) -> str:
+    outcome = rig.sandboxes[platform].sandbox.add_registration(event.external(platform), person)
+    assert outcome.status == "going", outcome
+    assert outcome.id is not None
+    return outcome.id
+
+
+async def test_pulled_registrations_become_members_and_take_one_seat_each(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=20, reserve=5)
+    add(rig, event, "meetup", Person("Ada Lovelace", member_id="100001"))
+    add(rig, event, "meetup", Person("Alan Turing", member_id="100003"))
+    add(rig, event, "eventbrite", Person("Katherine Johnson", "Katherine@Example.org"))
+    add(rig, event, "eventbrite", Person("Linus Torvalds", "linus@example.org"))
+    add(rig, event, "luma", Person("Katherine Johnson", "katherine@example.org"))
+    add(rig, event, "luma", Person("Margaret Hamilton", "margaret@example.org"))
+
+    await pull_everything(rig, event)
+
+    active = [r for r in await registrations(rig, event) if r.status == "confirmed"]
+    by_channel = {p: sum(1 for r in active if r.channel == p) for p in PLATFORMS}
+    # Katherine registered on Eventbrite and Luma: one person, one seat (on whichever
+    # platform was pulled first).
+    assert by_channel["meetup"] == 2
+    assert by_channel["eventbrite"] + by_channel["luma"] == 3
+    assert sum(1 for r in active if r.email == "katherine@example.org") == 1
+    assert all(r.seat_no is not None and not r.past_mirror for r in active)
+    async with rig.session_maker() as session:
+        katherine = await session.scalar(
+            select(Member).where(Member.email == "katherine@example.org")
+        )
+        assert katherine is not None
+        identities = (
+            await session.scalars(
+                select(MemberIdentity.platform).where(MemberIdentity.member_id == katherine.id)
+            )
+        ).all()
+        assert sorted(identities) == ["eventbrite", "luma"]
+        rows = {
+            r.platform: r
+            for r in await session.scalars(select(Listing).where(Listing.event_id == event.id))
+        }
+    # Each platform's own count, as the pull saw it.
+    assert {p: rows[p].platform_count for p in PLATFORMS} == dict.fromkeys(PLATFORMS, 2)
+    counts = await rig.registrations.counts(event.id)
+    assert counts.external == 5
+    # The pulls pushed: every listing offers its own count plus the 10 shared seats left.
+    await eventually(
+        lambda: all(
+            rig.state(p, event.external(p))["limit"] == 2 + counts.shared_left for p in PLATFORMS
+        )
+    )
+    assert counts.shared_left == 10
+
+    # Pulling again finds nothing new: nobody is counted twice.
+    await pull_everything(rig, event)
+    assert len([r for r in await registrations(rig, event) if r.status == "confirmed"]) == 5
+
+
+async def test_a_cancellation_on_a_platform_releases_the_seat(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=4, reserve=2, platform_waitlist=False)
+    linus = add(rig, event, "eventbrite", Person("Linus Torvalds", "linus@example.org"))
+    add(rig, event, "eventbrite", Person("Grace Hopper", "grace@example.org"))
+    await pull_everything(rig, event)
+    # Both shared seats are taken from Eventbrite: every listing closes.
+    await eventually(lambda: all(not rig.state(p, event.external(p))["open"] for p in PLATFORMS))
+
+    rig.sandboxes["eventbrite"].sandbox.cancel_registration(event.external("eventbrite"), linus)
+    await pull_everything(rig, event)
+    rows = {r.external_id: r for r in await registrations(rig, event)}
+    assert rows[linus].status == "cancelled"
+    assert (await rig.registrations.counts(event.id)).shared_left == 1
+    await eventually(lambda: all(rig.state(p, event.external(p))["open"] for p in PLATFORMS))
+
+
+async def test_a_registration_that_raced_past_the_mirror_is_recorded_and_flagged(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=5, reserve=3, platform_waitlist=False)
+    # Two people register on our page (inside the reserve), while Meetup, before any limit
+    # reached it, accepted four RSVPs: more than the two shared seats.
+    for i in range(2):
+        await rig.registrations.register(event.id, name=f"Native {i}", email=f"n{i}@example.org")
+    for i in range(4):
+        add(rig, event, "meetup", Person(f"Racer {i}", member_id=f"90000{i}"))
+
+    await pull_everything(rig, event)
+
+    meetup = sorted(
+        (r for r in await registrations(rig, event) if r.channel == "meetup"),
+        key=lambda r: r.created_at,
+    )
+    assert len(meetup) == 4  # every platform registration is recorded
+    assert [r.past_mirror for r in meetup] == [False, False, True, True]
+    # The first racer took the free reserved seat; the second found no seat at all.
+    assert meetup[2].seat_no is not None and not meetup[2].over_capacity
+    assert meetup[3].seat_no is None and meetup[3].over_capacity
+    counts = await rig.registrations.counts(event.id)
+    assert counts.over_capacity == 1
+    assert counts.native_left == 0
+    async with rig.session_maker() as session:
+        details = (
+            await session.scalars(
+                select(SyncLog.detail).where(
+                    SyncLog.event_id == event.id, SyncLog.direction == "pull"
+                )
+            )
+        ).all()
+    assert any("2 past the mirror (1 over capacity)" in d for d in details), details
+    # Every listing closes: no seat is left anywhere.
+    await eventually(lambda: all(not rig.state(p, event.external(p))["open"] for p in PLATFORMS))
+
+
+async def test_pull_job_runs_with_a_worker_like_ctx(rig: MirrorRig, make_event: MakeEvent) -> None:
+    event = await make_event()
+    add(rig, event, "luma", Person("Guido van Rossum", "guido@example.org"))
+    result = await pull_listing(rig.ctx(), listing_id=str(event.listings["luma"].id))
+    assert result["outcome"] == "done"
+    assert result["counts"] == [{"recorded": 1}]
