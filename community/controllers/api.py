@@ -13,6 +13,7 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.datastructures import CacheControlHeader
+from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example
 from litestar.params import Parameter
@@ -159,7 +160,7 @@ def provide_registrations(
 class RegistrationApiController(Controller):
     path = "/api"
     tags = ["registrations"]
-    dependencies = {"registrations": provide_registrations}
+    dependencies = {"registrations": Provide(provide_registrations, sync_to_thread=False)}
     exception_handlers = {RegistrationError: registration_error_handler}
 
     @post(

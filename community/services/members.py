@@ -49,22 +49,25 @@ async def _by_email(session: AsyncSession, email: str) -> Member | None:
     return await session.scalar(select(Member).where(Member.email == email))
 
 
-async def _create(session: AsyncSession, name: str, email: str | None) -> Member:
+async def _create(session: AsyncSession, name: str, email: str | None) -> tuple[Member, bool]:
+    """A new profile, or the one a concurrent request created a moment ago. True if new."""
     if email is None:
         member = Member(name=name, email=None, identities=[])
         session.add(member)
         await session.flush()
-        return member
+        return member, True
     # Two first registrations of one person at two events may race: one insert wins.
-    member_id = await session.scalar(
+    created = await session.scalar(
         insert(Member)
         .values(name=name, email=email)
         .on_conflict_do_nothing(index_elements=[Member.email], index_where=Member.email.isnot(None))
-        .returning(Member.id)
+        .returning(Member)
     )
-    member = await session.get(Member, member_id) if member_id else await _by_email(session, email)
-    assert member is not None
-    return member
+    if created is not None:
+        return created, True
+    existing = await _by_email(session, email)
+    assert existing is not None
+    return existing, False
 
 
 async def find_member(
@@ -99,14 +102,17 @@ async def resolve_member(
     platform = Channel(platform).value
     key = external_id if platform != Channel.NATIVE else email
     member = await find_member(session, email=email, platform=platform, external_id=external_id)
+    created = False
     if member is None:
-        member = await _create(session, name, email)
+        member, created = await _create(session, name, email)
     elif email and not member.email:
         # A platform that hid the address before may tell us now; keep it for matching.
         taken = await _by_email(session, email)
         if taken is None:
             member.email = email
-    known = any(i.platform == platform and i.external_id == key for i in member.identities)
+    known = not created and any(
+        i.platform == platform and i.external_id == key for i in member.identities
+    )
     if key and not known:
         await session.execute(
             insert(MemberIdentity)

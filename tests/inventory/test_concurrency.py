@@ -44,7 +44,30 @@ def plan(seed: int) -> list[Attempt]:
     return attempts
 
 
-async def attempt(service: RegistrationService, event_id: UUID, a: Attempt) -> None:
+class Progress:
+    """Lets a disturbance wait until the sale has confirmed n registrations."""
+
+    def __init__(self) -> None:
+        self.confirmed = 0
+        self._waiting: list[tuple[int, asyncio.Event]] = []
+
+    def confirm(self) -> None:
+        self.confirmed += 1
+        for n, reached in self._waiting:
+            if self.confirmed >= n:
+                reached.set()
+
+    async def reach(self, n: int) -> None:
+        reached = asyncio.Event()
+        self._waiting.append((n, reached))
+        if self.confirmed >= n:
+            reached.set()
+        await reached.wait()
+
+
+async def attempt(
+    service: RegistrationService, event_id: UUID, a: Attempt, progress: Progress
+) -> None:
     email = f"person{a.person}@example.com"
     try:
         if a.channel == "native":
@@ -58,6 +81,8 @@ async def attempt(service: RegistrationService, event_id: UUID, a: Attempt) -> N
                 platform_member_id=f"{a.channel}-{a.person}",
             )
         a.outcome, a.registration_id = reg.status, reg.registration_id
+        if a.outcome == "confirmed":
+            progress.confirm()
     except SoldOutError:
         a.outcome = "sold_out"
     except AlreadyRegistered:
@@ -70,23 +95,19 @@ async def run_sale(
     service: RegistrationService,
     event_id: UUID,
     attempts: list[Attempt],
-    disturb: Callable[[list[Attempt]], Awaitable[None]] | None = None,
+    disturb: Callable[[Progress], Awaitable[None]] | None = None,
 ) -> None:
     gate = asyncio.Semaphore(CONCURRENCY)
+    progress = Progress()
 
     async def one(a: Attempt) -> None:
         async with gate:
-            await attempt(service, event_id, a)
+            await attempt(service, event_id, a, progress)
 
     jobs = [one(a) for a in attempts]
     if disturb is not None:
-        jobs.append(disturb(attempts))
+        jobs.append(disturb(progress))
     await asyncio.gather(*jobs)
-
-
-async def until_confirmed(attempts: list[Attempt], n: int) -> None:
-    while sum(a.outcome == "confirmed" for a in attempts) < n:
-        await asyncio.sleep(0.002)
 
 
 async def check_ledger(service: RegistrationService, event_id: UUID, attempts: list[Attempt]):
@@ -143,10 +164,10 @@ async def test_flash_sale_with_redis_forgetting_the_event_mid_run(
     keys = registrations.inventory.keys(event.id)
     wiped = 0
 
-    async def disturb(attempts: list[Attempt]) -> None:
+    async def disturb(progress: Progress) -> None:
         nonlocal wiped
         for after in (15, 55):
-            await until_confirmed(attempts, after)
+            await progress.reach(after)
             wiped += await registrations.inventory.redis.delete(*keys)
 
     await run_sale(registrations, event.id, attempts, disturb)
@@ -161,8 +182,8 @@ async def test_flash_sale_with_postgres_refusing_writes_for_a_moment(
     event = await make_event(capacity=CAPACITY, reserve=RESERVE)
     attempts = plan(seed=3)
 
-    async def disturb(attempts: list[Attempt]) -> None:
-        await until_confirmed(attempts, 30)
+    async def disturb(progress: Progress) -> None:
+        await progress.reach(30)
         await refusing_writes(event.id, True)
         await asyncio.sleep(0.15)
         await refusing_writes(event.id, False)
