@@ -35,6 +35,12 @@ from community.services.event_seo import (
     social_tags,
 )
 
+# The button's word and the line above the form, in each theme's own voice.
+REGISTER_COPY = {
+    "meetup": ("Attend", ""),
+    "luma": ("Register", "Welcome! To join the event, please register below."),
+}
+
 
 def missing_page(request: Request[Any, Any, Any], theme: str | None = None) -> Response[Any]:
     context = base_context(
@@ -90,6 +96,8 @@ async def event_page_context(
         ),
         google_url=google_calendar_url(event, page_url=view.url),
         wash=cover_for(event.slug).stops,
+        register_label=REGISTER_COPY[view.theme][0],
+        register_intro=REGISTER_COPY[view.theme][1],
         form=form or {},
         errors=errors or {},
         notice=notice,

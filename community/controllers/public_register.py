@@ -24,7 +24,7 @@ from community.models import Event, RegistrationStatus
 from community.services import event_pages as pages
 from community.services import visitor_limits as limits
 from community.services.event_pages import CHANNEL_LABELS, PageState
-from community.services.members import normalise_email
+from community.services.members import clean_name, normalise_email
 from community.services.registrations import (
     AlreadyRegistered,
     EventNotFound,
@@ -54,6 +54,30 @@ class Outcome:
     since: str = ""
     waitlisted: bool = False
     message: str = ""
+
+
+def form_errors(name: str, email: str) -> dict[str, str]:
+    """Every problem at once, with the same rules the registration service applies."""
+    errors = {}
+    if len(name) > MAX_NAME:
+        errors["name"] = f"Your name can be at most {MAX_NAME} characters long."
+    elif not name:
+        errors["name"] = "Enter your name."
+    else:
+        try:
+            clean_name(name)
+        except ValueError as exc:
+            errors["name"] = str(exc)
+    if len(email) > MAX_EMAIL:
+        errors["email"] = f"An e-mail address can be at most {MAX_EMAIL} characters long."
+    elif not email:
+        errors["email"] = "Enter your e-mail address, so we can send your ticket."
+    else:
+        try:
+            normalise_email(email)
+        except ValueError as exc:
+            errors["email"] = str(exc)
+    return errors
 
 
 def mask_email(email: str) -> str:
@@ -101,7 +125,6 @@ async def _answer(
     context = await event_page_context(
         session, redis, settings, event, form=form, errors=errors, notice=notice, outcome=outcome
     )
-    context["register_label"] = "Attend" if context["theme"] == "meetup" else "Register"
     if is_htmx(request):
         return fragment(request, "public/register_answer.html", context, status_code=status_code)
     template = f"themes/{context['theme']}/event.html"
@@ -160,15 +183,7 @@ class RegistrationController(Controller):
         if _form_value(form, "website"):
             # The honeypot: a field people never see, that form-filling robots do.
             return await again(400, notice="This form looked automated, so it was not sent.")
-        errors = {}
-        if len(name) > MAX_NAME:
-            errors["name"] = f"Your name can be at most {MAX_NAME} characters long."
-        if len(email) > MAX_EMAIL:
-            errors["email"] = f"An e-mail address can be at most {MAX_EMAIL} characters long."
-        if not name:
-            errors["name"] = "Enter your name."
-        if not email:
-            errors["email"] = "Enter your e-mail address, so we can send your ticket."
+        errors = form_errors(name, email)
         if errors:
             return await again(422, errors=errors)
         wait = await limits.hit(
