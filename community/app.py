@@ -63,6 +63,10 @@ from community.controllers.admin import ADMIN_CONTROLLERS  # noqa: E402
 
 ROUTE_HANDLERS += ADMIN_CONTROLLERS
 
+from community.controllers.webhooks import WebhooksController  # noqa: E402
+
+ROUTE_HANDLERS.append(WebhooksController)
+
 
 def _template_engine(engine: JinjaTemplateEngine) -> None:
     from community.templating import register_template_helpers

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ from community.config import Settings
 from community.models import Listing
 
 _CONTEXT = "community/webhook-path/v1"
+EVENT_IN_PATH = re.compile(r"^/v3/events/([^/]+)/")
 LUMA_PULL_TYPES = frozenset({"guest.registered", "guest.updated", "ticket.registered"})
 LUMA_IGNORED_TYPES = frozenset(
     {"event.created", "event.updated", "event.canceled", "calendar.event.added",
@@ -48,7 +50,7 @@ class WebhookRefused(Exception):
 
 @dataclass(frozen=True)
 class WebhookDecision:
-    listing: Listing | None  # None: acknowledged, nothing to do (test ping, unrelated type)
+    pull: bool  # False: acknowledged, nothing to do (test ping, an unrelated type)
     action: str
 
 
@@ -79,7 +81,10 @@ def listing_id_from_token(settings: Settings, platform: str, token: str) -> UUID
     return listing_id if hmac.compare_digest(token[32:], expected) else None
 
 
-async def _listing(session: AsyncSession, settings: Settings, platform: str, token: str) -> Listing:
+async def listing_for(
+    session: AsyncSession, settings: Settings, platform: str, token: str
+) -> Listing:
+    """The listing a webhook address names; WebhookRefused(401) for any other address."""
     listing_id = listing_id_from_token(settings, platform, token)
     listing = await session.get(Listing, listing_id) if listing_id is not None else None
     if listing is None or listing.platform != platform:
@@ -100,44 +105,42 @@ def same_origin(url: str, base_url: str) -> bool:
     return (got.scheme, got.hostname, got.port) == (want.scheme, want.hostname, want.port)
 
 
-async def check_eventbrite(
-    session: AsyncSession, settings: Settings, token: str, body: Any
-) -> WebhookDecision:
+def check_eventbrite(settings: Settings, listing: Listing, body: Any) -> WebhookDecision:
     """Eventbrite: ``{"api_url": ..., "config": {"action": ...}}``; the api_url is only a hint."""
-    listing = await _listing(session, settings, "eventbrite", token)
     body = _object(body, "Eventbrite")
     config = body.get("config")
     action = config.get("action") if isinstance(config, dict) else None
     if not isinstance(action, str) or not action:
         raise WebhookRefused(400, "The Eventbrite webhook has no config.action.")
     if action == "test":
-        return WebhookDecision(None, "test")
+        return WebhookDecision(False, "test")
     api_url = body.get("api_url")
     if not isinstance(api_url, str) or not api_url:
         raise WebhookRefused(400, "The Eventbrite webhook has no api_url.")
     api_base = settings.eventbrite.api_url
-    if not same_origin(api_url, api_base) or not urlsplit(api_url).path.startswith("/v3/"):
+    path = urlsplit(api_url).path
+    if not same_origin(api_url, api_base) or not path.startswith("/v3/"):
         raise WebhookRefused(400, "The api_url does not point at the Eventbrite API.")
+    named = EVENT_IN_PATH.match(path)
+    if named and named.group(1) != listing.external_id:
+        raise WebhookRefused(400, "The webhook is about another Eventbrite event.")
     if action not in EVENTBRITE_PULL_ACTIONS:
-        return WebhookDecision(None, action[:64])
-    return WebhookDecision(listing, action)
+        return WebhookDecision(False, action[:64])
+    return WebhookDecision(True, action)
 
 
-async def check_luma(
-    session: AsyncSession, settings: Settings, token: str, body: Any
-) -> WebhookDecision:
+def check_luma(settings: Settings, listing: Listing, body: Any) -> WebhookDecision:
     """Luma: ``{"type": "guest.updated", "data": {..., "event": {"id": ...}}}``."""
-    listing = await _listing(session, settings, "luma", token)
     body = _object(body, "Luma")
     kind, data = body.get("type"), body.get("data")
     if not isinstance(kind, str) or not isinstance(data, dict):
         raise WebhookRefused(400, "The Luma webhook needs a type and a data object.")
     if kind in LUMA_IGNORED_TYPES:
-        return WebhookDecision(None, kind)
+        return WebhookDecision(False, kind)
     if kind not in LUMA_PULL_TYPES:
         raise WebhookRefused(400, "Unknown Luma webhook type.")
     event = data.get("event") if isinstance(data.get("event"), dict) else {}
     event_id = event.get("id") or event.get("api_id") or data.get("event_id")
     if event_id is not None and str(event_id) != listing.external_id:
         raise WebhookRefused(400, "The webhook is about another Luma event.")
-    return WebhookDecision(listing, kind)
+    return WebhookDecision(True, kind)

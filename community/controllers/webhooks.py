@@ -1,0 +1,110 @@
+"""Platform webhooks: parse, let services.webhooks decide, answer; a good one becomes a pull.
+
+``POST /webhooks/eventbrite/{secret}`` and ``POST /webhooks/luma/{secret}``: the secret names
+one listing and proves the sender got the address from us (services.webhooks). Anything else
+is answered 401 (unknown address) or 400 (not a webhook we understand), never 500.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from litestar import Controller, Request, post
+from litestar.exceptions import HTTPException
+from redis.asyncio import Redis
+from saq import Queue
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.config import Settings
+from community.services import sync_log
+from community.services.webhooks import (
+    WebhookDecision,
+    WebhookRefused,
+    check_eventbrite,
+    check_luma,
+    listing_for,
+)
+from community.tasks.pull import enqueue_pull
+
+MAX_BODY = 256 * 1024
+
+
+async def _json_body(request: Request[Any, Any, Any]) -> Any:
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_BODY:
+        raise HTTPException(status_code=413, detail="The webhook body is too large.")
+    raw = await request.body()
+    if len(raw) > MAX_BODY:
+        raise HTTPException(status_code=413, detail="The webhook body is too large.")
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise HTTPException(status_code=400, detail="The webhook body is not JSON.") from None
+
+
+class WebhooksController(Controller):
+    path = "/webhooks"
+    tags = ["webhooks"]
+
+    async def _handle(
+        self,
+        platform: str,
+        token: str,
+        request: Request[Any, Any, Any],
+        settings: Settings,
+        redis: Redis,
+        queues: dict[str, Queue],
+        db_session: AsyncSession,
+    ) -> dict[str, str]:
+        started = time.perf_counter()
+        check = check_eventbrite if platform == "eventbrite" else check_luma
+        try:
+            # The address is checked before the body is read: strangers learn nothing else.
+            listing = await listing_for(db_session, settings, platform, token)
+            body = await _json_body(request)
+            decision: WebhookDecision = check(settings, listing, body)
+        except WebhookRefused as exc:
+            raise HTTPException(status_code=exc.status, detail=exc.message) from None
+        if not decision.pull:
+            return {"status": "ignored", "action": decision.action}
+        await enqueue_pull(settings, redis, queues, listing.id)
+        await sync_log.record(
+            db_session,
+            listing=listing,
+            platform=platform,
+            direction="webhook",
+            action=decision.action,
+            outcome=sync_log.OK,
+            detail="Pull requested.",
+            duration_ms=int((time.perf_counter() - started) * 1000),
+        )
+        await db_session.commit()
+        return {"status": "accepted"}
+
+    @post("/eventbrite/{token:str}", status_code=202)
+    async def eventbrite(
+        self,
+        token: str,
+        request: Request[Any, Any, Any],
+        settings: Settings,
+        redis: Redis,
+        queues: dict[str, Queue],
+        db_session: AsyncSession,
+    ) -> dict[str, str]:
+        """Eventbrite says something changed: pull the listing (the body is not trusted)."""
+        return await self._handle("eventbrite", token, request, settings, redis, queues, db_session)
+
+    @post("/luma/{token:str}", status_code=202)
+    async def luma(
+        self,
+        token: str,
+        request: Request[Any, Any, Any],
+        settings: Settings,
+        redis: Redis,
+        queues: dict[str, Queue],
+        db_session: AsyncSession,
+    ) -> dict[str, str]:
+        """Luma says a guest changed: pull the listing (the body is not trusted)."""
+        return await self._handle("luma", token, request, settings, redis, queues, db_session)
