@@ -584,14 +584,22 @@ class Inventory:
         )
         return _s(reply[0]) == "loaded"
 
+    async def _try_lock(self, event_id: UUID | str) -> str | None:
+        token = secrets.token_hex(12)
+        if await self.redis.set(self.keys(event_id)[-1], token, nx=True, px=LOCK_TTL_MS):
+            return token
+        return None
+
+    async def _unlock(self, event_id: UUID | str, token: str) -> None:
+        # Shielded: a cancelled request must not leave the lock for others to wait out.
+        await asyncio.shield(self._script("unlock")(keys=self.keys(event_id), args=[token]))
+
     @asynccontextmanager
     async def locked(self, event_id: UUID | str, *, wait_s: float = 10.0) -> AsyncIterator[str]:
         """Hold the event's rebuild lock; yields the token `load` needs to prove it."""
-        lock_key = self.keys(event_id)[-1]
-        token = secrets.token_hex(12)
         deadline = time.monotonic() + wait_s
         pause = 0.005
-        while not await self.redis.set(lock_key, token, nx=True, px=LOCK_TTL_MS):
+        while (token := await self._try_lock(event_id)) is None:
             if time.monotonic() > deadline:
                 raise InventoryBusy(f"event {event_id} is being rebuilt; try again shortly")
             await asyncio.sleep(pause * (0.5 + random.random()))
@@ -599,24 +607,35 @@ class Inventory:
         try:
             yield token
         finally:
-            # Shielded: a cancelled request must not leave the lock for others to wait out.
-            await asyncio.shield(self._script("unlock")(keys=self.keys(event_id), args=[token]))
+            await self._unlock(event_id, token)
 
-    async def ensure_loaded(self, event_id: UUID | str, source: SnapshotSource) -> bool:
+    async def ensure_loaded(
+        self, event_id: UUID | str, source: SnapshotSource, *, wait_s: float = 10.0
+    ) -> bool:
         """Load the event from the ledger unless it is loaded. True if this call loaded it.
 
-        Concurrent callers queue on the lock; whoever gets it after the first finds the state
-        there and loads nothing, so a cold event is read from the ledger once.
+        Concurrent callers wait while one of them holds the lock and reads the ledger; they
+        see the state appear and load nothing, so a cold event is read from the ledger once.
         """
-        if await self.is_loaded(event_id):
-            return False
-        async with self.locked(event_id) as token:
-            if await self.is_loaded(event_id):
-                return False
-            snapshot = await source()
-            if snapshot is None:
-                raise LookupError(f"event {event_id} is not in the ledger")
-            return await self.load(event_id, snapshot, lock_token=token)
+        deadline = time.monotonic() + wait_s
+        pause = 0.005
+        while not await self.is_loaded(event_id):
+            token = await self._try_lock(event_id)
+            if token is not None:
+                try:
+                    if await self.is_loaded(event_id):
+                        return False
+                    snapshot = await source()
+                    if snapshot is None:
+                        raise LookupError(f"event {event_id} is not in the ledger")
+                    return await self.load(event_id, snapshot, lock_token=token)
+                finally:
+                    await self._unlock(event_id, token)
+            if time.monotonic() > deadline:
+                raise InventoryBusy(f"event {event_id} is being loaded; try again shortly")
+            await asyncio.sleep(pause * (0.5 + random.random()))
+            pause = min(pause * 2, 0.05)
+        return False
 
     async def rebuild(
         self,

@@ -288,8 +288,8 @@ def test_inventory_follows_the_model(settings: Settings) -> None:
     run_state_machine_as_test(
         InventoryMachine,
         settings=hypothesis_settings(
-            max_examples=150,
-            stateful_step_count=30,
+            max_examples=100,
+            stateful_step_count=25,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow],
         ),
