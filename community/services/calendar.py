@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
 from community.models import Event, EventStatus
-from community.services.event_pages import event_end
+from community.services.event_pages import event_end, place_line
 from community.services.event_text import plain_text, shorten
 
 
@@ -41,10 +41,7 @@ def _fold(line: str) -> str:
 
 
 def location_text(event: Event) -> str:
-    parts = [p for p in (event.venue_name, event.address, event.city) if p]
-    if parts:
-        return ", ".join(dict.fromkeys(parts))
-    return "Online" if event.online_url else ""
+    return place_line(event) or ("Online" if event.online_url else "")
 
 
 def ics_for_event(

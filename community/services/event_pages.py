@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from redis.asyncio import Redis
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import noload
+from sqlalchemy.orm import lazyload
 
 from community.config import Settings
 from community.models import Channel, Event, EventStatus, Registration, RegistrationStatus, Theme
@@ -57,7 +57,7 @@ async def find_event(session: AsyncSession, slug: str) -> tuple[Event | None, Pa
     if not slug or len(slug) > 120:
         return None, PageState.MISSING
     event = await session.scalar(
-        select(Event).options(noload(Event.listings)).where(Event.slug == slug.lower())
+        select(Event).options(lazyload(Event.listings)).where(Event.slug == slug.lower())
     )
     if event is None or event.status == EventStatus.DRAFT:
         return None, PageState.MISSING
@@ -71,7 +71,7 @@ async def find_event(session: AsyncSession, slug: str) -> tuple[Event | None, Pa
 async def upcoming_events(session: AsyncSession, *, limit: int = 60) -> list[Event]:
     """Published events that have not ended yet, soonest first."""
     now = datetime.now(UTC)
-    query = _public(select(Event).options(noload(Event.listings))).where(
+    query = _public(select(Event).options(lazyload(Event.listings))).where(
         Event.status == EventStatus.PUBLISHED,
         or_(
             Event.ends_at >= now,
@@ -83,7 +83,7 @@ async def upcoming_events(session: AsyncSession, *, limit: int = 60) -> list[Eve
 
 async def sitemap_events(session: AsyncSession) -> list[Event]:
     """Every page a search engine may keep: published, not deleted or cancelled, past or future."""
-    query = _public(select(Event).options(noload(Event.listings))).where(
+    query = _public(select(Event).options(lazyload(Event.listings))).where(
         Event.status == EventStatus.PUBLISHED
     )
     return list(await session.scalars(query.order_by(Event.starts_at.desc()).limit(50_000)))
@@ -267,6 +267,16 @@ def _time_range(start: datetime, end: datetime) -> str:
     return f"{start:%H:%M}{DASH}{end:%a %-d %b, %H:%M} {tz}".strip()
 
 
+def place_line(event: Event) -> str:
+    """Venue, address and city on one line, without saying anything twice."""
+    parts: list[str] = []
+    for part in (event.venue_name, event.address, event.city):
+        if part and not any(part in seen for seen in parts):
+            parts = [seen for seen in parts if seen not in part]  # "Hall" inside "Hall, 1 St"
+            parts.append(part)
+    return ", ".join(parts)
+
+
 def map_link(event: Event) -> str:
     if event.latitude is not None and event.longitude is not None:
         return (
@@ -298,9 +308,7 @@ def build_view(event: Event, base_url: str, *, theme: str | None = None) -> Even
     end = event_end(event).astimezone(tz)
     text = plain_text(event.description_md)
     has_venue = bool(event.venue_name or event.address)
-    location = ", ".join(p for p in (event.venue_name, event.address) if p)
-    if event.city and event.city not in location:
-        location = f"{location}, {event.city}" if location else event.city
+    location = place_line(event)
     return EventView(
         event=event,
         url=f"{base_url}/events/{event.slug}",

@@ -11,7 +11,7 @@ from uuid import UUID
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import noload
+from sqlalchemy.orm import lazyload
 
 from community.config import Settings
 from community.models import (
@@ -101,7 +101,7 @@ async def find_ticket(session: AsyncSession, token: str) -> TicketView | None:
         await session.execute(
             select(Registration, Event)
             .join(Event, Event.id == Registration.event_id)
-            .options(noload(Event.listings))
+            .options(lazyload(Event.listings))
             .where(Registration.ticket_token == token, Event.deleted_at.is_(None))
         )
     ).first()
@@ -180,7 +180,7 @@ async def member_tickets(session: AsyncSession, member_id: UUID) -> list[MemberT
     rows = await session.execute(
         select(Registration, Event)
         .join(Event, Event.id == Registration.event_id)
-        .options(noload(Event.listings))
+        .options(lazyload(Event.listings))
         .where(
             Registration.member_id == member_id,
             Event.deleted_at.is_(None),
@@ -195,7 +195,7 @@ async def member_by_email(session: AsyncSession, email: str) -> Member | None:
     """The profile for a normalised address (`services.members.normalise_email`), also found
     through an address a platform gave us for one of its identities."""
     member = await session.scalar(
-        select(Member).options(noload(Member.identities)).where(Member.email == email)
+        select(Member).options(lazyload(Member.identities)).where(Member.email == email)
     )
     if member is not None:
         return member

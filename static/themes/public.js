@@ -1,0 +1,25 @@
+/* When an htmx form gets no answer it can show (network down, page open too long to pass the
+   CSRF check, a server error), say so next to the form instead of doing nothing. */
+(function () {
+  "use strict";
+  var MESSAGES = {
+    0: "We couldn't reach the server. Check your connection and try again.",
+    403: "This page was open too long to send safely. Reload it and try again.",
+    404: "This event is no longer available. Reload the page to see why.",
+    410: "This event is no longer available. Reload the page to see why."
+  };
+  function say(elt, status) {
+    var form = elt && elt.closest ? elt.closest("form") : null;
+    if (!form) return; // background refreshes fail quietly and try again on their own
+    var box = form.querySelector(".js-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "notice error js-error";
+      box.setAttribute("role", "alert");
+      form.insertBefore(box, form.firstChild);
+    }
+    box.textContent = MESSAGES[status] || "Something went wrong on our side. Please try again in a moment.";
+  }
+  document.addEventListener("htmx:responseError", function (e) { say(e.detail.elt, e.detail.xhr.status); });
+  document.addEventListener("htmx:sendError", function (e) { say(e.detail.elt, 0); });
+})();
