@@ -54,10 +54,10 @@ class Effects:
 
 
 async def pull_registrations(fx: Effects, listing: Listing) -> None:
-    """Have the listing's registrations read in by the pull job, ahead of routine work."""
-    await fx.queues["urgent"].enqueue(
-        "pull_listing", key=f"pull:{listing.id}", listing_id=str(listing.id)
-    )
+    """Have the pull job read the listing's registrations in (it pushes every listing after)."""
+    from community.tasks.pull import enqueue_pull
+
+    await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
 
 
 async def refresh_events(fx: Effects, event_ids: Iterable[UUID]) -> None:

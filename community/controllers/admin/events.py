@@ -135,7 +135,7 @@ class EventsController(Controller):
         flash(request, f"“{event.title}” is saved as a draft. Publish it when it is ready.")
         return Redirect(f"/admin/events/{event.id}")
 
-    @post("/events/preview", name="admin:event_preview")
+    @post("/events/preview", name="admin:event_preview", status_code=200)
     async def preview(
         self,
         request: Request[Any, Any, Any],

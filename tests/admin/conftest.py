@@ -1,0 +1,142 @@
+"""Admin test fixtures: events made through the real services, a live server for the browser.
+
+The sandbox stand-ins and the SAQ worker rig come from the mirror tests' fixtures, so the
+admin is tested against the same mirror, pulls and stand-ins as everything else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import uvicorn
+from litestar import Litestar
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from community.config import Settings
+from community.models import Event, EventStatus, SoldOutMode
+from community.services.inventory_hooks import InventoryHooks
+from community.services.registrations import Registered, RegistrationService
+from tests.mirror.conftest import (  # noqa: F401  (fixtures shared with the mirror tests)
+    eventually,
+    mirror_settings,
+    rig,
+    running_sandboxes,
+    sandboxes,
+)
+
+MakeEvent = Callable[..., Awaitable[Event]]
+Register = Callable[..., Awaitable[Registered]]
+
+
+@pytest.fixture
+async def make_event(session_maker: async_sessionmaker[AsyncSession]) -> MakeEvent:
+    async def make(
+        *,
+        capacity: int = 100,
+        reserve: int = 40,
+        status: EventStatus = EventStatus.PUBLISHED,
+        mode: SoldOutMode = SoldOutMode.WAITLIST,
+        title: str = "Admin test night",
+    ) -> Event:
+        starts = datetime.now(UTC) + timedelta(days=7)
+        async with session_maker() as session:
+            event = Event(
+                slug=f"admin-{secrets.token_hex(4)}",
+                title=title,
+                starts_at=starts,
+                ends_at=starts + timedelta(hours=2),
+                timezone="Europe/Berlin",
+                venue_name="Community Hall",
+                city="Berlin",
+                status=status,
+                capacity=capacity,
+                native_reserve=reserve,
+                soldout_mode=mode,
+            )
+            session.add(event)
+            await session.commit()
+            return event
+
+    return make
+
+
+@pytest.fixture
+def registrations(
+    settings: Settings, redis: Redis, session_maker: async_sessionmaker[AsyncSession]
+) -> RegistrationService:
+    """Registrations made by the test itself. Its own hooks: the app's listeners (the mirror,
+    holding the app's database pool) must not run in the test's event loop."""
+    return RegistrationService.build(settings, redis, session_maker, hooks=InventoryHooks())
+
+
+@pytest.fixture
+def register(registrations: RegistrationService) -> Register:
+    """Register someone natively (channel="native") or as a platform registration."""
+
+    async def add(event: Event, name: str, email: str | None, channel: str = "native", **kw: Any):
+        if channel == "native":
+            return await registrations.register(event.id, name=name, email=email)
+        return await registrations.record_platform_registration(
+            event.id,
+            platform=channel,
+            name=name,
+            email=email,
+            platform_member_id=kw.get("member_id") or f"m-{secrets.token_hex(4)}",
+            external_id=kw.get("external_id") or f"r-{secrets.token_hex(4)}",
+        )
+
+    return add
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _QuietServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test runner owns the signals
+        pass
+
+
+@pytest.fixture
+async def live_server(rig: Any) -> AsyncIterator[str]:  # noqa: F811  (the fixture)
+    """The whole app on a loopback port, in this event loop, with the rig's worker running."""
+    from community.app import create_app
+
+    port = free_port()
+    settings = replace(rig.settings, base_url=f"http://127.0.0.1:{port}")
+    app: Litestar = create_app(settings)
+    server = _QuietServer(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started)
+    try:
+        yield settings.base_url
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Any]:
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(
+            executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS
+        )
+        yield chromium
+        await chromium.close()

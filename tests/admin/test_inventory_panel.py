@@ -1,0 +1,164 @@
+"""The live inventory panel: numbers from the Traffic Cop, inline seat changes with their
+rules, over-capacity alerts, and the listing retry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.config import Settings
+from community.models import Event, Listing, SyncState
+from community.queue import make_queues
+from community.services.registrations import RegistrationService
+from tests.admin.conftest import MakeEvent, Register
+from tests.conftest import csrf_token
+
+Client = AsyncTestClient[Litestar]
+
+
+async def seats(client: Client, event: Event, **values: str) -> Any:
+    token = await csrf_token(client)
+    return await client.post(
+        f"/admin/events/{event.id}/inventory",
+        data=values,
+        headers={"x-csrftoken": token, "hx-request": "true", "hx-target": "seat-settings"},
+    )
+
+
+def stat_of(html: str, name: str) -> str:
+    """The text of the element carrying data-testid=name (numbers only, for the stats)."""
+    marker = f'data-testid="{name}">'
+    start = html.index(marker) + len(marker)
+    return html[start : html.index("<", start)].strip()
+
+
+async def test_panel_counts_per_channel(
+    organiser_client: Client, make_event: MakeEvent, register: Register
+) -> None:
+    event = await make_event(capacity=100, reserve=40)
+    await register(event, "Ada", "ada@example.com")
+    await register(event, "Lin", "lin@example.com", channel="meetup")
+    await register(event, "Bo", None, channel="luma")
+    html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert stat_of(html, "taken") == "3"
+    assert stat_of(html, "channel-native") == "1"
+    assert stat_of(html, "channel-meetup") == "1"
+    assert stat_of(html, "channel-luma") == "1"
+    # shared = (100 - 40) - (2 platform + max(0, 1 - 40)) = 58
+    assert stat_of(html, "shared-left") == "58"
+    assert stat_of(html, "native-left") == "97"
+    assert 'hx-trigger="every 2s"' in html  # it keeps refreshing itself
+
+
+async def test_capacity_and_reserve_change_inline(
+    organiser_client: Client,
+    make_event: MakeEvent,
+    registrations: RegistrationService,
+    db_session: AsyncSession,
+) -> None:
+    event = await make_event(capacity=100, reserve=0)
+    response = await seats(
+        organiser_client, event, capacity="120", native_reserve="40", soldout_mode="sold_out"
+    )
+    assert response.status_code == 200
+    assert "Saved: capacity 120, native reserve 40." in response.text
+    assert 'hx-swap-oob="true"' in response.text  # the live numbers update in the same answer
+    saved = await db_session.get(Event, event.id)
+    assert (saved.capacity, saved.native_reserve, saved.soldout_mode) == (120, 40, "sold_out")
+    counts = await registrations.counts(event.id)
+    assert (counts.capacity, counts.reserve, counts.shared_left) == (120, 40, 80)
+
+
+async def test_reserve_above_capacity_is_refused_in_place(
+    organiser_client: Client, make_event: MakeEvent, db_session: AsyncSession
+) -> None:
+    event = await make_event(capacity=100, reserve=40)
+    response = await seats(
+        organiser_client, event, capacity="100", native_reserve="101", soldout_mode="waitlist"
+    )
+    assert response.status_code == 422
+    assert 'data-testid="reserve-error"' in response.text
+    assert "The reserve cannot be more than the capacity (100)." in response.text
+    assert 'value="101"' in response.text
+    saved = await db_session.get(Event, event.id)
+    assert saved.native_reserve == 40
+
+
+async def test_capacity_below_registrations_is_refused(
+    organiser_client: Client, make_event: MakeEvent, register: Register
+) -> None:
+    event = await make_event(capacity=10, reserve=0)
+    for n in range(3):
+        await register(event, f"Person {n}", f"p{n}@example.com")
+    response = await seats(
+        organiser_client, event, capacity="2", native_reserve="0", soldout_mode="waitlist"
+    )
+    assert response.status_code == 422
+    assert "3 people already hold a seat; capacity cannot go below 3." in response.text
+    for bad in ("-1", "ten", ""):
+        response = await seats(
+            organiser_client, event, capacity=bad, native_reserve="0", soldout_mode="waitlist"
+        )
+        assert response.status_code == 422 and 'data-testid="capacity-error"' in response.text
+
+
+async def test_raising_capacity_seats_the_waitlist(
+    organiser_client: Client, make_event: MakeEvent, register: Register
+) -> None:
+    event = await make_event(capacity=1, reserve=0)
+    await register(event, "First", "first@example.com")
+    waiting = await register(event, "Second", "second@example.com")
+    assert waiting.status == "waitlisted"
+    response = await seats(
+        organiser_client, event, capacity="2", native_reserve="0", soldout_mode="waitlist"
+    )
+    assert "1 from the waitlist got a seat." in response.text
+    assert stat_of(response.text, "waiting") == "0"
+
+
+async def test_over_capacity_platform_races_are_alerted(
+    organiser_client: Client, make_event: MakeEvent, register: Register
+) -> None:
+    event = await make_event(capacity=1, reserve=0)
+    await register(event, "Native person", "n@example.com")
+    raced = await register(event, "Racer", None, channel="eventbrite")
+    assert raced.over_capacity
+    html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert 'data-testid="over-capacity"' in html
+    assert "Racer" in html and "Raise capacity to 2" in html
+
+
+async def test_retry_marks_the_listing_pushing_and_enqueues(
+    organiser_client: Client,
+    make_event: MakeEvent,
+    db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
+) -> None:
+    event = await make_event()
+    listing = Listing(
+        event_id=event.id,
+        platform="luma",
+        external_id="evt-retry1",
+        sync_state=SyncState.ERROR,
+        last_error="Luma refused this API key; check it.",
+    )
+    db_session.add(listing)
+    await db_session.commit()
+    html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert "Luma refused this API key; check it." in html and "Retry now" in html
+    token = await csrf_token(organiser_client)
+    response = await organiser_client.post(
+        f"/admin/events/{event.id}/listings/{listing.id}/retry",
+        headers={"x-csrftoken": token, "hx-request": "true"},
+    )
+    assert response.status_code == 200 and "Pushing" in response.text
+    await db_session.refresh(listing)
+    assert listing.sync_state == SyncState.PUSHING
+    queue = make_queues(settings, redis)["urgent"]  # the app's queue, seen from this loop
+    job = await queue.job(f"push:{listing.id}")
+    assert job is not None and job.kwargs["listing_id"] == str(listing.id)

@@ -1,0 +1,143 @@
+"""Every admin and door route refuses anonymous visitors and the wrong roles.
+
+The routes come from the application's own route table, so a handler added tomorrow is
+checked tomorrow without editing this file. Each one is called for real: anonymous (sent to
+sign in, or 401 for htmx/JSON), then as each role its guards leave out (403).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.routes import HTTPRoute
+from litestar.testing import AsyncTestClient
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from community.models import Role
+from tests.conftest import csrf_token, login, make_user
+
+GUARDED_PREFIXES = ("/admin", "/door")
+# Served to anyone on purpose: the door's service worker script must load before sign-in.
+PUBLIC = {("GET", "/door/sw.js")}
+JSON_PREFIX = "/door/api/"
+SAMPLE = {uuid.UUID: str(uuid.uuid4()), int: "1", str: "meetup"}
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    method: str
+    template: str
+    path: str
+    roles: frozenset[Role]  # roles the guards let through
+
+
+def _roles(handler: Any) -> frozenset[Role] | None:
+    allowed: set[Role] | None = None
+    for guard in handler.resolve_guards():
+        roles = getattr(guard, "roles", None)
+        if roles is not None:
+            allowed = set(roles) if allowed is None else allowed & set(roles)
+    return None if allowed is None else frozenset(allowed)
+
+
+def endpoints(app: Litestar) -> Iterator[Endpoint]:
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith(GUARDED_PREFIXES):
+            continue
+        path = route.path_format.format(
+            **{name: SAMPLE[p.type] for name, p in route.path_parameters.items()}
+        )
+        for handler in route.route_handlers:
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
+                if (method, route.path) in PUBLIC:
+                    continue
+                roles = _roles(handler)
+                assert roles is not None, f"{method} {route.path} has no role guard"
+                yield Endpoint(method, route.path, path, roles)
+
+
+def test_the_route_table_has_admin_and_door_routes(app: Litestar) -> None:
+    found = list(endpoints(app))
+    templates = {e.template for e in found}
+    # A broken walk would prove nothing: make sure the pages we know of are in it.
+    for expected in (
+        "/admin/events",
+        "/admin/events/{event_id:uuid}/inventory",
+        "/admin/events/{event_id:uuid}/attendees.csv",
+        "/admin/members/{member_id:uuid}/merge",
+        "/admin/users",
+        "/admin/accounts/{platform:str}/connect",
+        "/door",
+    ):
+        assert expected in templates, expected
+    assert len(found) > 30
+    owner_only = {e.template for e in found if e.roles == {Role.OWNER}}
+    assert "/admin/users" in owner_only
+
+
+async def _call(client: AsyncTestClient[Litestar], endpoint: Endpoint, **headers: str) -> Any:
+    token = await csrf_token(client)
+    return await client.request(
+        endpoint.method,
+        endpoint.path,
+        headers={"x-csrftoken": token, **headers},
+        data={} if endpoint.method in ("POST", "PUT", "PATCH") else None,
+        follow_redirects=False,
+    )
+
+
+async def test_anonymous_visitors_are_sent_to_sign_in(
+    app: Litestar, client: AsyncTestClient[Litestar]
+) -> None:
+    refused = []
+    for endpoint in endpoints(app):
+        response = await _call(client, endpoint)
+        location = response.headers.get("location", "")
+        ok = response.status_code == 401 or (
+            response.status_code in (302, 303) and location.startswith("/login")
+        )
+        if not ok:
+            refused.append((endpoint.method, endpoint.path, response.status_code))
+        # An htmx fragment request gets 401, and pages tell htmx where to sign in.
+        htmx = await _call(client, endpoint, **{"hx-request": "true"})
+        sign_in = htmx.headers.get("hx-redirect", "").startswith("/login")
+        if htmx.status_code != 401 or not (sign_in or endpoint.path.startswith(JSON_PREFIX)):
+            refused.append((endpoint.method, endpoint.path, "htmx", htmx.status_code))
+    assert not refused, refused
+
+
+@pytest.mark.parametrize("role", [Role.DOOR, Role.ORGANISER])
+async def test_wrong_roles_get_403(
+    role: Role, app: Litestar, client: AsyncTestClient[Litestar], db_session: AsyncSession
+) -> None:
+    user = await make_user(db_session, role)
+    await login(client, user)
+    checked = 0
+    wrong = []
+    for endpoint in endpoints(app):
+        if role in endpoint.roles:
+            continue
+        checked += 1
+        response = await _call(client, endpoint)
+        if response.status_code != 403:
+            wrong.append((endpoint.method, endpoint.path, response.status_code))
+    assert checked, f"no route refuses {role}: the walk found nothing to test"
+    assert not wrong, wrong
+
+
+async def test_a_disabled_account_is_refused_at_once(
+    app: Litestar, client: AsyncTestClient[Litestar], db_session: AsyncSession
+) -> None:
+    user = await make_user(db_session, Role.OWNER)
+    await login(client, user)
+    assert (await client.get("/admin/events")).status_code == 200
+    user.is_active = False
+    await db_session.commit()
+    response = await client.get("/admin/events", follow_redirects=False)
+    assert response.status_code in (302, 303)
+    assert response.headers["location"].startswith("/login")
