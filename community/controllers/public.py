@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, get
+from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -159,6 +160,8 @@ class PublicPagesController(Controller):
             return missing_page(request)
         if state == PageState.GONE:
             return gone_page(request, event)
+        if slug != event.slug:  # /events/Python-Night: one address per page for search engines
+            return Redirect(f"/events/{event.slug}", status_code=301)
         context = await event_page_context(db_session, redis, settings, event)
         template = f"themes/{context['theme']}/event.html"
         # A cancelled event keeps its page (people look for what happened) but answers 410.

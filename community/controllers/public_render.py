@@ -20,7 +20,7 @@ from community.services.event_pages import DEFAULT_THEME
 from community.templating import STATIC
 
 THEMES = frozenset(t.value for t in Theme)
-THEME_COLOURS = {Theme.MEETUP: "#e0324b", Theme.LUMA: "#1f1f29"}
+THEME_COLOURS = {Theme.MEETUP: "#d42a44", Theme.LUMA: "#1f1f29"}
 SITE_NAME = "Community events"
 
 # Per-visitor (each page carries the visitor's CSRF token), so only the browser may keep it,
@@ -53,7 +53,7 @@ def base_context(theme: str, **extra: Any) -> dict[str, Any]:
     context: dict[str, Any] = {
         "theme": theme,
         "theme_css": theme_css(theme),
-        "theme_colour": THEME_COLOURS.get(theme, "#e0324b"),
+        "theme_colour": THEME_COLOURS.get(theme, "#d42a44"),
         "brand_name": SITE_NAME,
         "robots": "index, follow",
         "social": [],

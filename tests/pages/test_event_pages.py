@@ -201,3 +201,12 @@ async def test_waitlist_mode_offers_the_waitlist_when_full(
     await registrations.register(event.id, name="First", email="first@example.com")
     html = (await client.get(f"/events/{event.slug}")).text
     assert "Join the waitlist" in html and 'name="email"' in html
+
+
+async def test_slug_in_other_letter_case_redirects_to_the_canonical_address(
+    client: Client, make_event: MakeEvent
+) -> None:
+    event = await make_event()
+    response = await client.get(f"/events/{event.slug.upper()}", follow_redirects=False)
+    assert response.status_code == 301
+    assert response.headers["location"] == f"/events/{event.slug}"
