@@ -60,6 +60,7 @@ class Result:
     name: str
     seconds: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
+    refusal_latencies_ms: list[float] = field(default_factory=list)
     outcomes: Counter[str] = field(default_factory=Counter)
     confirmed_in_ledger: int = 0
     oversold: int = 0
@@ -68,8 +69,8 @@ class Result:
     def attempts_per_s(self) -> float:
         return len(self.latencies_ms) / self.seconds if self.seconds else 0.0
 
-    def percentile(self, q: float) -> float:
-        ordered = sorted(self.latencies_ms)
+    def percentile(self, q: float, *, refusals: bool = False) -> float:
+        ordered = sorted(self.refusal_latencies_ms if refusals else self.latencies_ms)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
@@ -93,7 +94,10 @@ async def run_sale(
                 outcome = await attempt(person, email)
             except Exception as exc:  # a failed attempt is a figure too, not a crash
                 outcome = f"error:{type(exc).__name__}"
-            result.latencies_ms.append((time.perf_counter() - started) * 1000)
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            result.latencies_ms.append(elapsed_ms)
+            if outcome == "sold_out":
+                result.refusal_latencies_ms.append(elapsed_ms)
             result.outcomes[outcome] += 1
 
     started = time.perf_counter()
@@ -245,6 +249,10 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             f"{r.name:40} {r.attempts_per_s:>11,.0f} {r.percentile(0.5):>8.2f} "
             f"{r.percentile(0.99):>8.2f} {r.confirmed_in_ledger:>10} {r.oversold:>9}"
         )
+        print(
+            f"{'':40} sold out answered in p50 {r.percentile(0.5, refusals=True):.2f} ms, "
+            f"p99 {r.percentile(0.99, refusals=True):.2f} ms"
+        )
         others = {k: v for k, v in r.outcomes.items() if k not in ("confirmed", "sold_out")}
         if others:
             print(f"{'':40} other outcomes: {dict(others)}")
@@ -261,6 +269,8 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "cop_p99_ms": round(cop.percentile(0.99), 3),
         "rowlock_p50_ms": round(lock.percentile(0.5), 3),
         "rowlock_p99_ms": round(lock.percentile(0.99), 3),
+        "cop_sold_out_p99_ms": round(cop.percentile(0.99, refusals=True), 3),
+        "rowlock_sold_out_p99_ms": round(lock.percentile(0.99, refusals=True), 3),
         "cop_sold": cop.confirmed_in_ledger,
         "rowlock_sold": lock.confirmed_in_ledger,
         "oversold": cop.oversold + lock.oversold,

@@ -419,3 +419,26 @@ async def test_counts_follow_the_inventory_model(
     assert (counts.shared_used, counts.shared_left, counts.native_left) == (3, 3, 3)
     assert counts.per_channel == {"native": 5, "meetup": 0, "eventbrite": 0, "luma": 2}
     assert counts.platform_limit(2) == 5
+
+
+async def test_a_failing_listener_does_not_undo_a_registration(
+    registrations: RegistrationService, make_event: Any, hooks: InventoryHooks
+) -> None:
+    heard: list[tuple[UUID, str]] = []
+
+    async def broken(event_id: UUID, channel: str) -> None:
+        raise RuntimeError("queue down")
+
+    async def listener(event_id: UUID, channel: str) -> None:
+        heard.append((event_id, channel))
+
+    hooks.add(broken)
+    hooks.add(broken)  # added once only
+    hooks.add(listener)
+    event = await make_event(capacity=2)
+    reg = await register(registrations, event.id, "ada")
+    assert reg.status == "confirmed"
+    assert heard == [(event.id, "native")], "the listeners after the broken one still ran"
+    hooks.remove(broken)
+    await register(registrations, event.id, "grace")
+    assert len(heard) == 2
