@@ -2,20 +2,42 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from community.config import Settings
 from community.db import sqlalchemy_config
 from community.runner import serve_all
 from community.services.demo_data import DEMO_ADMIN_EMAIL, reset_demo_owner, seed_sample_events
 
+if TYPE_CHECKING:
+    from community.demo_platforms import DemoPlatforms
+
 
 async def run_demo(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
+    from community.demo_platforms import start_demo_platforms
+
+    # Local stand-ins of Meetup, Eventbrite and Luma: the mirror works with no credentials.
+    platforms = await start_demo_platforms(settings)
+    try:
+        await _run(platforms, host, port)
+    finally:
+        await platforms.stop()
+
+
+async def _run(platforms: DemoPlatforms, host: str | None, port: int | None) -> None:
+    from community.demo_platforms import link_demo_listings, mirrored_event
+
+    settings = platforms.settings
+    base = f"http://{host or settings.host}:{port or settings.port}"
     config = sqlalchemy_config(settings, pool_size=1)
     async with config.get_session() as session:
         owner, password = await reset_demo_owner(session)
         events = await seed_sample_events(session, owner)
+        mirrored = mirrored_event(events)
+        if mirrored is not None:
+            await link_demo_listings(session, platforms, owner, mirrored, base)
     await config.get_engine().dispose()
 
-    base = f"http://{host or settings.host}:{port or settings.port}"
     lines = [
         "",
         "Community events demo is running.",
@@ -25,6 +47,8 @@ async def run_demo(settings: Settings, *, host: str | None = None, port: int | N
         f"  Door check-in:  {base}/door",
         f"  Sign in as {DEMO_ADMIN_EMAIL} with password {password}",
         f"  Data folder:    {settings.data_dir}",
+        "  Sandbox platforms (the sample Meetup-style event is listed on each):",
+        *platforms.describe(),
         "Press Ctrl+C to stop.",
         "",
     ]

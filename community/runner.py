@@ -28,6 +28,10 @@ async def serve_all(
         )
     )
     workers = make_workers(settings)
+    for worker in workers:
+        # A SAQ worker takes over SIGINT/SIGTERM when it starts; here the web server must get
+        # them, and it stops the workers in turn. Without this, Ctrl+C stopped one worker only.
+        worker.SIGNALS = []
     worker_tasks = [asyncio.create_task(worker.start()) for worker in workers]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
