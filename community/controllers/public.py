@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.config import Settings
 from community.controllers.public_render import (
     NEVER_CACHE,
+    SITE_NAME,
     base_context,
     etag_for,
     fragment,
@@ -136,11 +137,20 @@ class PublicPagesController(Controller):
                     ),
                 }
             )
+        description = "Upcoming community events: register in seconds, no account needed."
         context = base_context(
             chosen,
-            page_title="Upcoming events",
-            meta_description="Upcoming community events: register in seconds, no account needed.",
+            page_title=f"Upcoming events · {SITE_NAME}",
+            meta_description=description,
             canonical=f"{settings.base_url}/",
+            social=[
+                ("property", "og:type", "website"),
+                ("property", "og:site_name", SITE_NAME),
+                ("property", "og:title", "Upcoming events"),
+                ("property", "og:description", description),
+                ("property", "og:url", f"{settings.base_url}/"),
+                ("name", "twitter:card", "summary"),
+            ],
             items=items,
             nav="events",
         )
