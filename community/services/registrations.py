@@ -562,7 +562,9 @@ class RegistrationService:
             position = None
             if status == RegistrationStatus.WAITLISTED:
                 position = await waitlist_position(session, reg)
-        return _registered(reg, position)
+            # Built before the commit, so it holds whether or not the session expires objects.
+            registered = _registered(reg, position)
+        return registered
 
     async def _give_back(
         self, event_id: UUID, keys: tuple[str, ...], seat_no: int, state: PlaceState
@@ -682,12 +684,13 @@ class RegistrationService:
                 keys = await registration_keys(session, self.keys, reg)
                 state = _place_state(RegistrationStatus(reg.status), reg.over_capacity)
                 seat_no = (reg.seat_no or 0) if state == PlaceState.CONFIRMED else 0
+                registration_id, event_id, channel = reg.id, reg.event_id, reg.channel
                 reg.status = RegistrationStatus.CANCELLED
                 reg.cancelled_at = datetime.now(UTC)
-            await self._forget_place(reg.event_id, keys, seat_no)
-            promoted = await self.promote_waitlist(reg.event_id)
-            await self.hooks.fire(reg.event_id, reg.channel)
-        return Cancelled(reg.id, reg.event_id, promoted)
+            await self._forget_place(event_id, keys, seat_no)
+            promoted = await self.promote_waitlist(event_id)
+            await self.hooks.fire(event_id, channel)
+        return Cancelled(registration_id, event_id, promoted)
 
     async def _forget_place(self, event_id: UUID, keys: tuple[str, ...], seat_no: int) -> None:
         """Release a place the ledger no longer has; if Redis knew it otherwise, rebuild."""
@@ -730,6 +733,7 @@ class RegistrationService:
                         reg.status = RegistrationStatus.CONFIRMED
                         reg.seat_no = result.seat_no
                         reg.confirmed_at = datetime.now(UTC)
+                        seated = _registered(reg)
             except DBAPIError as exc:
                 # Redis seated them but the ledger did not: put Redis back in step.
                 log.warning("promotion not recorded", extra={"error": type(exc).__name__})
@@ -741,7 +745,7 @@ class RegistrationService:
                 rebuilt = True
                 await self._rebuild(event_id, None)
                 continue
-            promoted.append(_registered(reg))
+            promoted.append(seated)
         if promoted:
             await self.hooks.fire(event_id, Channel.NATIVE)
         return promoted
@@ -803,6 +807,8 @@ class RegistrationService:
                     await self._rebuild(event_id, None)
                     raise
                 break
+            else:
+                raise RegistrationUnavailable("The seats could not be changed just now; try again.")
             promoted = await self.promote_waitlist(event_id)
             await self.hooks.fire(event_id, Channel.NATIVE)
         return SeatChange(moves, promoted)

@@ -442,3 +442,17 @@ async def test_a_failing_listener_does_not_undo_a_registration(
     hooks.remove(broken)
     await register(registrations, event.id, "grace")
     assert len(heard) == 2
+
+
+async def test_works_with_a_session_maker_that_expires_on_commit(
+    engine: Any, settings: Settings, redis: Any, make_event: Any
+) -> None:
+    service = RegistrationService.build(
+        settings, redis, async_sessionmaker(engine), hooks=InventoryHooks()
+    )
+    event = await make_event(capacity=1, mode=SoldOutMode.WAITLIST)
+    seated = await register(service, event.id, "ada")
+    waiting = await register(service, event.id, "grace")
+    assert (seated.seat_no, waiting.waitlist_position) == (1, 1)
+    cancelled = await service.cancel(seated.ticket_token)
+    assert [p.registration_id for p in cancelled.promoted] == [waiting.registration_id]
