@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, MediaType, Request, Response, get
+from litestar import Controller, HttpMethod, Request, Response, get, route
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -36,6 +36,9 @@ from community.services.event_seo import (
     sitemap_xml,
     social_tags,
 )
+
+# Crawlers and link checkers ask HEAD; the server sends the headers without the body.
+GET_AND_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
 
 # The button's word and the line above the form, in each theme's own voice.
 REGISTER_COPY = {
@@ -110,7 +113,7 @@ async def event_page_context(
 class PublicPagesController(Controller):
     include_in_schema = False
 
-    @get("/", name="public:events")
+    @route("/", http_method=GET_AND_HEAD, name="public:events")
     async def upcoming(
         self,
         request: Request[Any, Any, Any],
@@ -156,7 +159,7 @@ class PublicPagesController(Controller):
         )
         return html_page(request, f"themes/{chosen}/events.html", context)
 
-    @get("/events/{slug:str}", name="public:event")
+    @route("/events/{slug:str}", http_method=GET_AND_HEAD, name="public:event")
     async def event_page(
         self,
         request: Request[Any, Any, Any],
@@ -232,7 +235,7 @@ class PublicPagesController(Controller):
             },
         )
 
-    @get("/sitemap.xml", name="public:sitemap", media_type=MediaType.XML)
+    @route("/sitemap.xml", http_method=GET_AND_HEAD, name="public:sitemap")
     async def sitemap(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, settings: Settings
     ) -> Response[Any]:
@@ -246,7 +249,7 @@ class PublicPagesController(Controller):
             return Response(b"", status_code=304, headers=headers)
         return Response(body, media_type="application/xml; charset=utf-8", headers=headers)
 
-    @get("/robots.txt", name="public:robots", media_type=MediaType.TEXT)
+    @route("/robots.txt", http_method=GET_AND_HEAD, name="public:robots")
     async def robots(self, settings: Settings) -> Response[str]:
         return Response(
             robots_txt(settings.base_url),

@@ -210,3 +210,11 @@ async def test_slug_in_other_letter_case_redirects_to_the_canonical_address(
     response = await client.get(f"/events/{event.slug.upper()}", follow_redirects=False)
     assert response.status_code == 301
     assert response.headers["location"] == f"/events/{event.slug}"
+
+
+async def test_head_requests_are_answered(client: Client, make_event: MakeEvent) -> None:
+    event = await make_event()
+    for path in ("/", f"/events/{event.slug}", "/sitemap.xml", "/robots.txt"):
+        response = await client.head(path)
+        assert response.status_code == 200, path
+        assert response.content == b""
