@@ -10,10 +10,12 @@ import asyncio
 import secrets
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from litestar import Litestar
@@ -21,9 +23,10 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Event, EventStatus, SoldOutMode
+from community.models import Event, EventStatus, SoldOutMode, User
 from community.services.inventory_hooks import InventoryHooks
 from community.services.registrations import Registered, RegistrationService
+from tests.conftest import TEST_PASSWORD
 from tests.mirror.conftest import (  # noqa: F401  (fixtures shared with the mirror tests)
     eventually,
     mirror_settings,
@@ -107,13 +110,14 @@ class _QuietServer(uvicorn.Server):
         pass
 
 
-@pytest.fixture
-async def live_server(rig: Any) -> AsyncIterator[str]:  # noqa: F811  (the fixture)
-    """The whole app on a loopback port, in this event loop, with the rig's worker running."""
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[str]:
+    """The whole app on a loopback port in this event loop (so it can call the stand-ins,
+    which run in this loop too). Yields its base URL."""
     from community.app import create_app
 
     port = free_port()
-    settings = replace(rig.settings, base_url=f"http://127.0.0.1:{port}")
+    settings = replace(settings, base_url=f"http://127.0.0.1:{port}")
     app: Litestar = create_app(settings)
     server = _QuietServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -125,6 +129,13 @@ async def live_server(rig: Any) -> AsyncIterator[str]:  # noqa: F811  (the fixtu
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.fixture
+async def live_server(rig: Any) -> AsyncIterator[str]:  # noqa: F811  (the fixture)
+    """The app in sandbox mode against the stand-ins, with the rig's SAQ workers running."""
+    async with serve(rig.settings) as base_url:
+        yield base_url
 
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
@@ -140,3 +151,25 @@ async def browser() -> AsyncIterator[Any]:
         )
         yield chromium
         await chromium.close()
+
+
+class LiveClient(httpx.AsyncClient):
+    """A browser-like HTTP client for the live server: cookies, CSRF header, sign-in."""
+
+    async def csrf(self) -> str:
+        if "csrftoken" not in self.cookies:
+            await self.get("/login")
+        return self.cookies.get("csrftoken") or ""
+
+    async def form(self, url: str, data: dict[str, str], **kw: Any) -> httpx.Response:
+        return await self.post(url, data=data, headers={"x-csrftoken": await self.csrf()}, **kw)
+
+    async def sign_in(self, user: User) -> None:
+        response = await self.form("/login", {"email": user.email, "password": TEST_PASSWORD})
+        assert response.status_code == 303, response.text
+
+
+@pytest.fixture
+async def live_client(live_server: str) -> AsyncIterator[LiveClient]:
+    async with LiveClient(base_url=live_server, timeout=30) as client:
+        yield client
