@@ -28,9 +28,11 @@ from uuid import UUID
 
 from redis.exceptions import RedisError
 from saq import Queue
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, func, or_, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from uuid_utils.compat import uuid7
 
 from community.models import (
     Channel,
@@ -347,23 +349,24 @@ async def check_in(
     if op.offline:
         return await _check_in_offline(session, event_id, target, op, actor, at)
 
-    claimed = (
-        await session.execute(
-            update(Registration)
-            .where(
-                Registration.id == target,
-                Registration.event_id == event_id,
-                Registration.status == RegistrationStatus.CONFIRMED,
-                Registration.checked_in_at.is_(None),
-            )
-            .values(checked_in_at=at, checked_in_by=actor.device, checked_in_user_id=actor.user_id)
-            .returning(*_ATTENDEE_COLUMNS)
-        )
-    ).one_or_none()
+    params = {
+        "registration_id": target,
+        "event_id": event_id,
+        "at": at,
+        "device": actor.device,
+        "user_id": actor.user_id,
+        "log_id": uuid7(),
+        "op_id": op.op_id,
+    }
+    try:
+        claimed = (await session.execute(_CLAIM_AND_LOG, params)).one_or_none()
+    except IntegrityError as exc:
+        if op.op_id is None or "uq_checkin_log_op" not in str(exc.orig):
+            raise
+        return await _replay(session, op.op_id)  # this op went through before: a retry
     if claimed is not None:
-        return await _finish(
-            session, event_id, op, actor, Outcome(Result.OK, _attendee(claimed), at, op.op_id)
-        )
+        await session.commit()
+        return Outcome(Result.OK, _attendee(claimed), at, op.op_id)
     row = await _current(session, target)
     result = _refusal(row, event_id) or Result.DUPLICATE
     if result is Result.DUPLICATE and row is not None and row.checked_in_at is None:
@@ -372,6 +375,28 @@ async def check_in(
         return await check_in(session, signer, event_id, op, actor, now=now)
     attendee = _attendee(row) if row is not None and result is not Result.OTHER_EVENT else None
     return await _finish(session, event_id, op, actor, Outcome(result, attendee, at, op.op_id))
+
+
+# The usual case, a first scan, in one round trip: claim the registration if it is confirmed
+# and not checked in yet, and log the check-in in the same statement. Anything else (already
+# in, cancelled, unknown...) finds no row to claim and is sorted out by the slower path.
+_CLAIM_AND_LOG = text("""
+WITH claimed AS (
+    UPDATE registrations
+       SET checked_in_at = :at, checked_in_by = :device,
+           checked_in_user_id = CAST(:user_id AS uuid), updated_at = :at
+     WHERE id = :registration_id AND event_id = :event_id
+       AND status = 'confirmed' AND checked_in_at IS NULL
+ RETURNING id, name, channel, status, checked_in_at, checked_in_by
+), logged AS (
+    INSERT INTO checkin_log (id, event_id, registration_id, user_id, device, result, detail,
+                             scanned_at, offline, op_id, created_at, updated_at)
+    SELECT CAST(:log_id AS uuid), :event_id, id, CAST(:user_id AS uuid), :device, 'ok', '',
+           :at, false, CAST(:op_id AS uuid), :at, :at
+      FROM claimed
+)
+SELECT * FROM claimed
+""")
 
 
 async def _check_in_offline(

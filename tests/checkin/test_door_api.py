@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
-from community.models import CheckinLog, Registration
+from community.models import CheckinLog, Registration, User
 from community.queue import make_queues
 from community.services.tickets import TicketSigner, ticket_signer
 from community.tasks.checkin_passback import passback_job_key
@@ -223,3 +223,27 @@ async def test_roster_search_counts_and_undo(
     )
     assert undo.json()["result"] == "undone"
     assert (await organiser_client.get(f"{base}/counts")).json()["checked_in"] == 0
+
+
+def test_every_door_api_handler_signs_the_door_in() -> None:
+    # The API checks the user in a dependency rather than a guard (see provide_door_user):
+    # a handler that forgot to ask for it would be open to anyone.
+    from community.controllers.door import DoorApiController
+
+    handlers = [
+        value
+        for value in vars(DoorApiController).values()
+        if hasattr(value, "fn") and hasattr(value, "http_methods")
+    ]
+    assert len(handlers) == 7
+    for handler in handlers:
+        assert "door_user" in handler.fn.__code__.co_varnames, handler.fn.__name__
+
+
+async def test_a_disabled_door_account_is_refused_at_once(
+    door_client: Client, door_user: User, db_session: AsyncSession
+) -> None:
+    assert (await door_client.get("/door/api/key")).status_code == 200
+    door_user.is_active = False
+    await db_session.commit()
+    assert (await door_client.get("/door/api/key")).status_code == 401
