@@ -1,0 +1,389 @@
+"""The mirror: how fast a native registration reaches every platform, and what a burst costs.
+
+Runs the three sandbox stand-ins on loopback, real SAQ workers in this process, the real
+registration service (its hook enqueues the pushes) and measures, in one run:
+
+- propagation: from a native registration to all three stand-ins showing the new limit, for
+  registrations arriving one at a time (p50/p99). Baseline: the same three pushes made
+  directly by the platform clients, with no queue, job or coalescing in between.
+- a burst of N registrations (default 100, 25 at a time): API calls the stand-ins answered,
+  pushes per listing, and the final limits. Baseline: one push per registration per listing
+  (what "decrement each platform by one" would cost), counted the same way.
+
+It creates its own database on DATABASE_URL's server (default: the local one) and its own
+Redis key prefix, and removes both afterwards. With --json the last line is one JSON object.
+
+Load generator: in-process asyncio tasks, no HTTP to our app (stand-ins are real HTTP on
+loopback). Generator, workers and stand-ins share this process and the machine's cores.
+
+    python bench/mirror.py [--samples 30] [--burst 100] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import secrets
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+from redis.asyncio import Redis
+from saq import Worker
+from sqlalchemy import func, select
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
+
+from community.config import PlatformCredentials, Settings, load_settings, normalise_database_url
+from community.db import asyncpg_dsn, migrate
+from community.models import Event, EventStatus, Listing, SyncLog
+from community.platforms import make_client
+from community.queue import make_queues
+from community.sandbox.common import SeedEvent
+from community.sandbox.runner import RunningSandbox, run_sandboxes
+from community.services.job_coalescing import Coalescer
+from community.services.platform_clients import use_sandbox_credentials
+from community.services.registrations import RegistrationService
+from community.tasks import registry
+from community.tasks.mirror import enqueue_event_mirror, install_mirror, uninstall_mirror
+from community.worker import load_task_modules
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+LOAD_GENERATOR = "in-process asyncio tasks (stand-ins on loopback HTTP, SAQ workers in-process)"
+PLATFORMS = ("meetup", "eventbrite", "luma")
+CAPACITY = 100_000
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+class Rig:
+    def __init__(
+        self,
+        settings: Settings,
+        redis: Redis,
+        session_maker: async_sessionmaker[AsyncSession],
+        running: dict[str, RunningSandbox],
+    ) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.session_maker = session_maker
+        self.running = running
+        self.queues = make_queues(settings, redis)
+        self.service = RegistrationService.build(settings, redis, session_maker)
+        self.people = 0
+
+    def limits(self, externals: dict[str, str]) -> dict[str, int | None]:
+        return {p: self.running[p].sandbox.event_state(externals[p])["limit"] for p in PLATFORMS}
+
+    def calls(self) -> dict[str, int]:
+        return {
+            p: sum(
+                1
+                for c in self.running[p].sandbox.log.entries()
+                if not c["path"].startswith("/_sandbox")
+            )
+            for p in PLATFORMS
+        }
+
+    def clear_calls(self) -> None:
+        for p in PLATFORMS:
+            self.running[p].sandbox.log.clear()
+
+    async def register(self, event_id: UUID) -> None:
+        self.people += 1
+        await self.service.register(
+            event_id, name=f"Person {self.people}", email=f"p{self.people}@example.org"
+        )
+
+    async def expected_limit(self, event_id: UUID) -> int:
+        return (await self.service.counts(event_id)).shared_left  # nobody on the platforms
+
+    async def settled(self, listing_ids: list[UUID]) -> bool:
+        coalescer = Coalescer(self.redis, self.settings.redis_prefix, "push")
+        for listing_id in listing_ids:
+            progress = await coalescer.progress(listing_id)
+            if progress.pending or progress.runner_active:
+                return False
+        return True
+
+
+async def wait_for(check: Any, within: float = 30.0) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        result = check()
+        if asyncio.iscoroutine(result):
+            result = await result
+        if result:
+            return
+        await asyncio.sleep(0.002)
+    raise TimeoutError("the stand-ins did not reach the expected state in time")
+
+
+async def make_event(rig: Rig) -> tuple[UUID, dict[str, str], list[UUID]]:
+    starts = datetime.now(UTC) + timedelta(days=7)
+    async with rig.session_maker() as session:
+        event = Event(
+            slug=f"bench-{secrets.token_hex(4)}",
+            title="Mirror benchmark",
+            starts_at=starts,
+            ends_at=starts + timedelta(hours=2),
+            status=EventStatus.PUBLISHED,
+            capacity=CAPACITY,
+            native_reserve=0,
+        )
+        session.add(event)
+        await session.flush()
+        externals, listing_ids = {}, []
+        for platform in PLATFORMS:
+            externals[platform] = rig.running[platform].sandbox.seed_event(
+                SeedEvent(title=event.title, starts_at=starts)
+            )
+            listing = Listing(event_id=event.id, platform=platform, external_id=externals[platform])
+            session.add(listing)
+            await session.flush()
+            listing_ids.append(listing.id)
+        await session.commit()
+        return event.id, externals, listing_ids
+
+
+async def propagation(
+    rig: Rig, event_id: UUID, externals: dict[str, str], samples: int
+) -> list[float]:
+    latencies = []
+    for _ in range(samples):
+        started = time.perf_counter()
+        await rig.register(event_id)
+        want = await rig.expected_limit(event_id)
+        await wait_for(lambda w=want: all(v == w for v in rig.limits(externals).values()))
+        latencies.append((time.perf_counter() - started) * 1000)
+        await asyncio.sleep(0.5)  # one at a time: each change is the only one in flight
+    return latencies
+
+
+async def direct_pushes(rig: Rig, externals: dict[str, str], samples: int) -> list[float]:
+    """Baseline: the three platform calls alone, made at once by fresh clients."""
+    latencies = []
+    for i in range(samples):
+        clients = [
+            make_client(
+                p,
+                rig.running[p].base_url,
+                rig.running[p].credentials.get("access_token")
+                or rig.running[p].credentials["api_key"],
+            )
+            for p in PLATFORMS
+        ]
+        started = time.perf_counter()
+        await asyncio.gather(
+            *(
+                c.set_limit(externals[p], CAPACITY - i)
+                for c, p in zip(clients, PLATFORMS, strict=True)
+            )
+        )
+        latencies.append((time.perf_counter() - started) * 1000)
+        await asyncio.gather(*(c.aclose() for c in clients))
+    return latencies
+
+
+async def burst(
+    rig: Rig, event_id: UUID, externals: dict[str, str], listing_ids: list[UUID], size: int
+) -> dict[str, Any]:
+    rig.clear_calls()
+    async with rig.session_maker() as session:
+        pushes_before = await session.scalar(
+            select(func.count()).where(SyncLog.event_id == event_id, SyncLog.direction == "push")
+        )
+    started = time.perf_counter()
+    for start in range(0, size, 25):
+        await asyncio.gather(*(rig.register(event_id) for _ in range(min(25, size - start))))
+    registered_s = time.perf_counter() - started
+    want = await rig.expected_limit(event_id)
+    await wait_for(lambda: all(v == want for v in rig.limits(externals).values()))
+    shown_s = time.perf_counter() - started
+    await wait_for(lambda: rig.settled(listing_ids))
+    async with rig.session_maker() as session:
+        pushes = await session.scalar(
+            select(func.count()).where(SyncLog.event_id == event_id, SyncLog.direction == "push")
+        )
+    calls = rig.calls()
+    return {
+        "calls": calls,
+        "pushes": int(pushes or 0) - int(pushes_before or 0),
+        "registered_s": registered_s,
+        "last_limit_shown_s": shown_s,
+        "final_limits_right": all(v == want for v in rig.limits(externals).values()),
+    }
+
+
+async def naive_burst(rig: Rig, externals: dict[str, str], size: int) -> dict[str, int]:
+    """Baseline: one push per registration per listing, nothing coalesced."""
+    rig.clear_calls()
+    clients = {
+        p: make_client(
+            p,
+            rig.running[p].base_url,
+            rig.running[p].credentials.get("access_token") or rig.running[p].credentials["api_key"],
+        )
+        for p in PLATFORMS
+    }
+    try:
+        for i in range(size):
+            await asyncio.gather(
+                *(clients[p].set_limit(externals[p], CAPACITY - 1000 - i) for p in PLATFORMS)
+            )
+    finally:
+        await asyncio.gather(*(c.aclose() for c in clients.values()))
+    return rig.calls()
+
+
+async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
+    assert settings.database_url and settings.redis_url
+    load_task_modules()
+    engine = create_async_engine(settings.database_url, pool_size=20, max_overflow=10)
+    session_maker = async_sessionmaker(engine, expire_on_commit=False)
+    redis = Redis.from_url(settings.redis_url)
+    async with run_sandboxes() as running:
+        for platform, sandbox in running.items():
+            use_sandbox_credentials(platform, sandbox.credentials)
+            sandbox.sandbox.budget.configure(10_000_000, 60.0)  # measure us, not their limits
+        settings = replace(
+            settings,
+            platform_mode="sandbox",
+            **{
+                p: PlatformCredentials(api_url=running[p].base_url, auth_url=running[p].base_url)
+                for p in PLATFORMS
+            },
+        )
+        rig = Rig(settings, redis, session_maker, running)
+
+        async def startup(ctx: dict[str, Any]) -> None:
+            ctx.update(
+                settings=settings, redis=redis, session_maker=session_maker, queues=rig.queues
+            )
+
+        workers = [
+            Worker(queue, functions=list(registry.TASKS.values()), startup=startup, concurrency=10)
+            for queue in rig.queues.values()
+        ]
+        for worker in workers:
+            worker.SIGNALS = []
+        listener = install_mirror(settings, redis, rig.queues, session_maker)
+        tasks = [asyncio.create_task(w.start()) for w in workers]
+        try:
+            event_id, externals, listing_ids = await make_event(rig)
+            await enqueue_event_mirror(
+                settings, redis, rig.queues, session_maker, event_id, urgent=True
+            )
+            await wait_for(lambda: all(v == CAPACITY for v in rig.limits(externals).values()))
+            await wait_for(lambda: rig.settled(listing_ids))
+            latencies = await propagation(rig, event_id, externals, args.samples)
+            burst_figures = await burst(rig, event_id, externals, listing_ids, args.burst)
+            direct = await direct_pushes(rig, externals, args.samples)
+            naive_calls = await naive_burst(rig, externals, args.burst)
+        finally:
+            uninstall_mirror(listener)
+            await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            async for key in redis.scan_iter(match=f"*{settings.redis_prefix}*", count=500):
+                await redis.delete(key)
+            await redis.aclose()
+            await engine.dispose()
+
+    calls = burst_figures["calls"]
+    total_calls = sum(calls.values())
+    naive_total = sum(naive_calls.values())
+    print(f"Mirror to Meetup, Eventbrite and Luma stand-ins; load generator: {LOAD_GENERATOR}")
+    print(
+        f"Propagation, native registration -> all 3 platforms show the new limit "
+        f"({args.samples} one at a time): p50 {percentile(latencies, 0.5):.1f} ms, "
+        f"p99 {percentile(latencies, 0.99):.1f} ms, max {max(latencies):.1f} ms"
+    )
+    print(
+        f"  baseline, the 3 pushes made directly (no queue, no job): "
+        f"p50 {percentile(direct, 0.5):.1f} ms, p99 {percentile(direct, 0.99):.1f} ms"
+    )
+    print(
+        f"Burst of {args.burst} registrations ({burst_figures['registered_s']:.2f} s to register, "
+        f"last limit shown after {burst_figures['last_limit_shown_s']:.2f} s): "
+        f"{total_calls} API calls {calls}, {burst_figures['pushes']} pushes over 3 listings, "
+        f"final limits right: {burst_figures['final_limits_right']}"
+    )
+    print(
+        f"  baseline, one push per registration per listing: {naive_total} API calls "
+        f"{naive_calls} ({naive_total / max(1, total_calls):.0f}x)"
+    )
+    return {
+        "samples": args.samples,
+        "burst": args.burst,
+        "load_generator": LOAD_GENERATOR,
+        "propagation_p50_ms": round(percentile(latencies, 0.5), 1),
+        "propagation_p99_ms": round(percentile(latencies, 0.99), 1),
+        "propagation_max_ms": round(max(latencies), 1),
+        "direct_push_p50_ms": round(percentile(direct, 0.5), 1),
+        "direct_push_p99_ms": round(percentile(direct, 0.99), 1),
+        "calls_per_100_registrations": round(total_calls * 100 / args.burst, 1),
+        "calls_by_platform": calls,
+        "pushes_in_burst": burst_figures["pushes"],
+        "burst_last_limit_shown_s": round(burst_figures["last_limit_shown_s"], 3),
+        "baseline_calls_per_100_registrations": round(naive_total * 100 / args.burst, 1),
+        "final_limits_right": burst_figures["final_limits_right"],
+    }
+
+
+async def admin(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--samples", type=int, default=30, help="one-at-a-time registrations")
+    parser.add_argument("--burst", type=int, default=100, help="registrations in the burst")
+    parser.add_argument("--json", action="store_true", help="end with one line of JSON figures")
+    args = parser.parse_args()
+    if args.samples < 1 or args.burst < 1:
+        parser.error("samples and burst must be at least 1")
+
+    server = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
+    name = f"bench_mirror_{secrets.token_hex(4)}"
+    url = make_url(server).set(database=name).render_as_string(hide_password=False)
+    admin_dsn = asyncpg_dsn(normalise_database_url(server), "postgres")
+    settings = load_settings(
+        {
+            "DATABASE_URL": url,
+            "REDIS_URL": os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
+            "REDIS_PREFIX": f"bench{secrets.token_hex(4)}:",
+            "DATA_DIR": tempfile.mkdtemp(prefix="bench-mirror-"),
+            "SECRET_KEY": secrets.token_urlsafe(40),
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    asyncio.run(admin(admin_dsn, f'CREATE DATABASE "{name}"'))
+    try:
+        migrate(settings)
+        figures = asyncio.run(bench(settings, args))
+    finally:
+        asyncio.run(admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    if args.json:
+        print(json.dumps(figures))
+    return 0 if figures["final_limits_right"] else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
