@@ -1,21 +1,23 @@
 """Bring a platform event under the dashboard: import it as a native clone, or link a listing.
 
 The organiser pastes a Meetup, Eventbrite or Luma link (or a bare id). The event is read
-through the organiser's connected account, a draft clone is created with the listing linked,
-and the listing's registrations are pulled in by the registration service.
+through the organiser's connected account and a clone is created with the listing linked
+(published when the platform event is live, a draft otherwise); the pull job then reads the
+listing's registrations in.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Event, Listing, Platform, SoldOutMode, Theme, User
+from community.models import Event, EventStatus, Listing, Platform, SoldOutMode, Theme, User
 from community.models import ListingState as ModelListingState
 from community.platforms.base import RemoteEvent
 from community.platforms.errors import PlatformError, PlatformNotFound
@@ -199,6 +201,11 @@ async def import_event(
     remote, listing = await fetch_remote(session, settings, user, ref, budget, session_maker)
     values = clone_values(remote, ref.platform)
     event = Event(**values, slug=await unique_slug(session, str(values["title"])), owner_id=user.id)
+    if remote.status == "live":
+        # Already public and selling on the platform: the clone takes over its seats at once,
+        # so its registrations are pulled in and the listing follows our limit from now on.
+        event.status = EventStatus.PUBLISHED
+        event.published_at = datetime.now(UTC)
     session.add(event)
     await session.flush()
     listing.event_id = event.id

@@ -53,13 +53,6 @@ class Effects:
         return RegistrationService.build(self.settings, self.redis, self.session_maker)
 
 
-async def pull_registrations(fx: Effects, listing: Listing) -> None:
-    """Have the pull job read the listing's registrations in (it pushes every listing after)."""
-    from community.tasks.pull import enqueue_pull
-
-    await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
-
-
 async def refresh_events(fx: Effects, event_ids: Iterable[UUID]) -> None:
     """The ledger changed under these events (merge, publish...): rebuild their seats."""
     service = fx.registrations
@@ -67,16 +60,24 @@ async def refresh_events(fx: Effects, event_ids: Iterable[UUID]) -> None:
         await service.refresh(event_id)
 
 
-async def after_event_change(fx: Effects, event: Event, *, pull: Listing | None = None) -> None:
-    """Commit, then let the Traffic Cop and the mirror catch up (publish, cancel, link...).
-
-    With ``pull`` (a listing just linked), its registrations are pulled in as well; the pull
-    changes the counts, which pushes every listing again.
-    """
+async def after_event_change(fx: Effects, event: Event) -> None:
+    """Commit, then let the Traffic Cop and the mirror catch up (publish, cancel, edit)."""
     await fx.session.commit()
     await refresh_events(fx, [event.id])
-    if pull is not None:
-        await pull_registrations(fx, pull)
+
+
+async def after_listing_linked(fx: Effects, listing: Listing) -> None:
+    """Commit, pull the new listing's registrations in, then push its first limit.
+
+    The pull comes first so the limit already counts the people registered there; the push
+    waits for the pull to finish (pushes of a listing hold back while it is being pulled).
+    """
+    from community.tasks.mirror import enqueue_push
+    from community.tasks.pull import enqueue_pull
+
+    await fx.session.commit()
+    await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
+    await enqueue_push(fx.settings, fx.redis, fx.queues, listing.id)
 
 
 async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> str:

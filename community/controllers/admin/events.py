@@ -31,7 +31,7 @@ from community.models import Event, EventStatus
 from community.services import event_import, events
 from community.services.event_stats import confirmed_by_event
 from community.services.events import InvalidInput
-from community.services.organiser_changes import after_event_change
+from community.services.organiser_changes import after_event_change, after_listing_linked
 from community.services.platform_accounts import PLATFORM_LABELS
 from community.services.rate_budget import RateBudget
 
@@ -202,12 +202,20 @@ class EventsController(Controller):
                 errors=exc.errors,
                 labels=PLATFORM_LABELS,
             )
-        await after_event_change(effects(request, db_session, redis, settings), event, pull=listing)
-        flash(
-            request,
-            f"Imported “{event.title}” from {PLATFORM_LABELS[listing.platform]} as a draft; "
-            "its registrations are being pulled in. Check the details, then publish.",
-        )
+        await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        label = PLATFORM_LABELS[listing.platform]
+        if event.status == EventStatus.PUBLISHED:
+            flash(
+                request,
+                f"Imported “{event.title}” from {label}. Its native page is live and its "
+                f"registrations are being pulled in; {label} now follows the seats set here.",
+            )
+        else:
+            flash(
+                request,
+                f"Imported “{event.title}” from {label} as a draft, as it is on {label}. "
+                "Check the details, then publish: its registrations come in from then on.",
+            )
         return Redirect(f"/admin/events/{event.id}")
 
     @get("/events/{event_id:uuid}/edit", name="admin:event_edit")
@@ -335,7 +343,7 @@ class EventsController(Controller):
                 link_errors=exc.errors,
                 status_code=422,
             )
-        await after_event_change(effects(request, db_session, redis, settings), event, pull=listing)
+        await after_listing_linked(effects(request, db_session, redis, settings), listing)
         flash(
             request,
             f"Linked the {PLATFORM_LABELS[listing.platform]} listing; its registrations are "
