@@ -38,10 +38,11 @@ async def hit(redis: Redis, settings: Settings, limit: Limit, subject: str) -> i
     """Count one attempt; return 0 if allowed, else the seconds until the window resets."""
     key = _key(settings, limit, subject or "unknown")
     async with redis.pipeline(transaction=True) as pipe:
+        # SET NX starts the window once (EXPIRE NX would need Redis 7; we support 6.2).
+        pipe.set(key, 0, ex=limit.window_s, nx=True)
         pipe.incr(key)
-        pipe.expire(key, limit.window_s, nx=True)
         pipe.ttl(key)
-        count, _, ttl = await pipe.execute()
+        _, count, ttl = await pipe.execute()
     if int(count) > limit.max_hits:
         return max(1, int(ttl))
     return 0
