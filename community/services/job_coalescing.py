@@ -36,7 +36,8 @@ LEASE_MS = 120_000
 VERSION_TTL_MS = 14 * 24 * 3600 * 1000
 BUSY = -1
 LOST = -2
-# A bounded wait for the tiny window in which a finished job is still listed as active.
+# A bounded wait (under half a second) for the tiny window in which a finished job is still
+# listed as active.
 ENQUEUE_SETTLE_TRIES = 12
 
 _REQUEST = """
@@ -158,7 +159,8 @@ async def enqueue_coalesced(
         if progress.runner_active or progress.done >= request.version:
             return  # a runner took over after our bump, or already went past it
         # Active, but either before taking the lease or just after settling: look again.
-        await asyncio.sleep(0.002 * 2**attempt)
+        await asyncio.sleep(min(0.002 * 2**attempt, 0.05))
+    # Left to the scheduled sweep (tasks.pull.pull_all_listings re-enqueues pending work).
     log.warning("job still finishing", extra={"key": key})
 
 

@@ -279,7 +279,7 @@ async def pull_all_listings(ctx: dict[str, Any]) -> dict[str, int]:
     """Every minute: pull every listing of a published event that has not long ended.
 
     Meetup has no webhooks, so this is how its RSVPs arrive; for Eventbrite and Luma it
-    catches whatever a lost webhook would have told us.
+    catches whatever a lost webhook would have told us. Pushes still owed are resumed too.
     """
     now = datetime.now(UTC)
     async with ctx["session_maker"]() as session:
@@ -293,6 +293,14 @@ async def pull_all_listings(ctx: dict[str, Any]) -> dict[str, int]:
             )
         )
         listing_ids = list(rows)
+    settings, redis, queues = ctx["settings"], ctx["redis"], ctx["queues"]
+    pushes = Coalescer(redis, settings.redis_prefix, "push")
+    stranded = 0
     for listing_id in listing_ids:
-        await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], listing_id)
-    return {"listings": len(listing_ids)}
+        await enqueue_pull(settings, redis, queues, listing_id)
+        progress = await pushes.progress(listing_id)
+        if progress.pending and not progress.runner_active:
+            # A change no push has carried yet (its job gave up, or its worker died).
+            stranded += 1
+            await enqueue_push(settings, redis, queues, listing_id, urgent=False)
+    return {"listings": len(listing_ids), "pushes_resumed": stranded}

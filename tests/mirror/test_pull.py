@@ -7,7 +7,7 @@ from sqlalchemy import select
 from community.models import Listing, Member, MemberIdentity, Registration, SyncLog
 from community.sandbox.common import Person
 from community.services.job_coalescing import Coalescer
-from community.tasks.pull import enqueue_pull, pull_listing
+from community.tasks.pull import enqueue_pull, pull_all_listings, pull_listing
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
@@ -115,12 +115,12 @@ async def test_a_registration_that_raced_past_the_mirror_is_recorded_and_flagged
     rig: MirrorRig, make_event: MakeEvent
 ) -> None:
     event = await make_event(capacity=5, reserve=3, platform_waitlist=False)
-    # Two people register on our page (inside the reserve), while Meetup, before any limit
-    # reached it, accepted four RSVPs: more than the two shared seats.
-    for i in range(2):
-        await rig.registrations.register(event.id, name=f"Native {i}", email=f"n{i}@example.org")
+    # Meetup, before any limit reached it, accepted four RSVPs (more than the two shared
+    # seats) that we have not pulled yet; meanwhile two people register on our page.
     for i in range(4):
         add(rig, event, "meetup", Person(f"Racer {i}", member_id=f"90000{i}"))
+    for i in range(2):
+        await rig.registrations.register(event.id, name=f"Native {i}", email=f"n{i}@example.org")
 
     await pull_everything(rig, event)
 
@@ -155,3 +155,22 @@ async def test_pull_job_runs_with_a_worker_like_ctx(rig: MirrorRig, make_event: 
     result = await pull_listing(rig.ctx(), listing_id=str(event.listings["luma"].id))
     assert result["outcome"] == "done"
     assert result["counts"] == [{"recorded": 1}]
+
+
+async def test_the_schedule_pulls_listings_and_resumes_stranded_pushes(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=12, reserve=2)
+    add(rig, event, "meetup", Person("Ada Lovelace", member_id="100001"))
+    # A change noted for Luma whose push job never ran (say its worker died).
+    pushes = Coalescer(rig.redis, rig.settings.redis_prefix, "push")
+    await pushes.request(event.listings["luma"].id)
+
+    result = await pull_all_listings(rig.ctx())
+    assert result["listings"] >= 3
+    assert result["pushes_resumed"] >= 1
+
+    # Meetup's RSVP came in by the schedule alone; every listing shows 10 - 1 shared seats.
+    await eventually(lambda: rig.state("luma", event.external("luma"))["limit"] == 9)
+    await eventually(lambda: rig.state("meetup", event.external("meetup"))["limit"] == 1 + 9)
+    assert [r.channel for r in await registrations(rig, event)] == ["meetup"]
