@@ -121,8 +121,10 @@ async def enqueue_event_mirror(
     """Push every listing of the event; ``urgent`` for changes a native registrant caused."""
     async with session_maker() as session:
         ids = await listing_ids_of(session, event_id)
-    for listing_id in ids:
-        await enqueue_push(settings, redis, queues, listing_id, urgent=urgent)
+    # Side by side: this runs inside the registration request, after its seat was taken.
+    await asyncio.gather(
+        *(enqueue_push(settings, redis, queues, listing_id, urgent=urgent) for listing_id in ids)
+    )
     return len(ids)
 
 
