@@ -1,9 +1,9 @@
-"""Small charts drawn on the server as SVG: no script, no library, readable without colour.
+"""Small charts drawn on the server as SVG: no script, no library.
 
-`registrations_chart` draws how many people held a place over time, one step line per
-channel; `arrivals_chart` draws check-ins per quarter hour on the day. Both return markup
-that scales to its container (viewBox) and carries a text title for screen readers; the
-templates add the numbers as a table too.
+`registrations_chart` draws how many people held a place over time, one stacked band per
+channel (its top edge is the total); `arrivals_chart` draws check-ins per quarter hour on the
+day. Both scale to their container (viewBox) and carry a text title for screen readers; the
+templates add the numbers beside them.
 """
 
 from __future__ import annotations
@@ -27,8 +27,6 @@ CHANNEL_LABELS = {
     "eventbrite": "Eventbrite",
     "luma": "Luma",
 }
-# Dash patterns tell the lines apart without colour.
-CHANNEL_DASHES = {"native": "", "meetup": "6 3", "eventbrite": "2 3", "luma": "10 3 2 3"}
 
 
 @dataclass(frozen=True)
@@ -43,11 +41,26 @@ class Change:
 @dataclass(frozen=True)
 class Series:
     channel: str
-    points: list[tuple[datetime, int]]  # (time, people holding a place from then on)
+    final: int  # people holding a place through this channel at the end
+
+
+@dataclass(frozen=True)
+class Stack:
+    """Levels per channel as step functions over shared boundaries: level[i] holds from
+    times[i] until times[i + 1]."""
+
+    times: list[datetime]
+    levels: dict[str, list[int]]
 
     @property
-    def final(self) -> int:
-        return self.points[-1][1] if self.points else 0
+    def series(self) -> list[Series]:
+        return [Series(channel, values[-1]) for channel, values in self.levels.items()]
+
+    @property
+    def peak(self) -> int:
+        return max(
+            (sum(v[i] for v in self.levels.values()) for i in range(len(self.times))), default=0
+        )
 
 
 def changes_from(rows: Iterable[tuple[str, datetime, datetime | None]]) -> list[Change]:
@@ -61,22 +74,27 @@ def changes_from(rows: Iterable[tuple[str, datetime, datetime | None]]) -> list[
     return changes
 
 
-def cumulative(changes: Sequence[Change], start: datetime, end: datetime) -> list[Series]:
-    """Step series per channel between `start` and `end`, channels in the usual order."""
+def stack(changes: Sequence[Change], start: datetime, end: datetime) -> Stack:
+    """Channel levels between `start` and `end`, channels in the usual order."""
     channels = [c for c in CHANNEL_COLOURS if any(ch.channel == c for ch in changes)]
-    out = []
-    for channel in channels:
-        level = 0
-        points = [(start, 0)]
-        for change in changes:
-            if change.channel != channel:
-                continue
-            level += change.delta
-            at = min(max(change.at, start), end)
-            points.append((at, level))
-        points.append((end, level))
-        out.append(Series(channel, points))
-    return out
+    level = dict.fromkeys(channels, 0)
+    times = [start]
+    levels: dict[str, list[int]] = {c: [0] for c in channels}
+    for change in changes:
+        at = min(max(change.at, start), end)
+        level[change.channel] += change.delta
+        if at > times[-1]:
+            times.append(at)
+            for c in channels:
+                levels[c].append(level[c])
+        else:  # same instant as the last boundary: it changes that boundary's level
+            for c in channels:
+                levels[c][-1] = level[c]
+    if times[-1] < end:
+        times.append(end)
+        for c in channels:
+            levels[c].append(level[c])
+    return Stack(times, levels)
 
 
 def nice_scale(value: int, steps: int = 4) -> tuple[int, int]:
@@ -85,7 +103,7 @@ def nice_scale(value: int, steps: int = 4) -> tuple[int, int]:
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 3, 4, 5, 10) if m * magnitude >= raw)
     step = max(1, math.ceil(step))
-    if value <= 0:
+    if value <= steps:
         return steps, 1
     return max(step, math.ceil(value / step) * step), step
 
@@ -102,53 +120,57 @@ PAD_L, PAD_R, PAD_T, PAD_B = 44, 16, 16, 34
 
 
 def registrations_chart(
-    series: Sequence[Series], start: datetime, end: datetime, *, tz: ZoneInfo, title: str
+    data: Stack, start: datetime, end: datetime, *, tz: ZoneInfo, title: str
 ) -> str:
-    if not series or end <= start:
+    """Stacked step areas, one band per channel, the total as the top edge."""
+    if not data.levels or end <= start:
         return ""
     span = end - start
-    top, step = nice_scale(max((max(v for _, v in s.points) for s in series), default=0))
+    top, step = nice_scale(data.peak)
     plot_w, plot_h = W - PAD_L - PAD_R, H - PAD_T - PAD_B
 
-    def x(at: datetime) -> float:
-        return PAD_L + plot_w * ((at - start) / span)
+    def x(at: datetime) -> str:
+        return f"{PAD_L + plot_w * ((at - start) / span):.1f}"
 
-    def y(value: int) -> float:
-        return PAD_T + plot_h * (1 - value / top)
+    def y(value: int) -> str:
+        return f"{PAD_T + plot_h * (1 - value / top):.1f}"
 
     parts = [
         f'<svg class="chart" viewBox="0 0 {W} {H}" role="img" aria-labelledby="chart-title" '
         f'xmlns="http://www.w3.org/2000/svg"><title id="chart-title">{escape(title)}</title>'
     ]
     for tick in range(0, top + 1, step):
-        ty = y(tick)
         parts.append(
-            f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{ty:.1f}" y2="{ty:.1f}" class="grid"/>'
-            f'<text x="{PAD_L - 8}" y="{ty + 4:.1f}" text-anchor="end" class="axis">{tick}</text>'
+            f'<line x1="{PAD_L}" x2="{W - PAD_R}" y1="{y(tick)}" y2="{y(tick)}" class="grid"/>'
+            f'<text x="{PAD_L - 8}" y="{float(y(tick)) + 4:.1f}" text-anchor="end" '
+            f'class="axis">{tick}</text>'
         )
     for i in range(5):
         at = start + span * (i / 4)
         anchor = "start" if i == 0 else "end" if i == 4 else "middle"
         parts.append(
-            f'<text x="{x(at):.1f}" y="{H - 10}" text-anchor="{anchor}" class="axis">'
+            f'<text x="{x(at)}" y="{H - 10}" text-anchor="{anchor}" class="axis">'
             f"{escape(_time_label(at, span, tz))}</text>"
         )
-    for s in series:
-        d = []
-        for i, (at, value) in enumerate(s.points):
-            px, py = x(at), y(value)
-            if i == 0:
-                d.append(f"M{px:.1f},{py:.1f}")
-            else:
-                d.append(f"H{px:.1f}V{py:.1f}")  # step: hold the level, then jump
-        colour = CHANNEL_COLOURS.get(s.channel, "#495057")
-        dash = CHANNEL_DASHES.get(s.channel, "")
-        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
-        label = CHANNEL_LABELS.get(s.channel, s.channel)
-        parts.append(
-            f'<path d="{"".join(d)}" fill="none" stroke="{colour}" stroke-width="2.5" '
-            f'stroke-linejoin="round"{dash_attr}><title>{escape(label)}: {s.final}</title></path>'
+    times, n = data.times, len(data.times)
+    below = [0] * n
+    outlines = []
+    for channel, values in data.levels.items():
+        above = [b + v for b, v in zip(below, values, strict=True)]
+        edge = [f"M{x(times[0])},{y(above[0])}"]
+        edge += [f"H{x(times[i])}V{y(above[i])}" for i in range(1, n)]
+        back = [f"L{x(times[-1])},{y(below[-1])}"]
+        back += [f"V{y(below[i])}H{x(times[i])}" for i in range(n - 2, -1, -1)]
+        colour = CHANNEL_COLOURS.get(channel, "#495057")
+        label = escape(CHANNEL_LABELS.get(channel, channel))
+        parts.append(f'<path d="{"".join(edge + back)}Z" fill="{colour}" fill-opacity=".18"/>')
+        outlines.append(
+            f'<path d="{"".join(edge)}" fill="none" stroke="{colour}" stroke-width="2.5" '
+            f'stroke-linejoin="round"><title>{label}: {values[-1]}</title></path>'
         )
+        below = above
+    # Lower bands' edges last, so where an upper band is empty its edge does not hide them.
+    parts.extend(reversed(outlines))
     parts.append("</svg>")
     return "".join(parts)
 

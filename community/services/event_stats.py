@@ -62,12 +62,12 @@ async def registration_chart(session: AsyncSession, event: Event) -> Registratio
     start = min(changes[0].at, end - timedelta(hours=1))
     # A little room before the first registration, so the first step is visible.
     start -= (end - start) * 0.03
-    series = charts.cumulative(changes, start, end)
+    data = charts.stack(changes, start, end)
     tz = _zone(event.timezone)
     svg = charts.registrations_chart(
-        series, start, end, tz=tz, title=f"People holding a place for {event.title}, by channel"
+        data, start, end, tz=tz, title=f"People holding a place for {event.title}, by channel"
     )
-    return RegistrationChart(svg, series, sum(s.final for s in series))
+    return RegistrationChart(svg, data.series, sum(s.final for s in data.series))
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from saq import Queue
+from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -66,18 +67,41 @@ async def after_event_change(fx: Effects, event: Event) -> None:
     await refresh_events(fx, [event.id])
 
 
-async def after_listing_linked(fx: Effects, listing: Listing) -> None:
-    """Commit, pull the new listing's registrations in, then push its first limit.
+async def after_listing_linked(fx: Effects, listing: Listing) -> int | None:
+    """Commit, pull the new listing's registrations in now, then push its first limit.
 
-    The pull comes first so the limit already counts the people registered there; the push
-    waits for the pull to finish (pushes of a listing hold back while it is being pulled).
+    The pull runs first and to the end, so the first limit already counts the people
+    registered there (a push while a listing is being pulled is held back). Returns how many
+    people the listing has in the ledger, or None when the platform asked us to wait (the
+    pull job then retries and pushes after).
     """
-    from community.tasks.mirror import enqueue_push
-    from community.tasks.pull import enqueue_pull
+    from community.tasks.mirror import RetryLater, enqueue_push
+    from community.tasks.pull import enqueue_pull, pull_listing
 
     await fx.session.commit()
-    await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
+    ctx: dict[str, Any] = {
+        "settings": fx.settings,
+        "redis": fx.redis,
+        "session_maker": fx.session_maker,
+        "queues": fx.queues,
+    }
+    try:
+        await pull_listing(ctx, listing_id=str(listing.id), full=True)
+    except RetryLater:
+        await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
+        return None
     await enqueue_push(fx.settings, fx.redis, fx.queues, listing.id)
+    return int(
+        await fx.session.scalar(
+            select(func.count())
+            .select_from(Registration)
+            .where(
+                Registration.listing_id == listing.id,
+                Registration.status != RegistrationStatus.CANCELLED,
+            )
+        )
+        or 0
+    )
 
 
 async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> str:

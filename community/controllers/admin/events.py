@@ -78,6 +78,12 @@ def _form_context(values: dict[str, str], errors: dict[str, str], **extra: Any) 
     }
 
 
+def _with_people(pulled: int | None) -> str:
+    if pulled is None:
+        return ""
+    return f" with {pulled} {'person' if pulled == 1 else 'people'}"
+
+
 class EventsController(Controller):
     path = "/admin"
     guards = [ORGANISERS]
@@ -202,13 +208,13 @@ class EventsController(Controller):
                 errors=exc.errors,
                 labels=PLATFORM_LABELS,
             )
-        await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        pulled = await after_listing_linked(effects(request, db_session, redis, settings), listing)
         label = PLATFORM_LABELS[listing.platform]
         if event.status == EventStatus.PUBLISHED:
             flash(
                 request,
-                f"Imported “{event.title}” from {label}. Its native page is live and its "
-                f"registrations are being pulled in; {label} now follows the seats set here.",
+                f"Imported “{event.title}” from {label}{_with_people(pulled)}. Its native page "
+                f"is live, and {label} now follows the seats set here.",
             )
         else:
             flash(
@@ -343,10 +349,17 @@ class EventsController(Controller):
                 link_errors=exc.errors,
                 status_code=422,
             )
-        await after_listing_linked(effects(request, db_session, redis, settings), listing)
-        flash(
-            request,
-            f"Linked the {PLATFORM_LABELS[listing.platform]} listing; its registrations are "
-            "being pulled in and its limit follows the shared seats from now on.",
-        )
+        pulled = await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        label = PLATFORM_LABELS[listing.platform]
+        if event.status != EventStatus.PUBLISHED:
+            flash(request, f"Linked the {label} listing. Its people come in once you publish.")
+        else:
+            people = (
+                "" if pulled is None else f" with {pulled} {'person' if pulled == 1 else 'people'}"
+            )
+            flash(
+                request,
+                f"Linked the {label} listing{people}. Its limit follows the shared seats "
+                "from now on.",
+            )
         return Redirect(f"/admin/events/{event.id}")
