@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.background_tasks import BackgroundTask
 from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import (
@@ -301,7 +302,7 @@ class DoorApiController(Controller):
         queues: dict[str, Queue],
         event_id: UUID,
         data: CheckinBody,
-    ) -> dict[str, Any]:
+    ) -> Response[dict[str, Any]]:
         actor = _actor(door_user, data.device)
         await self._known_event(db_session, event_id)
         op = Op(token=data.token, registration_id=data.registration_id, op_id=data.op_id)
@@ -311,8 +312,10 @@ class DoorApiController(Controller):
             )
         except CheckinInputError as exc:
             raise _bad_input(exc) from None
-        await checkin.pass_back(queues, [outcome])
-        return outcome_json(outcome)
+        # The platform hand-back is queued after the answer is sent: the door is not kept waiting.
+        return Response(
+            outcome_json(outcome), background=BackgroundTask(checkin.pass_back, queues, [outcome])
+        )
 
     @post("/events/{event_id:uuid}/undo", status_code=200, summary="Take a check-in back")
     async def undo(
