@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -16,8 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import PlatformCredentials, Settings
 from community.models import PlatformAccount, User
+from community.platforms.factory import make_client
 from community.services.crypto import SecretUnreadable, decrypt, encrypt
 from community.services.login_throttle import Throttle
+from community.services.platform_accounts import token_provider
 from community.services.users import UserService
 from tests.admin.conftest import LiveClient, serve
 from tests.conftest import TEST_PASSWORD, csrf_token
@@ -204,3 +207,46 @@ async def test_meetup_oauth_round_trip(organiser: User, rig: Any, db_session: As
     )
     assert account is not None and account.access_token_enc and account.expires_at is not None
     assert creds["access_token"] not in account.access_token_enc
+
+
+async def test_tokens_are_refreshed_before_they_expire(
+    organiser: User, rig: Any, session_maker: Any
+) -> None:
+    meetup = rig.sandboxes["meetup"]
+    creds = meetup.credentials
+    settings = replace(
+        rig.settings,
+        meetup=PlatformCredentials(
+            api_url=meetup.base_url,
+            auth_url=meetup.base_url,
+            client_id=creds["client_id"],
+            client_secret=creds["client_secret"],
+        ),
+    )
+    key = settings.secret_key
+    async with session_maker() as session:
+        account = PlatformAccount(
+            user_id=organiser.id,
+            platform="meetup",
+            display_name="Sandbox organiser",
+            access_token_enc=encrypt(key, creds["access_token"]),
+            refresh_token_enc=encrypt(key, creds["refresh_token"]),
+            # Two minutes left: inside the margin, so the next use renews first.
+            expires_at=datetime.now(UTC) + timedelta(minutes=2),
+        )
+        session.add(account)
+        await session.commit()
+    provider = token_provider(settings, account, session_maker)
+    token = await provider()
+    assert token != creds["access_token"]
+    client = make_client("meetup", meetup.base_url, provider)
+    try:
+        assert (await client.account()).name  # the renewed token works
+    finally:
+        await client.aclose()
+    async with session_maker() as session:
+        saved = await session.get(PlatformAccount, account.id)
+    # Saved at once, encrypted: the old refresh token is spent and must never be used again.
+    assert decrypt(key, saved.access_token_enc) == token
+    assert decrypt(key, saved.refresh_token_enc) != creds["refresh_token"]
+    assert saved.expires_at > datetime.now(UTC) + timedelta(minutes=30)
