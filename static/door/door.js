@@ -582,7 +582,7 @@ function renderResults() {
     const badge = el("span", { className: `badge ${person.channel}`, textContent: CHANNELS[person.channel] || person.channel });
     const who = el("div", { className: "door-person" },
       el("strong", { textContent: person.name }), el("small", { textContent: maskEmail(person.email) }));
-    who.querySelector("strong").append(" ", badge);
+    who.querySelector("small").prepend(badge, " ");
     let action;
     if (person.status !== "confirmed") {
       action = el("span", { className: "state bad", textContent: person.status === "cancelled" ? "Cancelled" : "Waitlisted" });
