@@ -135,6 +135,14 @@ async def test_organiser_story(
     await wait_stat(page, "taken", "2")
     await wait_stat(page, "shared-left", "59")
 
+    # More seats: the change reaches Luma at once. 1 going there + (110 - 40 - 1) shared left.
+    await page.fill("#s-capacity", "110")
+    await page.click("text=Save and push")
+    await wait_stat(page, "shared-left", "69")
+    await wait_stat(page, "limit-luma", "70")
+    await page.wait_for_selector('[data-testid="listing-luma"] .pill-ok')
+    assert luma.sandbox.event_state(luma_id)["limit"] == 70
+
     # Import a Meetup event with one RSVP.
     meetup = rig.sandboxes["meetup"]
     meetup_id = meetup.sandbox.seed_event(SeedEvent(title="Imported Python Evening", limit=80))
