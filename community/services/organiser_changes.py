@@ -30,7 +30,16 @@ from community.models import (
     SyncState,
 )
 from community.services.events import InvalidInput, active_registrations, parse_seats
-from community.services.inventory import Counts, Full, InventoryError, NotLoaded, Seat
+from community.services.inventory import (
+    Counts,
+    Full,
+    InventoryError,
+    NotLoaded,
+    OverCapacity,
+    PlaceState,
+    Released,
+    Seat,
+)
 from community.services.ledger import registration_keys
 from community.services.registrations import (
     AlreadyCancelled,
@@ -145,6 +154,8 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
     notice = f"Saved: capacity {event.capacity}, native reserve {event.native_reserve}."
     if change.promoted:
         notice += f" {len(change.promoted)} from the waitlist got a seat."
+    if seated := await seat_everyone_over_capacity(fx, event):
+        notice += f" {seated} over-capacity registration(s) now hold a seat."
     if event.listings:
         notice += " The new limits are on their way to the listings."
     return notice
@@ -214,3 +225,60 @@ async def promote_registration(fx: Effects, registration: Registration) -> str:
     await service.hooks.fire(event_id, registration.channel)
     who = registration.name or "The person"
     return f"{who} moved up from the waitlist and holds seat {result.seat_no}."
+
+
+async def seat_over_capacity(fx: Effects, registration: Registration) -> int | None:
+    """Give a platform race that got no seat a free one now; None when none is free.
+
+    Its place is released and taken again as the platform registration it is: that takes a
+    shared seat, else a reserved one, else it stays over capacity (the place is back as it was).
+    """
+    if not (registration.over_capacity and registration.seat_no is None):
+        raise ActionRefused("This registration already holds a seat.")
+    service = fx.registrations
+    event_id = registration.event_id
+    keys = await registration_keys(fx.session, service.keys, registration)
+    await service.load(event_id)
+    released = await service.inventory.release(event_id, keys, states=[PlaceState.OVER_CAPACITY])
+    if not isinstance(released, Released):
+        await service.refresh(event_id)
+        raise ActionRefused("The seat list was out of date and has been rebuilt; try again.")
+    result = await service.inventory.admit_past_mirror(event_id, keys, registration.channel)
+    if not isinstance(result, Seat):
+        if isinstance(result, OverCapacity):
+            return None
+        await service.refresh(event_id)
+        raise ActionRefused("Registration is closed for this event.")
+    registration.seat_no = result.seat_no
+    registration.over_capacity = False
+    registration.confirmed_at = datetime.now(UTC)
+    try:
+        await fx.session.commit()
+    except DBAPIError as exc:
+        await fx.session.rollback()
+        await service.refresh(event_id)
+        raise ActionRefused("That seat was just taken; try again.") from exc
+    await service.hooks.fire(event_id, registration.channel)
+    return result.seat_no
+
+
+async def seat_everyone_over_capacity(fx: Effects, event: Event) -> int:
+    """After more seats appear: seat the platform races, first come first, while seats last."""
+    waiting = list(
+        await fx.session.scalars(
+            select(Registration)
+            .where(
+                Registration.event_id == event.id,
+                Registration.status == RegistrationStatus.CONFIRMED,
+                Registration.over_capacity.is_(True),
+                Registration.seat_no.is_(None),
+            )
+            .order_by(Registration.created_at)
+        )
+    )
+    seated = 0
+    for registration in waiting:
+        if await seat_over_capacity(fx, registration) is None:
+            break
+        seated += 1
+    return seated

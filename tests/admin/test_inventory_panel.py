@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
-from community.models import Event, Listing, SyncState
+from community.models import Event, Listing, Registration, SyncState
 from community.queue import make_queues
 from community.services.registrations import RegistrationService
 from tests.admin.conftest import MakeEvent, Register
@@ -130,6 +130,35 @@ async def test_over_capacity_platform_races_are_alerted(
     html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
     assert 'data-testid="over-capacity"' in html
     assert "Racer" in html and "Raise capacity to 2" in html
+    # The organiser raises the capacity from the alert: the racer gets the new seat.
+    response = await seats(
+        organiser_client, event, capacity="2", native_reserve="0", soldout_mode="waitlist"
+    )
+    assert "1 over-capacity registration(s) now hold a seat." in response.text
+    assert 'data-testid="over-capacity"' not in response.text
+    assert stat_of(response.text, "taken") == "2"
+
+
+async def test_an_over_capacity_registration_takes_a_freed_seat(
+    organiser_client: Client,
+    make_event: MakeEvent,
+    register: Register,
+    registrations: RegistrationService,
+    db_session: AsyncSession,
+) -> None:
+    event = await make_event(capacity=1, reserve=0)
+    first = await register(event, "Native person", "n@example.com")
+    raced = await register(event, "Racer", None, channel="luma")
+    url = f"/admin/events/{event.id}/registrations/{raced.registration_id}/seat"
+    token = await csrf_token(organiser_client)
+    full = await organiser_client.post(url, headers={"x-csrftoken": token})
+    assert "No seat is free." in full.text
+    await registrations.cancel(first.ticket_token)  # a seat comes free
+    seated = await organiser_client.post(url, headers={"x-csrftoken": token})
+    assert "Racer now holds seat 1." in seated.text
+    reg = await db_session.get(Registration, raced.registration_id)
+    await db_session.refresh(reg)
+    assert reg.seat_no == 1 and reg.over_capacity is False
 
 
 async def test_retry_marks_the_listing_pushing_and_enqueues(

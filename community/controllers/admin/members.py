@@ -35,6 +35,7 @@ from community.services.organiser_changes import (
     cancel_registration,
     promote_registration,
     refresh_events,
+    seat_over_capacity,
 )
 from community.services.platform_accounts import PLATFORM_LABELS
 
@@ -153,6 +154,36 @@ class AttendeesController(Controller):
             flash(request, notice)
         except ActionRefused as exc:
             flash(request, str(exc), "error")
+        return Redirect(safe_next(form.get("back", ""), f"/admin/events/{event_id}/attendees"))
+
+    @post("/registrations/{registration_id:uuid}/seat", name="admin:registration_seat")
+    async def seat(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        registration_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
+    ) -> Redirect:
+        """Give an over-capacity platform registration a seat that has come free."""
+        registration = await self._registration(db_session, event_id, registration_id)
+        form = await form_dict(request)
+        try:
+            seat = await seat_over_capacity(
+                effects(request, db_session, redis, settings), registration
+            )
+        except ActionRefused as exc:
+            flash(request, str(exc), "error")
+        else:
+            if seat is None:
+                flash(
+                    request,
+                    "No seat is free. Raise the capacity or lower the native reserve first.",
+                    "error",
+                )
+            else:
+                flash(request, f"{registration.name or 'The person'} now holds seat {seat}.")
         return Redirect(safe_next(form.get("back", ""), f"/admin/events/{event_id}/attendees"))
 
 
