@@ -176,7 +176,8 @@ def clone_values(remote: RemoteEvent, platform: str) -> dict[str, object]:
         "venue_name": (remote.venue_name or "")[:200],
         "address": (remote.address or "")[:300],
         "city": (remote.city or "")[:120],
-        "country": (remote.country or "")[:2].upper(),
+        # Only a two-letter code is a country code; a spelt-out name ("Germany") is dropped.
+        "country": country.upper() if len(country := (remote.country or "").strip()) == 2 else "",
         "latitude": remote.lat,
         "longitude": remote.lon,
         "online_url": (remote.online_url or "")[:500],
