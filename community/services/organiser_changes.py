@@ -193,6 +193,22 @@ async def cancel_registration(fx: Effects, registration: Registration) -> str:
     return notice
 
 
+async def _record_seat(
+    fx: Effects, service: RegistrationService, registration: Registration, seat_no: int
+) -> None:
+    """Write the seat Redis just gave into the ledger, then tell the listeners."""
+    registration.seat_no = seat_no
+    registration.confirmed_at = datetime.now(UTC)
+    try:
+        await fx.session.commit()
+    except DBAPIError as exc:
+        # Redis seated them but the ledger refused: put Redis back in step with the ledger.
+        await fx.session.rollback()
+        await service.refresh(registration.event_id)
+        raise ActionRefused("That seat was just taken; try again.") from exc
+    await service.hooks.fire(registration.event_id, registration.channel)
+
+
 async def promote_registration(fx: Effects, registration: Registration) -> str:
     """Seat this waitlisted person now, ahead of the line, if a seat is free for them."""
     if registration.status != RegistrationStatus.WAITLISTED:
@@ -213,16 +229,7 @@ async def promote_registration(fx: Effects, registration: Registration) -> str:
         await service.refresh(event_id)
         raise ActionRefused("The seat list was out of date and has been rebuilt; try again.")
     registration.status = RegistrationStatus.CONFIRMED
-    registration.seat_no = result.seat_no
-    registration.confirmed_at = datetime.now(UTC)
-    try:
-        await fx.session.commit()
-    except DBAPIError as exc:
-        # Redis seated them but the ledger refused: put Redis back in step with the ledger.
-        await fx.session.rollback()
-        await service.refresh(event_id)
-        raise ActionRefused("That seat was just taken; try again.") from exc
-    await service.hooks.fire(event_id, registration.channel)
+    await _record_seat(fx, service, registration, result.seat_no)
     who = registration.name or "The person"
     return f"{who} moved up from the waitlist and holds seat {result.seat_no}."
 
@@ -249,16 +256,8 @@ async def seat_over_capacity(fx: Effects, registration: Registration) -> int | N
             return None
         await service.refresh(event_id)
         raise ActionRefused("Registration is closed for this event.")
-    registration.seat_no = result.seat_no
     registration.over_capacity = False
-    registration.confirmed_at = datetime.now(UTC)
-    try:
-        await fx.session.commit()
-    except DBAPIError as exc:
-        await fx.session.rollback()
-        await service.refresh(event_id)
-        raise ActionRefused("That seat was just taken; try again.") from exc
-    await service.hooks.fire(event_id, registration.channel)
+    await _record_seat(fx, service, registration, result.seat_no)
     return result.seat_no
 
 
