@@ -30,9 +30,15 @@ from community.auth import DOOR, SESSION_USER_KEY, load_user
 from community.config import Settings
 from community.models import Event, Role, User
 from community.services import checkin
-from community.services.checkin import Actor, CheckinInputError, Op, Outcome, RosterEntry
+from community.services.checkin import (
+    Actor,
+    CheckinInputError,
+    Op,
+    Outcome,
+    RosterEntry,
+    Staff,
+)
 from community.services.tickets import ticket_signer
-from community.services.users import UserService
 from community.templating import asset
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -147,7 +153,7 @@ async def _event(session: AsyncSession, event_id: UUID) -> Event:
     return event
 
 
-async def provide_door_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> User:
+async def provide_door_user(request: Request[Any, Any, Any], db_session: AsyncSession) -> Staff:
     """The DOOR guard's check, made on the request's own database session.
 
     Same rule (an active user with a door role, re-read on every request), but one pooled
@@ -159,16 +165,15 @@ async def provide_door_user(request: Request[Any, Any, Any], db_session: AsyncSe
         user_id = UUID(str(raw)) if raw else None
     except ValueError:
         user_id = None
-    user = await UserService(session=db_session).get_active(user_id) if user_id else None
+    user = await checkin.active_user(db_session, user_id) if user_id else None
     if user is None:
         raise NotAuthorizedException("Please sign in.")
     if Role(user.role) not in DOOR_ROLES:
         raise PermissionDeniedException("Your account cannot use the door.")
-    request.state.user = user
     return user
 
 
-def _actor(user: User, device: str) -> Actor:
+def _actor(user: Staff, device: str) -> Actor:
     try:
         return Actor.parse(user.id, device)
     except CheckinInputError as exc:
@@ -242,7 +247,7 @@ class DoorApiController(Controller):
     tags = ["Door check-in"]
 
     @get("/key", cache=False, summary="The public key that verifies tickets")
-    async def key(self, settings: Settings, door_user: User) -> dict[str, Any]:
+    async def key(self, settings: Settings, door_user: Staff) -> dict[str, Any]:
         return ticket_signer(settings.secret_key).public_info()
 
     @get(
@@ -254,7 +259,7 @@ class DoorApiController(Controller):
         self,
         settings: Settings,
         db_session: AsyncSession,
-        door_user: User,
+        door_user: Staff,
         event_id: UUID,
         since: datetime | None = None,
     ) -> dict[str, Any]:
@@ -272,7 +277,7 @@ class DoorApiController(Controller):
 
     @get("/events/{event_id:uuid}/counts", cache=False, summary="Checked in / expected")
     async def counts(
-        self, db_session: AsyncSession, door_user: User, event_id: UUID
+        self, db_session: AsyncSession, door_user: Staff, event_id: UUID
     ) -> dict[str, int]:
         await _event(db_session, event_id)
         counts = await checkin.counts(db_session, event_id)
@@ -282,7 +287,7 @@ class DoorApiController(Controller):
     async def search(
         self,
         db_session: AsyncSession,
-        door_user: User,
+        door_user: Staff,
         event_id: UUID,
         q: Annotated[str, Meta(max_length=200)] = "",
     ) -> dict[str, Any]:
@@ -296,7 +301,7 @@ class DoorApiController(Controller):
     @post("/events/{event_id:uuid}/checkins", status_code=200, summary="Check one person in")
     async def check_in(
         self,
-        door_user: User,
+        door_user: Staff,
         settings: Settings,
         db_session: AsyncSession,
         queues: dict[str, Queue],
@@ -320,7 +325,7 @@ class DoorApiController(Controller):
     @post("/events/{event_id:uuid}/undo", status_code=200, summary="Take a check-in back")
     async def undo(
         self,
-        door_user: User,
+        door_user: Staff,
         db_session: AsyncSession,
         event_id: UUID,
         data: UndoBody,
@@ -333,7 +338,7 @@ class DoorApiController(Controller):
     @post("/events/{event_id:uuid}/sync", status_code=200, summary="Apply a door's offline queue")
     async def sync(
         self,
-        door_user: User,
+        door_user: Staff,
         settings: Settings,
         db_session: AsyncSession,
         queues: dict[str, Queue],

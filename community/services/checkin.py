@@ -41,6 +41,7 @@ from community.models import (
     EventStatus,
     Registration,
     RegistrationStatus,
+    User,
 )
 from community.services.tickets import TicketError, TicketSigner
 
@@ -158,6 +159,29 @@ class Roster:
     entries: list[RosterEntry]
     counts: Counts
     full: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Staff:
+    """A signed-in user allowed at the door, as read for one request."""
+
+    id: UUID
+    name: str
+    role: str
+
+
+async def active_user(session: AsyncSession, user_id: UUID) -> Staff | None:
+    """The user behind a session, if the account is still active (read on every request).
+
+    Three columns through SQLAlchemy Core rather than a full ORM entity: this runs before
+    every scan, and the lighter read is a measurable share of a check-in's cost.
+    """
+    row = (
+        await session.execute(
+            select(User.id, User.name, User.role).where(User.id == user_id, User.is_active)
+        )
+    ).one_or_none()
+    return Staff(row.id, row.name, row.role) if row is not None else None
 
 
 @dataclass(frozen=True, slots=True)
