@@ -273,8 +273,11 @@ async function fetchRoster({ full }) {
   // A few seconds of overlap, so a change committed while we read is not missed.
   state.rosterSince = new Date(Date.parse(roster.generated_at) - 5000).toISOString();
   if (!state.key || state.key.public_key !== roster.key.public_key) await useKey(roster.key);
-  await saveRoster();
-  renderCounts();
+  if (roster.full || roster.people.length) {
+    await saveRoster(); // unchanged lists are not rewritten every few seconds
+    renderCounts();
+    renderResults();
+  }
   return true;
 }
 
