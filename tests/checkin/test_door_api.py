@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
+import httpx
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
@@ -18,6 +20,7 @@ from community.queue import make_queues
 from community.services.tickets import TicketSigner, ticket_signer
 from community.tasks.checkin_passback import passback_job_key
 from tests.checkin.factory import add_people, add_person, make_event
+from tests.conftest import TEST_PASSWORD
 
 Client = AsyncTestClient[Litestar]
 
@@ -247,3 +250,30 @@ async def test_a_disabled_door_account_is_refused_at_once(
     door_user.is_active = False
     await db_session.commit()
     assert (await door_client.get("/door/api/key")).status_code == 401
+
+
+async def test_fifty_doors_posting_one_ticket_at_once_over_http(
+    live_server: str, door_user: User, db_session: AsyncSession, settings: Settings
+) -> None:
+    event = await make_event(db_session)
+    ada = await add_person(db_session, event, "Ada Lovelace")
+    token = _signer(settings).sign(event.id, ada.registration_id)
+    limits = httpx.Limits(max_connections=50)
+    async with httpx.AsyncClient(base_url=live_server, limits=limits, timeout=30) as http:
+        await http.get("/login")
+        signed_in = await http.post(
+            "/login",
+            data={"email": door_user.email, "password": TEST_PASSWORD},
+            headers={"x-csrftoken": http.cookies.get("csrftoken") or ""},
+        )
+        assert signed_in.status_code == 303
+        url = f"/door/api/events/{event.id}/checkins"
+        responses = await asyncio.gather(
+            *(http.post(url, json={"device": f"Door {i}", "token": token}) for i in range(50))
+        )
+    results = [response.json()["result"] for response in responses]
+    assert results.count("ok") == 1 and results.count("duplicate") == 49
+    winner = next(
+        r.json()["attendee"]["checked_in_by"] for r in responses if r.json()["result"] == "ok"
+    )
+    assert all(r.json()["attendee"]["checked_in_by"] == winner for r in responses)
