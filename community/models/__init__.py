@@ -1,6 +1,7 @@
 """All models, imported here so Alembic and the app see one metadata."""
 
 from community.models.enums import (
+    PLATFORM_LABELS,
     Channel,
     EventStatus,
     ListingState,
@@ -20,6 +21,7 @@ from community.models.sync_log import SyncLog
 from community.models.user import User
 
 __all__ = [
+    "PLATFORM_LABELS",
     "Channel",
     "CheckinLog",
     "Event",

@@ -36,6 +36,15 @@ class Platform(StrEnum):
     LUMA = "luma"
 
 
+# How each platform is named to people: admin pages, e-mails, the sync log, error messages.
+# The one definition; channel labels add the native page's own name to these.
+PLATFORM_LABELS: dict[str, str] = {
+    Platform.MEETUP.value: "Meetup",
+    Platform.EVENTBRITE.value: "Eventbrite",
+    Platform.LUMA.value: "Luma",
+}
+
+
 class Channel(StrEnum):
     """Where a registration came from: our own page or one of the platforms."""
 

@@ -15,18 +15,15 @@ from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
 
+from community.models import PLATFORM_LABELS
+
 CHANNEL_COLOURS = {
     "native": "#1c7ed6",
     "meetup": "#e03131",
     "eventbrite": "#f76707",
     "luma": "#7048e8",
 }
-CHANNEL_LABELS = {
-    "native": "This page",
-    "meetup": "Meetup",
-    "eventbrite": "Eventbrite",
-    "luma": "Luma",
-}
+CHANNEL_LABELS: dict[str, str] = {"native": "This page", **PLATFORM_LABELS}
 
 
 @dataclass(frozen=True)

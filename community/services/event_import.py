@@ -17,12 +17,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Event, EventStatus, Listing, Platform, SoldOutMode, Theme, User
+from community.models import (
+    PLATFORM_LABELS,
+    Event,
+    EventStatus,
+    Listing,
+    Platform,
+    SoldOutMode,
+    Theme,
+    User,
+)
 from community.models import ListingState as ModelListingState
 from community.platforms.base import RemoteEvent
 from community.platforms.errors import PlatformError, PlatformNotFound
 from community.services.events import InvalidInput, unique_slug
-from community.services.platform_accounts import PLATFORM_LABELS, active_account
+from community.services.platform_accounts import active_account
 from community.services.platform_clients import client_for_listing
 from community.services.rate_budget import RateBudget
 

@@ -19,18 +19,21 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
 from community.config import Settings
-from community.models import Channel, Event, EventStatus, Registration, RegistrationStatus, Theme
+from community.models import (
+    PLATFORM_LABELS,
+    Channel,
+    Event,
+    EventStatus,
+    Registration,
+    RegistrationStatus,
+    Theme,
+)
 from community.services.event_text import plain_text, render_markdown, shorten
 from community.services.inventory import Counts, Inventory
 
 DEFAULT_THEME = Theme.MEETUP
 DASH = " \u2013 "  # en dash between times
-CHANNEL_LABELS = {
-    Channel.NATIVE: "this page",
-    Channel.MEETUP: "Meetup",
-    Channel.EVENTBRITE: "Eventbrite",
-    Channel.LUMA: "Luma",
-}
+CHANNEL_LABELS: dict[str, str] = {Channel.NATIVE.value: "this page", **PLATFORM_LABELS}
 
 
 class PageState(StrEnum):

@@ -152,6 +152,7 @@ async def build_panel(service: RegistrationService, session: AsyncSession, event
         )
         in_step = not needs_push(
             plan,
+            platform=listing.platform,
             last_pushed_limit=listing.last_pushed_limit,
             remote_state=listing.remote_state,
             in_step=listing.sync_state == SyncState.IN_STEP,

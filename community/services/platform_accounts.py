@@ -18,7 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Platform, PlatformAccount, User
+from community.models import PLATFORM_LABELS, Platform, PlatformAccount, User
 from community.platforms.base import PlatformClient
 from community.platforms.errors import PlatformError
 from community.platforms.factory import make_client
@@ -27,7 +27,6 @@ from community.platforms.tokens import StaticToken, TokenProvider
 from community.services.crypto import SecretUnreadable, decrypt, encrypt
 
 ConnectKind = Literal["oauth", "token", "api_key"]
-PLATFORM_LABELS = {"meetup": "Meetup", "eventbrite": "Eventbrite", "luma": "Luma"}
 # How each platform can be connected, first the preferred way.
 CONNECT_KINDS: dict[str, tuple[ConnectKind, ...]] = {
     "meetup": ("oauth",),

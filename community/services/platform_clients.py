@@ -14,7 +14,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Listing, PlatformAccount
+from community.models import PLATFORM_LABELS, Listing, PlatformAccount
 from community.platforms.base import PlatformClient
 from community.platforms.errors import PlatformAuthError, PlatformRateLimited
 from community.platforms.factory import make_client
@@ -22,7 +22,6 @@ from community.platforms.tokens import StaticToken, TokenProvider
 from community.services.platform_accounts import ConnectError, token_provider
 from community.services.rate_budget import BudgetExhausted, RateBudget
 
-PLATFORM_LABELS = {"meetup": "Meetup", "eventbrite": "Eventbrite", "luma": "Luma"}
 SANDBOX_ACCOUNT = "sandbox"
 # A job waits this long for budget inline; beyond it, it reschedules instead of holding a slot.
 INLINE_BUDGET_WAIT = 2.0

@@ -45,7 +45,7 @@ class TicketView:
 
     @property
     def channel_label(self) -> str:
-        return CHANNEL_LABELS.get(self.registration.channel, self.registration.channel)  # type: ignore[call-overload]
+        return CHANNEL_LABELS.get(self.registration.channel, self.registration.channel)
 
     @property
     def is_native(self) -> bool:
@@ -168,7 +168,7 @@ class MemberTicket:
 
     @property
     def channel_label(self) -> str:
-        return CHANNEL_LABELS.get(self.registration.channel, self.registration.channel)  # type: ignore[call-overload]
+        return CHANNEL_LABELS.get(self.registration.channel, self.registration.channel)
 
     @property
     def is_past(self) -> bool:

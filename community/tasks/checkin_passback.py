@@ -19,10 +19,10 @@ from saq import Queue
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.models import Channel, Listing, Registration
+from community.models import PLATFORM_LABELS, Channel, Listing, Registration
 from community.platforms.errors import PlatformError
 from community.services import sync_log
-from community.services.platform_clients import PLATFORM_LABELS, client_for_listing
+from community.services.platform_clients import client_for_listing
 from community.services.rate_budget import RateBudget
 from community.tasks.registry import task
 

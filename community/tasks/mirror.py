@@ -28,7 +28,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Channel, Event, Listing, SyncState
+from community.models import PLATFORM_LABELS, Channel, Event, Listing, SyncState
 from community.platforms.base import ListingState, PlatformClient, PushResult
 from community.platforms.errors import (
     PlatformAuthError,
@@ -46,11 +46,7 @@ from community.services.inventory_hooks import (
 from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
 from community.services.mirror_counts import live_counts
 from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
-from community.services.platform_clients import (
-    PLATFORM_LABELS,
-    ListingClient,
-    client_for_listing,
-)
+from community.services.platform_clients import ListingClient, client_for_listing
 from community.services.rate_budget import RateBudget
 from community.tasks.registry import task
 

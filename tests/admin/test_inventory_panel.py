@@ -11,8 +11,9 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
-from community.models import Event, Listing, Registration, SyncState
+from community.models import Event, Listing, ListingState, Registration, SoldOutMode, SyncState
 from community.queue import make_queues
+from community.services.inventory_panel import build_panel
 from community.services.registrations import RegistrationService
 from tests.admin.conftest import MakeEvent, Register
 from tests.conftest import csrf_token
@@ -191,3 +192,35 @@ async def test_retry_marks_the_listing_pushing_and_enqueues(
     queue = make_queues(settings, redis)["urgent"]  # the app's queue, seen from this loop
     job = await queue.job(f"push:{listing.id}")
     assert job is not None and job.kwargs["listing_id"] == str(listing.id)
+
+
+async def test_a_meetup_listing_sold_out_while_the_plan_says_waitlist_is_not_in_step(
+    make_event: MakeEvent,
+    register: Register,
+    registrations: RegistrationService,
+    db_session: AsyncSession,
+) -> None:
+    """Meetup can switch between sold out and waitlist, so the two are different states there;
+    on Eventbrite the platform's own setting decides, so either closed state is in step."""
+    event = await make_event(capacity=2, reserve=0, mode=SoldOutMode.WAITLIST)
+    await register(event, "Lin", "lin@example.com", channel="meetup")
+    await register(event, "Bo", "bo@example.com", channel="eventbrite")
+    for platform in ("meetup", "eventbrite"):
+        db_session.add(
+            Listing(
+                event_id=event.id,
+                platform=platform,
+                external_id=f"{platform}-closed",
+                platform_count=1,
+                last_pushed_limit=1,
+                remote_state=ListingState.SOLD_OUT,
+                sync_state=SyncState.IN_STEP,
+            )
+        )
+    await db_session.commit()
+    panel = await build_panel(registrations, db_session, event)
+    rows = {row.listing.platform: row for row in panel.listings}
+    assert rows["meetup"].plan.state == ListingState.WAITLIST
+    assert rows["meetup"].in_step is False  # Meetup still shows sold out: a push is owed
+    assert rows["eventbrite"].plan.state == ListingState.SOLD_OUT
+    assert rows["eventbrite"].in_step is True

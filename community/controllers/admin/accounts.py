@@ -14,9 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.auth import ORGANISERS
 from community.config import Settings
 from community.controllers.admin.common import current_user, flash, form_dict, page
+from community.models import PLATFORM_LABELS
 from community.platforms.oauth import new_state
 from community.services import platform_accounts as accounts
-from community.services.platform_accounts import PLATFORM_LABELS, ConnectError
+from community.services.platform_accounts import ConnectError
 
 STATE_KEY = "oauth_state"
 

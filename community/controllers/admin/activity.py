@@ -13,9 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.auth import ORGANISERS
 from community.config import Settings
 from community.controllers.admin.common import fragment, is_htmx, page
-from community.models import OutboxMessage
+from community.models import PLATFORM_LABELS, OutboxMessage
 from community.services import activity
-from community.services.platform_accounts import PLATFORM_LABELS
 from community.services.sync_log import DIRECTIONS
 
 OUTBOX_STATUSES = {

@@ -27,12 +27,11 @@ from community.controllers.admin.common import (
 from community.controllers.public import event_page_context
 from community.controllers.public_render import render
 from community.db import app_session_maker
-from community.models import Event, EventStatus
+from community.models import PLATFORM_LABELS, Event, EventStatus
 from community.services import event_import, events
 from community.services.event_stats import confirmed_by_event
 from community.services.events import InvalidInput
 from community.services.organiser_changes import after_event_change, after_listing_linked
-from community.services.platform_accounts import PLATFORM_LABELS
 from community.services.rate_budget import RateBudget
 
 FILTERS = {

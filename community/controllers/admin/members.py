@@ -26,7 +26,7 @@ from community.controllers.admin.common import (
     page,
 )
 from community.controllers.auth import safe_next
-from community.models import Registration
+from community.models import PLATFORM_LABELS, Registration
 from community.services import attendees, member_merge
 from community.services.attendees import STATUS_LABELS, AttendeeQuery
 from community.services.event_pages import CHANNEL_LABELS
@@ -37,7 +37,6 @@ from community.services.organiser_changes import (
     refresh_events,
     seat_over_capacity,
 )
-from community.services.platform_accounts import PLATFORM_LABELS
 
 LABELS = {"native": "Native", **PLATFORM_LABELS}
 

@@ -21,12 +21,11 @@ from community.controllers.admin.common import (
     fragment,
     page,
 )
-from community.models import Event, Listing
+from community.models import PLATFORM_LABELS, Event, Listing
 from community.services import event_stats
 from community.services.events import InvalidInput
 from community.services.inventory_panel import build_panel
 from community.services.organiser_changes import change_seats, retry_listing
-from community.services.platform_accounts import PLATFORM_LABELS
 
 
 def seat_values(event: Event) -> dict[str, str]:
