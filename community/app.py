@@ -103,13 +103,17 @@ def create_app(
                 # Start anyway: /healthz reports Redis as down and the queue reconnects later.
                 log.warning("job queue unavailable at start", extra={"error": type(exc).__name__})
         from community.db import app_session_maker
+        from community.tasks.email import install_promotion_mail, uninstall_promotion_mail
         from community.tasks.mirror import install_mirror, uninstall_mirror
 
         # Seats taken on our pages reach the platforms through the mirror's push jobs.
         mirror = install_mirror(settings, redis, queues, app_session_maker(app))
+        # People seated from the waitlist by anything this process does get their ticket.
+        promotion_mail = install_promotion_mail(queues)
         try:
             yield
         finally:
+            uninstall_promotion_mail(promotion_mail)
             uninstall_mirror(mirror)
             for queue in queues.values():
                 with contextlib.suppress(RedisError):

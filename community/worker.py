@@ -37,10 +37,14 @@ def make_workers(settings: Settings, *, concurrency: int = 10) -> list[Worker[An
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx.update(settings=settings, redis=redis, session_maker=session_maker, queues=queues)
+        from community.tasks.email import install_promotion_mail
         from community.tasks.mirror import install_mirror
 
         # Seats taken by jobs (pulled platform registrations) are mirrored like any other.
         install_mirror(settings, redis, queues, session_maker)
+        # Seats freed by jobs (platform cancellations, the reconciler) go to people waiting,
+        # who get their ticket by e-mail.
+        install_promotion_mail(queues)
 
     functions = list(registry.TASKS.values())
     workers = []

@@ -149,6 +149,19 @@ async def csrf_token(client: AsyncTestClient[Litestar]) -> str:
     return client.cookies.get("csrftoken") or ""
 
 
+async def take_ticket_mails(settings: Settings, redis: Redis) -> list[tuple[str, str]]:
+    """Take every job waiting on the app's urgent queue (no worker runs in these tests) and
+    return the ticket e-mails among them as (registration_id, reason)."""
+    from community.queue import make_queues
+
+    queue = make_queues(settings, redis)["urgent"]
+    mails = []
+    while (job := await queue.dequeue(timeout=0.05)) is not None:
+        if job.function == "send_ticket_email":
+            mails.append((job.kwargs["registration_id"], job.kwargs["reason"]))
+    return mails
+
+
 async def login(client: AsyncTestClient[Litestar], user: User) -> None:
     token = await csrf_token(client)
     response = await client.post(

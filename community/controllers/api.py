@@ -19,9 +19,11 @@ from litestar.openapi.spec import Example
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 from redis.asyncio import Redis
+from saq import Queue
 
 from community.config import Settings
 from community.db import app_session_maker
+from community.services.native_registrations import cancel_by_ticket, register_native
 from community.services.registrations import (
     AlreadyCancelled,
     AlreadyRegistered,
@@ -171,7 +173,8 @@ class RegistrationApiController(Controller):
             "Takes a seat at once (native registrations may use every seat, including the "
             "native reserve). When the event is full and in waitlist mode the person joins "
             "the waitlist and gets a position. 'Sold out' and 'already registered' are "
-            "answered without touching the database."
+            "answered without touching the database. The person is e-mailed their ticket "
+            "(or their waitlist place), as when registering on the event page."
         ),
         cache_control=NO_STORE,
         responses={
@@ -192,8 +195,11 @@ class RegistrationApiController(Controller):
         event_id: UUID,
         data: RegistrationRequest,
         registrations: RegistrationService,
+        queues: dict[str, Queue],
     ) -> RegistrationResponse:
-        reg = await registrations.register(event_id, name=data.name, email=data.email)
+        reg = await register_native(
+            registrations, queues, event_id, name=data.name, email=data.email
+        )
         return RegistrationResponse(
             status=reg.status.value,  # type: ignore[arg-type]
             registration_id=reg.registration_id,
@@ -207,7 +213,10 @@ class RegistrationApiController(Controller):
         "/registrations/{ticket_token:str}",
         status_code=200,
         summary="Cancel a registration by its ticket token",
-        description="The seat returns at once; the first person on the waitlist gets it.",
+        description=(
+            "The seat returns at once; the first person on the waitlist gets it. Both are "
+            "told by e-mail."
+        ),
         cache_control=NO_STORE,
         responses={
             404: _spec("No registration has this ticket", "ticket_not_found", "No ticket.", 404),
@@ -218,9 +227,10 @@ class RegistrationApiController(Controller):
     async def cancel(
         self,
         registrations: RegistrationService,
+        queues: dict[str, Queue],
         ticket_token: Annotated[str, Parameter(max_length=64)],
     ) -> CancellationResponse:
-        result = await registrations.cancel(ticket_token)
+        result = await cancel_by_ticket(registrations, queues, ticket_token)
         return CancellationResponse(
             status="cancelled",
             registration_id=result.registration_id,

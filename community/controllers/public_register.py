@@ -25,6 +25,7 @@ from community.services import event_pages as pages
 from community.services import visitor_limits as limits
 from community.services.event_pages import CHANNEL_LABELS, PageState
 from community.services.members import clean_name, normalise_email
+from community.services.native_registrations import register_native
 from community.services.registrations import (
     AlreadyRegistered,
     EventNotFound,
@@ -198,7 +199,9 @@ class RegistrationController(Controller):
 
         service = registration_service(request, settings, redis)
         try:
-            registered = await service.register(event.id, name=name, email=email)
+            registered = await register_native(
+                service, request.app.state["queues"], event.id, name=name, email=email
+            )
         except InvalidRegistration as exc:
             field = exc.field if exc.field in ("name", "email") else "email"
             return await again(422, errors={field: exc.message})
@@ -207,7 +210,7 @@ class RegistrationController(Controller):
                 kind="already",
                 email=normalise_email(email),
                 email_hint=mask_email(normalise_email(email)),
-                channel_label=CHANNEL_LABELS.get(exc.channel, exc.channel.title()),  # type: ignore[call-overload]
+                channel_label=CHANNEL_LABELS.get(exc.channel, exc.channel.title()),
                 since=since_label(exc.since, event.timezone),
                 waitlisted=exc.waitlisted,
             )
@@ -222,11 +225,6 @@ class RegistrationController(Controller):
             return await again(503, notice=exc.message)
 
         waitlisted = registered.status == RegistrationStatus.WAITLISTED
-        await queue_ticket_email(
-            request.app.state["queues"],
-            registered.registration_id,
-            "waitlisted" if waitlisted else "confirmed",
-        )
         if not is_htmx(request):
             # Post/redirect/get: a reload of the ticket page never submits the form again.
             return Redirect(f"/tickets/{registered.ticket_token}?new=1", status_code=303)

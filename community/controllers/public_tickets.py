@@ -22,12 +22,12 @@ from community.services import ticket_pages as tickets
 from community.services import visitor_limits as limits
 from community.services.calendar import google_calendar_url, ics_for_event
 from community.services.event_covers import cover_svg
+from community.services.native_registrations import cancel_by_ticket
 from community.services.registrations import (
     AlreadyCancelled,
     RegistrationUnavailable,
     TicketNotFound,
 )
-from community.tasks.email import queue_ticket_email
 
 PRIVATE_HEADERS = {"x-robots-tag": "noindex, nofollow", "referrer-policy": "no-referrer"}
 
@@ -158,15 +158,14 @@ class TicketPagesController(Controller):
                 429, f"Too many requests just now. Try again in {limits.wait_text(wait)}."
             )
         try:
-            result = await registration_service(request, settings, redis).cancel(token)
+            # The person is mailed; whoever waited for the seat is mailed by the promotion hook.
+            await cancel_by_ticket(
+                registration_service(request, settings, redis), request.app.state["queues"], token
+            )
         except AlreadyCancelled:
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
         except TicketNotFound:
             return missing_page(request)
         except RegistrationUnavailable as exc:
             return refuse(503, exc.message)
-        queues = request.app.state["queues"]
-        await queue_ticket_email(queues, result.registration_id, "cancelled")
-        for promoted in result.promoted:  # the seat went to someone waiting: tell them
-            await queue_ticket_email(queues, promoted.registration_id, "promoted")
         return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)

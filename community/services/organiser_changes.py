@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import (
+    PLATFORM_LABELS,
     Channel,
     Event,
     Listing,
@@ -186,7 +187,7 @@ async def cancel_registration(fx: Effects, registration: Registration) -> str:
     await fx.session.refresh(registration)
     notice = f"Cancelled {registration.name or 'the registration'}."
     if registration.channel != Channel.NATIVE:
-        label = registration.channel.title()
+        label = PLATFORM_LABELS.get(registration.channel, registration.channel)
         notice += f" Remove them on {label} too, or the next sync brings them back."
     if result.promoted:
         notice += f" {len(result.promoted)} from the waitlist got the seat."
@@ -230,6 +231,7 @@ async def promote_registration(fx: Effects, registration: Registration) -> str:
         raise ActionRefused("The seat list was out of date and has been rebuilt; try again.")
     registration.status = RegistrationStatus.CONFIRMED
     await _record_seat(fx, service, registration, result.seat_no)
+    await service.report_promotions(event_id, [registration.id])  # their ticket e-mail
     who = registration.name or "The person"
     return f"{who} moved up from the waitlist and holds seat {result.seat_no}."
 

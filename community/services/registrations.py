@@ -15,7 +15,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import (
+    PLATFORM_LABELS,
     Channel,
     Event,
     Registration,
@@ -56,7 +57,12 @@ from community.services.inventory import (
     Snapshot,
     SoldOut,
 )
-from community.services.inventory_hooks import InventoryHooks, inventory_changed
+from community.services.inventory_hooks import (
+    InventoryHooks,
+    PromotionHooks,
+    inventory_changed,
+    waitlist_promoted,
+)
 from community.services.ledger import (
     MemberKeys,
     inventory_settings,
@@ -130,7 +136,8 @@ class AlreadyRegistered(RegistrationError):
     code = "already_registered"
 
     def __init__(self, channel: str, since: datetime | None, *, waitlisted: bool = False) -> None:
-        where = "on this page" if channel == Channel.NATIVE else f"on {channel.title()}"
+        label = PLATFORM_LABELS.get(channel, channel.title())
+        where = "on this page" if channel == Channel.NATIVE else f"on {label}"
         when = f" on {since:%d %B %Y}" if since else ""
         what = "are already on the waitlist" if waitlisted else "are already registered"
         super().__init__(f"You {what} for this event ({where}{when}).")
@@ -287,12 +294,14 @@ class RegistrationService:
         member_keys: MemberKeys,
         hooks: InventoryHooks = inventory_changed,
         *,
+        promotions: PromotionHooks = waitlist_promoted,
         max_attempts: int = 8,
     ) -> None:
         self.session_maker = session_maker
         self.inventory = inventory
         self.keys = member_keys
         self.hooks = hooks
+        self.promotions = promotions
         self.max_attempts = max_attempts
 
     @classmethod
@@ -748,7 +757,18 @@ class RegistrationService:
             promoted.append(seated)
         if promoted:
             await self.hooks.fire(event_id, Channel.NATIVE)
+            await self.report_promotions(event_id, [p.registration_id for p in promoted])
         return promoted
+
+    async def report_promotions(self, event_id: UUID, registration_ids: Iterable[UUID]) -> None:
+        """Tell the promotion listeners who now holds a seat instead of a waitlist place.
+
+        Called once per promotion, after its ledger write committed: by promote_waitlist (every
+        cancellation, seat change and reconciliation seats people through it) and by anything
+        that seats one waitlisted person by hand (the organiser's "promote").
+        """
+        for registration_id in registration_ids:
+            await self.promotions.fire(event_id, registration_id)
 
     # --- counts and settings -----------------------------------------------------------------
 

@@ -16,6 +16,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Member, Registration
 from community.services import mail
+from community.services.inventory_hooks import (
+    PromotionHooks,
+    PromotionListener,
+    waitlist_promoted,
+)
 from community.services.magic_links import signin_url
 from community.services.ticket_mail import compose_signin_mail, compose_ticket_mail
 from community.services.ticket_pages import find_ticket
@@ -72,6 +77,40 @@ async def _queue_delivery(queues: dict[str, Queue], outbox_id: UUID) -> None:
         retry_delay=5.0,
         retry_backoff=600,  # 5 s, 10 s, 20 s ... at most 10 minutes apart
     )
+
+
+# --- hearing about promotions ---------------------------------------------------------------
+
+_promotion_mail: PromotionListener | None = None
+
+
+def install_promotion_mail(
+    queues: dict[str, Queue], hooks: PromotionHooks = waitlist_promoted
+) -> PromotionListener:
+    """Mail everyone the registration service seats from the waitlist, whatever seated them.
+
+    Subscribed once per process (the app's lifespan, the worker's startup), replacing an
+    earlier subscription, so each promotion queues exactly one "promoted" ticket e-mail.
+    """
+    global _promotion_mail
+
+    async def mail_promoted(event_id: UUID, registration_id: UUID) -> None:
+        await queue_ticket_email(queues, registration_id, "promoted")
+
+    if _promotion_mail is not None:
+        hooks.remove(_promotion_mail)
+    hooks.add(mail_promoted)
+    _promotion_mail = mail_promoted
+    return mail_promoted
+
+
+def uninstall_promotion_mail(
+    listener: PromotionListener, hooks: PromotionHooks = waitlist_promoted
+) -> None:
+    global _promotion_mail
+    hooks.remove(listener)
+    if _promotion_mail is listener:
+        _promotion_mail = None
 
 
 # --- jobs -----------------------------------------------------------------------------------

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode, User
-from community.services.inventory_hooks import InventoryHooks
+from community.services.inventory_hooks import InventoryHooks, PromotionHooks
 from community.services.registrations import Registered, RegistrationService
 from tests.conftest import TEST_PASSWORD
 from tests.mirror.conftest import (  # noqa: F401  (fixtures shared with the mirror tests)
@@ -76,8 +76,10 @@ def registrations(
     settings: Settings, redis: Redis, session_maker: async_sessionmaker[AsyncSession]
 ) -> RegistrationService:
     """Registrations made by the test itself. Its own hooks: the app's listeners (the mirror,
-    holding the app's database pool) must not run in the test's event loop."""
-    return RegistrationService.build(settings, redis, session_maker, hooks=InventoryHooks())
+    holding the app's database pool; the promotion e-mail) must not run in the test's loop."""
+    return RegistrationService.build(
+        settings, redis, session_maker, hooks=InventoryHooks(), promotions=PromotionHooks()
+    )
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from community.queue import make_queues
 from community.services.inventory_panel import build_panel
 from community.services.registrations import RegistrationService
 from tests.admin.conftest import MakeEvent, Register
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, take_ticket_mails
 
 Client = AsyncTestClient[Litestar]
 
@@ -108,7 +108,11 @@ async def test_capacity_below_registrations_is_refused(
 
 
 async def test_raising_capacity_seats_the_waitlist(
-    organiser_client: Client, make_event: MakeEvent, register: Register
+    organiser_client: Client,
+    make_event: MakeEvent,
+    register: Register,
+    settings: Settings,
+    redis: Redis,
 ) -> None:
     event = await make_event(capacity=1, reserve=0)
     await register(event, "First", "first@example.com")
@@ -119,6 +123,8 @@ async def test_raising_capacity_seats_the_waitlist(
     )
     assert "1 from the waitlist got a seat." in response.text
     assert stat_of(response.text, "waiting") == "0"
+    # The person seated gets their ticket, once.
+    assert await take_ticket_mails(settings, redis) == [(str(waiting.registration_id), "promoted")]
 
 
 async def test_over_capacity_platform_races_are_alerted(

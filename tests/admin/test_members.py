@@ -8,9 +8,11 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from community.config import Settings
 from community.models import (
     Event,
     Member,
@@ -29,7 +31,7 @@ from community.services.member_merge import (
 )
 from community.services.registrations import RegistrationService
 from tests.admin.conftest import MakeEvent, Register
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, take_ticket_mails
 
 Client = AsyncTestClient[Litestar]
 
@@ -104,6 +106,8 @@ async def test_cancel_gives_the_seat_to_the_waitlist(
     make_event: MakeEvent,
     register: Register,
     db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
 ) -> None:
     event = await make_event(capacity=1, reserve=0)
     first = await register(event, "First", "first@example.com")
@@ -114,6 +118,8 @@ async def test_cancel_gives_the_seat_to_the_waitlist(
     assert "Cancelled First." in page.text and "1 from the waitlist got the seat." in page.text
     moved = await db_session.get(Registration, second.registration_id)
     assert moved is not None and moved.status == RegistrationStatus.CONFIRMED
+    # The person seated gets their ticket, once.
+    assert await take_ticket_mails(settings, redis) == [(str(second.registration_id), "promoted")]
     again = await post(
         organiser_client, f"/admin/events/{event.id}/registrations/{first.registration_id}/cancel"
     )
@@ -126,6 +132,8 @@ async def test_promote_needs_a_free_seat(
     register: Register,
     registrations: RegistrationService,
     db_session: AsyncSession,
+    settings: Settings,
+    redis: Redis,
 ) -> None:
     event = await make_event(capacity=1, reserve=0)
     await register(event, "Seated", "seated@example.com")
@@ -133,6 +141,7 @@ async def test_promote_needs_a_free_seat(
     url = f"/admin/events/{event.id}/registrations/{waiting.registration_id}/promote"
     full = await post(organiser_client, url)
     assert "No seat is free for them." in full.text
+    assert await take_ticket_mails(settings, redis) == []
     # A seat appears without the automatic promotion running (as between two steps of
     # another organiser's change): the organiser seats this person by hand.
     await db_session.execute(update(Event).where(Event.id == event.id).values(capacity=2))
@@ -145,8 +154,10 @@ async def test_promote_needs_a_free_seat(
     reg = await db_session.get(Registration, waiting.registration_id)
     await db_session.refresh(reg)
     assert reg.status == RegistrationStatus.CONFIRMED and reg.seat_no == 2
+    assert await take_ticket_mails(settings, redis) == [(str(waiting.registration_id), "promoted")]
     again = await post(organiser_client, url)
     assert "Only someone on the waitlist can be promoted." in again.text
+    assert await take_ticket_mails(settings, redis) == []
 
 
 async def test_merge_and_unmerge_profiles(

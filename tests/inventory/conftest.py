@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode
 from community.services.inventory import Inventory, InventorySettings, Snapshot
-from community.services.inventory_hooks import InventoryHooks
+from community.services.inventory_hooks import InventoryHooks, PromotionHooks
 from community.services.registrations import RegistrationService
 
 
@@ -54,13 +54,22 @@ def hooks() -> InventoryHooks:
 
 
 @pytest.fixture
+def promotions() -> PromotionHooks:
+    """Who was seated from the waitlist, heard by this test only."""
+    return PromotionHooks()
+
+
+@pytest.fixture
 def registrations(
     settings: Settings,
     redis: Redis,
     session_maker: async_sessionmaker[AsyncSession],
     hooks: InventoryHooks,
+    promotions: PromotionHooks,
 ) -> RegistrationService:
-    return RegistrationService.build(settings, redis, session_maker, hooks=hooks)
+    return RegistrationService.build(
+        settings, redis, session_maker, hooks=hooks, promotions=promotions
+    )
 
 
 MakeEvent = Callable[..., Awaitable[Event]]

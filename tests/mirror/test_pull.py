@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from sqlalchemy import select
 
-from community.models import Listing, Member, MemberIdentity, Registration, SyncLog
+from community.models import (
+    Listing,
+    Member,
+    MemberIdentity,
+    OutboxMessage,
+    Registration,
+    SoldOutMode,
+    SyncLog,
+)
 from community.sandbox.common import Person
 from community.services.job_coalescing import Coalescer
+from community.tasks.email import install_promotion_mail, uninstall_promotion_mail
 from community.tasks.pull import enqueue_pull, pull_all_listings, pull_listing
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
@@ -174,3 +185,37 @@ async def test_the_schedule_pulls_listings_and_resumes_stranded_pushes(
     await eventually(lambda: rig.state("luma", event.external("luma"))["limit"] == 9)
     await eventually(lambda: rig.state("meetup", event.external("meetup"))["limit"] == 1 + 9)
     assert [r.channel for r in await registrations(rig, event)] == ["meetup"]
+
+
+async def test_a_platform_cancellation_mails_the_person_who_gets_the_seat(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=1, reserve=0, mode=SoldOutMode.WAITLIST)
+    linus = add(rig, event, "eventbrite", Person("Linus Torvalds", "linus@example.org"))
+    await pull_everything(rig, event)
+    waiting = await rig.registrations.register(
+        event.id, name="Wanda Waiting", email="wanda@example.org"
+    )
+    assert waiting.status == "waitlisted"
+    listener = install_promotion_mail(rig.queues)  # as the worker's startup does
+    try:
+        rig.sandboxes["eventbrite"].sandbox.cancel_registration(event.external("eventbrite"), linus)
+        await pull_everything(rig, event)
+
+        async def mailed() -> list[str]:
+            async with rig.session_maker() as session:
+                rows = await session.scalars(
+                    select(OutboxMessage.subject).where(
+                        OutboxMessage.to_addr == "wanda@example.org"
+                    )
+                )
+                return list(rows)
+
+        await eventually(mailed, within=15)
+        await asyncio.sleep(0.5)  # time for a second message, were one queued
+        assert await mailed() == [f"A seat opened up: your ticket for {event.event.title}"]
+    finally:
+        uninstall_promotion_mail(listener)
+    async with rig.session_maker() as session:
+        seated = await session.get(Registration, waiting.registration_id)
+    assert seated is not None and seated.status == "confirmed"

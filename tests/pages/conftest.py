@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode, Theme
 from community.queue import make_queues
-from community.services.inventory_hooks import InventoryHooks
+from community.services.inventory_hooks import InventoryHooks, PromotionHooks
 from community.services.registrations import RegistrationService
 from community.tasks import email as email_tasks
 
@@ -90,7 +90,9 @@ def registrations(
     settings: Settings, redis: Redis, session_maker: async_sessionmaker[AsyncSession]
 ) -> RegistrationService:
     """The same service the pages use, for arranging who is already registered."""
-    return RegistrationService.build(settings, redis, session_maker, hooks=InventoryHooks())
+    return RegistrationService.build(
+        settings, redis, session_maker, hooks=InventoryHooks(), promotions=PromotionHooks()
+    )
 
 
 async def csrf(client: AsyncTestClient[Litestar], path: str = "/") -> str:

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Theme
-from community.services.inventory_hooks import InventoryHooks
+from community.services.inventory_hooks import InventoryHooks, PromotionHooks
 from community.services.registrations import RegistrationService
 from tests.pages.conftest import MakeEvent
 
@@ -84,7 +84,9 @@ def site_registrations(
     server_settings: Settings, redis: Any, session_maker: async_sessionmaker[AsyncSession]
 ) -> RegistrationService:
     """Registrations made behind the page's back, on the server's Redis prefix."""
-    return RegistrationService.build(server_settings, redis, session_maker, hooks=InventoryHooks())
+    return RegistrationService.build(
+        server_settings, redis, session_maker, hooks=InventoryHooks(), promotions=PromotionHooks()
+    )
 
 
 async def new_page(browser: Browser, *, javascript: bool = True, phone: bool = False) -> Page:

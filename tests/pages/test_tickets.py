@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Registration, SoldOutMode
+from community.models import OutboxMessage, Registration, SoldOutMode
 from community.services.registrations import RegistrationService
 from community.services.tickets import ticket_qr, ticket_signer
 from tests.pages.conftest import MakeEvent, RunJobs, csrf, post_form
@@ -86,6 +86,19 @@ async def test_cancel_frees_the_seat_and_promotes_the_waitlist(
     assert promoted is not None and promoted.status == "confirmed"
     reasons = [result for name, result in await run_email_jobs() if name == "send_ticket_email"]
     assert len(reasons) == 2  # the cancellation, and the seat for the person waiting
+    async with session_maker() as session:
+        sent = (
+            await session.execute(
+                select(OutboxMessage.to_addr, OutboxMessage.subject).where(
+                    OutboxMessage.to_addr.in_(["first@example.com", "second@example.com"]),
+                    OutboxMessage.subject.contains(event.title),
+                )
+            )
+        ).all()
+    assert sorted(sent) == [
+        ("first@example.com", f"Your registration for {event.title} is cancelled"),
+        ("second@example.com", f"A seat opened up: your ticket for {event.title}"),
+    ]
     # Cancelling twice is harmless.
     twice = await post_form(client, f"/tickets/{first.ticket_token}/cancel", {})
     assert twice.status_code == 303

@@ -1,0 +1,70 @@
+"""Registering and cancelling on our own side, with the e-mail that follows.
+
+The event page and the JSON API both come through here, so a person gets the same ticket
+e-mail whichever they used. People seated from the waitlist are mailed by the promotion hook
+(tasks.email.install_promotion_mail), not here: every path that seats them goes through it.
+
+The registration itself is the registration service's; the e-mail is only queued. When the
+queue cannot take the job (Redis down) the registration still stands: the page shows the
+ticket, and the "send my ticket again" form can queue the e-mail later.
+"""
+
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from redis.exceptions import RedisError
+from saq import Queue
+
+from community.models import RegistrationStatus
+from community.services.registrations import Cancelled, Registered, RegistrationService
+from community.tasks.email import queue_ticket_email
+
+log = logging.getLogger("community.registrations")
+
+
+async def _mail(queues: dict[str, Queue], registration_id: UUID, reason: str) -> bool:
+    try:
+        await queue_ticket_email(queues, registration_id, reason)
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning(
+            "ticket e-mail not queued",
+            extra={
+                "registration_id": str(registration_id),
+                "reason": reason,
+                "error": type(exc).__name__,
+            },
+        )
+        return False
+    return True
+
+
+async def register_native(
+    service: RegistrationService,
+    queues: dict[str, Queue],
+    event_id: UUID,
+    *,
+    name: str,
+    email: str,
+) -> Registered:
+    """Take a seat (or a waitlist place) on our page, then queue the ticket e-mail.
+
+    Raises what RegistrationService.register raises; nothing is mailed on a refusal.
+    """
+    registered = await service.register(event_id, name=name, email=email)
+    waitlisted = registered.status == RegistrationStatus.WAITLISTED
+    await _mail(queues, registered.registration_id, "waitlisted" if waitlisted else "confirmed")
+    return registered
+
+
+async def cancel_by_ticket(
+    service: RegistrationService, queues: dict[str, Queue], ticket_token: str
+) -> Cancelled:
+    """Cancel by ticket token and tell the person; whoever gets the seat is mailed by the hook.
+
+    Raises what RegistrationService.cancel raises; nothing is mailed on a refusal.
+    """
+    result = await service.cancel(ticket_token)
+    await _mail(queues, result.registration_id, "cancelled")
+    return result
