@@ -16,7 +16,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from saq import Queue
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -77,41 +77,17 @@ async def after_event_change(fx: Effects, event: Event) -> None:
     await refresh_events(fx, [event.id])
 
 
-async def after_listing_linked(fx: Effects, listing: Listing) -> int | None:
-    """Commit, pull the new listing's registrations in now, then push its first limit.
+async def after_listing_linked(fx: Effects, listing: Listing) -> None:
+    """Commit, then queue the new listing's first pull; the request does not wait for it.
 
-    The pull runs first and to the end, so the first limit already counts the people
-    registered there (a push while a listing is being pulled is held back). Returns how many
-    people the listing has in the ledger, or None when the platform asked us to wait (the
-    pull job then retries and pushes after).
+    The pull job records the people registered there, then pushes the listing's first limit
+    (it pushes whenever the listing does not show its target, even with nobody to record), so
+    the first limit already counts them.
     """
-    from community.tasks.mirror import RetryLater, enqueue_push
-    from community.tasks.pull import enqueue_pull, pull_listing
+    from community.tasks.pull import enqueue_pull
 
     await fx.session.commit()
-    ctx: dict[str, Any] = {
-        "settings": fx.settings,
-        "redis": fx.redis,
-        "session_maker": fx.session_maker,
-        "queues": fx.queues,
-    }
-    try:
-        await pull_listing(ctx, listing_id=str(listing.id), full=True)
-    except RetryLater:
-        await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
-        return None
-    await enqueue_push(fx.settings, fx.redis, fx.queues, listing.id)
-    return int(
-        await fx.session.scalar(
-            select(func.count())
-            .select_from(Registration)
-            .where(
-                Registration.listing_id == listing.id,
-                Registration.status != RegistrationStatus.CANCELLED,
-            )
-        )
-        or 0
-    )
+    await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
 
 
 async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> str:

@@ -23,8 +23,10 @@ from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 from saq import Queue
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
@@ -48,6 +50,7 @@ from community.services.mirror_counts import live_counts
 from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
 from community.services.platform_clients import ListingClient, client_for_listing
 from community.services.rate_budget import RateBudget
+from community.services.registrations import RegistrationError
 from community.tasks.registry import task
 
 log = logging.getLogger("community.mirror")
@@ -183,6 +186,45 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
             shared_left=counts.shared_left,
             remote_state=listing.remote_state,
         )
+
+
+async def push_owed(ctx: dict[str, Any], listing_id: UUID) -> bool:
+    """Whether the listing does not show its target yet, by what we last pushed to it.
+
+    True when it never got a limit from us, or the limit or state it last got is not the plan
+    now. A listing in error waits for the organiser's retry (or the next seat change) instead
+    of failing again on every pull. When the counts cannot be read, True: the push job reads
+    the target again when it runs and skips if nothing is owed.
+    """
+    try:
+        async with ctx["session_maker"]() as session:
+            listing = await session.get(Listing, listing_id)
+            if listing is None or listing.sync_state == SyncState.ERROR:
+                return False
+            event = await session.get(Event, listing.event_id)
+            if event is None:
+                return False
+            counts = await live_counts(ctx, event)
+    except (RegistrationError, DBAPIError, RedisError, OSError) as exc:
+        log.warning(
+            "could not tell whether a push is owed",
+            extra={"listing_id": str(listing_id), "error": type(exc).__name__},
+        )
+        return True
+    plan = plan_listing(
+        platform=listing.platform,
+        platform_count=listing.platform_count,
+        shared_left=counts.shared_left,
+        mode=event.soldout_mode,
+        accepting=counts.accepting,
+    )
+    return needs_push(
+        plan,
+        platform=listing.platform,
+        last_pushed_limit=listing.last_pushed_limit,
+        remote_state=listing.remote_state,
+        in_step=True,
+    )
 
 
 async def apply_plan(client: PlatformClient, target: Target) -> tuple[str, PushResult]:

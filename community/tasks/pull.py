@@ -7,7 +7,9 @@ otherwise (Luma), with a whole pull every hour to catch anything an increment mi
 
 While a listing is being pulled its pushes wait (tasks.mirror reads the pull lease): the limit
 ``k_p + shared_left`` needs the platform's count and our count of the same moment, and both
-move while the pulled people are recorded one by one. The pull pushes once at the end.
+move while the pulled people are recorded one by one. The pull pushes once at the end: when
+it changed something, and also when the listing does not show its target (a push skipped
+while the pull ran, or a newly linked listing that never got its first limit).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from community.tasks.mirror import (
     RetryLater,
     enqueue_push,
     prepare_retry,
+    push_owed,
     rate_limit_delay,
 )
 from community.tasks.registry import cron, task
@@ -244,7 +247,8 @@ async def _pull_failed(
 async def pull_listing(
     ctx: dict[str, Any], *, listing_id: str, full: bool = False
 ) -> dict[str, Any]:
-    """Pull until no further pull was requested meanwhile, then push the listing once."""
+    """Pull until no further pull was requested meanwhile, then push the listing once if a
+    pass changed something or the listing does not show its target yet."""
     lid = UUID(listing_id)
     settings: Settings = ctx["settings"]
     client = JobClient(ctx, lid)
@@ -265,8 +269,10 @@ async def pull_listing(
         raise
     finally:
         await client.aclose()
-        # After the pull lease is gone: pushes for this listing were held back meanwhile.
-        if any(o is not None and o.changed for o in outcomes):
+        # After the pull lease is gone: pushes for this listing were held back meanwhile, so
+        # a push that ran during the pull was skipped; nothing is lost if one is owed now.
+        pulled = [o for o in outcomes if o is not None]
+        if any(o.changed for o in pulled) or (pulled and await push_owed(ctx, lid)):
             await enqueue_push(settings, ctx["redis"], ctx["queues"], lid, urgent=False)
     if done is None:
         return {"outcome": "busy"}

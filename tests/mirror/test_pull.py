@@ -219,3 +219,37 @@ async def test_a_platform_cancellation_mails_the_person_who_gets_the_seat(
     async with rig.session_maker() as session:
         seated = await session.get(Registration, waiting.registration_id)
     assert seated is not None and seated.status == "confirmed"
+
+
+async def push_log(rig: MirrorRig, listing_id: object) -> list[str]:
+    async with rig.session_maker() as session:
+        rows = await session.scalars(
+            select(SyncLog.action).where(
+                SyncLog.listing_id == listing_id, SyncLog.direction == "push"
+            )
+        )
+        return list(rows)
+
+
+async def test_a_pull_pushes_the_first_limit_even_when_nobody_is_registered(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=20, reserve=5)
+    listing = event.listings["luma"]
+    # Nobody anywhere: the pull changes nothing, yet the listing never got a limit from us.
+    result = await pull_listing(rig.ctx(), listing_id=str(listing.id))
+    assert result["counts"] == [{}]
+    await eventually(lambda: rig.state("luma", event.external("luma"))["limit"] == 15)
+    await eventually(lambda: _pushes_equal(rig, listing.id, 1))
+
+    # Once the listing shows its target, a pull that changes nothing pushes nothing.
+    await pull_listing(rig.ctx(), listing_id=str(listing.id))
+    await asyncio.sleep(0.5)
+    assert len(await push_log(rig, listing.id)) == 1
+
+
+async def _pushes_equal(rig: MirrorRig, listing_id: object, expected: int) -> bool:
+    async with rig.session_maker() as session:
+        listing = await session.get(Listing, listing_id)
+        in_step = listing is not None and listing.sync_state == "in_step"
+    return in_step and len(await push_log(rig, listing_id)) == expected

@@ -77,12 +77,6 @@ def _form_context(values: dict[str, str], errors: dict[str, str], **extra: Any) 
     }
 
 
-def _with_people(pulled: int | None) -> str:
-    if pulled is None:
-        return ""
-    return f" with {pulled} {'person' if pulled == 1 else 'people'}"
-
-
 class EventsController(Controller):
     path = "/admin"
     guards = [ORGANISERS]
@@ -207,13 +201,13 @@ class EventsController(Controller):
                 errors=exc.errors,
                 labels=PLATFORM_LABELS,
             )
-        pulled = await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        await after_listing_linked(effects(request, db_session, redis, settings), listing)
         label = PLATFORM_LABELS[listing.platform]
         if event.status == EventStatus.PUBLISHED:
             flash(
                 request,
-                f"Imported “{event.title}” from {label}{_with_people(pulled)}. Its native page "
-                f"is live, and {label} now follows the seats set here.",
+                f"Imported “{event.title}” from {label}. Its native page is live, its "
+                f"registrations are coming in, and {label} now follows the seats set here.",
             )
         else:
             flash(
@@ -348,17 +342,14 @@ class EventsController(Controller):
                 link_errors=exc.errors,
                 status_code=422,
             )
-        pulled = await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        await after_listing_linked(effects(request, db_session, redis, settings), listing)
         label = PLATFORM_LABELS[listing.platform]
         if event.status != EventStatus.PUBLISHED:
             flash(request, f"Linked the {label} listing. Its people come in once you publish.")
         else:
-            people = (
-                "" if pulled is None else f" with {pulled} {'person' if pulled == 1 else 'people'}"
-            )
             flash(
                 request,
-                f"Linked the {label} listing{people}. Its limit follows the shared seats "
-                "from now on.",
+                f"Linked the {label} listing. Its registrations are coming in, and its limit "
+                "follows the shared seats from now on.",
             )
         return Redirect(f"/admin/events/{event.id}")
