@@ -149,17 +149,27 @@ async def csrf_token(client: AsyncTestClient[Litestar]) -> str:
     return client.cookies.get("csrftoken") or ""
 
 
-async def take_ticket_mails(settings: Settings, redis: Redis) -> list[tuple[str, str]]:
-    """Take every job waiting on the app's urgent queue (no worker runs in these tests) and
-    return the ticket e-mails among them as (registration_id, reason)."""
+async def take_jobs(
+    settings: Settings, redis: Redis, queue: str = "urgent"
+) -> list[tuple[str, dict[str, Any]]]:
+    """Take every job waiting on one of the app's queues (no worker runs in these tests) and
+    return them as (function, kwargs)."""
     from community.queue import make_queues
 
-    queue = make_queues(settings, redis)["urgent"]
-    mails = []
-    while (job := await queue.dequeue(timeout=0.05)) is not None:
-        if job.function == "send_ticket_email":
-            mails.append((job.kwargs["registration_id"], job.kwargs["reason"]))
-    return mails
+    waiting = make_queues(settings, redis)[queue]
+    jobs = []
+    while (job := await waiting.dequeue(timeout=0.05)) is not None:
+        jobs.append((job.function, dict(job.kwargs)))
+    return jobs
+
+
+async def take_ticket_mails(settings: Settings, redis: Redis) -> list[tuple[str, str]]:
+    """The ticket e-mails waiting on the app's urgent queue, as (registration_id, reason)."""
+    return [
+        (kwargs["registration_id"], kwargs["reason"])
+        for function, kwargs in await take_jobs(settings, redis)
+        if function == "send_ticket_email"
+    ]
 
 
 async def login(client: AsyncTestClient[Litestar], user: User) -> None:

@@ -296,13 +296,32 @@ async def unpublish_event(session: AsyncSession, event: Event) -> Event:
     return event
 
 
-async def cancel_event(session: AsyncSession, event: Event) -> Event:
+async def cancel_event(session: AsyncSession, event: Event) -> bool:
+    """Cancel the event. True when this cancelled a published event, whose people are then to
+    be told (organiser_changes.cancel_event); False when it was already cancelled or a draft."""
     if event.status == EventStatus.CANCELLED:
-        return event
+        return False
+    was_published = event.status == EventStatus.PUBLISHED
     event.status = EventStatus.CANCELLED
     event.cancelled_at = datetime.now(UTC)
     await session.flush()
-    return event
+    return was_published
+
+
+async def cancellation_recipients(session: AsyncSession, event_id: UUID) -> list[UUID]:
+    """Registrations to tell that the event is cancelled: everyone holding a seat or a waitlist
+    place, on our page or (when the platform gave us their address) on a platform."""
+    rows = await session.scalars(
+        select(Registration.id)
+        .where(
+            Registration.event_id == event_id,
+            Registration.status.in_([RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED]),
+            Registration.email.is_not(None),
+            Registration.email != "",
+        )
+        .order_by(Registration.created_at, Registration.id)
+    )
+    return list(rows)
 
 
 async def active_registrations(session: AsyncSession, event_id: UUID) -> int:

@@ -30,6 +30,7 @@ from community.models import (
     RegistrationStatus,
     SyncState,
 )
+from community.services import events
 from community.services.events import InvalidInput, active_registrations, parse_seats
 from community.services.inventory import (
     Counts,
@@ -75,6 +76,24 @@ async def after_event_change(fx: Effects, event: Event) -> None:
     """Commit, then let the Traffic Cop and the mirror catch up (publish, cancel, edit)."""
     await fx.session.commit()
     await refresh_events(fx, [event.id])
+
+
+async def cancel_event(fx: Effects, event: Event) -> bool:
+    """Cancel the event, close its listings and tell its people.
+
+    The Traffic Cop re-reads the event (it takes no registrations any more) and the mirror
+    pushes every listing to sold out. Everyone holding a seat or a waitlist place gets an
+    e-mail, queued as one job that fans out per person (the request does not wait for a big
+    event's list). Cancelling again does nothing and mails nobody. True when it was cancelled
+    now.
+    """
+    from community.tasks.email import queue_event_cancelled_emails
+
+    tell_people = await events.cancel_event(fx.session, event)
+    await after_event_change(fx, event)
+    if tell_people:
+        await queue_event_cancelled_emails(fx.queues, event.id)
+    return tell_people
 
 
 async def after_listing_linked(fx: Effects, listing: Listing) -> None:

@@ -45,11 +45,14 @@ SUBJECTS = {
     "resend": "Your ticket for {title} (sent again)",
     "promoted": "A seat opened up: your ticket for {title}",
     "cancelled": "Your registration for {title} is cancelled",
+    "event_cancelled": "Cancelled: {title} will not take place",
 }
 
 
 def compose_ticket_mail(settings: Settings, ticket: TicketView, reason: str) -> OutgoingMail:
-    """`reason`: confirmed, waitlisted, resend, promoted or cancelled."""
+    """`reason`: confirmed, waitlisted, resend, promoted, cancelled (the person's own
+    registration) or event_cancelled (the organiser cancelled the event; the calendar file
+    attached then says so, so calendars drop it)."""
     event, registration = ticket.event, ticket.registration
     view = build_view(event, settings.base_url)
     ticket_url = f"{settings.base_url}/tickets/{registration.ticket_token}"

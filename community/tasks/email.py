@@ -14,8 +14,9 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Member, Registration
+from community.models import Event, EventStatus, Member, Registration
 from community.services import mail
+from community.services.events import cancellation_recipients
 from community.services.inventory_hooks import (
     PromotionHooks,
     PromotionListener,
@@ -29,7 +30,9 @@ from community.tasks.registry import task
 log = logging.getLogger("community.email")
 
 DELIVERY_RETRIES = 6
-TICKET_REASONS = frozenset({"confirmed", "waitlisted", "resend", "promoted", "cancelled"})
+TICKET_REASONS = frozenset(
+    {"confirmed", "waitlisted", "resend", "promoted", "cancelled", "event_cancelled"}
+)
 
 
 # --- enqueueing (called from services) ------------------------------------------------------
@@ -49,6 +52,20 @@ async def queue_ticket_email(queues: dict[str, Queue], registration_id: UUID, re
         timeout=30,
         retries=3,
         retry_delay=2.0,
+        retry_backoff=True,
+    )
+
+
+async def queue_event_cancelled_emails(queues: dict[str, Queue], event_id: UUID) -> None:
+    """Tell everyone registered that the event is cancelled: one job reads who they are when
+    it runs and queues one e-mail each (an event's whole list is not read in the request)."""
+    await queues["default"].enqueue(
+        "send_event_cancelled_emails",
+        event_id=str(event_id),
+        key=f"mail:event-cancelled:{event_id}",
+        timeout=120,
+        retries=3,
+        retry_delay=5.0,
         retry_backoff=True,
     )
 
@@ -137,6 +154,19 @@ async def send_ticket_email(ctx: dict[str, Any], *, registration_id: str, reason
         outbox_id = message.id
     await _queue_delivery(queues, outbox_id)
     return f"composed {outbox_id}"
+
+
+@task
+async def send_event_cancelled_emails(ctx: dict[str, Any], *, event_id: str) -> str:
+    _, session_maker, queues = _deps(ctx)
+    async with session_maker() as session:
+        event = await session.get(Event, UUID(event_id))
+        if event is None or event.status != EventStatus.CANCELLED:
+            return "skipped: not cancelled"
+        recipients = await cancellation_recipients(session, event.id)
+    for registration_id in recipients:
+        await queue_ticket_email(queues, registration_id, "event_cancelled")
+    return f"queued {len(recipients)}"
 
 
 @task

@@ -7,13 +7,15 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from community.config import Settings
 from community.models import Event, EventStatus
 from community.services.events import InvalidInput, parse_event_form, slugify
 from tests.admin.conftest import MakeEvent, Register
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, take_jobs
 
 Client = AsyncTestClient[Litestar]
 
@@ -134,17 +136,31 @@ async def test_edit_keeps_the_slug_of_a_published_event(
 
 
 async def test_cancel_needs_the_slug_typed(
-    owner_client: Client, make_event: MakeEvent, session_maker: Any, register: Register
+    owner_client: Client,
+    make_event: MakeEvent,
+    session_maker: Any,
+    register: Register,
+    settings: Settings,
+    redis: Redis,
 ) -> None:
     event = await make_event()
     await register(event, "Ada", "ada@example.com")
     await post(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": "nope"})
     async with session_maker() as session:
         assert (await session.get(Event, event.id)).status == EventStatus.PUBLISHED
-    await post(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": event.slug})
+    assert await take_jobs(settings, redis, "default") == []
+    page = await post(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": event.slug})
+    assert "everyone registered is being told by e-mail" in page.text
     async with session_maker() as session:
         cancelled = await session.get(Event, event.id)
     assert cancelled.status == EventStatus.CANCELLED and cancelled.cancelled_at is not None
+    # One job tells everyone (it reads who when it runs, in the worker).
+    assert await take_jobs(settings, redis, "default") == [
+        ("send_event_cancelled_emails", {"event_id": str(event.id)})
+    ]
+    # Cancelling again tells nobody twice.
+    await post(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": event.slug})
+    assert await take_jobs(settings, redis, "default") == []
 
 
 async def test_unpublish_is_refused_once_people_registered(

@@ -8,8 +8,9 @@ import uuid
 
 from sqlalchemy import select
 
-from community.models import Listing, SoldOutMode, SyncLog
+from community.models import Event, Listing, OutboxMessage, SoldOutMode, SyncLog
 from community.sandbox.common import Person
+from community.services.organiser_changes import Effects, cancel_event
 from community.tasks.mirror import MIN_PUSH_INTERVAL_S, enqueue_event_mirror, push_listing
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
@@ -181,3 +182,41 @@ async def test_job_function_runs_with_a_worker_like_ctx(
     result = await push_listing(rig.ctx(), listing_id=str(listing.id))
     assert result == {"outcome": "done", "actions": ["skipped"]}
     assert rig.calls("luma") == []
+
+
+async def test_cancelling_the_event_closes_every_listing_and_tells_its_people(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    # Waitlist mode here: a cancelled event must still show sold out, not a waitlist. (Luma's
+    # own waitlist, when the organiser enabled it on Luma, cannot be switched off by its API.)
+    event = await make_event(
+        capacity=20, reserve=5, mode=SoldOutMode.WAITLIST, platform_waitlist=False
+    )
+    await rig.registrations.register(event.id, name="Ada Native", email="ada-cancelled@example.org")
+    await eventually(lambda: limits(rig, event) == dict.fromkeys(PLATFORMS, 15))
+    await eventually(lambda: no_push_pending(rig, event))
+
+    async with rig.session_maker() as session:
+        row = await session.get(Event, event.id)
+        assert row is not None
+        fx = Effects(session, rig.redis, rig.settings, rig.queues, rig.session_maker)
+        assert await cancel_event(fx, row) is True
+
+    await eventually(lambda: all(not rig.state(p, event.external(p))["open"] for p in PLATFORMS))
+    await eventually(lambda: no_push_pending(rig, event))
+    rows = await listing_rows(rig, event)
+    assert {row.remote_state for row in rows.values()} == {"sold_out"}
+    assert {row.sync_state for row in rows.values()} == {"in_step"}
+
+    async def mailed() -> list[str]:
+        async with rig.session_maker() as session:
+            found = await session.scalars(
+                select(OutboxMessage.subject).where(
+                    OutboxMessage.to_addr == "ada-cancelled@example.org"
+                )
+            )
+            return list(found)
+
+    # The worker fans the cancellation out to everyone; without SMTP it waits in the outbox.
+    await eventually(mailed, within=15)
+    assert await mailed() == [f"Cancelled: {event.event.title} will not take place"]

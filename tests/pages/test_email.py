@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import base64
 import email
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -201,3 +202,71 @@ async def test_smtp_delivery_and_failure(
     async with session_maker() as session:
         stored = await session.get(OutboxMessage, failing.id)
     assert stored is not None and stored.status == "failed" and "SMTP" in stored.error
+
+
+async def test_a_cancelled_event_mails_everyone_holding_a_place(
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    make_event: MakeEvent,
+    registrations: RegistrationService,
+) -> None:
+    from community.models import Event, SoldOutMode
+    from community.services.events import cancel_event
+
+    event = await make_event(capacity=2, reserve=0, mode=SoldOutMode.WAITLIST)
+    seated = await registrations.register(event.id, name="Ada", email="ada@example.com")
+    on_meetup = await registrations.record_platform_registration(
+        event.id, platform="meetup", name="Lin", email="lin@example.com", platform_member_id="m1"
+    )
+    waiting = await registrations.register(event.id, name="Grace", email="grace@example.com")
+    gone = await registrations.register(event.id, name="Carl", email="carl@example.com")
+    await registrations.cancel(gone.ticket_token)
+    await registrations.record_platform_registration(  # no address from the platform
+        event.id, platform="luma", name="Bo", email=None, platform_member_id="l1"
+    )
+    async with session_maker() as session:
+        row = await session.get(Event, event.id)
+        assert row is not None and await cancel_event(session, row) is True
+        await session.commit()
+        assert await cancel_event(session, row) is False  # again: nobody to tell twice
+
+    queues = _NoQueues()
+    ctx = {"settings": settings, "session_maker": session_maker, "queues": queues}
+    result = await email_tasks.send_event_cancelled_emails(ctx, event_id=str(event.id))
+    assert result == "queued 3"
+    assert [(job["registration_id"], job["reason"]) for job in queues.enqueued] == [
+        (str(r.registration_id), "event_cancelled") for r in (seated, on_meetup, waiting)
+    ]
+
+    message = await compose(settings, session_maker, seated.registration_id, "event_cancelled")
+    assert message.to_addr == "ada@example.com"
+    assert message.subject == f"Cancelled: {event.title} will not take place"
+    assert "The organiser has cancelled this event" in message.text_body
+    assert "The organiser has cancelled this event" in message.html_body
+    assert "Cancel here" not in message.text_body and "View my ticket" not in message.html_body
+    kinds = {a["filename"]: a for a in message.attachments}
+    assert "ticket-qr.png" not in kinds  # no ticket for an event that will not happen
+    # The calendar file says so, so the entry people saved is marked cancelled.
+    ics = base64.b64decode(kinds[f"{event.slug}.ics"]["content_b64"]).decode()
+    assert "STATUS:CANCELLED" in ics
+    waitlisted = await compose(settings, session_maker, waiting.registration_id, "event_cancelled")
+    assert "place on the waitlist no longer counts" in waitlisted.text_body
+    platform = await compose(settings, session_maker, on_meetup.registration_id, "event_cancelled")
+    assert platform.to_addr == "lin@example.com"
+    assert "You registered on Meetup" in platform.text_body
+    async with session_maker() as session:
+        # Without SMTP the message is kept in the outbox for the organiser, like every other.
+        assert await mail.deliver(session, settings, message.id) == "kept"
+
+
+async def test_the_cancellation_job_mails_nobody_for_an_event_still_on(
+    settings: Settings, session_maker: async_sessionmaker[AsyncSession], make_event: MakeEvent
+) -> None:
+    event = await make_event()
+    queues = _NoQueues()
+    ctx = {"settings": settings, "session_maker": session_maker, "queues": queues}
+    assert (
+        await email_tasks.send_event_cancelled_emails(ctx, event_id=str(event.id))
+        == "skipped: not cancelled"
+    )
+    assert queues.enqueued == []

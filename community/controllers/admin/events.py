@@ -31,7 +31,11 @@ from community.models import PLATFORM_LABELS, Event, EventStatus
 from community.services import event_import, events
 from community.services.event_stats import confirmed_by_event
 from community.services.events import InvalidInput
-from community.services.organiser_changes import after_event_change, after_listing_linked
+from community.services.organiser_changes import (
+    after_event_change,
+    after_listing_linked,
+    cancel_event,
+)
 from community.services.rate_budget import RateBudget
 
 FILTERS = {
@@ -302,9 +306,14 @@ class EventsController(Controller):
         if form.get("confirm") != event.slug:
             flash(request, "To cancel, type the event's short name exactly as shown.", "error")
             return Redirect(f"/admin/events/{event.id}#danger")
-        await events.cancel_event(db_session, event)
-        await after_event_change(effects(request, db_session, redis, settings), event)
-        flash(request, f"“{event.title}” is cancelled. Its page now says so.")
+        if await cancel_event(effects(request, db_session, redis, settings), event):
+            flash(
+                request,
+                f"“{event.title}” is cancelled. Its page now says so, everyone registered is "
+                "being told by e-mail, and the platform listings are closing.",
+            )
+        else:
+            flash(request, f"“{event.title}” is cancelled. Its page now says so.")
         return Redirect(f"/admin/events/{event.id}")
 
     @post("/events/{event_id:uuid}/listings", name="admin:listing_link")
