@@ -168,7 +168,8 @@ class EventbriteSandbox(SandboxPlatform):
         self._initial_token = access_token
         self.page_size = page_size
         self.ticket_class_too_small_code = ticket_class_too_small_code
-        self._ids = itertools.count(700_000_000_001)
+        # Globally unique like the real ids, so several stand-ins never collide.
+        self._ids = itertools.count(700_000_000_001 + secrets.randbelow(90_000_000) * 1_000)
         self.user = {
             "id": "1234567890",
             "name": "Sandbox Organiser",

@@ -154,7 +154,9 @@ class MeetupSandbox(SandboxPlatform):
         self.close_wipes_settings = close_wipes_settings
         self.rate_limit_status = rate_limit_status
         self.events: dict[str, MeetupEvent] = {}
-        self._ids = itertools.count(312_000_001)
+        # Real ids are unique across every account; start each stand-in at its own point so
+        # several stand-ins (tests, demo restarts) never hand out the same event id.
+        self._ids = itertools.count(300_000_001 + secrets.randbelow(90_000) * 1_000)
         self._seq = itertools.count(1)
         self._members: dict[str, str] = {}
         self.me = {"id": "200000001", "name": "Sandbox Organiser", "email": "organiser@example.org"}
