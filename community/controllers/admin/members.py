@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -32,6 +33,7 @@ from community.services.attendees import STATUS_LABELS, AttendeeQuery
 from community.services.event_pages import CHANNEL_LABELS
 from community.services.organiser_changes import (
     ActionRefused,
+    Effects,
     cancel_registration,
     promote_registration,
     refresh_events,
@@ -43,6 +45,15 @@ LABELS = {"native": "Native", **PLATFORM_LABELS}
 
 def _pages(total: int) -> int:
     return max(1, -(-total // attendees.PAGE_SIZE))
+
+
+async def _seat_notice(fx: Effects, registration: Registration) -> str:
+    seat = await seat_over_capacity(fx, registration)
+    if seat is None:
+        raise ActionRefused(
+            "No seat is free. Raise the capacity or lower the native reserve first."
+        )
+    return f"{registration.name or 'The person'} now holds seat {seat}."
 
 
 class AttendeesController(Controller):
@@ -105,13 +116,25 @@ class AttendeesController(Controller):
             },
         )
 
-    async def _registration(
-        self, session: AsyncSession, event_id: UUID, registration_id: UUID
-    ) -> Registration:
-        registration = await session.get(Registration, registration_id)
+    async def _registration_action(
+        self,
+        request: Request[Any, Any, Any],
+        fx: Effects,
+        event_id: UUID,
+        registration_id: UUID,
+        action: Callable[[Effects, Registration], Awaitable[str]],
+    ) -> Redirect:
+        """Run one organiser action on a registration of this event, flash its outcome (or
+        why it was refused) and go back to the attendee list."""
+        registration = await fx.session.get(Registration, registration_id)
         if registration is None or registration.event_id != event_id:
             raise NotFoundException("That registration does not belong to this event.")
-        return registration
+        form = await form_dict(request)
+        try:
+            flash(request, await action(fx, registration))
+        except ActionRefused as exc:
+            flash(request, str(exc), "error")
+        return Redirect(safe_next(form.get("back", ""), f"/admin/events/{event_id}/attendees"))
 
     @post("/registrations/{registration_id:uuid}/cancel", name="admin:registration_cancel")
     async def cancel(
@@ -123,16 +146,10 @@ class AttendeesController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Redirect:
-        registration = await self._registration(db_session, event_id, registration_id)
-        form = await form_dict(request)
-        try:
-            notice = await cancel_registration(
-                effects(request, db_session, redis, settings), registration
-            )
-            flash(request, notice)
-        except ActionRefused as exc:
-            flash(request, str(exc), "error")
-        return Redirect(safe_next(form.get("back", ""), f"/admin/events/{event_id}/attendees"))
+        fx = effects(request, db_session, redis, settings)
+        return await self._registration_action(
+            request, fx, event_id, registration_id, cancel_registration
+        )
 
     @post("/registrations/{registration_id:uuid}/promote", name="admin:registration_promote")
     async def promote(
@@ -144,16 +161,10 @@ class AttendeesController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Redirect:
-        registration = await self._registration(db_session, event_id, registration_id)
-        form = await form_dict(request)
-        try:
-            notice = await promote_registration(
-                effects(request, db_session, redis, settings), registration
-            )
-            flash(request, notice)
-        except ActionRefused as exc:
-            flash(request, str(exc), "error")
-        return Redirect(safe_next(form.get("back", ""), f"/admin/events/{event_id}/attendees"))
+        fx = effects(request, db_session, redis, settings)
+        return await self._registration_action(
+            request, fx, event_id, registration_id, promote_registration
+        )
 
     @post("/registrations/{registration_id:uuid}/seat", name="admin:registration_seat")
     async def seat(
@@ -166,24 +177,22 @@ class AttendeesController(Controller):
         settings: Settings,
     ) -> Redirect:
         """Give an over-capacity platform registration a seat that has come free."""
-        registration = await self._registration(db_session, event_id, registration_id)
-        form = await form_dict(request)
-        try:
-            seat = await seat_over_capacity(
-                effects(request, db_session, redis, settings), registration
-            )
-        except ActionRefused as exc:
-            flash(request, str(exc), "error")
-        else:
-            if seat is None:
-                flash(
-                    request,
-                    "No seat is free. Raise the capacity or lower the native reserve first.",
-                    "error",
-                )
-            else:
-                flash(request, f"{registration.name or 'The person'} now holds seat {seat}.")
-        return Redirect(safe_next(form.get("back", ""), f"/admin/events/{event_id}/attendees"))
+        fx = effects(request, db_session, redis, settings)
+        return await self._registration_action(request, fx, event_id, registration_id, _seat_notice)
+
+
+async def _settle_merge(
+    request: Request[Any, Any, Any],
+    fx: Effects,
+    member_id: UUID,
+    event_ids: Iterable[UUID],
+    notice: str,
+) -> Redirect:
+    """Commit a merge or unmerge, refresh the events it touched and go back to the profile."""
+    await fx.session.commit()
+    await refresh_events(fx, event_ids)
+    flash(request, notice)
+    return Redirect(f"/admin/members/{member_id}")
 
 
 class MembersController(Controller):
@@ -265,14 +274,14 @@ class MembersController(Controller):
             await db_session.rollback()
             flash(request, str(exc), "error")
             return Redirect(f"/admin/members/{member_id}")
-        await db_session.commit()
-        await refresh_events(effects(request, db_session, redis, settings), result.event_ids)
-        flash(
+        return await _settle_merge(
             request,
+            effects(request, db_session, redis, settings),
+            member_id,
+            result.event_ids,
             f"Merged: {result.identities_moved} identity(ies) and {result.registrations_moved} "
             "registration(s) moved here. You can undo this below.",
         )
-        return Redirect(f"/admin/members/{member_id}")
 
     @post("/{member_id:uuid}/unmerge", name="admin:member_unmerge")
     async def unmerge(
@@ -293,7 +302,10 @@ class MembersController(Controller):
             message = str(exc) if isinstance(exc, member_merge.MergeError) else "Choose a part."
             flash(request, message, "error")
             return Redirect(f"/admin/members/{member_id}")
-        await db_session.commit()
-        await refresh_events(effects(request, db_session, redis, settings), result.event_ids)
-        flash(request, "Split off again: that profile has its identities and registrations back.")
-        return Redirect(f"/admin/members/{member_id}")
+        return await _settle_merge(
+            request,
+            effects(request, db_session, redis, settings),
+            member_id,
+            result.event_ids,
+            "Split off again: that profile has its identities and registrations back.",
+        )
