@@ -25,7 +25,7 @@ from community.models import PLATFORM_LABELS, Event, Listing
 from community.services import event_stats
 from community.services.events import InvalidInput
 from community.services.inventory_panel import build_panel
-from community.services.organiser_changes import change_seats, retry_listing
+from community.services.organiser_changes import Effects, change_seats, retry_listing
 
 
 def seat_values(event: Event) -> dict[str, str]:
@@ -73,6 +73,12 @@ async def overview_page(
     )
 
 
+async def _live_panel(fx: Effects, event: Event) -> Template:
+    """The live part of the inventory panel, as the page polls it."""
+    panel = await build_panel(fx.registrations, fx.session, event)
+    return fragment("admin/events/_inventory_live.html", panel=panel, labels=PLATFORM_LABELS)
+
+
 class OverviewController(Controller):
     path = "/admin/events/{event_id:uuid}"
     guards = [ORGANISERS]
@@ -101,9 +107,7 @@ class OverviewController(Controller):
     ) -> Template:
         """The live part of the panel; the page polls it every two seconds."""
         event = await event_or_404(db_session, event_id)
-        fx = effects(request, db_session, redis, settings)
-        panel = await build_panel(fx.registrations, db_session, event)
-        return fragment("admin/events/_inventory_live.html", panel=panel, labels=PLATFORM_LABELS)
+        return await _live_panel(effects(request, db_session, redis, settings), event)
 
     @post("/inventory", name="admin:inventory_update")
     async def update_seats(
@@ -151,5 +155,4 @@ class OverviewController(Controller):
             raise NotFoundException("That listing does not belong to this event.")
         fx = effects(request, db_session, redis, settings)
         await retry_listing(fx, listing)
-        panel = await build_panel(fx.registrations, db_session, event)
-        return fragment("admin/events/_inventory_live.html", panel=panel, labels=PLATFORM_LABELS)
+        return await _live_panel(fx, event)
