@@ -69,6 +69,44 @@ def gone_page(request: Request[Any, Any, Any], event: Event) -> Response[Any]:
     return html_page(request, "public/message.html", context, status_code=410)
 
 
+async def find_page_event(
+    request: Request[Any, Any, Any], session: AsyncSession, slug: str
+) -> tuple[Event, PageState] | Response[Any]:
+    """The event behind a page address, or the 404 or 410 page to answer instead."""
+    event, state = await pages.find_event(session, slug)
+    if event is None or state == PageState.MISSING:
+        return missing_page(request)
+    if state == PageState.GONE:
+        return gone_page(request, event)
+    return event, state
+
+
+def calendar_download(
+    event: Event, body: str, cache_control: str, headers: dict[str, str] | None = None
+) -> Response[Any]:
+    """An event's .ics file, offered for download under the event's short name."""
+    return Response(
+        body,
+        media_type="text/calendar; charset=utf-8",
+        headers={
+            "content-disposition": f'attachment; filename="{event.slug}.ics"',
+            "cache-control": cache_control,
+            **(headers or {}),
+        },
+    )
+
+
+async def _seats_view(
+    session: AsyncSession, redis: Redis, settings: Settings, event: Event
+) -> tuple[pages.EventView, pages.GoingCounts, pages.Availability]:
+    """The event's view with who is going and the seats left, as the page and its live part
+    show them."""
+    view = pages.build_view(event, settings.base_url)
+    going = await pages.going_counts(session, event.id)
+    availability = await pages.availability(redis, settings, event, going)
+    return view, going, availability
+
+
 async def event_page_context(
     session: AsyncSession,
     redis: Redis,
@@ -81,9 +119,7 @@ async def event_page_context(
     outcome: Any = None,
 ) -> dict[str, Any]:
     """Everything the event page shows; also used to re-render it with a form's errors."""
-    view = pages.build_view(event, settings.base_url)
-    going = await pages.going_counts(session, event.id)
-    availability = await pages.availability(redis, settings, event, going)
+    view, going, availability = await _seats_view(session, redis, settings, event)
     json_ld = script_json(event_json_ld(view, availability, settings.base_url))
     return base_context(
         view.theme,
@@ -168,11 +204,10 @@ class PublicPagesController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Response[Any]:
-        event, state = await pages.find_event(db_session, slug)
-        if event is None or state == PageState.MISSING:
-            return missing_page(request)
-        if state == PageState.GONE:
-            return gone_page(request, event)
+        found = await find_page_event(request, db_session, slug)
+        if isinstance(found, Response):
+            return found
+        event, state = found
         if slug != event.slug:  # /events/Python-Night: one address per page for search engines
             return Redirect(f"/events/{event.slug}", status_code=301)
         context = await event_page_context(db_session, redis, settings, event)
@@ -194,9 +229,7 @@ class PublicPagesController(Controller):
         if event is None or state in (PageState.MISSING, PageState.GONE):
             # 286 tells htmx to stop polling a page that no longer exists.
             return Response(b"", status_code=286, headers={"cache-control": NEVER_CACHE})
-        view = pages.build_view(event, settings.base_url)
-        going = await pages.going_counts(db_session, event.id)
-        availability = await pages.availability(redis, settings, event, going)
+        view, going, availability = await _seats_view(db_session, redis, settings, event)
         context = {"view": view, "going": going, "availability": availability, "theme": view.theme}
         return fragment(request, "public/live.html", context)
 
@@ -226,14 +259,7 @@ class PublicPagesController(Controller):
             return missing_page(request)
         page_url = f"{settings.base_url}/events/{event.slug}"
         body = ics_for_event(event, page_url=page_url)
-        return Response(
-            body,
-            media_type="text/calendar; charset=utf-8",
-            headers={
-                "content-disposition": f'attachment; filename="{event.slug}.ics"',
-                "cache-control": "public, max-age=300",
-            },
-        )
+        return calendar_download(event, body, "public, max-age=300")
 
     @route("/sitemap.xml", http_method=GET_AND_HEAD, name="public:sitemap")
     async def sitemap(

@@ -22,7 +22,8 @@ from community.controllers.public_register import (
     is_htmx,
     mask_email,
 )
-from community.controllers.public_render import NEVER_CACHE, base_context, fragment, html_page
+from community.controllers.public_render import base_context, fragment
+from community.controllers.public_tickets import private_page
 from community.services import event_pages as pages
 from community.services import magic_links
 from community.services import ticket_pages as tickets
@@ -31,7 +32,6 @@ from community.services.members import normalise_email
 from community.tasks.email import queue_signin_email
 
 SESSION_KEY = "my_tickets_member"
-PRIVATE_HEADERS = {"x-robots-tag": "noindex, nofollow", "referrer-policy": "no-referrer"}
 LINK_PROBLEMS = {
     magic_links.LinkProblem.INVALID: "This sign-in link is not valid. Ask for a new one below.",
     magic_links.LinkProblem.EXPIRED: "This sign-in link has expired (they last 30 minutes). "
@@ -47,13 +47,21 @@ def _page(
         pages.DEFAULT_THEME, page_title="My tickets", robots="noindex, nofollow", nav="tickets"
     )
     full.update(context)
-    return html_page(
+    return private_page(request, template, full, status_code=status_code)
+
+
+def _link_problem_page(
+    request: Request[Any, Any, Any], exc: magic_links.LinkError
+) -> Response[Any]:
+    """The sign-in form again, saying why the link in the e-mail did not work."""
+    return _page(
         request,
-        template,
-        full,
-        status_code=status_code,
-        cache_control=NEVER_CACHE,
-        headers=PRIVATE_HEADERS,
+        "public/my_tickets_signin.html",
+        status_code=410 if exc.problem != magic_links.LinkProblem.INVALID else 400,
+        email="",
+        errors={},
+        sent="",
+        notice=LINK_PROBLEMS[exc.problem],
     )
 
 
@@ -132,15 +140,7 @@ class MyTicketsController(Controller):
             if await magic_links.is_spent(redis, settings, claim):
                 raise magic_links.LinkError(magic_links.LinkProblem.USED)
         except magic_links.LinkError as exc:
-            return _page(
-                request,
-                "public/my_tickets_signin.html",
-                status_code=410 if exc.problem != magic_links.LinkProblem.INVALID else 400,
-                email="",
-                errors={},
-                sent="",
-                notice=LINK_PROBLEMS[exc.problem],
-            )
+            return _link_problem_page(request, exc)
         return _page(request, "public/my_tickets_confirm.html", token=token)
 
     @post("/signin/{token:str}", name="my_tickets:signin", status_code=303)
@@ -150,15 +150,7 @@ class MyTicketsController(Controller):
         try:
             claim = await magic_links.consume(redis, settings, token)
         except magic_links.LinkError as exc:
-            return _page(
-                request,
-                "public/my_tickets_signin.html",
-                status_code=410 if exc.problem != magic_links.LinkProblem.INVALID else 400,
-                email="",
-                errors={},
-                sent="",
-                notice=LINK_PROBLEMS[exc.problem],
-            )
+            return _link_problem_page(request, exc)
         request.set_session({**dict(request.session), SESSION_KEY: claim.member_id})
         return Redirect("/my-tickets", status_code=303)
 

@@ -17,13 +17,13 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
-from community.controllers.public import event_page_context, gone_page, missing_page
+from community.controllers.public import event_page_context, find_page_event, missing_page
 from community.controllers.public_render import fragment, html_page
 from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services import event_pages as pages
 from community.services import visitor_limits as limits
-from community.services.event_pages import CHANNEL_LABELS, PageState
+from community.services.event_pages import CHANNEL_LABELS
 from community.services.members import clean_name, normalise_email
 from community.services.native_registrations import register_native
 from community.services.registrations import (
@@ -132,17 +132,6 @@ async def _answer(
     return html_page(request, template, context, status_code=status_code, cache_control="no-store")
 
 
-async def _find(
-    request: Request[Any, Any, Any], session: AsyncSession, slug: str
-) -> tuple[Event | None, Response[Any] | None]:
-    event, state = await pages.find_event(session, slug)
-    if event is None or state == PageState.MISSING:
-        return None, missing_page(request)
-    if state == PageState.GONE:
-        return None, gone_page(request, event)
-    return event, None
-
-
 def _form_value(form: Any, name: str) -> str:
     value = form.get(name, "")
     return value if isinstance(value, str) else ""
@@ -161,10 +150,10 @@ class RegistrationController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Response[Any]:
-        event, refusal = await _find(request, db_session, slug)
-        if event is None:
-            assert refusal is not None
-            return refusal
+        found = await find_page_event(request, db_session, slug)
+        if isinstance(found, Response):
+            return found
+        event, _ = found
         form = await request.form()
         name, email = _form_value(form, "name").strip(), _form_value(form, "email").strip()
         shown = {"name": name[:MAX_NAME], "email": email[:MAX_EMAIL]}
@@ -250,10 +239,10 @@ class RegistrationController(Controller):
         settings: Settings,
     ) -> Response[Any]:
         """Send the ticket again, to the address on file only: the page never shows it."""
-        event, refusal = await _find(request, db_session, slug)
-        if event is None:
-            assert refusal is not None
-            return refusal
+        found = await find_page_event(request, db_session, slug)
+        if isinstance(found, Response):
+            return found
+        event, _ = found
         form = await request.form()
         raw = _form_value(form, "email").strip()
         try:

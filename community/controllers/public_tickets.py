@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
-from community.controllers.public import missing_page
+from community.controllers.public import calendar_download, missing_page
 from community.controllers.public_register import client_address, registration_service
 from community.controllers.public_render import NEVER_CACHE, base_context, html_page
 from community.services import event_pages as pages
@@ -54,6 +54,24 @@ def ticket_context(settings: Settings, ticket: tickets.TicketView, **extra: Any)
     )
 
 
+def private_page(
+    request: Request[Any, Any, Any],
+    template: str,
+    context: dict[str, Any],
+    *,
+    status_code: int = 200,
+) -> Response[Any]:
+    """A page about one person's ticket: never cached, never indexed, no Referer."""
+    return html_page(
+        request,
+        template,
+        context,
+        status_code=status_code,
+        cache_control=NEVER_CACHE,
+        headers=PRIVATE_HEADERS,
+    )
+
+
 class TicketPagesController(Controller):
     path = "/tickets"
     include_in_schema = False
@@ -73,13 +91,7 @@ class TicketPagesController(Controller):
             return missing_page(request)
         notice = "Your registration is cancelled. Thanks for letting us know." if cancelled else ""
         context = ticket_context(settings, ticket, welcome=new, notice=notice)
-        return html_page(
-            request,
-            "public/ticket.html",
-            context,
-            cache_control=NEVER_CACHE,
-            headers=PRIVATE_HEADERS,
-        )
+        return private_page(request, "public/ticket.html", context)
 
     @get("/{token:str}/ticket.ics", name="tickets:ics")
     async def ics(
@@ -98,15 +110,7 @@ class TicketPagesController(Controller):
             page_url=f"{settings.base_url}/events/{event.slug}",
             ticket_url=f"{settings.base_url}/tickets/{token}",
         )
-        return Response(
-            body,
-            media_type="text/calendar; charset=utf-8",
-            headers={
-                "content-disposition": f'attachment; filename="{event.slug}.ics"',
-                "cache-control": NEVER_CACHE,
-                **PRIVATE_HEADERS,
-            },
-        )
+        return calendar_download(event, body, NEVER_CACHE, PRIVATE_HEADERS)
 
     @get("/{token:str}/cancel", name="tickets:cancel_form")
     async def cancel_form(
@@ -120,13 +124,7 @@ class TicketPagesController(Controller):
         if ticket is None:
             return missing_page(request)
         context = ticket_context(settings, ticket, error="")
-        return html_page(
-            request,
-            "public/cancel.html",
-            context,
-            cache_control=NEVER_CACHE,
-            headers=PRIVATE_HEADERS,
-        )
+        return private_page(request, "public/cancel.html", context)
 
     @post("/{token:str}/cancel", name="tickets:cancel", status_code=303)
     async def cancel(
@@ -143,10 +141,7 @@ class TicketPagesController(Controller):
 
         def refuse(status: int, message: str) -> Response[Any]:
             context = ticket_context(settings, ticket, error=message)
-            return html_page(
-                request, "public/cancel.html", context,
-                status_code=status, cache_control=NEVER_CACHE, headers=PRIVATE_HEADERS,
-            )  # fmt: skip
+            return private_page(request, "public/cancel.html", context, status_code=status)
 
         if ticket.registration.status == "cancelled":
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
