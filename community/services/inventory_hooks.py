@@ -17,71 +17,84 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 from uuid import UUID
 
 log = logging.getLogger("community.inventory")
 
 InventoryListener = Callable[[UUID, str], Awaitable[None]]
 PromotionListener = Callable[[UUID, UUID], Awaitable[None]]
+L = TypeVar("L", bound=Callable[..., Awaitable[None]])
 
 
-class InventoryHooks:
+class _Hooks(Generic[L]):
+    """Listeners of one kind; `fire` awaits each in turn and logs (and skips) a failure."""
+
+    kind = ""
+
     def __init__(self) -> None:
-        self._listeners: list[InventoryListener] = []
+        self._listeners: list[L] = []
 
-    def add(self, listener: InventoryListener) -> InventoryListener:
+    def add(self, listener: L) -> L:
         """Register `listener` (usable as a decorator); adding it twice keeps one."""
         if listener not in self._listeners:
             self._listeners.append(listener)
         return listener
 
-    def remove(self, listener: InventoryListener) -> None:
+    def remove(self, listener: L) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
+
+    async def _fire(self, args: tuple[Any, ...], extra: dict[str, str]) -> None:
+        for listener in list(self._listeners):
+            try:
+                await listener(*args)
+            except Exception as exc:
+                log.warning(
+                    f"{self.kind} listener failed",
+                    extra={
+                        **extra,
+                        "listener": getattr(listener, "__qualname__", repr(listener)),
+                        "error": type(exc).__name__,
+                    },
+                )
+
+
+class InventoryHooks(_Hooks[InventoryListener]):
+    kind = "inventory"
 
     async def fire(self, event_id: UUID, channel: str) -> None:
-        for listener in list(self._listeners):
-            try:
-                await listener(event_id, channel)
-            except Exception as exc:
-                log.warning(
-                    "inventory listener failed",
-                    extra={
-                        "event_id": str(event_id),
-                        "listener": getattr(listener, "__qualname__", repr(listener)),
-                        "error": type(exc).__name__,
-                    },
-                )
+        await self._fire((event_id, channel), {"event_id": str(event_id)})
 
 
-class PromotionHooks:
-    def __init__(self) -> None:
-        self._listeners: list[PromotionListener] = []
-
-    def add(self, listener: PromotionListener) -> PromotionListener:
-        """Register `listener` (usable as a decorator); adding it twice keeps one."""
-        if listener not in self._listeners:
-            self._listeners.append(listener)
-        return listener
-
-    def remove(self, listener: PromotionListener) -> None:
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+class PromotionHooks(_Hooks[PromotionListener]):
+    kind = "promotion"
 
     async def fire(self, event_id: UUID, registration_id: UUID) -> None:
-        for listener in list(self._listeners):
-            try:
-                await listener(event_id, registration_id)
-            except Exception as exc:
-                log.warning(
-                    "promotion listener failed",
-                    extra={
-                        "event_id": str(event_id),
-                        "registration_id": str(registration_id),
-                        "listener": getattr(listener, "__qualname__", repr(listener)),
-                        "error": type(exc).__name__,
-                    },
-                )
+        await self._fire(
+            (event_id, registration_id),
+            {"event_id": str(event_id), "registration_id": str(registration_id)},
+        )
+
+
+class Subscription(Generic[L]):
+    """One process-wide listener for one purpose: subscribing again replaces the earlier
+    one, so each change is acted on exactly once."""
+
+    def __init__(self) -> None:
+        self.current: L | None = None
+
+    def install(self, hooks: _Hooks[L], listener: L) -> L:
+        if self.current is not None:
+            hooks.remove(self.current)
+        hooks.add(listener)
+        self.current = listener
+        return listener
+
+    def uninstall(self, hooks: _Hooks[L], listener: L) -> None:
+        hooks.remove(listener)
+        if self.current is listener:
+            self.current = None
 
 
 # The process-wide registries; the mirror and the ticket e-mail add their listeners at

@@ -20,6 +20,7 @@ from community.services.events import cancellation_recipients
 from community.services.inventory_hooks import (
     PromotionHooks,
     PromotionListener,
+    Subscription,
     waitlist_promoted,
 )
 from community.services.magic_links import signin_url
@@ -38,21 +39,33 @@ TICKET_REASONS = frozenset(
 # --- enqueueing (called from services) ------------------------------------------------------
 
 
+async def _queue_per_minute(
+    queues: dict[str, Queue], function: str, key: str, **kwargs: Any
+) -> None:
+    """An urgent mail job; asking again within the same minute coalesces into it (same key)."""
+    minute = int(time.time() // 60)
+    await queues["urgent"].enqueue(
+        function,
+        **kwargs,
+        key=f"{key}:{minute}",
+        timeout=30,
+        retries=3,
+        retry_delay=2.0,
+        retry_backoff=True,
+    )
+
+
 async def queue_ticket_email(queues: dict[str, Queue], registration_id: UUID, reason: str) -> None:
     """Ask the workers to send a registration's ticket. A double click within a minute
     coalesces into one message (same job key)."""
     if reason not in TICKET_REASONS:
         raise ValueError(f"unknown ticket e-mail reason {reason!r}")
-    minute = int(time.time() // 60)
-    await queues["urgent"].enqueue(
+    await _queue_per_minute(
+        queues,
         "send_ticket_email",
+        f"mail:ticket:{registration_id}:{reason}",
         registration_id=str(registration_id),
         reason=reason,
-        key=f"mail:ticket:{registration_id}:{reason}:{minute}",
-        timeout=30,
-        retries=3,
-        retry_delay=2.0,
-        retry_backoff=True,
     )
 
 
@@ -71,16 +84,12 @@ async def queue_event_cancelled_emails(queues: dict[str, Queue], event_id: UUID)
 
 
 async def queue_signin_email(queues: dict[str, Queue], member_id: UUID, email: str) -> None:
-    minute = int(time.time() // 60)
-    await queues["urgent"].enqueue(
+    await _queue_per_minute(
+        queues,
         "send_signin_email",
+        f"mail:signin:{member_id}",
         member_id=str(member_id),
         email=email,
-        key=f"mail:signin:{member_id}:{minute}",
-        timeout=30,
-        retries=3,
-        retry_delay=2.0,
-        retry_backoff=True,
     )
 
 
@@ -98,7 +107,7 @@ async def _queue_delivery(queues: dict[str, Queue], outbox_id: UUID) -> None:
 
 # --- hearing about promotions ---------------------------------------------------------------
 
-_promotion_mail: PromotionListener | None = None
+_promotion_mail: Subscription[PromotionListener] = Subscription()
 
 
 def install_promotion_mail(
@@ -109,25 +118,17 @@ def install_promotion_mail(
     Subscribed once per process (the app's lifespan, the worker's startup), replacing an
     earlier subscription, so each promotion queues exactly one "promoted" ticket e-mail.
     """
-    global _promotion_mail
 
     async def mail_promoted(event_id: UUID, registration_id: UUID) -> None:
         await queue_ticket_email(queues, registration_id, "promoted")
 
-    if _promotion_mail is not None:
-        hooks.remove(_promotion_mail)
-    hooks.add(mail_promoted)
-    _promotion_mail = mail_promoted
-    return mail_promoted
+    return _promotion_mail.install(hooks, mail_promoted)
 
 
 def uninstall_promotion_mail(
     listener: PromotionListener, hooks: PromotionHooks = waitlist_promoted
 ) -> None:
-    global _promotion_mail
-    hooks.remove(listener)
-    if _promotion_mail is listener:
-        _promotion_mail = None
+    _promotion_mail.uninstall(hooks, listener)
 
 
 # --- jobs -----------------------------------------------------------------------------------

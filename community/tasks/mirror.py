@@ -43,10 +43,11 @@ from community.services import sync_log
 from community.services.inventory_hooks import (
     InventoryHooks,
     InventoryListener,
+    Subscription,
     inventory_changed,
 )
 from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
-from community.services.mirror_counts import live_counts
+from community.services.mirror_counts import MirrorCounts, live_counts
 from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
 from community.services.platform_clients import ListingClient, client_for_listing
 from community.services.rate_budget import RateBudget
@@ -76,6 +77,31 @@ class RetryLater(Exception):
 # --- enqueueing ----------------------------------------------------------------------------
 
 
+async def enqueue_listing_job(
+    coalescer: Coalescer,
+    queue: Queue,
+    function: str,
+    key: str,
+    listing_id: UUID | str,
+    *,
+    timeout_s: int,
+    retries: int,
+) -> None:
+    """A push or pull of one listing, coalesced, retried with the shared backoff."""
+    await enqueue_coalesced(
+        coalescer,
+        queue,
+        listing_id,
+        function=function,
+        key=key,
+        kwargs={"listing_id": str(listing_id)},
+        timeout=timeout_s,
+        retries=retries,
+        retry_delay=RETRY_BASE_S,
+        retry_backoff=RETRY_MAX_S,
+    )
+
+
 def push_job_key(listing_id: UUID | str) -> str:
     return f"push:{listing_id}"
 
@@ -89,17 +115,14 @@ async def enqueue_push(
     urgent: bool = False,
 ) -> None:
     """Make sure the listing's current target reaches its platform soon."""
-    await enqueue_coalesced(
+    await enqueue_listing_job(
         Coalescer(redis, settings.redis_prefix, "push"),
         queues["urgent" if urgent else "default"],
+        "push_listing",
+        push_job_key(listing_id),
         listing_id,
-        function="push_listing",
-        key=push_job_key(listing_id),
-        kwargs={"listing_id": str(listing_id)},
-        timeout=PUSH_TIMEOUT_S,
+        timeout_s=PUSH_TIMEOUT_S,
         retries=PUSH_RETRIES,
-        retry_delay=RETRY_BASE_S,
-        retry_backoff=RETRY_MAX_S,
     )
 
 
@@ -159,20 +182,8 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
         if event is None:
             return None
         counts = await live_counts(ctx, event)
-        plan = plan_listing(
-            platform=listing.platform,
-            platform_count=listing.platform_count,
-            shared_left=counts.shared_left,
-            mode=event.soldout_mode,
-            accepting=counts.accepting,
-        )
-        if not needs_push(
-            plan,
-            platform=listing.platform,
-            last_pushed_limit=listing.last_pushed_limit,
-            remote_state=listing.remote_state,
-            in_step=listing.sync_state == SyncState.IN_STEP,
-        ):
+        plan = _plan(listing, event, counts)
+        if not _owes(plan, listing, in_step=listing.sync_state == SyncState.IN_STEP):
             return None
         listing.sync_state = SyncState.PUSHING
         await session.commit()
@@ -186,6 +197,28 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
             shared_left=counts.shared_left,
             remote_state=listing.remote_state,
         )
+
+
+def _plan(listing: Listing, event: Event, counts: MirrorCounts) -> ListingPlan:
+    """What the listing should show now, from the live counts."""
+    return plan_listing(
+        platform=listing.platform,
+        platform_count=listing.platform_count,
+        shared_left=counts.shared_left,
+        mode=event.soldout_mode,
+        accepting=counts.accepting,
+    )
+
+
+def _owes(plan: ListingPlan, listing: Listing, *, in_step: bool) -> bool:
+    """Whether the listing does not show `plan` yet, by what we last pushed to it."""
+    return needs_push(
+        plan,
+        platform=listing.platform,
+        last_pushed_limit=listing.last_pushed_limit,
+        remote_state=listing.remote_state,
+        in_step=in_step,
+    )
 
 
 async def push_owed(ctx: dict[str, Any], listing_id: UUID) -> bool:
@@ -211,20 +244,7 @@ async def push_owed(ctx: dict[str, Any], listing_id: UUID) -> bool:
             extra={"listing_id": str(listing_id), "error": type(exc).__name__},
         )
         return True
-    plan = plan_listing(
-        platform=listing.platform,
-        platform_count=listing.platform_count,
-        shared_left=counts.shared_left,
-        mode=event.soldout_mode,
-        accepting=counts.accepting,
-    )
-    return needs_push(
-        plan,
-        platform=listing.platform,
-        last_pushed_limit=listing.last_pushed_limit,
-        remote_state=listing.remote_state,
-        in_step=True,
-    )
+    return _owes(_plan(listing, event, counts), listing, in_step=True)
 
 
 async def apply_plan(client: PlatformClient, target: Target) -> tuple[str, PushResult]:
@@ -470,7 +490,7 @@ async def push_listing(ctx: dict[str, Any], *, listing_id: str) -> dict[str, Any
 
 # --- listening to the Traffic Cop ----------------------------------------------------------
 
-_installed: InventoryListener | None = None
+_installed: Subscription[InventoryListener] = Subscription()
 
 
 def install_mirror(
@@ -485,24 +505,16 @@ def install_mirror(
     A change caused on our own page goes to the urgent queue: the person who just took a seat
     may have taken the last shared one, and the platforms must close before they sell it.
     """
-    global _installed
 
     async def mirror_seat_change(event_id: UUID, channel: str) -> None:
         await enqueue_event_mirror(
             settings, redis, queues, session_maker, event_id, urgent=channel == Channel.NATIVE
         )
 
-    if _installed is not None:
-        hooks.remove(_installed)
-    hooks.add(mirror_seat_change)
-    _installed = mirror_seat_change
-    return mirror_seat_change
+    return _installed.install(hooks, mirror_seat_change)
 
 
 def uninstall_mirror(
     listener: InventoryListener, hooks: InventoryHooks = inventory_changed
 ) -> None:
-    global _installed
-    hooks.remove(listener)
-    if _installed is listener:
-        _installed = None
+    _installed.uninstall(hooks, listener)

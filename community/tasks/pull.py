@@ -33,14 +33,13 @@ from community.platforms.errors import (
     PlatformTransient,
 )
 from community.services import sync_log
-from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
+from community.services.job_coalescing import Coalescer, run_coalesced
 from community.services.platform_registrations import PullTally, ingest
 from community.services.registrations import RegistrationService
 from community.tasks.mirror import (
-    RETRY_BASE_S,
-    RETRY_MAX_S,
     JobClient,
     RetryLater,
+    enqueue_listing_job,
     enqueue_push,
     prepare_retry,
     push_owed,
@@ -72,17 +71,14 @@ async def enqueue_pull(
     settings: Settings, redis: Any, queues: dict[str, Queue], listing_id: UUID | str
 ) -> None:
     """Pull the listing soon; safe to call while a pull runs (it runs once more)."""
-    await enqueue_coalesced(
+    await enqueue_listing_job(
         pull_coalescer(redis, settings),
         queues["default"],
+        "pull_listing",
+        pull_job_key(listing_id),
         listing_id,
-        function="pull_listing",
-        key=pull_job_key(listing_id),
-        kwargs={"listing_id": str(listing_id)},
-        timeout=PULL_TIMEOUT_S,
+        timeout_s=PULL_TIMEOUT_S,
         retries=PULL_RETRIES,
-        retry_delay=RETRY_BASE_S,
-        retry_backoff=RETRY_MAX_S,
     )
 
 
