@@ -253,17 +253,12 @@ class EventbriteSandbox(SandboxPlatform):
             event = sb._event(event_id)
             changes = _wrapped(await read_json(request), "event", _EVENT_FIELDS)
             if "capacity" in changes:
-                capacity = changes["capacity"]
-                require(
-                    capacity is None or _count(capacity), 400, "capacity must be a whole number."
-                )
-                require(
-                    capacity is None or capacity >= event.sold,
-                    400,
+                event.capacity = _capacity(
+                    changes["capacity"],
+                    "capacity",
+                    event.sold,
                     "The capacity cannot be lower than the tickets already sold.",
-                    "CAPACITY_TOTAL_TOO_SMALL",
                 )
-                event.capacity = capacity
             if isinstance(changes.get("name"), dict):
                 event.name = str(changes["name"].get("html") or event.name)
             if isinstance(changes.get("summary"), str):
@@ -287,17 +282,12 @@ class EventbriteSandbox(SandboxPlatform):
             changes = body.get("capacity_tier", body)
             require(isinstance(changes, dict), 400, "capacity_tier must be an object.")
             if "capacity_total" in changes:
-                total = changes["capacity_total"]
-                require(
-                    total is None or _count(total), 400, "capacity_total must be a whole number."
-                )
-                require(
-                    total is None or total >= event.sold,
-                    400,
+                event.tier_total = _capacity(
+                    changes["capacity_total"],
+                    "capacity_total",
+                    event.sold,
                     "The capacity total is smaller than the tickets already sold.",
-                    "CAPACITY_TOTAL_TOO_SMALL",
                 )
-                event.tier_total = total
             return sb._tier_json(event)
 
         @get("/v3/events/{event_id:str}/ticket_classes/", sync_to_thread=False)
@@ -837,6 +827,13 @@ class EventbriteSandbox(SandboxPlatform):
                 for a in event.attendees.values()
             ],
         }
+
+
+def _capacity(value: Any, field: str, sold: int, too_small: str) -> Any:
+    """A capacity from a request: None (no limit) or a whole number not below what is sold."""
+    require(value is None or _count(value), 400, f"{field} must be a whole number.")
+    require(value is None or value >= sold, 400, too_small, "CAPACITY_TOTAL_TOO_SMALL")
+    return value
 
 
 def _count(value: Any) -> bool:

@@ -41,7 +41,7 @@ from community.sandbox.graphql_lite import (
     select,
     validate,
 )
-from community.sandbox.meetup_schema import SCHEMA
+from community.sandbox.meetup_schema import SCHEMA, VENUE_FIELDS
 from community.sandbox.oauth import OAuthServer, bearer_token
 
 GOING = ("YES", "ATTENDED")
@@ -630,19 +630,7 @@ class MeetupSandbox(SandboxPlatform):
 
 
 def _venue(**fields: Any) -> dict[str, Any]:
-    keys = (
-        "id",
-        "name",
-        "address",
-        "city",
-        "state",
-        "postalCode",
-        "country",
-        "lat",
-        "lon",
-        "venueType",
-    )
-    return {key: fields.get(key) for key in keys}
+    return {key: fields.get(key) for key in VENUE_FIELDS}
 
 
 def _rsvp_state(rsvp: Rsvp) -> dict[str, Any]:

@@ -10,6 +10,18 @@ from __future__ import annotations
 from community.sandbox.graphql_lite import Schema
 
 _PAYLOAD = {"event": "Event", "errors": "PayloadError"}
+VENUE_FIELDS = (
+    "id",
+    "name",
+    "address",
+    "city",
+    "state",
+    "postalCode",
+    "country",
+    "lat",
+    "lon",
+    "venueType",
+)
 
 SCHEMA: Schema = {
     "Query": {"event": "Event", "self": "Member"},
@@ -53,21 +65,7 @@ SCHEMA: Schema = {
     },
     "RsvpSettings": dict.fromkeys(("rsvpOpenTime", "rsvpCloseTime", "rsvpsClosed"), ""),
     "PhotoInfo": dict.fromkeys(("id", "baseUrl", "highResUrl", "standardUrl", "thumbUrl"), ""),
-    "Venue": dict.fromkeys(
-        [
-            "id",
-            "name",
-            "address",
-            "city",
-            "state",
-            "postalCode",
-            "country",
-            "lat",
-            "lon",
-            "venueType",
-        ],
-        "",
-    ),
+    "Venue": dict.fromkeys(VENUE_FIELDS, ""),
     "Group": dict.fromkeys(("id", "urlname", "name", "timezone"), ""),
     "RsvpConnection": {
         **dict.fromkeys(("totalCount", "yesCount", "waitlistCount", "noCount"), ""),
