@@ -24,25 +24,21 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import sys
-import tempfile
 import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+from _scratch_db import run_in_scratch_database
 from redis.asyncio import Redis
 from saq import Worker
 from sqlalchemy import func, select
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from community.config import PlatformCredentials, Settings, load_settings, normalise_database_url
-from community.db import asyncpg_dsn, migrate
+from community.config import PlatformCredentials, Settings
 from community.models import Event, EventStatus, Listing, SyncLog
 from community.platforms import make_client
 from community.queue import make_queues
@@ -55,8 +51,6 @@ from community.tasks import registry
 from community.tasks.mirror import enqueue_event_mirror, install_mirror, uninstall_mirror
 from community.worker import load_task_modules
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOAD_GENERATOR = "in-process asyncio tasks (stand-ins on loopback HTTP, SAQ workers in-process)"
 PLATFORMS = ("meetup", "eventbrite", "luma")
 CAPACITY = 100_000
@@ -343,14 +337,6 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def admin(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=30, help="one-at-a-time registrations")
@@ -360,26 +346,7 @@ def main() -> int:
     if args.samples < 1 or args.burst < 1:
         parser.error("samples and burst must be at least 1")
 
-    server = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    name = f"bench_mirror_{secrets.token_hex(4)}"
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    admin_dsn = asyncpg_dsn(normalise_database_url(server), "postgres")
-    settings = load_settings(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
-            "REDIS_PREFIX": f"bench{secrets.token_hex(4)}:",
-            "DATA_DIR": tempfile.mkdtemp(prefix="bench-mirror-"),
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    asyncio.run(admin(admin_dsn, f'CREATE DATABASE "{name}"'))
-    try:
-        migrate(settings)
-        figures = asyncio.run(bench(settings, args))
-    finally:
-        asyncio.run(admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    figures = run_in_scratch_database("mirror", lambda settings: bench(settings, args))
     if args.json:
         print(json.dumps(figures))
     return 0 if figures["final_limits_right"] else 1

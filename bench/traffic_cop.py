@@ -20,10 +20,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import secrets
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
@@ -32,14 +30,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import asyncpg
+from _scratch_db import run_in_scratch_database
 from redis.asyncio import Redis
 from sqlalchemy import func, select, text
-from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
-from community.config import Settings, load_settings, normalise_database_url
-from community.db import asyncpg_dsn, migrate
+from community.config import Settings
 from community.models import Event, EventStatus, Registration, RegistrationStatus
 from community.services.inventory_hooks import InventoryHooks
 from community.services.members import resolve_member
@@ -50,8 +46,6 @@ from community.services.registrations import (
     new_ticket_token,
 )
 
-DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 LOAD_GENERATOR = "in-process asyncio tasks, no HTTP"
 
 
@@ -277,14 +271,6 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-async def admin(dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--attempts", type=int, default=5000)
@@ -296,26 +282,7 @@ def main() -> int:
     if args.attempts < 1 or args.seats < 1 or args.concurrency < 1 or args.pool < 1:
         parser.error("attempts, seats, concurrency and pool must be at least 1")
 
-    server = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL
-    name = f"bench_traffic_cop_{secrets.token_hex(4)}"
-    url = make_url(server).set(database=name).render_as_string(hide_password=False)
-    admin_dsn = asyncpg_dsn(normalise_database_url(server), "postgres")
-    settings = load_settings(
-        {
-            "DATABASE_URL": url,
-            "REDIS_URL": os.environ.get("REDIS_URL") or DEFAULT_REDIS_URL,
-            "REDIS_PREFIX": f"bench{secrets.token_hex(4)}:",
-            "DATA_DIR": tempfile.mkdtemp(prefix="bench-traffic-cop-"),
-            "SECRET_KEY": secrets.token_urlsafe(40),
-            "LOG_LEVEL": "WARNING",
-        }
-    )
-    asyncio.run(admin(admin_dsn, f'CREATE DATABASE "{name}"'))
-    try:
-        migrate(settings)
-        figures = asyncio.run(bench(settings, args))
-    finally:
-        asyncio.run(admin(admin_dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    figures = run_in_scratch_database("traffic_cop", lambda settings: bench(settings, args))
     if args.json:
         print(json.dumps(figures))
     return 1 if figures["oversold"] else 0
