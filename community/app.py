@@ -28,7 +28,7 @@ from redis.exceptions import RedisError
 
 from community import errors
 from community.config import Settings, load_settings
-from community.db import sqlalchemy_config
+from community.db import DATABASE_UNAVAILABLE, sqlalchemy_config
 from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
 from community.redis_client import make_redis
@@ -124,6 +124,18 @@ def create_app(
     def provide_settings() -> Settings:
         return settings
 
+    session_config = ServerSideSessionConfig(
+        key="session",
+        max_age=60 * 60 * 12,
+        secure=settings.secure_cookies,
+        samesite="lax",
+        httponly=True,
+        # Health checks must answer even when Redis (the session store) is down. The door API
+        # signs its calls in with a door token instead (community.auth), saving two Redis
+        # round trips per scan; it can still read a session itself.
+        exclude=["/healthz", "/static/", "/door/api/"],
+    )
+
     return Litestar(
         route_handlers=[
             *ROUTE_HANDLERS,
@@ -143,20 +155,18 @@ def create_app(
             "queues": Provide(lambda: queues, sync_to_thread=False),
         },
         state=State(
-            {"settings": settings, "redis": redis, "queues": queues, "db_config": db_config}
+            {
+                "settings": settings,
+                "redis": redis,
+                "queues": queues,
+                "db_config": db_config,
+                "session_config": session_config,
+            }
         ),
         lifespan=[lifespan],
         middleware=[
             request_log_middleware,
-            ServerSideSessionConfig(
-                key="session",
-                max_age=60 * 60 * 12,
-                secure=settings.secure_cookies,
-                samesite="lax",
-                httponly=True,
-                # Health checks must answer even when Redis (the session store) is down.
-                exclude=["/healthz", "/static/"],
-            ).middleware,
+            session_config.middleware,
         ],
         stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_prefix}sessions")},
         csrf_config=CSRFConfig(
@@ -176,7 +186,11 @@ def create_app(
         ),
         exception_handlers={
             HTTPException: errors.http_exception_handler,
+            **dict.fromkeys(DATABASE_UNAVAILABLE, errors.unavailable_handler),
             Exception: errors.internal_error_handler,
         },
+        # Logging is configured above (one JSON object per line, at LOG_LEVEL); Litestar's own
+        # default would replace it at start-up with a plain-text handler at INFO.
+        logging_config=None,
         debug=settings.debug,
     )

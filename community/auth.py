@@ -2,17 +2,35 @@
 
 The session holds only the user id; the user is re-read on each guarded request, so a
 disabled account or a changed role takes effect at once.
+
+The door's JSON API is the exception, for speed: it is kept out of the session middleware
+(no session read from and written back to Redis on every scan). The door page asks for a
+short-lived door token (`DoorTokens`, an HMAC over user id, role and expiry) and sends it
+with each API call; the API then re-reads the user at most every few seconds per process
+(see community.services.checkin.active_user_cached), so a disabled account is refused
+within that bound rather than at once. Without a token the API still accepts the session
+cookie, read (not written back) from the store, with the user re-read on every request.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import time
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from uuid import UUID
 
 from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
+from litestar.middleware.session.server_side import (
+    ServerSideSessionBackend,
+    ServerSideSessionConfig,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.db import app_session_maker
@@ -20,6 +38,8 @@ from community.models import Role, User
 from community.services.users import UserService
 
 SESSION_USER_KEY = "uid"
+DOOR_TOKEN_HEADER = "x-door-token"
+DOOR_TOKEN_SECONDS = 15 * 60
 
 Guard = Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Coroutine[Any, Any, None]]
 
@@ -68,3 +88,75 @@ async def provide_current_user(request: Any) -> User:
     if user is None:
         raise NotAuthorizedException("Please sign in.")
     return user
+
+
+async def session_user_id(connection: ASGIConnection[Any, Any, Any, Any]) -> UUID | None:
+    """The signed-in user's id from the session, also on paths the session middleware skips.
+
+    There the session is read from the store directly (and not written back: its expiry is
+    renewed by the pages and /door/token, which do go through the middleware).
+    """
+    if "session" in connection.scope:
+        data: dict[str, Any] = connection.session
+    else:
+        config: ServerSideSessionConfig | None = connection.app.state.get("session_config")
+        if config is None or not connection.cookies.get(config.key):
+            return None
+        data = await ServerSideSessionBackend(config=config).load_from_connection(connection)
+    raw = data.get(SESSION_USER_KEY)
+    try:
+        return UUID(str(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class DoorClaim:
+    user_id: UUID
+    role: str
+    expires_at: int
+
+
+class DoorTokens:
+    """Short-lived bearer tokens for the door API: `v1.<user id>.<role>.<expiry>.<HMAC>`.
+
+    Signed with a key derived from SECRET_KEY for this purpose only. The token says who was
+    signed in and until when; whether that account is still active, and its role now, is
+    checked against the database by the API (within a few seconds, see the module doc).
+    """
+
+    VERSION = "v1"
+
+    def __init__(self, secret_key: str) -> None:
+        self._key = hmac.new(secret_key.encode(), b"community/door-token/v1", "sha256").digest()
+
+    def _mac(self, body: str) -> str:
+        digest = hmac.new(self._key, body.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    def issue(
+        self,
+        user_id: UUID,
+        role: str,
+        *,
+        seconds: int = DOOR_TOKEN_SECONDS,
+        now: float | None = None,
+    ) -> str:
+        expires_at = int(now if now is not None else time.time()) + seconds
+        body = f"{self.VERSION}.{user_id.hex}.{role}.{expires_at}"
+        return f"{body}.{self._mac(body)}"
+
+    def verify(self, token: str, *, now: float | None = None) -> DoorClaim | None:
+        """The claim of a genuine, unexpired token; None for anything else."""
+        body, _, mac = token.rpartition(".")
+        if len(token) > 200 or not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
+            return None
+        version, user_hex, role, expiry = body.split(".")
+        if version != self.VERSION or int(expiry) <= (now if now is not None else time.time()):
+            return None
+        return DoorClaim(user_id=UUID(hex=user_hex), role=role, expires_at=int(expiry))
+
+
+@lru_cache(maxsize=4)
+def door_tokens(secret_key: str) -> DoorTokens:
+    return DoorTokens(secret_key)

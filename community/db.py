@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import urlsplit
@@ -14,8 +16,10 @@ from advanced_alchemy.extensions.litestar import (
     EngineConfig,
     SQLAlchemyAsyncConfig,
 )
+from litestar.exceptions import ServiceUnavailableException
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from community.config import Settings
 
@@ -23,11 +27,34 @@ ROOT = Path(__file__).resolve().parent.parent
 MIGRATIONS = ROOT / "db"
 
 
-def sqlalchemy_config(settings: Settings, *, pool_size: int = 10) -> SQLAlchemyAsyncConfig:
+# No ping before each checkout (three round trips on asyncpg: BEGIN, a no-op, ROLLBACK; half
+# a millisecond per door scan). A connection that died meanwhile (PostgreSQL restarted) fails
+# its next statement instead: SQLAlchemy then drops every connection of that age from the pool,
+# and the request gets one 503 (community.errors.database_error_handler), which the door page
+# treats like an unreachable server. Connections are renewed after POOL_RECYCLE_SECONDS anyway.
+POOL_RECYCLE_SECONDS = 30 * 60
+# Overflow connections are closed as soon as they are returned to a full pool, and opening one
+# costs PostgreSQL a new backend process: the pool is sized so that a busy door does not churn.
+DEFAULT_POOL_SIZE = 20
+MAX_OVERFLOW = 10
+
+
+APPLICATION_NAME = "community"  # how PostgreSQL lists our connections (pg_stat_activity)
+
+
+def sqlalchemy_config(
+    settings: Settings, *, pool_size: int = DEFAULT_POOL_SIZE
+) -> SQLAlchemyAsyncConfig:
     assert settings.database_url, "services must be resolved before the database is configured"
     return SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
-        engine_config=EngineConfig(pool_size=pool_size, max_overflow=20, pool_pre_ping=True),
+        engine_config=EngineConfig(
+            pool_size=pool_size,
+            max_overflow=MAX_OVERFLOW,
+            pool_pre_ping=False,
+            pool_recycle=POOL_RECYCLE_SECONDS,
+            connect_args={"server_settings": {"application_name": APPLICATION_NAME}},
+        ),
         session_config=AsyncSessionConfig(expire_on_commit=False),
         before_send_handler="autocommit_include_redirects",
         alembic_config=AlembicAsyncConfig(
@@ -36,6 +63,61 @@ def sqlalchemy_config(settings: Settings, *, pool_size: int = 10) -> SQLAlchemyA
             version_table_name="alembic_version",
         ),
     )
+
+
+class DatabaseUnavailable(ServiceUnavailableException):
+    """The database could not be reached, or a connection to it was lost: answered with 503."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            detail="The database is unavailable for a moment. Nothing was lost; please try again."
+        )
+
+
+# What asyncpg raises when the connection itself is gone (the server restarted or went away).
+DISCONNECTS: tuple[type[BaseException], ...] = (
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.CannotConnectNowError,
+    ConnectionError,
+)
+
+
+# Raised when a connection is being opened and the database is down or starting up (SQLAlchemy
+# passes these on as they are), or by SQLAlchemy for a lost connection (a DBAPIError marked
+# connection_invalidated): the app answers them with 503 (community.errors).
+DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
+    DBAPIError,
+    ConnectionRefusedError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@asynccontextmanager
+async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
+    """A pooled connection's own asyncpg connection, for the few statements of a hot path.
+
+    They skip SQLAlchemy's session and statement layers, which cost more CPU than PostgreSQL
+    spends on them; each statement runs on its own (autocommit), so use it for statements
+    that are atomic by themselves. The connection goes back to the pool afterwards. A lost
+    connection is not pinged for beforehand (see POOL_RECYCLE_SECONDS): when a statement finds
+    it gone, the pool is emptied, as SQLAlchemy does when its own statements find one, and
+    the request is answered with a 503.
+    """
+    async with engine.connect() as connection:
+        raw = (await connection.get_raw_connection()).driver_connection
+        try:
+            yield raw
+        except Exception as exc:
+            # A connection found closed when used may also fail with a protocol error first.
+            if not isinstance(exc, DISCONNECTS) and not raw.is_closed():
+                raise
+            await connection.invalidate(exc)
+            await engine.dispose()  # its other connections date from before the loss too
+            raise DatabaseUnavailable() from exc
 
 
 def app_session_maker(app: Any) -> async_sessionmaker[AsyncSession]:

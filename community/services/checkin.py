@@ -31,9 +31,10 @@ from redis.exceptions import RedisError
 from saq import Queue
 from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from uuid_utils.compat import uuid7
 
+from community.db import driver_connection
 from community.models import (
     Channel,
     CheckinLog,
@@ -169,10 +170,34 @@ class Staff:
     role: str
 
 
-async def active_user(session: AsyncSession, user_id: UUID) -> Staff | None:
-    """The user behind a session, if the account is still active (read on every request)."""
-    row = await (await _driver(session)).fetchrow(_ACTIVE_USER, user_id)
+async def active_user(conn: asyncpg.Connection, user_id: UUID) -> Staff | None:
+    """The user behind a session or door token, if the account is still active."""
+    row = await conn.fetchrow(_ACTIVE_USER, user_id)
     return Staff(row["id"], row["name"], row["role"]) if row is not None else None
+
+
+# The door API with a door token re-reads its user at most this often per process: a disabled
+# account or a changed role is refused within these seconds (a signed-in page: at once).
+STAFF_CACHE_SECONDS = 5.0
+_STAFF: dict[UUID, tuple[float, Staff | None]] = {}
+
+
+async def active_user_cached(engine: AsyncEngine, user_id: UUID) -> Staff | None:
+    """`active_user`, remembered for STAFF_CACHE_SECONDS (a refusal too)."""
+    now = time.monotonic()
+    cached = _STAFF.get(user_id)
+    if cached is not None and cached[0] > now:
+        return cached[1]
+    async with driver_connection(engine) as conn:
+        staff = await active_user(conn, user_id)
+    if len(_STAFF) > 1000:
+        _STAFF.clear()
+    _STAFF[user_id] = (now + STAFF_CACHE_SECONDS, staff)
+    return staff
+
+
+def forget_cached_staff() -> None:
+    _STAFF.clear()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,7 +249,7 @@ _ATTENDEE_COLUMNS = (
 )
 
 
-def _attendee(row: Row[Any]) -> Attendee:
+def _attendee(row: Row[Any] | _Current) -> Attendee:
     return Attendee(
         id=row.id,
         name=row.name,
@@ -246,7 +271,7 @@ async def _current(
     return (await session.execute(query)).one_or_none()
 
 
-def _refusal(row: Row[Any] | None, event_id: UUID) -> Result | None:
+def _refusal(row: Row[Any] | _Current | None, event_id: UUID) -> Result | None:
     """Why this registration cannot be checked in at all, if it cannot."""
     if row is None or row.event_id != event_id:
         return Result.UNKNOWN if row is None else Result.OTHER_EVENT
@@ -354,62 +379,178 @@ async def check_in(
 ) -> Outcome:
     """Check one registration in (by ticket token or by hand), log it and commit."""
     now = now or _now()
-    at = offline_time(op.scanned_at, now) if op.offline else now
+    if not op.offline:
+        await session.commit()  # the statements below then run on their own (autocommit)
+        return await check_in_online(await _driver(session), signer, event_id, op, actor, now=now)
+    at = offline_time(op.scanned_at, now)
     target = _registration_of(signer, event_id, op)
     if isinstance(target, Result):
         detail = "token of another event" if target is Result.OTHER_EVENT else ""
         return await _finish(
             session, event_id, op, actor, Outcome(target, None, at, op.op_id), detail=detail
         )
-    if op.offline:
-        return await _check_in_offline(session, event_id, target, op, actor, at)
+    return await _check_in_offline(session, event_id, target, op, actor, at)
 
-    driver = await _driver(session)
-    args = (target, event_id, at, actor.device, actor.user_id, uuid7(), op.op_id)
-    try:
-        claimed = await driver.fetchrow(_CLAIM_AND_LOG, *args)
-    except asyncpg.UniqueViolationError as exc:
-        if op.op_id is None or exc.constraint_name != "uq_checkin_log_op":
-            raise
-        return await _replay(session, op.op_id)  # this op went through before: a retry
-    if claimed is not None:
-        await session.commit()
-        return Outcome(Result.OK, Attendee(**dict(claimed)), at, op.op_id)
-    row = await _current(session, target)
-    result = _refusal(row, event_id) or Result.DUPLICATE
-    if result is Result.DUPLICATE and row is not None and row.checked_in_at is None:
-        # Undone between our UPDATE and this read: decide again against the current row.
-        await session.rollback()
-        return await check_in(session, signer, event_id, op, actor, now=now)
-    attendee = _attendee(row) if row is not None and result is not Result.OTHER_EVENT else None
-    return await _finish(session, event_id, op, actor, Outcome(result, attendee, at, op.op_id))
+
+async def check_in_online(
+    conn: asyncpg.Connection,
+    signer: TicketSigner,
+    event_id: UUID,
+    op: Op,
+    actor: Actor,
+    *,
+    now: datetime | None = None,
+) -> Outcome:
+    """A check-in the door asks for now, on a connection outside any transaction.
+
+    A first scan is one statement (claim and log); any other outcome is that statement, which
+    then returns the registration as it is, and the statement that logs the outcome.
+    """
+    at = now or _now()
+    target = _registration_of(signer, event_id, op)
+    if isinstance(target, Result):
+        detail = "token of another event" if target is Result.OTHER_EVENT else ""
+        outcome = Outcome(target, None, at, op.op_id)
+        return await _finish_on(conn, event_id, op, actor, outcome, detail=detail)
+    for _ in range(_CLAIM_ATTEMPTS):
+        args = (target, event_id, at, actor.device, actor.user_id, uuid7(), op.op_id)
+        try:
+            found = await conn.fetchrow(_CLAIM_AND_LOG, *args)
+        except asyncpg.UniqueViolationError as exc:
+            if op.op_id is None or exc.constraint_name != "uq_checkin_log_op":
+                raise
+            return await _replay_on(conn, op.op_id)  # this op went through before: a retry
+        row = _Current.of(found) if found is not None else None
+        if found is not None and found["claimed"]:
+            assert row is not None
+            return Outcome(Result.OK, _attendee(row), at, op.op_id)
+        result = _refusal(row, event_id) or Result.DUPLICATE
+        if result is Result.DUPLICATE and row is not None and row.checked_in_at is None:
+            # Undone since, or checked in by a scan this statement could not see yet: again.
+            continue
+        attendee = _attendee(row) if row is not None and result is not Result.OTHER_EVENT else None
+        outcome = Outcome(result, attendee, at, op.op_id)
+        return await _finish_on(conn, event_id, op, actor, outcome)
+    # Only a registration checked in and undone over and over while we ask gets here; the door
+    # takes the error like an unreachable server (it decides on its own and sends it later).
+    raise RuntimeError("the registration kept changing while it was being checked in")
+
+
+_CLAIM_ATTEMPTS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class _Current:
+    """A registration as a raw statement read it (what _refusal and _attendee look at)."""
+
+    id: UUID
+    event_id: UUID
+    name: str
+    channel: str
+    status: str
+    checked_in_at: datetime | None
+    checked_in_by: str
+
+    @classmethod
+    def of(cls, record: asyncpg.Record) -> _Current:
+        return cls(
+            record["id"],
+            record["event_id"],
+            record["name"],
+            record["channel"],
+            record["status"],
+            record["checked_in_at"],
+            record["checked_in_by"],
+        )
+
+
+async def _finish_on(
+    conn: asyncpg.Connection,
+    event_id: UUID,
+    op: Op,
+    actor: Actor,
+    outcome: Outcome,
+    *,
+    detail: str = "",
+) -> Outcome:
+    """`_finish` on a raw connection: log the outcome, or answer a retry as the first time."""
+    registration_id = outcome.attendee.id if outcome.attendee else None
+    if outcome.result is Result.OTHER_EVENT:
+        registration_id = None  # another event's registration is not this event's business
+    at = outcome.scanned_at
+    logged = await conn.fetchval(
+        _LOG,
+        uuid7(),
+        event_id,
+        registration_id,
+        actor.user_id,
+        actor.device,
+        outcome.result.value,
+        detail[:300],
+        at,
+        op.op_id,
+    )
+    if logged is None:
+        assert op.op_id is not None
+        return await _replay_on(conn, op.op_id)
+    return outcome
+
+
+async def _replay_on(conn: asyncpg.Connection, op_id: UUID) -> Outcome:
+    """`_replay` on a raw connection."""
+    found = await conn.fetchrow(_REPLAY, op_id)
+    row = _Current.of(found) if found["id"] is not None else None
+    return Outcome(
+        result=Result(found["result"]),
+        attendee=_attendee(row) if row else None,
+        scanned_at=found["scanned_at"],
+        op_id=op_id,
+        replayed=True,
+    )
 
 
 # The usual case, a first scan, in one round trip: claim the registration if it is confirmed
 # and not checked in yet, and log the check-in in the same statement. Anything else (already
-# in, cancelled, unknown...) finds no row to claim and is sorted out by the slower path.
+# in, cancelled, unknown...) finds no row to claim and returns the registration as it is, to
+# be sorted out in Python. (That read sees the rows as they were when the statement began:
+# a concurrent first scan it waited for shows as "not checked in", and the caller asks again.)
 _CLAIM_AND_LOG = """
 WITH claimed AS (
     UPDATE registrations
        SET checked_in_at = $3, checked_in_by = $4, checked_in_user_id = $5, updated_at = $3
      WHERE id = $1 AND event_id = $2 AND status = 'confirmed' AND checked_in_at IS NULL
- RETURNING id, name, channel, status, checked_in_at, checked_in_by
+ RETURNING id, event_id, name, channel, status, checked_in_at, checked_in_by
 ), logged AS (
     INSERT INTO checkin_log (id, event_id, registration_id, user_id, device, result, detail,
                              scanned_at, offline, op_id, created_at, updated_at)
     SELECT $6, $2, id, $5, $4, 'ok', '', $3, false, $7, $3, $3 FROM claimed
 )
-SELECT * FROM claimed
+SELECT true AS claimed, * FROM claimed
+UNION ALL
+SELECT false, id, event_id, name, channel, status, checked_in_at, checked_in_by
+  FROM registrations
+ WHERE id = $1 AND NOT EXISTS (SELECT FROM claimed)
+"""
+_LOG = """
+INSERT INTO checkin_log (id, event_id, registration_id, user_id, device, result, detail,
+                         scanned_at, offline, op_id, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, false, $9, $8, $8)
+ON CONFLICT (op_id) WHERE op_id IS NOT NULL DO NOTHING
+RETURNING id
+"""
+_REPLAY = """
+SELECT l.result, l.scanned_at, r.id, r.event_id, r.name, r.channel, r.status,
+       r.checked_in_at, r.checked_in_by
+  FROM checkin_log l LEFT JOIN registrations r ON r.id = l.registration_id
+ WHERE l.op_id = $1
 """
 _ACTIVE_USER = "SELECT id, name, role FROM users WHERE id = $1 AND is_active"
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
-    """The asyncpg connection under the session, for the two statements of every scan.
+    """The asyncpg connection under the session, for statements that skip SQLAlchemy.
 
-    They skip SQLAlchemy's statement layer, which costs more CPU than PostgreSQL spends on
-    them. Used before the session begins a transaction, each runs on its own (autocommit),
-    which suits them: each is a single atomic statement.
+    Used before the session begins a transaction, each runs on its own (autocommit).
     """
     connection = await session.connection()
     return (await connection.get_raw_connection()).driver_connection
@@ -580,17 +721,33 @@ EVENT_CACHE_SECONDS = 60.0
 
 
 async def event_exists(session: AsyncSession, event_id: UUID) -> bool:
-    now = time.monotonic()
-    if _EXISTING_EVENTS.get(event_id, 0.0) > now:
+    if _event_known(event_id):
         return True
     found = await session.scalar(
         select(Event.id).where(Event.id == event_id, Event.deleted_at.is_(None))
     )
-    if found is None:
-        return False
+    return _remember_event(event_id) if found is not None else False
+
+
+async def event_exists_on(conn: asyncpg.Connection, event_id: UUID) -> bool:
+    """`event_exists` on a raw connection."""
+    if _event_known(event_id):
+        return True
+    found = await conn.fetchval(_EVENT_EXISTS, event_id)
+    return _remember_event(event_id) if found is not None else False
+
+
+_EVENT_EXISTS = "SELECT 1 FROM events WHERE id = $1 AND deleted_at IS NULL"
+
+
+def _event_known(event_id: UUID) -> bool:
+    return _EXISTING_EVENTS.get(event_id, 0.0) > time.monotonic()
+
+
+def _remember_event(event_id: UUID) -> bool:
     if len(_EXISTING_EVENTS) > 1000:
         _EXISTING_EVENTS.clear()
-    _EXISTING_EVENTS[event_id] = now + EVENT_CACHE_SECONDS
+    _EXISTING_EVENTS[event_id] = time.monotonic() + EVENT_CACHE_SECONDS
     return True
 
 

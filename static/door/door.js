@@ -123,19 +123,74 @@ function saveRosterSoon() {
 
 // ---------------------------------------------------------------- server calls
 
-async function call(path, { method = "GET", body, timeout = SERVER_TIMEOUT_MS } = {}) {
+// The API calls carry a short-lived door token (the API does not read the session on every
+// scan). It comes from /door/token, which the sign-in session answers, and is renewed in the
+// background ahead of its expiry. Without one (that page unreachable for a moment), a call
+// goes with the session cookie alone, which the API still accepts, only more slowly.
+const door = { token: null, until: 0, pending: null };
+const TOKEN_RENEW_MS = 5 * 60 * 1000; // renew when less than this is left
+const TOKEN_SLACK_MS = 30 * 1000; // use no token this close to its expiry (clocks drift)
+
+function renewToken() {
+  door.pending ??= (async () => {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), 5000);
+    try {
+      const response = await fetch("/door/token", {
+        credentials: "same-origin", headers: { Accept: "application/json" }, cache: "no-store",
+        signal: controller.signal, redirect: "error",
+      });
+      if (response.status === 401 || response.status === 403) {
+        door.token = null;
+        setAuthExpired(true);
+      } else if (response.ok) {
+        const data = await response.json();
+        door.token = data.token;
+        door.until = Date.now() + data.expires_in * 1000;
+      }
+    } catch (error) { /* unreachable: calls go on the session meanwhile */ }
+    finally {
+      clearTimeout(timer);
+      door.pending = null;
+    }
+    return door.token;
+  })();
+  return door.pending;
+}
+
+// The token to send, waiting at most `waitMs` for one when there is none.
+async function doorToken(waitMs) {
+  const left = door.until - Date.now();
+  if (door.token && left > TOKEN_SLACK_MS) {
+    if (left < TOKEN_RENEW_MS) renewToken();
+    return door.token;
+  }
+  door.token = null;
+  return Promise.race([renewToken(), sleep(waitMs).then(() => null)]);
+}
+
+async function call(path, { method = "GET", body, timeout = SERVER_TIMEOUT_MS, retried = false } = {}) {
   if (!navigator.onLine) return { ok: false, network: true };
+  const token = await doorToken(Math.min(timeout, SERVER_TIMEOUT_MS));
   const controller = new AbortController();
   const timer = setTimeout(() => controller.abort(), timeout);
   try {
+    const headers = body ? { "Content-Type": "application/json", Accept: "application/json" } : { Accept: "application/json" };
+    if (token) headers["X-Door-Token"] = token;
     const response = await fetch(path, {
       method,
       credentials: "same-origin",
-      headers: body ? { "Content-Type": "application/json", Accept: "application/json" } : { Accept: "application/json" },
+      headers,
       body: body ? JSON.stringify(body) : undefined,
       signal: controller.signal,
       redirect: "error",
     });
+    if ((response.status === 401 || response.status === 403) && token && !retried) {
+      // The token may have lapsed (a phone asleep): renew it once and try again.
+      clearTimeout(timer);
+      door.token = null;
+      return call(path, { method, body, timeout, retried: true });
+    }
     if (response.status === 401 || response.status === 403) {
       setAuthExpired(true);
       return { ok: false, status: response.status };
@@ -707,6 +762,7 @@ async function cacheThisPage() {
 }
 
 async function prepare() {
+  if (navigator.onLine) renewToken(); // meanwhile the saved list is read
   ui.device.value = localStorage.getItem("door.device") || `Door ${1 + Math.floor(Math.random() * 9)}`;
   let haveList = false;
   try {

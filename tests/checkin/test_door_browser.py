@@ -55,6 +55,11 @@ async def test_scan_green_then_amber(
     browser = await launch_with_camera(playwright, qr_video(ticket_qr(token), tmp_path / "t.y4m"))
     try:
         page = await (await browser.new_context(viewport=PHONE)).new_page()
+        scans: list[dict[str, str]] = []
+        page.on(
+            "request",
+            lambda request: scans.append(request.headers) if "/checkins" in request.url else None,
+        )
         await _open_door(page, live_server, door_user, event.id)
         await expect(page.locator("#count-expected")).to_have_text("2")
         await _start(page, "Door 2")
@@ -73,6 +78,8 @@ async def test_scan_green_then_amber(
         registration = await _registration(db_session, ada.registration_id)
         assert registration.checked_in_by == "Door 2"
         checked_at = registration.checked_in_at
+        # The scan was signed in with the page's door token (the API skips the session).
+        assert scans and all(headers.get("x-door-token") for headers in scans)
         assert checked_at is not None
 
         # The ticket is still in front of the camera: once the pause is over, it reads amber.
