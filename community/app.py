@@ -32,6 +32,7 @@ from community.db import DATABASE_UNAVAILABLE, sqlalchemy_config
 from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
 from community.redis_client import make_redis
+from community.tasks.checkin_passback import PassbackGatherer
 
 log = logging.getLogger("community.app")
 ROOT = Path(__file__).resolve().parent.parent
@@ -93,6 +94,7 @@ def create_app(
     redis = make_redis(settings)
     queue_redis = make_redis(settings)
     queues = make_queues(settings, queue_redis)
+    passback = PassbackGatherer(queues)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -113,6 +115,7 @@ def create_app(
         try:
             yield
         finally:
+            await passback.close()
             uninstall_promotion_mail(promotion_mail)
             uninstall_mirror(mirror)
             for queue in queues.values():
@@ -161,6 +164,7 @@ def create_app(
                 "queues": queues,
                 "db_config": db_config,
                 "session_config": session_config,
+                "passback": passback,
             }
         ),
         lifespan=[lifespan],

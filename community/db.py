@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,6 +22,8 @@ from litestar.exceptions import ServiceUnavailableException
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.pool import QueuePool
+from sqlalchemy.util import greenlet_spawn
 
 from community.config import Settings
 
@@ -30,15 +34,14 @@ MIGRATIONS = ROOT / "db"
 # No ping before each checkout (three round trips on asyncpg: BEGIN, a no-op, ROLLBACK; half
 # a millisecond per door scan). A connection that died meanwhile (PostgreSQL restarted) fails
 # its next statement instead: SQLAlchemy then drops every connection of that age from the pool,
-# and the request gets one 503 (community.errors.database_error_handler), which the door page
+# and the request gets one 503 (community.errors.unavailable_handler), which the door page
 # treats like an unreachable server. Connections are renewed after POOL_RECYCLE_SECONDS anyway.
 POOL_RECYCLE_SECONDS = 30 * 60
 # Overflow connections are closed as soon as they are returned to a full pool, and opening one
-# costs PostgreSQL a new backend process: the pool is sized so that a busy door does not churn.
+# costs PostgreSQL a new backend process: the door's hot path stays within the pool's size
+# (see RESERVED_CONNECTIONS), and overflow is for bursts of everything else.
 DEFAULT_POOL_SIZE = 20
 MAX_OVERFLOW = 10
-
-
 APPLICATION_NAME = "community"  # how PostgreSQL lists our connections (pg_stat_activity)
 
 
@@ -96,6 +99,26 @@ DATABASE_UNAVAILABLE: tuple[type[Exception], ...] = (
 )
 
 
+# Hot paths take at most this many of a pool's connections at once and wait for one beyond:
+# past the pool's size it would open overflow connections, only to close them again at once
+# (a new PostgreSQL backend each time, which on a busy door cost more than the scans).
+# The rest of the pool stays free for everything else.
+RESERVED_CONNECTIONS = 4
+_HOT_PATH_SLOTS: weakref.WeakKeyDictionary[AsyncEngine, asyncio.Semaphore] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _slots(engine: AsyncEngine) -> asyncio.Semaphore:
+    slots = _HOT_PATH_SLOTS.get(engine)
+    if slots is None:
+        size = (
+            engine.sync_engine.pool.size() if isinstance(engine.sync_engine.pool, QueuePool) else 1
+        )
+        slots = _HOT_PATH_SLOTS[engine] = asyncio.Semaphore(max(1, size - RESERVED_CONNECTIONS))
+    return slots
+
+
 @asynccontextmanager
 async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connection]:
     """A pooled connection's own asyncpg connection, for the few statements of a hot path.
@@ -107,17 +130,21 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
     it gone, the pool is emptied, as SQLAlchemy does when its own statements find one, and
     the request is answered with a 503.
     """
-    async with engine.connect() as connection:
-        raw = (await connection.get_raw_connection()).driver_connection
+    async with _slots(engine):
+        pooled = await engine.raw_connection()  # lighter than engine.connect(): no Connection
+        raw = pooled.driver_connection
         try:
             yield raw
         except Exception as exc:
             # A connection found closed when used may also fail with a protocol error first.
             if not isinstance(exc, DISCONNECTS) and not raw.is_closed():
                 raise
-            await connection.invalidate(exc)
+            await greenlet_spawn(pooled.invalidate, exc)
             await engine.dispose()  # its other connections date from before the loss too
             raise DatabaseUnavailable() from exc
+        finally:
+            # Back to the pool (which may close it: SQLAlchemy's async code needs a greenlet).
+            await greenlet_spawn(pooled.close)
 
 
 def app_session_maker(app: Any) -> async_sessionmaker[AsyncSession]:

@@ -12,8 +12,6 @@ from uuid import UUID
 
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Controller, Request, Response, get, post
-from litestar.background_tasks import BackgroundTask
-from litestar.connection import ASGIConnection
 from litestar.di import Provide
 from litestar.exceptions import (
     ClientException,
@@ -21,10 +19,9 @@ from litestar.exceptions import (
     NotFoundException,
     PermissionDeniedException,
 )
-from litestar.handlers.base import BaseRouteHandler
 from litestar.response import Template
+from litestar.types import ASGIApp, Receive, Scope, Send
 from msgspec import Meta, Struct
-from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from community.auth import (
@@ -95,12 +92,23 @@ class SyncBody(Struct, forbid_unknown_fields=True):
     ops: Annotated[list[QueuedOp], Meta(max_length=MAX_OPS_PER_SYNC)]
 
 
-async def json_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    """A cross-site form cannot send JSON without asking first, so POSTs must be JSON."""
-    if connection.scope["method"] == "POST":
-        content_type = connection.headers.get("content-type", "")
-        if content_type.split(";")[0].strip().lower() != "application/json":
-            raise ClientException("Send JSON (Content-Type: application/json).", status_code=415)
+def json_only(app: ASGIApp) -> ASGIApp:
+    """A cross-site form cannot send JSON without asking first, so POSTs must be JSON.
+
+    A middleware rather than a guard: it must come before the body is read, and a guard
+    costs Litestar a copy of the route handler on every request.
+    """
+
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["method"] == "POST":
+            content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
+            if content_type.split(b";")[0].strip().lower() != b"application/json":
+                raise ClientException(
+                    "Send JSON (Content-Type: application/json).", status_code=415
+                )
+        await app(scope, receive, send)
+
+    return middleware
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -281,7 +289,7 @@ class DoorApiController(Controller):
     """Every handler here takes `door_user`: that dependency is what signs the door in."""
 
     path = "/door/api"
-    guards = [json_only]
+    middleware = [json_only]
     dependencies = {"door_user": Provide(provide_door_user)}
     tags = ["Door check-in"]
 
@@ -358,11 +366,9 @@ class DoorApiController(Controller):
                 outcome = await checkin.check_in_online(conn, signer, event_id, op, actor)
             except CheckinInputError as exc:
                 raise _bad_input(exc) from None
-        # The platform hand-back is queued after the answer is sent: the door is not kept waiting.
-        return Response(
-            outcome_json(outcome),
-            background=BackgroundTask(checkin.pass_back, state["queues"], [outcome]),
-        )
+        # The platform hand-back is queued a moment later, with those of other scans.
+        state["passback"].add(checkin.platform_checkins([outcome]))
+        return Response(outcome_json(outcome))
 
     @post("/events/{event_id:uuid}/undo", status_code=200, summary="Take a check-in back")
     async def undo(
@@ -380,10 +386,10 @@ class DoorApiController(Controller):
     @post("/events/{event_id:uuid}/sync", status_code=200, summary="Apply a door's offline queue")
     async def sync(
         self,
+        request: Request[Any, Any, Any],
         door_user: Staff,
         settings: Settings,
         db_session: AsyncSession,
-        queues: dict[str, Queue],
         event_id: UUID,
         data: SyncBody,
     ) -> dict[str, Any]:
@@ -410,7 +416,7 @@ class DoorApiController(Controller):
         outcomes = await checkin.apply_ops(
             db_session, ticket_signer(settings.secret_key), event_id, ops, actor
         )
-        await checkin.pass_back(queues, outcomes)
+        request.app.state["passback"].add(checkin.platform_checkins(outcomes))
         counts = await checkin.counts(db_session, event_id)
         return {
             "results": [outcome_json(outcome) for outcome in outcomes],

@@ -27,8 +27,6 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-from redis.exceptions import RedisError
-from saq import Queue
 from sqlalchemy import Row, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -751,9 +749,9 @@ def _remember_event(event_id: UUID) -> bool:
     return True
 
 
-async def pass_back(queues: dict[str, Queue], outcomes: Sequence[Outcome]) -> None:
-    """Queue the platform hand-back of new check-ins of people who registered on a platform."""
-    ids = [
+def platform_checkins(outcomes: Sequence[Outcome]) -> list[UUID]:
+    """New check-ins of people who registered on a platform: those to hand back to it."""
+    return [
         outcome.attendee.id
         for outcome in outcomes
         if outcome.result is Result.OK
@@ -761,15 +759,6 @@ async def pass_back(queues: dict[str, Queue], outcomes: Sequence[Outcome]) -> No
         and outcome.attendee is not None
         and outcome.attendee.channel != Channel.NATIVE
     ]
-    if not ids:
-        return
-    from community.tasks.checkin_passback import enqueue_passback
-
-    try:
-        await enqueue_passback(queues, ids)
-    except RedisError as exc:
-        # The check-in itself is committed; only the courtesy hand-back is lost.
-        log.warning("check-in passback not queued", extra={"error": type(exc).__name__})
 
 
 async def door_event(session: AsyncSession, event_id: UUID) -> Event | None:

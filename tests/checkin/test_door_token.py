@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from uuid import uuid4
@@ -15,7 +16,12 @@ from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
 
 from community.auth import DOOR_TOKEN_HEADER, DoorTokens, door_tokens
 from community.config import Settings
-from community.db import APPLICATION_NAME, DatabaseUnavailable, driver_connection
+from community.db import (
+    APPLICATION_NAME,
+    RESERVED_CONNECTIONS,
+    DatabaseUnavailable,
+    driver_connection,
+)
 from community.models import Role, User
 from community.services import checkin
 from community.services.tickets import ticket_signer
@@ -190,5 +196,27 @@ async def test_driver_connection_turns_a_lost_connection_into_database_unavailab
             async with driver_connection(engine) as conn:
                 await conn.fetchval("SELECT 1")
                 raise ZeroDivisionError
+    finally:
+        await engine.dispose()
+
+
+async def test_the_hot_path_stays_within_the_pool(settings: Settings) -> None:
+    """Past the pool's size, SQLAlchemy would open overflow connections and close them again
+    at once; the door's statements wait for a pooled one instead, and leave some for others."""
+    engine = create_async_engine(settings.database_url or "", pool_size=6, max_overflow=10)
+    held = most = 0
+
+    async def scan() -> None:
+        nonlocal held, most
+        async with driver_connection(engine) as conn:
+            held += 1
+            most = max(most, held)
+            await conn.execute("SELECT pg_sleep(0.02)")
+            held -= 1
+
+    try:
+        await asyncio.gather(*(scan() for _ in range(12)))
+        assert most == 6 - RESERVED_CONNECTIONS
+        assert engine.sync_engine.pool.checkedin() == most  # none was opened and closed
     finally:
         await engine.dispose()
