@@ -6,9 +6,14 @@ the door page takes to hold that roster offline.
 What it does, all on loopback:
 1. creates a database for this run (on DATABASE_URL's server, or on embedded PostgreSQL and
    Redis when the URLs are unset), migrates it, and registers --people people at one event;
-2. starts the product's own web server (`community web`: granian) in a subprocess;
-3. signs a door user in and drives the API over --connections keep-alive connections with
-   bench/http_load.py (plain asyncio sockets, one client process). Phases, in this order:
+2. serves bench/_bare_litestar.py with granian (--workers) and drives it like the check-ins
+   below: the ceiling, a bare Litestar endpoint taking the same request with no middleware,
+   database or Redis (closed loop, then at --rate);
+3. starts the product's own web server (`community web`: granian, --workers, LOG_LEVEL=INFO
+   as installed, its log going to a file) in a subprocess;
+4. signs a door user in, takes a door token as the door page does, and drives the API over
+   --connections keep-alive connections with bench/http_load.py (plain asyncio sockets, one
+   client process). Phases, in this order:
      baseline      GET /door/api/key, closed loop: the same sign-in check, no ticket, no write;
      busy venue    a fifth of the tickets at --light-rate per second (open loop): the latency
                    a door sees on a busy night (twenty doors, a scan every two seconds each
@@ -19,15 +24,17 @@ What it does, all on loopback:
                    `checkins_per_s` comes from here (its p99 is reported too: at saturation
                    it is queueing, 64 requests waiting on two cores);
      rescan        every ticket again, closed loop: the amber path;
-4. opens the door page in headless Chromium with a fresh profile and times, from navigation
+5. opens the door page in headless Chromium with a fresh profile and times, from navigation
    start, until the page reports the roster and the page itself saved for offline use
    (`roster_offline_s`, the median of --browser-runs).
 
 Every check-in verifies a real Ed25519 ticket, claims the registration and writes the log;
-three in four of the bench's guests registered on a platform, so those also queue the
-platform hand-back job. The load generator shares the machine's cores with the server,
-PostgreSQL and Redis, so the figures are a floor for the server, not a ceiling.
-With --json the last line printed is one JSON object with every figure.
+three in four of the bench's guests registered on a platform, so those are also handed back
+(queued for the platform hand-back job). For each phase it reports the CPU time per request
+of the web server's processes, of PostgreSQL's and Redis's (when they run on this machine),
+and of the load generator, and how busy the machine's cores were: the load generator shares
+them with the server, PostgreSQL and Redis, so the figures are a floor for the server, not a
+ceiling. With --json the last line printed is one JSON object with every figure.
 """
 
 from __future__ import annotations
@@ -80,6 +87,70 @@ def summary(run: Run) -> dict[str, Any]:
     }
 
 
+# ----------------------------------------------------------------------------- CPU accounting
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _processes() -> list[tuple[int, str, int, float]]:
+    """(pid, name, process group, CPU seconds) of every process this user can see."""
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat") as stat:
+                head, _, rest = stat.read().rpartition(")")
+        except OSError:
+            continue
+        fields = rest.split()
+        name = head.partition("(")[2]
+        found.append(
+            (int(entry.name), name, int(fields[2]), (int(fields[11]) + int(fields[12])) / TICKS)
+        )
+    return found
+
+
+def _cpu_by_role(server_group: int | None) -> dict[str, float]:
+    totals = {"server": 0.0, "postgres": 0.0, "redis": 0.0}
+    for _, name, group, seconds in _processes():
+        if server_group is not None and group == server_group:
+            totals["server"] += seconds
+        elif name == "postgres":
+            totals["postgres"] += seconds
+        elif name.startswith("redis-server"):
+            totals["redis"] += seconds
+    return totals
+
+
+def _machine_times() -> tuple[float, float]:
+    """(busy, total) jiffies of all cores since boot."""
+    with open("/proc/stat") as stat:
+        values = [float(v) for v in stat.readline().split()[1:]]
+    idle = values[3] + values[4]  # idle + iowait
+    return sum(values) - idle, sum(values)
+
+
+async def measured(run: Any, server: subprocess.Popen[bytes] | None) -> dict[str, Any]:
+    """Run one phase; its figures, with CPU per request of each party and how busy the cores
+    were. PostgreSQL's backends that end during the phase are not counted (the pool keeps
+    them); processes of another user or in a container are not seen (reported as 0)."""
+    group = os.getpgid(server.pid) if server is not None else None
+    before, busy0, total0, client0 = _cpu_by_role(group), *_machine_times(), time.process_time()
+    result: Run = await run
+    after, busy1, total1 = _cpu_by_role(group), *_machine_times()
+    client = time.process_time() - client0
+    figures = summary(result)
+    per_request = 1000 / max(result.requests, 1)
+    for role in ("server", "postgres", "redis"):
+        spent = after[role] - before[role]
+        # Below zero: processes that ended took their CPU time with them (not counted).
+        figures[f"{role}_cpu_ms_per_req"] = round(spent * per_request, 3) if spent >= 0 else None
+    figures["client_cpu_ms_per_req"] = round(client * per_request, 3)
+    figures["cores_busy_pct"] = round(100 * (busy1 - busy0) / max(total1 - total0, 1), 1)
+    return figures
+
+
 # ----------------------------------------------------------------------------- setup
 
 
@@ -124,6 +195,8 @@ async def seed(settings: Settings, people: int) -> tuple[str, list[str], str]:
 
 
 def start_server(settings: Settings, port: int, workers: int, tmp: Path) -> subprocess.Popen[bytes]:
+    """`community web` as installed (log level INFO: one JSON line per request), logging to
+    a file in the run's folder (a pipe nobody reads would stall it)."""
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
@@ -131,12 +204,24 @@ def start_server(settings: Settings, port: int, workers: int, tmp: Path) -> subp
         "SECRET_KEY": settings.secret_key,
         "REDIS_PREFIX": settings.redis_prefix,
         "DATA_DIR": str(tmp),
-        "LOG_LEVEL": "WARNING",
+        "LOG_LEVEL": "INFO",
     }
     command = [sys.executable, "-m", "community", "web", "--host", "127.0.0.1",
                "--port", str(port), "--workers", str(workers)]  # fmt: skip
-    return subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+    return _spawn(command, env, tmp / "server.log")
+
+
+def start_bare_server(port: int, workers: int, tmp: Path) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1",
+               "--port", str(port), "--workers", str(workers),
+               "bench._bare_litestar:app"]  # fmt: skip
+    return _spawn(command, dict(os.environ), tmp / "bare.log")
+
+
+def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with open(log, "ab") as output:
+        return subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True,
+                                stdout=output, stderr=subprocess.STDOUT)  # fmt: skip
 
 
 def stop_server(server: subprocess.Popen[bytes]) -> None:
@@ -148,20 +233,31 @@ def stop_server(server: subprocess.Popen[bytes]) -> None:
             os.killpg(server.pid, signal.SIGKILL)
 
 
-async def wait_until_up(base: str, server: subprocess.Popen[bytes]) -> None:
+async def wait_until_up(
+    base: str, server: subprocess.Popen[bytes], log: Path, path: str = "/healthz"
+) -> None:
+    """Until `path` answers (any answer from the bare server, 200 from /healthz)."""
     deadline = time.monotonic() + 60
     async with httpx.AsyncClient(base_url=base) as client:
         while time.monotonic() < deadline:
             if server.poll() is not None:
-                error = (server.stderr.read() if server.stderr else b"").decode()[-2000:]
-                raise RuntimeError(f"the server exited:\n{error}")
+                tail = await asyncio.to_thread(log.read_text)
+                raise RuntimeError(f"the server exited:\n{tail[-2000:]}")
             try:
-                if (await client.get("/healthz")).status_code == 200:
+                status = (await client.get(path)).status_code
+                if status == 200 or path != "/healthz":
                     return
             except httpx.TransportError:
                 pass
             await asyncio.sleep(0.2)
-    raise RuntimeError("the server did not answer /healthz within 60 s")
+    raise RuntimeError(f"the server did not answer {path} within 60 s")
+
+
+async def door_token(base: str, cookies: httpx.Cookies) -> str | None:
+    """A door token, as the door page takes one (None from a server without them)."""
+    async with httpx.AsyncClient(base_url=base, cookies=cookies) as client:
+        response = await client.get("/door/token", headers={"accept": "application/json"})
+    return str(response.json()["token"]) if response.status_code == 200 else None
 
 
 async def sign_in(base: str, email: str) -> httpx.Cookies:
@@ -214,6 +310,7 @@ async def roster_offline_seconds(
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
+    load_average = [round(v, 2) for v in os.getloadavg()]
     tmp = Path(tempfile.mkdtemp(prefix="community-bench-"))
     services = service_settings(tmp)
     name = f"community_bench_{os.getpid()}_{secrets.token_hex(3)}"
@@ -231,28 +328,49 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         event_id, tokens, email = await seed(settings, args.people)
         seed_s = time.perf_counter() - started
         port = args.port
-        base = f"http://127.0.0.1:{port}"
-        server = start_server(settings, port, args.workers, tmp)
-        await wait_until_up(base, server)
-        cookies = await sign_in(base, email)
-
-        headers = {"Cookie": "; ".join(f"{c.name}={c.value}" for c in cookies.jar)}
         api = f"/door/api/events/{event_id}/checkins"
         scans = [Call("POST", api, {"device": "Bench door", "token": t}) for t in tokens]
         fifth, half = len(scans) // 5, len(scans) // 2
+
+        # The ceiling: the bare endpoint on the same server, the same client and bodies.
+        bare = start_bare_server(port + 1, args.workers, tmp)
+        try:
+            await wait_until_up(f"http://127.0.0.1:{port + 1}", bare, tmp / "bare.log", "/")
+            load = ("127.0.0.1", port + 1, {})
+            bare_closed = await measured(closed_loop(*load, scans[half:], args.connections), bare)
+            bare_paced = await measured(
+                open_loop(*load, scans[fifth:half], args.connections, args.rate), bare
+            )
+        finally:
+            stop_server(bare)
+
+        base = f"http://127.0.0.1:{port}"
+        server = start_server(settings, port, args.workers, tmp)
+        await wait_until_up(base, server, tmp / "server.log")
+        cookies = await sign_in(base, email)
+        token = await door_token(base, cookies)
+
+        headers = {"Cookie": "; ".join(f"{c.name}={c.value}" for c in cookies.jar)}
+        if token is not None:
+            headers["X-Door-Token"] = token
         load = ("127.0.0.1", port, headers)
         keys = [Call("GET", "/door/api/key")] * args.people
-        baseline = await closed_loop(*load, keys, args.connections)
-        light = await open_loop(*load, scans[:fifth], args.connections, args.light_rate)
-        paced = await open_loop(*load, scans[fifth:half], args.connections, args.rate)
-        saturated = await closed_loop(*load, scans[half:], args.connections)
-        rescan = await closed_loop(*load, scans, args.connections)
+        baseline = await measured(closed_loop(*load, keys, args.connections), server)
+        light = await measured(
+            open_loop(*load, scans[:fifth], args.connections, args.light_rate), server
+        )
+        paced = await measured(
+            open_loop(*load, scans[fifth:half], args.connections, args.rate), server
+        )
+        saturated = await measured(closed_loop(*load, scans[half:], args.connections), server)
+        rescan = await measured(closed_loop(*load, scans, args.connections), server)
 
         async with httpx.AsyncClient(base_url=base, cookies=cookies) as client:
             roster = (await client.get(f"/door/api/events/{event_id}/roster")).content
         offline = [] if args.skip_browser else await roster_offline_seconds(
             base, cookies, event_id, args.browser_runs
         )  # fmt: skip
+        log_lines = (await asyncio.to_thread((tmp / "server.log").read_text)).count("\n")
     finally:
         if server is not None:
             stop_server(server)
@@ -261,36 +379,50 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "people": args.people,
         "connections": args.connections,
-        "server": f"granian, {args.workers} worker(s)",
+        "server": f"granian, {args.workers} worker(s), LOG_LEVEL=INFO",
         "load_generator": "bench/http_load.py: python asyncio sockets, one process",
+        "door_token": token is not None,
         "rate": args.rate,
         "cores": os.cpu_count(),
+        "load_average_at_start": load_average,
         "seed_s": round(seed_s, 2),
-        "baseline_key": summary(baseline),
+        "bare_litestar_saturated": bare_closed,
+        "bare_litestar_paced": bare_paced,
+        "baseline_key": baseline,
         "light_rate": args.light_rate,
-        "checkin_light": summary(light),
-        "checkin_paced": summary(paced),
-        "checkin_saturated": summary(saturated),
-        "rescan": summary(rescan),
+        "checkin_light": light,
+        "checkin_paced": paced,
+        "checkin_saturated": saturated,
+        "rescan": rescan,
+        "server_log_lines": log_lines,
         "roster_json_bytes": len(roster),
         "roster_gzip_bytes": len(gzip.compress(roster)),
         "roster_offline_runs_s": [round(t, 3) for t in offline],
-        "p99_ms": round(paced.percentile(0.99), 2),
-        "p99_saturated_ms": round(saturated.percentile(0.99), 2),
-        "p99_light_ms": round(light.percentile(0.99), 2),
-        "checkins_per_s": round(saturated.per_second, 1),
+        "p99_ms": paced["p99_ms"],
+        "p99_saturated_ms": saturated["p99_ms"],
+        "p99_light_ms": light["p99_ms"],
+        "checkins_per_s": saturated["per_s"],
+        "bare_litestar_per_s": bare_closed["per_s"],
         "roster_offline_s": round(statistics.median(offline), 3) if offline else None,
         "targets": TARGETS,
     }
 
 
+def _ms(value: float | None) -> str:
+    return "?" if value is None else f"{value:.2f}"
+
+
 def report(figures: dict[str, Any]) -> str:
     lines = [
         f"Door check-in, {figures['people']} people, {figures['connections']} connections, "
-        f"{figures['server']}; load: {figures['load_generator']}; {figures['cores']} cores",
-        f"{'phase':<22}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}  results",
+        f"{figures['server']}; load: {figures['load_generator']}; {figures['cores']} cores "
+        f"(load average at start {figures['load_average_at_start']})",
+        f"{'phase':<24}{'req/s':>7}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+        f"  {'CPU ms/req: server':>18}{'pg':>6}{'redis':>6}{'client':>7}{'busy%':>6}  results",
     ]
     rows = (
+        ("bare_litestar_saturated", "bare Litestar, saturated"),
+        ("bare_litestar_paced", f"bare Litestar @{figures['rate']:.0f}/s"),
         ("baseline_key", "baseline GET /key"),
         ("checkin_light", f"check-in @{figures['light_rate']:.0f}/s"),
         ("checkin_paced", f"check-in @{figures['rate']:.0f}/s"),
@@ -299,9 +431,12 @@ def report(figures: dict[str, Any]) -> str:
     )
     for key, label in rows:
         phase = figures[key]
+        cpu = [_ms(phase[f"{role}_cpu_ms_per_req"]) for role in ("server", "postgres", "redis")]
         lines.append(
-            f"{label:<22}{phase['per_s']:>9.0f}{phase['p50_ms']:>9.1f}{phase['p99_ms']:>9.1f}"
-            f"{phase['max_ms']:>9.1f}  {phase['results']}"
+            f"{label:<24}{phase['per_s']:>7.0f}{phase['p50_ms']:>8.1f}{phase['p99_ms']:>8.1f}"
+            f"{phase['max_ms']:>8.1f}  {cpu[0]:>18}{cpu[1]:>6}{cpu[2]:>6}"
+            f"{phase['client_cpu_ms_per_req']:>7.2f}{phase['cores_busy_pct']:>6.0f}"
+            f"  {phase['results']}"
         )
     offline = figures["roster_offline_s"]
     lines.append(

@@ -307,3 +307,17 @@ def test_device_names_are_checked(device: str) -> None:
     with pytest.raises(CheckinInputError):
         Actor.parse(None, device)
     assert Actor.parse(None, " Door\t2 ").device == "Door 2"
+
+
+async def test_the_claim_reads_one_row_by_its_primary_key(db_session: AsyncSession) -> None:
+    """Whatever the statistics say: with none yet (a roster just imported), PostgreSQL used to
+    pick an index on event_id and read the whole event's registrations at every scan."""
+    event = await make_event(db_session)
+    await add_people(db_session, event, [f"Guest {n}" for n in range(50)])
+    connection = await db_session.connection()
+    raw = (await connection.get_raw_connection()).driver_connection
+    args = (uuid4(), event.id, datetime.now(UTC), "Door 1", None, uuid4(), None)
+    plan = [row[0] for row in await raw.fetch("EXPLAIN " + checkin._CLAIM_AND_LOG, *args)]
+    scans = [line.strip() for line in plan if "Scan using" in line]
+    assert scans and all("using pk_registrations on registrations" in line for line in scans), plan
+    await db_session.rollback()
