@@ -258,8 +258,9 @@ class DoorPagesController(Controller):
 
         Asking for one renews the session too, which the API calls themselves do not touch.
         """
-        user = await load_user(request)
-        assert user is not None  # the DOOR guard let it through
+        user = await load_user(request)  # the DOOR guard has read it already
+        if user is None:
+            raise NotAuthorizedException("Please sign in.")
         token = door_tokens(settings.secret_key).issue(user.id, user.role)
         return Response(
             {"token": token, "expires_in": DOOR_TOKEN_SECONDS},
