@@ -619,7 +619,8 @@ async def undo(
             update(Registration)
             .where(
                 Registration.id == op.registration_id,
-                Registration.event_id == event_id,
+                # By primary key whatever the statistics say (see _CLAIM_AND_LOG).
+                (Registration.event_id == event_id).is_(True),
                 Registration.checked_in_at.is_not(None),
             )
             .values(checked_in_at=None, checked_in_by="", checked_in_user_id=None)
