@@ -57,6 +57,7 @@ from typing import Any
 
 import asyncpg
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 
@@ -171,6 +172,17 @@ async def admin_sql(settings: Settings, sql: str) -> None:
         await conn.execute(sql)
     finally:
         await conn.close()
+
+
+async def forget_redis_keys(settings: Settings) -> None:
+    """The run's sessions and queued jobs (its Redis prefix), as its database is dropped."""
+    client = Redis.from_url(settings.redis_url or "")
+    try:
+        keys = [key async for key in client.scan_iter(match=f"*{settings.redis_prefix}*")]
+        for start in range(0, len(keys), 1000):
+            await client.unlink(*keys[start : start + 1000])
+    finally:
+        await client.aclose()
 
 
 async def seed(settings: Settings, people: int) -> tuple[str, list[str], str]:
@@ -375,6 +387,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         if server is not None:
             stop_server(server)
         await admin_sql(services, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await forget_redis_keys(settings)
 
     return {
         "people": args.people,
