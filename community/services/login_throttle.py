@@ -46,8 +46,9 @@ class Throttle:
         account_key, address_key = self._keys(email, address)
         async with self.redis.pipeline(transaction=False) as pipe:
             for key in (account_key, address_key):
+                # SET NX EX opens the window on the first failure (EXPIRE NX needs Redis 7).
+                pipe.set(key, 0, ex=self.window, nx=True)
                 pipe.incr(key)
-                pipe.expire(key, self.window, nx=True)
             await pipe.execute()
 
     async def succeeded(self, email: str, address: str) -> None:
