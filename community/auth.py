@@ -83,13 +83,6 @@ ORGANISERS = requires(Role.OWNER, Role.ORGANISER)
 DOOR = requires(Role.OWNER, Role.ORGANISER, Role.DOOR)
 
 
-async def provide_current_user(request: Any) -> User:
-    user = await load_user(request)
-    if user is None:
-        raise NotAuthorizedException("Please sign in.")
-    return user
-
-
 async def session_user_id(connection: ASGIConnection[Any, Any, Any, Any]) -> UUID | None:
     """The signed-in user's id from the session, also on paths the session middleware skips.
 

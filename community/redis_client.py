@@ -18,5 +18,6 @@ def make_redis(settings: Settings, *, decode_responses: bool = False) -> Redis:
     )
 
 
-def event_key(settings: Settings, event_id: object, suffix: str) -> str:
-    return f"{settings.redis_prefix}ev:{{{event_id}}}:{suffix}"
+def event_key(prefix: str, event_id: object, suffix: str) -> str:
+    """One event's key; the event id is the hash tag, so all its keys share a cluster slot."""
+    return f"{prefix}ev:{{{event_id}}}:{suffix}"

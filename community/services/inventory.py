@@ -38,6 +38,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from community.models.enums import Channel, SoldOutMode
+from community.redis_client import event_key
 
 LUA_DIR = Path(__file__).with_name("lua")
 KEY_SUFFIXES = ("meta", "free", "who", "ent", "seats", "holds", "lock")
@@ -324,9 +325,8 @@ class Inventory:
         # Shared by every Inventory on this client: services are built per request.
         self._scripts = _SCRIPTS.setdefault(redis, {})
 
-    # Keys follow `redis_client.event_key`: the event id is the hash tag.
     def keys(self, event_id: UUID | str) -> list[str]:
-        return [f"{self.prefix}ev:{{{event_id}}}:{suffix}" for suffix in KEY_SUFFIXES]
+        return [event_key(self.prefix, event_id, suffix) for suffix in KEY_SUFFIXES]
 
     def _script(self, name: str) -> AsyncScript:
         script = self._scripts.get(name)

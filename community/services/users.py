@@ -8,8 +8,6 @@ from uuid import UUID
 
 from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Role, User
 from community.services.passwords import hash_password, password_problem, verify_password
@@ -72,7 +70,3 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
 
 
 _DUMMY_HASH = hash_password("not-a-real-password-0")
-
-
-async def count_users(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(User)) or 0)
