@@ -54,6 +54,23 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class MailLimits:
+    """Per-recipient limits on outgoing mail (mail bombing), and the outbox's re-drive."""
+
+    repeat_window_s: int = 10 * 60  # the same kind of mail about one event: once per window
+    recipient_hourly_quota: int = 10  # mails to one address per hour (organiser mail exempt)
+    redrive_after_s: int = 120  # a row still queued after this lost its job: send it again
+
+
+@dataclass(frozen=True)
+class DatabaseTimeouts:
+    """A frozen or overloaded PostgreSQL answers 503 quickly instead of holding requests."""
+
+    statement_s: float = 5.0  # server-side statement_timeout, and the client's own deadline
+    connect_s: float = 5.0  # opening a connection, and waiting for one from the pool
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     secret_key: str = field(repr=False)
@@ -81,6 +98,10 @@ class Settings:
     )
     platform_mode: PlatformMode = "sandbox"
     debug: bool = False
+    mail_limits: MailLimits = field(default_factory=MailLimits)
+    db_timeouts: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
+    # Seconds `community worker` lets running jobs finish after SIGTERM before cancelling them.
+    worker_grace_s: int = 20
 
     @property
     def embedded(self) -> bool:
@@ -210,4 +231,14 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         luma=luma,
         platform_mode=mode,  # type: ignore[arg-type]
         debug=env.get("DEBUG", "").strip().lower() in ("1", "true", "yes"),
+        mail_limits=MailLimits(
+            repeat_window_s=_int(env, "MAIL_REPEAT_MINUTES", 10, 0, 24 * 60) * 60,
+            recipient_hourly_quota=_int(env, "MAIL_RECIPIENT_HOURLY_QUOTA", 10, 1, 10_000),
+            redrive_after_s=_int(env, "MAIL_REDRIVE_SECONDS", 120, 10, 24 * 3600),
+        ),
+        db_timeouts=DatabaseTimeouts(
+            statement_s=_int(env, "DATABASE_STATEMENT_TIMEOUT", 5, 1, 3600),
+            connect_s=_int(env, "DATABASE_CONNECT_TIMEOUT", 5, 1, 600),
+        ),
+        worker_grace_s=_int(env, "WORKER_SHUTDOWN_GRACE", 20, 0, 3600),
     )

@@ -261,6 +261,16 @@ class RegistrationController(Controller):
                 form={"email": raw},
                 notice=f"Too many requests just now. Please try again in {limits.wait_text(wait)}.",
             )  # fmt: skip
+        # Counted whether or not the address is registered, so the answer tells nobody.
+        wait = await limits.hit(redis, settings, limits.resend_per_email(settings), email)
+        if wait:
+            return await _answer(
+                request, db_session, redis, settings, event, status_code=429,
+                form={"email": raw},
+                notice="If this address is registered, its ticket was already sent a few "
+                "minutes ago: please check the inbox and the spam folder, or ask again in "
+                f"{limits.wait_text(wait)}.",
+            )  # fmt: skip
         registration = await active_registration(db_session, event.id, email)
         if registration is not None:
             await queue_ticket_email(request.app.state["queues"], registration.id, "resend")

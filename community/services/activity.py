@@ -78,7 +78,7 @@ async def outbox_messages(
     session: AsyncSession, status: str = "", page: int = 1
 ) -> tuple[list[OutboxMessage], int]:
     query = select(OutboxMessage)
-    if status in ("queued", "sent", "kept", "failed"):
+    if status in ("queued", "sending", "sent", "kept", "failed", "suppressed"):
         query = query.where(OutboxMessage.status == status)
     total = int(await session.scalar(select(func.count()).select_from(query.subquery())) or 0)
     rows = await session.scalars(

@@ -4,9 +4,10 @@ The event page and the JSON API both come through here, so a person gets the sam
 e-mail whichever they used. People seated from the waitlist are mailed by the promotion hook
 (tasks.email.install_promotion_mail), not here: every path that seats them goes through it.
 
-The registration itself is the registration service's; the e-mail is only queued. When the
-queue cannot take the job (Redis down) the registration still stands: the page shows the
-ticket, and the "send my ticket again" form can queue the e-mail later.
+The registration itself is the registration service's, and so is the e-mail's outbox row,
+written in the same transaction; the job that sends it is only queued here. When the queue
+cannot take the job (Redis down) the registration still stands and the outbox's re-drive job
+sends the e-mail once Redis is back.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ async def register_native(
 
     Raises what RegistrationService.register raises; nothing is mailed on a refusal.
     """
-    registered = await service.register(event_id, name=name, email=email)
+    registered = await service.register(event_id, name=name, email=email, ticket_mail=True)
     waitlisted = registered.status == RegistrationStatus.WAITLISTED
     await _mail(queues, registered.registration_id, "waitlisted" if waitlisted else "confirmed")
     return registered
@@ -65,6 +66,6 @@ async def cancel_by_ticket(
 
     Raises what RegistrationService.cancel raises; nothing is mailed on a refusal.
     """
-    result = await service.cancel(ticket_token)
+    result = await service.cancel(ticket_token, ticket_mail=True)
     await _mail(queues, result.registration_id, "cancelled")
     return result

@@ -69,6 +69,7 @@ from community.services.ledger import (
     ledger_snapshot,
     registration_keys,
 )
+from community.services.mail import ensure_ticket_row
 from community.services.members import clean_name, find_member, normalise_email, resolve_member
 
 log = logging.getLogger("community.registrations")
@@ -392,8 +393,12 @@ class RegistrationService:
         platform_member_id: str | None = None,
         external_id: str | None = None,
         listing_id: UUID | None = None,
+        ticket_mail: bool = False,
     ) -> Registered:
         """Take a seat (or a waitlist place) for this person, or say why not.
+
+        With `ticket_mail`, the ticket e-mail's outbox row is written in the same transaction,
+        so a registration that stands is always mailed (once), whatever happens to the job.
 
         Raises AlreadyRegistered, SoldOutError, RegistrationClosed, EventNotFound,
         InvalidRegistration or RegistrationUnavailable.
@@ -427,6 +432,7 @@ class RegistrationService:
                     generation=result.generation,
                     external_id=external_id,
                     listing_id=listing_id,
+                    ticket_mail=ticket_mail,
                 )
                 if written is not None:
                     await self.hooks.fire(event_id, who.channel)
@@ -497,6 +503,7 @@ class RegistrationService:
         past_mirror: bool = False,
         external_id: str | None = None,
         listing_id: UUID | None = None,
+        ticket_mail: bool = False,
     ) -> Registered | None:
         """Write the place Redis gave; None when the ledger proved Redis stale (rebuilt)."""
         state = _place_state(status, over_capacity)
@@ -510,6 +517,7 @@ class RegistrationService:
                 past_mirror=past_mirror,
                 external_id=external_id,
                 listing_id=listing_id,
+                ticket_mail=ticket_mail,
             )
         except IntegrityError as exc:
             await self._give_back(event_id, who.keys, seat_no, state)
@@ -540,6 +548,7 @@ class RegistrationService:
         past_mirror: bool,
         external_id: str | None,
         listing_id: UUID | None,
+        ticket_mail: bool = False,
     ) -> Registered:
         now = datetime.now(UTC)
         async with self.session_maker() as session, session.begin():
@@ -571,6 +580,9 @@ class RegistrationService:
             position = None
             if status == RegistrationStatus.WAITLISTED:
                 position = await waitlist_position(session, reg)
+            if ticket_mail and who.email:
+                kind = "waitlisted" if status == RegistrationStatus.WAITLISTED else "confirmed"
+                await ensure_ticket_row(session, reg.id, kind, who.email)
             # Built before the commit, so it holds whether or not the session expires objects.
             registered = _registered(reg, position)
         return registered
@@ -675,8 +687,10 @@ class RegistrationService:
 
     # --- cancelling and the waitlist ---------------------------------------------------------
 
-    async def cancel(self, ticket_token: str) -> Cancelled:
-        """Cancel by ticket token; the seat returns and the first person waiting gets it."""
+    async def cancel(self, ticket_token: str, *, ticket_mail: bool = False) -> Cancelled:
+        """Cancel by ticket token; the seat returns and the first person waiting gets it.
+
+        With `ticket_mail`, the "cancelled" e-mail's outbox row is written with the change."""
         if not TICKET_TOKEN_RE.match(ticket_token or ""):
             raise TicketNotFound()
         async with _unavailable_on_failure():
@@ -696,6 +710,8 @@ class RegistrationService:
                 registration_id, event_id, channel = reg.id, reg.event_id, reg.channel
                 reg.status = RegistrationStatus.CANCELLED
                 reg.cancelled_at = datetime.now(UTC)
+                if ticket_mail and reg.email:
+                    await ensure_ticket_row(session, reg.id, "cancelled", reg.email)
             await self._forget_place(event_id, keys, seat_no)
             promoted = await self.promote_waitlist(event_id)
             await self.hooks.fire(event_id, channel)
@@ -743,6 +759,9 @@ class RegistrationService:
                         reg.seat_no = result.seat_no
                         reg.confirmed_at = datetime.now(UTC)
                         seated = _registered(reg)
+                        if reg.email:
+                            # Mailed once, whatever seated them (see report_promotions).
+                            await ensure_ticket_row(session, reg.id, "promoted", reg.email)
             except DBAPIError as exc:
                 # Redis seated them but the ledger did not: put Redis back in step.
                 log.warning("promotion not recorded", extra={"error": type(exc).__name__})

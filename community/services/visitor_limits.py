@@ -29,6 +29,11 @@ SIGNIN_PER_EMAIL = Limit("signin-email", 3, 15 * 60)
 CANCEL_PER_ADDRESS = Limit("cancel", 20, 10 * 60)
 
 
+def resend_per_email(settings: Settings) -> Limit:
+    """"Send my ticket again" once per recipient per mail repeat window (mail bombing)."""
+    return Limit("resend-email", 1, max(60, settings.mail_limits.repeat_window_s))
+
+
 def _key(settings: Settings, limit: Limit, subject: str) -> str:
     digest = hashlib.sha256(f"{settings.secret_key[:16]}|{subject}".encode()).hexdigest()[:24]
     return f"{settings.redis_prefix}limit:{limit.name}:{digest}"

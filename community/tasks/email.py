@@ -1,12 +1,16 @@
 """E-mail jobs: compose a message into the outbox, then deliver it (or keep it without SMTP).
 
-Two steps, so a retried delivery never composes (and stores) the same message twice.
+A ticket e-mail's outbox row is normally written with the registration itself (one row per
+registration and kind); the jobs here compose it and send it. Delivery claims the row first,
+so a retried or duplicated job sends nothing twice, and a scheduled job re-drives rows whose
+job was lost (Redis restarted) or whose worker died.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,7 +18,7 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Event, EventStatus, Member, Registration
+from community.models import Event, EventStatus, Member, OutboxMessage, Registration
 from community.services import mail
 from community.services.events import cancellation_recipients
 from community.services.inventory_hooks import (
@@ -26,7 +30,7 @@ from community.services.inventory_hooks import (
 from community.services.magic_links import signin_url
 from community.services.ticket_mail import compose_signin_mail, compose_ticket_mail
 from community.services.ticket_pages import find_ticket
-from community.tasks.registry import task
+from community.tasks.registry import cron, task
 
 log = logging.getLogger("community.email")
 
@@ -140,19 +144,40 @@ def _deps(
     return ctx["settings"], ctx["session_maker"], ctx["queues"]
 
 
+def _ticket_composer(settings: Settings) -> mail.Compose:
+    async def compose(session: AsyncSession, message: OutboxMessage) -> bool:
+        if message.registration_id is None:
+            return False
+        registration = await session.get(Registration, message.registration_id)
+        if registration is None or not registration.email:
+            return False
+        ticket = await find_ticket(session, registration.ticket_token)
+        if ticket is None:
+            return False
+        mail.fill(message, compose_ticket_mail(settings, ticket, message.kind))
+        return True
+
+    return compose
+
+
 @task
 async def send_ticket_email(ctx: dict[str, Any], *, registration_id: str, reason: str) -> str:
+    """Compose a registration's mail of one kind into its outbox row (written here when the
+    registration's transaction did not write it) and hand it to delivery."""
     settings, session_maker, queues = _deps(ctx)
     async with session_maker() as session:
         registration = await session.get(Registration, UUID(registration_id))
         if registration is None or not registration.email:
             return "skipped: no address"
-        ticket = await find_ticket(session, registration.ticket_token)
-        if ticket is None:
-            return "skipped: event removed"
-        message = mail.store(session, compose_ticket_mail(settings, ticket, reason))
+        outbox_id = await mail.ensure_ticket_row(
+            session, registration.id, reason, registration.email
+        )
+        message = await session.get(OutboxMessage, outbox_id)
+        assert message is not None
+        if message.status == mail.QUEUED and not message.text_body:
+            if not await _ticket_composer(settings)(session, message):
+                return "skipped: event removed"
         await session.commit()
-        outbox_id = message.id
     await _queue_delivery(queues, outbox_id)
     return f"composed {outbox_id}"
 
@@ -178,7 +203,9 @@ async def send_signin_email(ctx: dict[str, Any], *, member_id: str, email: str) 
         if member is None:
             return "skipped: no profile"
         link = signin_url(settings, str(member.id))
-        message = mail.store(session, compose_signin_mail(settings, member, email, link))
+        message = mail.store(
+            session, compose_signin_mail(settings, member, email, link), kind="signin"
+        )
         await session.commit()
         outbox_id = message.id
     await _queue_delivery(queues, outbox_id)
@@ -191,7 +218,9 @@ async def deliver_email(ctx: dict[str, Any], *, outbox_id: str) -> str:
     job = ctx.get("job")
     async with session_maker() as session:
         try:
-            return await mail.deliver(session, settings, UUID(outbox_id))
+            return await mail.deliver(
+                session, settings, UUID(outbox_id), compose=_ticket_composer(settings)
+            )
         except mail.MailError as exc:
             if job is not None and job.retryable:
                 log.warning("mail delivery failed, will retry", extra={"error": str(exc)})
@@ -200,3 +229,20 @@ async def deliver_email(ctx: dict[str, Any], *, outbox_id: str) -> str:
             await mail.mark_failed(session, UUID(outbox_id), f"SMTP delivery failed: {exc}")
             log.error("mail delivery failed for good", extra={"outbox_id": outbox_id})
             return mail.FAILED
+
+
+@cron("* * * * *", timeout=60)
+async def redrive_outbox(ctx: dict[str, Any]) -> str:
+    """Queue delivery again for outbox rows nobody is sending: their job was lost (Redis
+    restarted or was flushed) or their worker died mid-send. Sending stays exactly once:
+    whichever job claims a row first sends it."""
+    settings, session_maker, queues = _deps(ctx)
+    async with session_maker() as session:
+        stale = await mail.stale_rows(
+            session, timedelta(seconds=settings.mail_limits.redrive_after_s)
+        )
+    for outbox_id in stale:
+        await _queue_delivery(queues, outbox_id)
+    if stale:
+        log.warning("outbox rows re-driven", extra={"count": len(stale)})
+    return f"re-driven {len(stale)}"

@@ -21,8 +21,10 @@ OUTBOX_STATUSES = {
     "": "All",
     "kept": "Kept (no SMTP)",
     "queued": "Waiting to send",
+    "sending": "Sending",
     "sent": "Sent",
     "failed": "Failed",
+    "suppressed": "Held back (repeat or quota)",
 }
 
 
