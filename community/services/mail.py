@@ -257,9 +257,7 @@ async def _held_back(
     return ""
 
 
-async def claim(
-    session: AsyncSession, outbox_id: UUID, limits: MailLimits
-) -> OutboxMessage | str:
+async def claim(session: AsyncSession, outbox_id: UUID, limits: MailLimits) -> OutboxMessage | str:
     """Take the row for sending (queued -> sending), or say why not (its status, "busy")."""
     now = datetime.now(UTC)
     message = await session.scalar(
@@ -348,10 +346,7 @@ async def stale_rows(session: AsyncSession, older_than: timedelta, limit: int = 
     rows = await session.scalars(
         select(OutboxMessage.id)
         .where(
-            (
-                (OutboxMessage.status == QUEUED)
-                & (OutboxMessage.created_at < now - older_than)
-            )
+            ((OutboxMessage.status == QUEUED) & (OutboxMessage.created_at < now - older_than))
             | ((OutboxMessage.status == SENDING) & (OutboxMessage.claimed_at < now - CLAIM_LEASE))
         )
         .order_by(OutboxMessage.created_at)

@@ -30,7 +30,7 @@ CANCEL_PER_ADDRESS = Limit("cancel", 20, 10 * 60)
 
 
 def resend_per_email(settings: Settings) -> Limit:
-    """"Send my ticket again" once per recipient per mail repeat window (mail bombing)."""
+    """ "Send my ticket again" once per recipient per mail repeat window (mail bombing)."""
     return Limit("resend-email", 1, max(60, settings.mail_limits.repeat_window_s))
 
 

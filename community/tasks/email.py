@@ -174,9 +174,9 @@ async def send_ticket_email(ctx: dict[str, Any], *, registration_id: str, reason
         )
         message = await session.get(OutboxMessage, outbox_id)
         assert message is not None
-        if message.status == mail.QUEUED and not message.text_body:
-            if not await _ticket_composer(settings)(session, message):
-                return "skipped: event removed"
+        unwritten = message.status == mail.QUEUED and not message.text_body
+        if unwritten and not await _ticket_composer(settings)(session, message):
+            return "skipped: event removed"
         await session.commit()
     await _queue_delivery(queues, outbox_id)
     return f"composed {outbox_id}"
