@@ -28,8 +28,9 @@ from redis.exceptions import RedisError
 
 from community import errors
 from community.config import Settings, load_settings
-from community.db import DATABASE_UNAVAILABLE, sqlalchemy_config
+from community.db import sqlalchemy_config
 from community.logs import configure_logging, request_log_middleware
+from community.outage_errors import OUTAGE_HANDLERS, outage_guard_middleware
 from community.queue import make_queues
 from community.redis_client import make_redis
 from community.tasks.checkin_passback import PassbackGatherer
@@ -170,6 +171,7 @@ def create_app(
         lifespan=[lifespan],
         middleware=[
             request_log_middleware,
+            outage_guard_middleware,
             session_config.middleware,
         ],
         stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_prefix}sessions")},
@@ -190,7 +192,7 @@ def create_app(
         ),
         exception_handlers={
             HTTPException: errors.http_exception_handler,
-            **dict.fromkeys(DATABASE_UNAVAILABLE, errors.unavailable_handler),
+            **OUTAGE_HANDLERS,
             Exception: errors.internal_error_handler,
         },
         # Logging is configured above (one JSON object per line, at LOG_LEVEL); Litestar's own

@@ -43,11 +43,28 @@ POOL_RECYCLE_SECONDS = 30 * 60
 DEFAULT_POOL_SIZE = 20
 MAX_OVERFLOW = 10
 APPLICATION_NAME = "community"  # how PostgreSQL lists our connections (pg_stat_activity)
+RETRY_AFTER_S = 5  # what a 503 asks the client to wait when a server is out of reach
+# The client's own deadline is a little longer than the server's statement_timeout: a live
+# server cancels a slow statement itself (the connection stays usable); only a frozen one
+# leaves it to the client.
+CLIENT_DEADLINE_MARGIN_S = 1.0
+
+
+def timeout_connect_args(settings: Settings, *, statements: bool = True) -> dict[str, Any]:
+    """asyncpg connect arguments bounding how long a connect and a statement may take."""
+    timeouts = settings.db_timeouts
+    server_settings = {"application_name": APPLICATION_NAME}
+    args: dict[str, Any] = {"timeout": timeouts.connect_s, "server_settings": server_settings}
+    if statements:
+        server_settings["statement_timeout"] = str(int(timeouts.statement_s * 1000))
+        args["command_timeout"] = timeouts.statement_s + CLIENT_DEADLINE_MARGIN_S
+    return args
 
 
 def sqlalchemy_config(
-    settings: Settings, *, pool_size: int = DEFAULT_POOL_SIZE
+    settings: Settings, *, pool_size: int = DEFAULT_POOL_SIZE, statement_timeout: bool = True
 ) -> SQLAlchemyAsyncConfig:
+    """`statement_timeout=False` for migrations, whose statements may rightly take long."""
     assert settings.database_url, "services must be resolved before the database is configured"
     return SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
@@ -56,7 +73,10 @@ def sqlalchemy_config(
             max_overflow=MAX_OVERFLOW,
             pool_pre_ping=False,
             pool_recycle=POOL_RECYCLE_SECONDS,
-            connect_args={"server_settings": {"application_name": APPLICATION_NAME}},
+            # Waiting for a free pooled connection is bounded too: no pile-up behind a stuck
+            # database, the request gets its 503.
+            pool_timeout=settings.db_timeouts.connect_s,
+            connect_args=timeout_connect_args(settings, statements=statement_timeout),
         ),
         session_config=AsyncSessionConfig(expire_on_commit=False),
         before_send_handler="autocommit_include_redirects",
@@ -73,7 +93,8 @@ class DatabaseUnavailable(ServiceUnavailableException):
 
     def __init__(self) -> None:
         super().__init__(
-            detail="The database is unavailable for a moment. Nothing was lost; please try again."
+            detail="The database is unavailable for a moment. Nothing was lost; please try again.",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
         )
 
 
@@ -175,7 +196,8 @@ async def ensure_database(database_url: str) -> None:
 
 def migrate(settings: Settings, revision: str = "head") -> None:
     """Apply migrations up to `revision` (Alembic runs its own event loop)."""
-    AlembicCommands(sqlalchemy_config(settings, pool_size=1)).upgrade(revision=revision)
+    config = sqlalchemy_config(settings, pool_size=1, statement_timeout=False)
+    AlembicCommands(config).upgrade(revision=revision)
 
 
 def describe(database_url: str) -> str:

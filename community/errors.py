@@ -10,9 +10,6 @@ from litestar import MediaType, Request, Response
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
-from sqlalchemy.exc import DBAPIError
-
-from community.db import DatabaseUnavailable
 
 log = logging.getLogger("community.errors")
 
@@ -70,23 +67,6 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         status_code=status,
         headers=headers,
     )
-
-
-def unavailable_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    """The database cannot be reached, or a pooled connection to it was found lost: a 503.
-
-    Connections are not pinged before use (see community.db), so after a restart of
-    PostgreSQL the first statement on an old connection fails; SQLAlchemy has then thrown the
-    pool's old connections away, and the client is asked to try again.
-    """
-    if isinstance(exc, DBAPIError) and not exc.connection_invalidated:
-        return internal_error_handler(request, exc)
-    log.warning(
-        "database unavailable",
-        extra={"path": request.scope.get("path_template") or request.url.path,
-               "error": type(exc).__name__},
-    )  # fmt: skip
-    return http_exception_handler(request, DatabaseUnavailable())
 
 
 def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from community.config import Settings
 
@@ -15,6 +17,9 @@ def make_redis(settings: Settings, *, decode_responses: bool = False) -> Redis:
         health_check_interval=30,
         socket_connect_timeout=5,
         socket_timeout=10,
+        # One immediate retry (a pooled connection found dead after a restart), no backoff:
+        # while Redis is down or loading, a request gets its 503 at once, not seconds later.
+        retry=Retry(NoBackoff(), 1),
     )
 
 

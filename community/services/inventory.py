@@ -62,6 +62,10 @@ class InventoryBusy(Exception):
     """Someone else holds the event's rebuild lock for longer than we were willing to wait."""
 
 
+# Per process: when loading an event from the ledger last failed (see ensure_loaded).
+_LOAD_FAILED_AT: dict[str, float] = {}
+
+
 class PlaceState(StrEnum):
     CONFIRMED = "c"
     HELD = "h"
@@ -617,7 +621,9 @@ class Inventory:
         Concurrent callers wait while one of them holds the lock and reads the ledger; they
         see the state appear and load nothing, so a cold event is read from the ledger once.
         """
-        deadline = time.monotonic() + wait_s
+        started = time.monotonic()
+        deadline = started + wait_s
+        failures = f"{self.prefix}{event_id}"
         pause = 0.005
         while not await self.is_loaded(event_id):
             token = await self._try_lock(event_id)
@@ -625,12 +631,21 @@ class Inventory:
                 try:
                     if await self.is_loaded(event_id):
                         return False
-                    snapshot = await source()
+                    try:
+                        snapshot = await source()
+                    except Exception:
+                        _LOAD_FAILED_AT[failures] = time.monotonic()
+                        raise
+                    _LOAD_FAILED_AT.pop(failures, None)
                     if snapshot is None:
                         raise LookupError(f"event {event_id} is not in the ledger")
                     return await self.load(event_id, snapshot, lock_token=token)
                 finally:
                     await self._unlock(event_id, token)
+            if _LOAD_FAILED_AT.get(failures, 0.0) > started:
+                # The ledger failed the load we were waiting for (down, or stuck until its
+                # statement timeout): give up now rather than each waiter trying it in turn.
+                raise InventoryBusy(f"event {event_id} could not be loaded; try again shortly")
             if time.monotonic() > deadline:
                 raise InventoryBusy(f"event {event_id} is being loaded; try again shortly")
             await asyncio.sleep(pause * (0.5 + random.random()))
