@@ -1,10 +1,19 @@
-"""SAQ workers: one per queue, sharing a process, a Redis client and a database pool."""
+"""SAQ workers: one per queue, sharing a process, a Redis client and a database pool.
+
+SIGTERM (systemd, Docker, Kubernetes) or SIGINT stops every worker of the process: no new
+job is taken, jobs in flight get WORKER_SHUTDOWN_GRACE seconds to finish, and whatever still
+runs then is cancelled and put back on its queue (SAQ retries a cancelled job), so another
+worker runs it. Then the process exits.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
+import logging
 import pkgutil
+import signal
 from typing import Any
 
 from saq import Worker
@@ -13,9 +22,47 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from community.config import Settings
 from community.db import sqlalchemy_config
 from community.logs import configure_logging
-from community.queue import make_queues
+from community.queue import OUTAGE, REDIS_DOWN, make_queues
 from community.redis_client import make_redis
 from community.tasks import registry
+
+log = logging.getLogger("community.worker")
+
+
+class GracefulWorker(Worker[Any]):
+    """A SAQ worker that stops within a bounded grace period and rides out Redis outages."""
+
+    # The process installs one handler for all its workers (run_workers): SAQ's own would
+    # be replaced by each next worker's, so one SIGTERM stopped one worker only.
+    SIGNALS: list[signal.Signals] = []
+
+    def __init__(self, *args: Any, grace_s: float = 20.0, **kwargs: Any) -> None:
+        super().__init__(*args, shutdown_grace_period_s=0, **kwargs)
+        self.grace_s = grace_s
+
+    async def stop(self) -> None:
+        self.event.set()  # take no new job
+        in_flight = [context["task"] for context in self.job_task_contexts.values()]
+        if in_flight:
+            _, pending = await asyncio.wait(in_flight, timeout=self.grace_s)
+            if pending:
+                log.warning(
+                    "jobs still running after the grace period: cancelled and re-queued",
+                    extra={"jobs": len(pending)},
+                )
+        # Idle consumers, upkeep loops and anything past the grace: cancelled now. A job
+        # cancelled this way is retried by SAQ (put back on its queue).
+        remaining = list(self.tasks)
+        for task in remaining:
+            task.cancel()
+        await asyncio.gather(*remaining, return_exceptions=True)
+        await super().stop()
+
+    async def schedule(self, lock: int = 1) -> None:
+        try:
+            await super().schedule(lock)
+        except REDIS_DOWN as exc:
+            await OUTAGE.failed(exc)
 
 
 def load_task_modules() -> None:
@@ -47,16 +94,17 @@ def make_workers(settings: Settings, *, concurrency: int = 10) -> list[Worker[An
         install_promotion_mail(queues)
 
     functions = list(registry.TASKS.values())
-    workers = []
+    workers: list[Worker[Any]] = []
     for name, queue in queues.items():
         workers.append(
-            Worker(
+            GracefulWorker(
                 queue,
                 functions=functions,
                 # Scheduled jobs run from the default queue only, so each tick runs once.
                 cron_jobs=registry.CRON_JOBS if name == "default" else None,
                 startup=startup,
                 concurrency=concurrency,
+                grace_s=settings.worker_grace_s,
             )
         )
     return workers
@@ -65,7 +113,21 @@ def make_workers(settings: Settings, *, concurrency: int = 10) -> list[Worker[An
 async def run_workers(settings: Settings) -> None:
     configure_logging(settings.log_level)
     workers = make_workers(settings)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stopping.set)
+    running = [asyncio.create_task(worker.start()) for worker in workers]
+    asked = asyncio.create_task(stopping.wait())
     try:
-        await asyncio.gather(*(worker.start() for worker in workers))
+        await asyncio.wait([*running, asked], return_when=asyncio.FIRST_COMPLETED)
+        if stopping.is_set():
+            log.info("stopping", extra={"grace_s": settings.worker_grace_s})
     finally:
+        asked.cancel()
         await asyncio.gather(*(worker.stop() for worker in workers), return_exceptions=True)
+        for task in running:
+            task.cancel()
+        await asyncio.gather(*running, return_exceptions=True)
+        log.info("stopped")
