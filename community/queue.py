@@ -100,6 +100,4 @@ def queue_name(settings: Settings, name: str) -> str:
 
 
 def make_queues(settings: Settings, redis: Redis) -> dict[str, Queue]:
-    return {
-        name: OutageAwareQueue(redis, name=queue_name(settings, name)) for name in QUEUE_NAMES
-    }
+    return {name: OutageAwareQueue(redis, name=queue_name(settings, name)) for name in QUEUE_NAMES}
