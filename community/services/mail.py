@@ -233,13 +233,14 @@ async def _held_back(
         )
         .limit(1)
     )
-    if message.registration_id is not None:
-        # "The same kind of mail" is about the same event: two events' tickets both go out.
-        event_id = select(Registration.event_id).where(Registration.id == message.registration_id)
-        recent = recent.join(Registration, Registration.id == other.registration_id).where(
-            Registration.event_id == event_id.scalar_subquery()
-        )
-    if message.kind and await session.scalar(recent) is not None:
+    # "The same kind of mail" is about the same event: two events' tickets both go out.
+    event_id = select(Registration.event_id).where(Registration.id == message.registration_id)
+    recent = recent.join(Registration, Registration.id == other.registration_id).where(
+        Registration.event_id == event_id.scalar_subquery()
+    )
+    # Sign-in links differ each time and their form has its own per-address limit: only the
+    # quota applies to them.
+    if message.registration_id is not None and await session.scalar(recent) is not None:
         return "held back: the same e-mail went to this address a few minutes ago"
     if message.kind in QUOTA_EXEMPT:
         return ""
