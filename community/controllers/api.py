@@ -22,6 +22,7 @@ from redis.asyncio import Redis
 from saq import Queue
 
 from community.config import Settings
+from community.controllers.api_limits import cancellation_limit, json_body_only, registration_limit
 from community.db import app_session_maker
 from community.services.native_registrations import cancel_by_ticket, register_native
 from community.services.registrations import (
@@ -122,6 +123,15 @@ def _spec(description: str, code: str, detail: str, status: int) -> ResponseSpec
 
 
 BAD_INPUT = _spec("A field is missing or invalid", "invalid", "Enter a valid e-mail address.", 400)
+RATE_LIMITED = _spec(
+    "Too many requests from this address (in all, or for this event); see Retry-After",
+    "rate_limited",
+    "Too many requests from your address. Please try again in 10 minutes.",
+    429,
+)
+NOT_JSON = _spec(
+    "The body was not sent as application/json", "unsupported_media_type", "Send JSON.", 415
+)
 UNAVAILABLE = _spec(
     "Our side failed for a moment; nothing was taken", "unavailable", "Please try again.", 503
 )
@@ -177,6 +187,7 @@ class RegistrationApiController(Controller):
             "(or their waitlist place), as when registering on the event page."
         ),
         cache_control=NO_STORE,
+        guards=[json_body_only, registration_limit],
         responses={
             400: BAD_INPUT,
             404: _spec("No such event", "event_not_found", "There is no such event.", 404),
@@ -187,6 +198,8 @@ class RegistrationApiController(Controller):
                 "This event is sold out.",
                 409,
             ),
+            415: NOT_JSON,
+            429: RATE_LIMITED,
             503: UNAVAILABLE,
         },
     )
@@ -218,9 +231,11 @@ class RegistrationApiController(Controller):
             "told by e-mail."
         ),
         cache_control=NO_STORE,
+        guards=[cancellation_limit],
         responses={
             404: _spec("No registration has this ticket", "ticket_not_found", "No ticket.", 404),
             409: _spec("Already cancelled", "already_cancelled", "It was already cancelled.", 409),
+            429: RATE_LIMITED,
             503: UNAVAILABLE,
         },
     )

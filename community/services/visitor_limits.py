@@ -1,4 +1,5 @@
-"""Per-visitor limits on the public forms (registration, "send again", sign-in links).
+"""Per-visitor limits on the public forms (registration, "send again", sign-in links) and the
+public JSON API, one limiter for both.
 
 Fixed windows counted in Redis. Client addresses are hashed before they become key names,
 so Redis holds no address in clear. A limit answers with the seconds to wait.
@@ -6,8 +7,10 @@ so Redis holds no address in clear. A limit answers with the seconds to wait.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
+from uuid import UUID
 
 from redis.asyncio import Redis
 
@@ -21,8 +24,6 @@ class Limit:
     window_s: int
 
 
-# A family or an office behind one address registers a handful of people, not dozens.
-REGISTER_PER_ADDRESS = Limit("register", 20, 10 * 60)
 RESEND_PER_ADDRESS = Limit("resend", 6, 10 * 60)
 SIGNIN_PER_ADDRESS = Limit("signin", 8, 15 * 60)
 SIGNIN_PER_EMAIL = Limit("signin-email", 3, 15 * 60)
@@ -46,6 +47,27 @@ async def hit(redis: Redis, settings: Settings, limit: Limit, subject: str) -> i
     if int(count) > limit.max_hits:
         return max(1, int(ttl))
     return 0
+
+
+async def hit_registration(redis: Redis, settings: Settings, address: str, event_id: UUID) -> int:
+    """One registration attempt (event page or API, counted together) from `address`: limited
+    in all and for any one event (settings.limits), so a rush of many people passes and one
+    client cannot take many seats. 0 if allowed, else the seconds to wait."""
+    per_address, per_event = registration_limits(settings)
+    waits = await asyncio.gather(
+        hit(redis, settings, per_address, address),
+        hit(redis, settings, per_event, f"{address}|{event_id}"),
+    )
+    return max(waits)
+
+
+def registration_limits(settings: Settings) -> tuple[Limit, Limit]:
+    # A family or an office behind one address registers a handful of people, not dozens.
+    limits = settings.limits
+    return (
+        Limit("register", limits.register_per_address, limits.window_s),
+        Limit("register-event", limits.register_per_event, limits.window_s),
+    )
 
 
 def wait_text(seconds: int) -> str:
