@@ -59,7 +59,7 @@ class PoolSettings:
     """Connections per process. Requests wait for a free connection at most `*_wait_s`, then
     are answered 503 with Retry-After (community.load_shedding), never 500."""
 
-    redis_size: int = 64
+    redis_size: int = 128
     redis_wait_s: float = 2.0
     db_size: int = 20
     db_overflow: int = 10
@@ -186,7 +186,7 @@ def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
 
 def _pools(env: dict[str, str]) -> PoolSettings:
     return PoolSettings(
-        redis_size=_int(env, "REDIS_POOL_SIZE", 64, 4, 10000),
+        redis_size=_int(env, "REDIS_POOL_SIZE", 128, 4, 10000),
         redis_wait_s=_seconds(env, "REDIS_POOL_WAIT", 2.0, 0.01, 60),
         db_size=_int(env, "DATABASE_POOL_SIZE", 20, 2, 1000),
         db_overflow=_int(env, "DATABASE_POOL_OVERFLOW", 10, 0, 1000),

@@ -7,7 +7,6 @@ so Redis holds no address in clear. A limit answers with the seconds to wait.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from dataclasses import dataclass
 from uuid import UUID
@@ -35,18 +34,38 @@ def _key(settings: Settings, limit: Limit, subject: str) -> str:
     return f"{settings.redis_prefix}limit:{limit.name}:{digest}"
 
 
+# One counter's window: count the attempt, start the window with the first (or heal a key
+# left without expiry), return the count and the seconds left. One key per script, so each
+# runs in one cluster slot; several limits go in one pipeline, one round trip.
+COUNT = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if count == 1 or ttl < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+async def hit_many(redis: Redis, settings: Settings, checks: list[tuple[Limit, str]]) -> int:
+    """Count one attempt against each (limit, subject); 0 if all allow it, else the longest
+    wait in seconds."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for limit, subject in checks:
+            pipe.eval(COUNT, 1, _key(settings, limit, subject or "unknown"), limit.window_s)
+        counts = await pipe.execute()
+    waits = [
+        max(1, int(ttl))
+        for (limit, _), (count, ttl) in zip(checks, counts, strict=True)
+        if int(count) > limit.max_hits
+    ]
+    return max(waits, default=0)
+
+
 async def hit(redis: Redis, settings: Settings, limit: Limit, subject: str) -> int:
     """Count one attempt; return 0 if allowed, else the seconds until the window resets."""
-    key = _key(settings, limit, subject or "unknown")
-    async with redis.pipeline(transaction=True) as pipe:
-        # SET NX starts the window once (EXPIRE NX would need Redis 7; we support 6.2).
-        pipe.set(key, 0, ex=limit.window_s, nx=True)
-        pipe.incr(key)
-        pipe.ttl(key)
-        _, count, ttl = await pipe.execute()
-    if int(count) > limit.max_hits:
-        return max(1, int(ttl))
-    return 0
+    return await hit_many(redis, settings, [(limit, subject)])
 
 
 async def hit_registration(redis: Redis, settings: Settings, address: str, event_id: UUID) -> int:
@@ -54,11 +73,9 @@ async def hit_registration(redis: Redis, settings: Settings, address: str, event
     in all and for any one event (settings.limits), so a rush of many people passes and one
     client cannot take many seats. 0 if allowed, else the seconds to wait."""
     per_address, per_event = registration_limits(settings)
-    waits = await asyncio.gather(
-        hit(redis, settings, per_address, address),
-        hit(redis, settings, per_event, f"{address}|{event_id}"),
+    return await hit_many(
+        redis, settings, [(per_address, address), (per_event, f"{address}|{event_id}")]
     )
-    return max(waits)
 
 
 def registration_limits(settings: Settings) -> tuple[Limit, Limit]:
