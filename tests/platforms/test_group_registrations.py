@@ -40,7 +40,8 @@ async def test_a_group_that_does_not_fit_is_not_taken_by_halves(pair: Pair) -> N
     event_id = pair.seed(limit=3, waitlist=False)
     pair.register(event_id, 1)
 
-    outcome = pair.sandbox.add_registration(event_id, Person("Big Group", "big@example.org", guests=2))
+    group = Person("Big Group", "big@example.org", guests=2)
+    outcome = pair.sandbox.add_registration(event_id, group)
 
     assert outcome.status != "going"
     assert pair.state(event_id)["going"] == 1
