@@ -6,11 +6,16 @@ ticket of their Eventbrite order, a Meetup +1, a second Luma ticket) holds a sea
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import csv
+import io
+
+from sqlalchemy import func, select, update
 
 from community.models import Registration
 from community.sandbox.common import Person
 from community.sandbox.meetup import MeetupSandbox
+from community.services import attendees, checkin
+from community.services.attendees import AttendeeQuery
 from community.services.reconcile import compare, reconcile_event
 from tests.mirror.conftest import MakeEvent, MirroredEvent, MirrorRig
 from tests.mirror.test_pull import add, pull_everything
@@ -160,3 +165,38 @@ async def test_guest_seats_survive_a_rebuild_from_the_ledger(
         before.free,
         before.shared_left,
     )
+
+
+async def test_guests_show_on_their_host_in_lists_the_csv_and_at_the_door(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=20, reserve=5)
+    add(rig, event, "eventbrite", Person("Gus Group", "gus@example.org", guests=2))
+    add(rig, event, "luma", Person("Sol Solo", "sol@example.org"))
+    await pull_everything(rig, event)
+
+    async with rig.session_maker() as session:
+        rows, total = await attendees.attendee_page(session, event.id, AttendeeQuery())
+        counts = await attendees.status_counts(session, event.id)
+        csv_text = await attendees.attendee_csv(session, event.event, AttendeeQuery())
+        roster = await checkin.roster(session, event.id)
+        gus = next(r for r in rows if r.name == "Gus Group")
+        await session.execute(
+            update(Registration)
+            .where(Registration.id == gus.registration.id)
+            .values(checked_in_at=func.now())
+        )
+        await session.commit()
+        door = await checkin.counts(session, event.id)
+
+    # One row per person; the host carries their guests.
+    assert total == 2 and {r.name: r.guests for r in rows} == {"Gus Group": 2, "Sol Solo": 0}
+    assert (counts["confirmed"], counts["guests"]) == (2, 2)
+    header, *lines = list(csv.reader(io.StringIO(csv_text)))
+    table = {line[0]: dict(zip(header, line, strict=True)) for line in lines}
+    assert set(table) == {"Gus Group", "Sol Solo"}
+    assert (table["Gus Group"]["guests"], table["Sol Solo"]["guests"]) == ("2", "")
+    assert {e.name: e.guests for e in roster.entries} == {"Gus Group": 2, "Sol Solo": 0}
+    assert (roster.counts.expected, roster.counts.checked_in) == (4, 0)
+    # Gus comes in with his guests: three of the four seats are in.
+    assert (door.expected, door.checked_in) == (4, 3)
