@@ -34,14 +34,14 @@ MIGRATIONS = ROOT / "db"
 # No ping before each checkout (three round trips on asyncpg: BEGIN, a no-op, ROLLBACK; half
 # a millisecond per door scan). A connection that died meanwhile (PostgreSQL restarted) fails
 # its next statement instead: SQLAlchemy then drops every connection of that age from the pool,
-# and the request gets one 503 (community.errors.unavailable_handler), which the door page
+# and the request gets one 503 (community.outage_errors), which the door page
 # treats like an unreachable server. Connections are renewed after POOL_RECYCLE_SECONDS anyway.
 POOL_RECYCLE_SECONDS = 30 * 60
-# Overflow connections are closed as soon as they are returned to a full pool, and opening one
-# costs PostgreSQL a new backend process: the door's hot path stays within the pool's size
-# (see RESERVED_CONNECTIONS), and overflow is for bursts of everything else.
-DEFAULT_POOL_SIZE = 20
-MAX_OVERFLOW = 10
+# The pool's size, overflow and wait come from settings (DATABASE_POOL_*). Overflow connections
+# are closed as soon as they are returned to a full pool, and opening one costs PostgreSQL a new
+# backend process: the door's hot path stays within the pool's size (see RESERVED_CONNECTIONS),
+# and overflow is for bursts of everything else. A request that waits longer than the pool's
+# wait gets a 503 with Retry-After (community.load_shedding), not SQLAlchemy's 30 s and a 500.
 APPLICATION_NAME = "community"  # how PostgreSQL lists our connections (pg_stat_activity)
 RETRY_AFTER_S = 5  # what a 503 asks the client to wait when a server is out of reach
 # The client's own deadline is a little longer than the server's statement_timeout: a live
@@ -62,20 +62,20 @@ def timeout_connect_args(settings: Settings, *, statements: bool = True) -> dict
 
 
 def sqlalchemy_config(
-    settings: Settings, *, pool_size: int = DEFAULT_POOL_SIZE, statement_timeout: bool = True
+    settings: Settings, *, pool_size: int | None = None, statement_timeout: bool = True
 ) -> SQLAlchemyAsyncConfig:
-    """`statement_timeout=False` for migrations, whose statements may rightly take long."""
+    """`pool_size`: for tools that need fewer connections than the web app's settings give.
+    `statement_timeout=False` for migrations, whose statements may rightly take long."""
     assert settings.database_url, "services must be resolved before the database is configured"
+    pools = settings.pools
     return SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
         engine_config=EngineConfig(
-            pool_size=pool_size,
-            max_overflow=MAX_OVERFLOW,
+            pool_size=pool_size or pools.db_size,
+            max_overflow=pools.db_overflow,
+            pool_timeout=pools.db_wait_s,
             pool_pre_ping=False,
             pool_recycle=POOL_RECYCLE_SECONDS,
-            # Waiting for a free pooled connection is bounded too: no pile-up behind a stuck
-            # database, the request gets its 503.
-            pool_timeout=settings.db_timeouts.connect_s,
             connect_args=timeout_connect_args(settings, statements=statement_timeout),
         ),
         session_config=AsyncSessionConfig(expire_on_commit=False),
