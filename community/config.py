@@ -71,6 +71,7 @@ class DatabaseTimeouts:
     connect_s: float = 5.0  # opening a connection (the pool's wait is PoolSettings.db_wait_s)
 
 
+@dataclass(frozen=True)
 class PoolSettings:
     """Connections per process. Requests wait for a free connection at most `*_wait_s`, then
     are answered 503 with Retry-After (community.load_shedding), never 500."""

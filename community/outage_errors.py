@@ -20,7 +20,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sa_errors
 
-from community import errors
+from community import errors, load_shedding
 from community.db import DATABASE_UNAVAILABLE, DISCONNECTS, RETRY_AFTER_S
 
 log = logging.getLogger("community.outage")
@@ -43,6 +43,8 @@ _DATABASE_REFUSALS: tuple[type[BaseException], ...] = (
     asyncpg.LockNotAvailableError,
     asyncpg.TooManyConnectionsError,
 )
+# A pool wait that ran out: overload, answered as load_shedding answers it.
+BUSY_POOLS = tuple(load_shedding.POOL_BUSY_HANDLERS)
 LOG_EVERY_S = 30.0
 _last_logged: dict[str, float] = {}
 
@@ -129,8 +131,12 @@ def outage_guard_middleware(app: ASGIApp) -> ASGIApp:
             if started or outage is None:
                 raise
             request: Request[Any, Any, Any] = Request(scope)
-            _log_once("redis" if isinstance(outage, REDIS_OUTAGES) else "database", request, exc)
-            detail = ServiceOutage("The service").detail
+            if isinstance(outage, BUSY_POOLS):  # busy, not down (community.load_shedding)
+                detail, retry_after = load_shedding.BUSY, load_shedding.RETRY_AFTER_S
+            else:
+                kind = "redis" if isinstance(outage, REDIS_OUTAGES) else "database"
+                _log_once(kind, request, exc)
+                detail, retry_after = ServiceOutage("The service").detail, RETRY_AFTER_S
             if errors.wants_json(request):
                 body, kind = json.dumps({"status_code": 503, "detail": detail}), "application/json"
             else:
@@ -142,7 +148,7 @@ def outage_guard_middleware(app: ASGIApp) -> ASGIApp:
             headers = [
                 (b"content-type", kind.encode()),
                 (b"content-length", str(len(payload)).encode()),
-                (b"retry-after", str(RETRY_AFTER_S).encode()),
+                (b"retry-after", str(retry_after).encode()),
                 (b"cache-control", b"no-store"),
             ]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
