@@ -53,7 +53,7 @@ def test_the_database_connections_carry_the_timeouts(tmp_path: Path) -> None:
         }
     )
     engine = sqlalchemy_config(settings).engine_config
-    assert engine.pool_timeout == 2
+    assert engine.pool_timeout == settings.pools.db_wait_s  # the pool's own wait
     assert engine.connect_args["timeout"] == 2
     assert engine.connect_args["server_settings"]["statement_timeout"] == "3000"
     assert engine.connect_args["command_timeout"] > 3  # the server cancels first
