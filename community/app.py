@@ -17,7 +17,6 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.plugins.htmx import HTMXPlugin
@@ -32,6 +31,7 @@ from community.db import DATABASE_UNAVAILABLE, sqlalchemy_config
 from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
 from community.redis_client import make_redis
+from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 from community.tasks.checkin_passback import PassbackGatherer
 
 log = logging.getLogger("community.app")
@@ -127,16 +127,18 @@ def create_app(
     def provide_settings() -> Settings:
         return settings
 
-    session_config = ServerSideSessionConfig(
+    session_config = SignedInSessionConfig(
         key="session",
         max_age=60 * 60 * 12,
+        renew_on_access=True,
         secure=settings.secure_cookies,
         samesite="lax",
         httponly=True,
-        # Health checks must answer even when Redis (the session store) is down. The door API
-        # signs its calls in with a door token instead (community.auth), saving two Redis
-        # round trips per scan; it can still read a session itself.
-        exclude=["/healthz", "/static/", "/door/api/"],
+        # Only signed-in people have a session (community.sessions). Health checks must answer
+        # even when Redis (the session store) is down. The door API signs its calls in with a
+        # door token instead (community.auth), saving Redis round trips per scan; it can still
+        # read a session itself.
+        exclude=SESSION_EXCLUDE,
     )
 
     return Litestar(
@@ -176,7 +178,7 @@ def create_app(
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.secure_cookies,
-            exclude=["/api/", "/webhooks/", "/door/api/", "/healthz", "/_sandbox/"],
+            exclude=CSRF_EXCLUDE,
         ),
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
