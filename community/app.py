@@ -19,10 +19,12 @@ from litestar.di import Provide
 from litestar.exceptions import HTTPException
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.params import SkipValidation
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from community import errors
@@ -30,7 +32,7 @@ from community.config import Settings, load_settings
 from community.db import DATABASE_UNAVAILABLE, sqlalchemy_config
 from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
-from community.redis_client import make_redis
+from community.redis_client import make_queue_redis, make_redis
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 from community.tasks.checkin_passback import PassbackGatherer
 
@@ -92,7 +94,7 @@ def create_app(
     configure_logging(settings.log_level)
     db_config = sqlalchemy_config(settings)
     redis = make_redis(settings)
-    queue_redis = make_redis(settings)
+    queue_redis = make_queue_redis(settings)
     queues = make_queues(settings, queue_redis)
     passback = PassbackGatherer(queues)
 
@@ -195,6 +197,9 @@ def create_app(
             **dict.fromkeys(DATABASE_UNAVAILABLE, errors.unavailable_handler),
             Exception: errors.internal_error_handler,
         },
+        # Handlers take `redis: Redis`; with REDIS_URL on a cluster that is a RedisCluster (the
+        # same commands, not a subclass), so that name is resolved without an isinstance check.
+        signature_namespace={"Redis": SkipValidation[Redis]},
         # Logging is configured above (one JSON object per line, at LOG_LEVEL); Litestar's own
         # default would replace it at start-up with a plain-text handler at INFO.
         logging_config=None,

@@ -14,7 +14,7 @@ from community.config import Settings
 from community.db import sqlalchemy_config
 from community.logs import configure_logging
 from community.queue import make_queues
-from community.redis_client import make_redis
+from community.redis_client import make_queue_redis, make_redis
 from community.tasks import registry
 
 
@@ -29,7 +29,7 @@ def load_task_modules() -> None:
 def make_workers(settings: Settings, *, concurrency: int = 10) -> list[Worker[Any]]:
     load_task_modules()
     redis = make_redis(settings)
-    queues = make_queues(settings, make_redis(settings))
+    queues = make_queues(settings, make_queue_redis(settings))
     db_config = sqlalchemy_config(settings, pool_size=5)
     session_maker: async_sessionmaker[Any] = async_sessionmaker(
         db_config.get_engine(), expire_on_commit=False
