@@ -77,6 +77,21 @@ async def test_anonymous_visits_write_no_session_and_no_redis_key(
             assert "session" not in visitor.cookies
     assert await redis_keys(redis, settings) == before
 
+    # Registering, on the form or through the API, takes a seat but starts no session.
+    async with other_browser(client) as visitor:
+        for i, path in enumerate((f"/events/{event.slug}/register", None)):
+            email = f"anon{i}@example.com"
+            if path:
+                answer = await post_form(visitor, path, {"name": "Anon", "email": email})
+            else:
+                answer = await visitor.post(
+                    f"/api/events/{event.id}/registrations", json={"name": "Anon", "email": email}
+                )
+            assert answer.status_code in (200, 201, 303), answer.text
+            assert session_cookie(answer) is None
+        assert "session" not in visitor.cookies
+    assert not [k for k in await redis_keys(redis, settings) if b":sessions:" in k]
+
 
 async def test_a_session_id_the_server_never_issued_is_not_adopted_at_sign_in(
     client: Client, organiser: User, redis: Redis, settings: Settings
