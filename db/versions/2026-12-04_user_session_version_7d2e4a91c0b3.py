@@ -1,7 +1,7 @@
 """users.session_version: a password reset ends the user's other sessions and door tokens
 
 Revision ID: 7d2e4a91c0b3
-Revises: ad1921e3c22b
+Revises: 5b7e0c3a91d2
 Create Date: 2026-12-04 14:50:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "7d2e4a91c0b3"
-down_revision = "ad1921e3c22b"
+down_revision = "5b7e0c3a91d2"
 branch_labels = None
 depends_on = None
 
