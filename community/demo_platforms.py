@@ -235,12 +235,14 @@ async def link_demo_listings(
     await session.commit()
     await _register_webhooks(settings, running, listings, base_url)
     # The first pulls bring the platforms' people in; each pull then pushes its listing.
-    redis, queue_redis = make_redis(settings), make_queue_redis(settings)
+    redis = make_redis(settings)
+    queue_redis = make_queue_redis(settings, redis)
     try:
         queues = make_queues(settings, queue_redis)
         for listing in listings.values():
             await enqueue_pull(settings, redis, queues, listing.id)
     finally:
+        if queue_redis is not redis:
+            await queue_redis.aclose()
         await redis.aclose()
-        await queue_redis.aclose()
     return listings

@@ -152,8 +152,10 @@ async def cluster(cluster_settings: Settings) -> AsyncIterator[Redis]:
 
 
 @pytest.fixture
-async def queue_redis(cluster_settings: Settings) -> AsyncIterator[Redis]:
-    client = make_queue_redis(cluster_settings)
+async def queue_redis(cluster_settings: Settings, cluster: Redis) -> AsyncIterator[Redis]:
+    """The queues' own client, on QUEUE_URL (the single server)."""
+    client = make_queue_redis(cluster_settings, cluster)
+    assert client is not cluster
     yield client
     async for key in client.scan_iter(match=f"*{cluster_settings.redis_prefix}*", count=500):
         await client.delete(key)

@@ -111,7 +111,8 @@ async def test_registration_over_http_fills_the_event_exactly(
         )
     )
     codes = sorted(answer.status_code for answer in answers)
-    assert codes == [201] * 5 + [409] * 7, [a.text for a in answers if a.status_code >= 500]
+    # One client: past the per-event limit (10, counted on the cluster too) it gets 429.
+    assert codes == [201] * 5 + [409] * 5 + [429] * 2, [a.text for a in answers]
     seats = sorted(a.json()["seat_no"] for a in answers if a.status_code == 201)
     assert seats == [1, 2, 3, 4, 5]
     counts = (await cluster_client.get(f"/api/events/{event.id}/counts")).json()

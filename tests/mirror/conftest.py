@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import PlatformCredentials, Settings
 from community.models import Event, EventStatus, Listing, SoldOutMode
 from community.queue import make_queues
-from community.redis_client import make_queue_redis, make_redis
+from community.redis_client import make_redis
 from community.sandbox.common import SeedEvent
 from community.sandbox.runner import RunningSandbox, run_sandboxes
 from community.services.inventory import Inventory
@@ -125,7 +125,7 @@ async def rig(
     sandboxes: dict[str, RunningSandbox],
 ) -> AsyncIterator[MirrorRig]:
     load_task_modules()
-    queue_redis = make_queue_redis(mirror_settings)
+    queue_redis = make_redis(mirror_settings)
     job_redis = make_redis(mirror_settings)
     queues = make_queues(mirror_settings, queue_redis)
     rig = MirrorRig(
