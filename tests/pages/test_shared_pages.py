@@ -24,7 +24,12 @@ async def _anonymous(client: Client, path: str, **headers: str) -> Any:
 
 
 async def test_rendered_once_per_version_of_the_event_and_its_seats(
-    app: Litestar, client: Client, make_event: MakeEvent, session_maker: Any, settings: Any
+    app: Litestar,
+    client: Client,
+    make_event: MakeEvent,
+    session_maker: Any,
+    settings: Any,
+    redis: Any,
 ) -> None:
     event = await make_event(capacity=50)
     path = f"/events/{event.slug}"
@@ -44,7 +49,7 @@ async def test_rendered_once_per_version_of_the_event_and_its_seats(
     seated = await _anonymous(client, path)
     assert pages.renders == 2 and "1 going" in seated.text
     # ...so is a seat change made by another process (a worker), which bumps the version...
-    await bump(app.state["redis"], settings.redis_prefix, event.id)
+    await bump(redis, settings.redis_prefix, event.id)
     await _anonymous(client, path)
     assert pages.renders == 3
     # ...and so is an organiser's edit.
