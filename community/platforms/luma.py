@@ -199,6 +199,26 @@ class LumaClient:
         self._pushed_limit[event_id] = draft.capacity
         return await self.get_event(event_id)
 
+    async def ensure_webhook(self, url: str, event_types: list[str]) -> tuple[str, bool]:
+        """Our webhook, created unless an active one exists: (its id, whether it is new).
+
+        Luma's webhooks belong to the key's calendar, not to one event: the receiver drops
+        deliveries about the calendar's other events.
+        """
+        cursor: str | None = None
+        for _ in range(20):
+            params = {"pagination_cursor": cursor} if cursor else None
+            body = await self._call("GET", "/v1/webhooks/list", params=params)
+            for hook in body.get("entries") or []:
+                hook = hook.get("webhook") or hook
+                if hook.get("url") == url and hook.get("status", "active") == "active":
+                    return str(hook.get("id")), False
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                break
+        created = await self.register_webhook(url, event_types)
+        return str(created.get("id")), True
+
     async def register_webhook(self, url: str, event_types: list[str]) -> dict[str, Any]:
         """Returns Luma's webhook record (``id``, ``secret``...)."""
         body = await self._call(

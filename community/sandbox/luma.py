@@ -36,7 +36,7 @@ from community.sandbox.common import (
     read_json,
     require,
 )
-from community.sandbox.faults import RateBudget
+from community.sandbox.faults import WindowQuota
 
 ACTIVE = ("approved", "waitlist", "pending_approval")
 STATUSES = ("approved", "declined", "pending_approval", "waitlist")
@@ -153,8 +153,8 @@ class LumaSandbox(SandboxPlatform):
 
     # -- gate hooks ------------------------------------------------------------------------
 
-    def default_budget(self) -> RateBudget:
-        return RateBudget(200, 60.0)
+    def default_budget(self) -> WindowQuota:
+        return WindowQuota(200, 60.0)
 
     def authorized(self, headers: dict[str, str], query: str) -> Reply | None:
         if headers.get("x-luma-api-key") in self.api_keys:

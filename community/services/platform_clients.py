@@ -3,7 +3,9 @@
 The credential is the listing's connected account (decrypted only here, refreshed by
 services.platform_accounts). In sandbox mode a listing without an account talks to the local
 stand-ins with their own credentials, so the mirror works with no platform account at all.
-Every HTTP request first spends one unit of the account's rate budget (services.rate_budget).
+Every HTTP request first spends one unit of the account's rate budget (services.rate_budget),
+and a rate-limit answer closes the whole account until the platform's wait is over, at the
+moment it arrives: no other request on that token leaves in between, whatever job sends it.
 """
 
 from __future__ import annotations
@@ -18,12 +20,14 @@ from community.models import PLATFORM_LABELS, Listing, PlatformAccount
 from community.platforms.base import PlatformClient
 from community.platforms.errors import PlatformAuthError, PlatformRateLimited
 from community.platforms.factory import make_client
+from community.platforms.rate_limits import rate_limit_wait
 from community.platforms.tokens import StaticToken, TokenProvider
 from community.services.platform_accounts import ConnectError, token_provider
 from community.services.rate_budget import BudgetExhausted, RateBudget
 
 SANDBOX_ACCOUNT = "sandbox"
-# A job waits this long for budget inline; beyond it, it reschedules instead of holding a slot.
+# A job waits this long for budget inline; beyond it (and always after a 429), it reschedules
+# itself for when there is room instead of holding a worker slot.
 INLINE_BUDGET_WAIT = 2.0
 
 
@@ -45,18 +49,32 @@ class BudgetedTransport(httpx.AsyncBaseTransport):
         self._account = account
         self._max_wait = max_wait
 
+    def _holding_back(self, retry_after: float) -> PlatformRateLimited:
+        label = PLATFORM_LABELS.get(self._platform, self._platform)
+        return PlatformRateLimited(
+            self._platform,
+            f"Holding back to stay within {label}'s rate limit.",
+            retry_after=retry_after,
+            code="BUDGET",
+        )
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        platform, account = self._platform, self._account
         try:
-            await self._budget.acquire(self._platform, self._account, max_wait=self._max_wait)
+            await self._budget.acquire(platform, account, max_wait=self._max_wait)
         except BudgetExhausted as exc:
-            label = PLATFORM_LABELS.get(self._platform, self._platform)
-            raise PlatformRateLimited(
-                self._platform,
-                f"Holding back to stay within {label}'s rate limit.",
-                retry_after=exc.retry_after,
-                code="BUDGET",
-            ) from exc
-        return await self._inner.handle_async_request(request)
+            raise self._holding_back(exc.retry_after) from exc
+        # A 429 may have reached this process while we waited for Redis: look once more, with
+        # no await between this check and the request leaving.
+        if (held := self._budget.blocked_for(platform, account)) > 0:
+            raise self._holding_back(held)
+        response = await self._inner.handle_async_request(request)
+        wait = await rate_limit_wait(platform, response)
+        if wait is not None:
+            # Synchronously first, so the coroutines of this process stop at once; then Redis.
+            self._budget.block_here(platform, account, wait)
+            await self._budget.block(platform, account, wait)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()
