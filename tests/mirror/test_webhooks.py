@@ -20,6 +20,7 @@ from community.platforms import make_client
 from community.platforms.eventbrite import EventbriteClient
 from community.platforms.luma import LumaClient
 from community.sandbox.common import Person
+from community.services.job_coalescing import Coalescer
 from community.services.webhooks import webhook_token
 from tests.mirror.conftest import MakeEvent, MirroredEvent, MirrorRig, eventually
 
@@ -148,3 +149,14 @@ async def test_platform_webhooks_pull_new_registrations(
 
     # No schedule runs in tests: only the webhooks can have caused these pulls.
     await eventually(both_recorded)
+    await eventually(lambda: jobs_idle(rig, event))  # before the event is deleted
+
+
+async def jobs_idle(rig: MirrorRig, event: MirroredEvent) -> bool:
+    for kind in ("pull", "push"):
+        coalescer = Coalescer(rig.redis, rig.settings.redis_prefix, kind)
+        for listing in event.listings.values():
+            progress = await coalescer.progress(listing.id)
+            if progress.pending or progress.runner_active:
+                return False
+    return True
