@@ -216,10 +216,7 @@ class LumaClient:
         read, the state asked for (the mirror treats both closed states alike on Luma)."""
         limit = self._pushed_limit.get(external_id)
         known = self._waitlist.get(external_id)
-        if known is None:
-            waitlist = asked is ListingState.WAITLIST
-        else:
-            waitlist = known
+        waitlist = asked is ListingState.WAITLIST if known is None else known
         event = {"waitlist_status": "enabled" if waitlist else "disabled"}
         return PushResult(limit=limit, going_count=going, state=_state(limit, going, event))
 

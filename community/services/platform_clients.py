@@ -6,11 +6,19 @@ stand-ins with their own credentials, so the mirror works with no platform accou
 Every HTTP request first spends one unit of the account's rate budget (services.rate_budget),
 and a rate-limit answer closes the whole account until the platform's wait is over, at the
 moment it arrives: no other request on that token leaves in between, whatever job sends it.
+For that to hold, a process sends one request per token at a time (``TokenLane``): a request
+already on its way when another one's 429 comes back would otherwise reach the platform after
+it. The platforms' budgets (3 to 8 calls a second) are below what one lane carries.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -26,9 +34,36 @@ from community.services.platform_accounts import ConnectError, token_provider
 from community.services.rate_budget import BudgetExhausted, RateBudget
 
 SANDBOX_ACCOUNT = "sandbox"
+# A request waits at most this long for its token's lane (a platform that hangs): then it goes
+# anyway rather than stall every listing of the account behind one stuck connection.
+LANE_WAIT_S = 5.0
 # A job waits this long for budget inline; beyond it (and always after a 429), it reschedules
 # itself for when there is room instead of holding a worker slot.
 INLINE_BUDGET_WAIT = 2.0
+
+
+class TokenLane:
+    """One request at a time per platform token in this process (see the module's note)."""
+
+    # Per event loop: an asyncio lock belongs to the loop it was first used in.
+    _locks: ClassVar[weakref.WeakKeyDictionary[Any, dict[tuple[str, str], asyncio.Lock]]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def held(cls, platform: str, account: str) -> AsyncIterator[None]:
+        lanes = cls._locks.setdefault(asyncio.get_running_loop(), {})
+        lock = lanes.setdefault((platform, account), asyncio.Lock())
+        try:
+            await asyncio.wait_for(lock.acquire(), LANE_WAIT_S)
+        except TimeoutError:
+            yield  # the lane is stuck behind a hanging call: go without it
+            return
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 class BudgetedTransport(httpx.AsyncBaseTransport):
@@ -64,16 +99,16 @@ class BudgetedTransport(httpx.AsyncBaseTransport):
             await self._budget.acquire(platform, account, max_wait=self._max_wait)
         except BudgetExhausted as exc:
             raise self._holding_back(exc.retry_after) from exc
-        # A 429 may have reached this process while we waited for Redis: look once more, with
-        # no await between this check and the request leaving.
-        if (held := self._budget.blocked_for(platform, account)) > 0:
-            raise self._holding_back(held)
-        response = await self._inner.handle_async_request(request)
-        wait = await rate_limit_wait(platform, response)
-        if wait is not None:
-            # Synchronously first, so the coroutines of this process stop at once; then Redis.
-            self._budget.block_here(platform, account, wait)
-            await self._budget.block(platform, account, wait)
+        async with TokenLane.held(platform, account):
+            # A 429 may have come back while we waited: look once more before leaving.
+            if (held := self._budget.blocked_for(platform, account)) > 0:
+                raise self._holding_back(held)
+            response = await self._inner.handle_async_request(request)
+            wait = await rate_limit_wait(platform, response)
+            if wait is not None:
+                # In this process first (no await), then in Redis for the other processes.
+                self._budget.block_here(platform, account, wait)
+                await self._budget.block(platform, account, wait)
         return response
 
     async def aclose(self) -> None:
