@@ -288,7 +288,8 @@ async def recovery_phase(rig: Rig, outage_s: int) -> dict[str, Any]:
     scheduler.SIGNALS = []
     ticking = asyncio.create_task(scheduler.start())
     try:
-        event_id, externals, listing_ids = await make_event(rig, capacity=100, reserve=40)
+        # No native reserve: every native registration moves every listing's target.
+        event_id, externals, listing_ids = await make_event(rig, capacity=200, reserve=0)
         await enqueue_event_mirror(
             rig.settings, rig.redis, rig.queues, rig.session_maker, event_id, urgent=True
         )

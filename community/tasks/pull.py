@@ -290,9 +290,11 @@ async def pull_listing(
     finally:
         await client.aclose()
         # After the pull lease is gone: pushes for this listing were held back meanwhile, so
-        # a push that ran during the pull was skipped; nothing is lost if one is owed now.
+        # a push that ran during the pull was skipped; nothing is lost if one is owed now. Even
+        # after a failed pull: the push then fails into the listing's own retry schedule rather
+        # than leave a change no job carries.
         pulled = [o for o in outcomes if o is not None]
-        if any(o.changed for o in pulled) or (pulled and await push_owed(ctx, lid)):
+        if any(o.changed for o in pulled) or await push_owed(ctx, lid):
             await enqueue_push(settings, ctx["redis"], ctx["queues"], lid, urgent=False)
     if done is None:
         return {"outcome": "busy"}

@@ -24,7 +24,7 @@ from community.sandbox.common import Person
 from community.services.crypto import encrypt
 from community.services.job_coalescing import Coalescer
 from community.services.webhooks import webhook_token
-from community.tasks.platform_webhooks import register_webhooks
+from community.tasks.platform_webhooks import register_webhooks, unreachable_reason
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
@@ -289,3 +289,12 @@ async def test_an_eventbrite_webhook_is_verified_with_our_token_before_any_pull(
             select(func.count()).where(SyncLog.event_id == ours.id, SyncLog.direction == "pull")
         )
     assert pulls == 0
+
+
+def test_real_platforms_are_not_asked_to_deliver_to_a_loopback_address(
+    rig: MirrorRig,
+) -> None:
+    live = replace(rig.settings, platform_mode="live", base_url="http://127.0.0.1:8000")
+    assert "public BASE_URL" in unreachable_reason(live)
+    assert unreachable_reason(replace(live, base_url="https://events.example.org")) == ""
+    assert unreachable_reason(replace(live, platform_mode="sandbox")) == ""
