@@ -221,7 +221,8 @@ class LumaClient:
         return PushResult(limit=limit, going_count=going, state=_state(limit, going, event))
 
     async def _approved_count(self, external_id: str) -> int:
-        """Approved guests, counted from the list filtered to them (one call per COUNT_PAGE)."""
+        """Seats of the approved guests (their tickets, plus-ones included), counted from the
+        list filtered to them (one call per COUNT_PAGE guests)."""
         going = 0
         cursor: str | None = None
         while True:
@@ -234,7 +235,7 @@ class LumaClient:
                 params["pagination_cursor"] = cursor
             body = await self._call("GET", "/v1/events/guests/list", params=params)
             going += sum(
-                1
+                _tickets(_guest(entry))
                 for entry in body.get("entries") or []
                 if _guest(entry).get("approval_status", "approved") == "approved"
             )
