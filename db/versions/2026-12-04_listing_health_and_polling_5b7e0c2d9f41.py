@@ -1,7 +1,7 @@
 """listing self-healing and adaptive polling
 
 Revision ID: 5b7e0c2d9f41
-Revises: 5b7e0c3a91d2
+Revises: 7d2e4a91c0b3
 Create Date: 2026-12-04 14:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "5b7e0c2d9f41"
-down_revision = "5b7e0c3a91d2"
+down_revision = "7d2e4a91c0b3"
 branch_labels = None
 depends_on = None
 
