@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from community.models import Registration, RegistrationStatus
 from community.services.inventory import Already, Closed, OverCapacity, PlaceState
 from community.services.registrations import (
+    GUEST_MARK,
     MAX_EXTERNAL_ID,
     SEAT_GUARDS,
     RegistrationService,
@@ -35,7 +36,6 @@ from community.services.registrations import (
 
 log = logging.getLogger("community.guests")
 
-GUEST_MARK = "#g"
 # A platform may say anything; nobody brings more guests than this to one registration.
 MAX_GUESTS = 50
 
