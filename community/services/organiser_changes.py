@@ -48,6 +48,7 @@ from community.services.registrations import (
     RegistrationError,
     RegistrationService,
 )
+from community.services.seat_ledger import FULL_PULL_WORDS
 
 
 @dataclass(frozen=True)
@@ -183,7 +184,12 @@ async def cancel_registration(fx: Effects, registration: Registration) -> str:
     notice = f"Cancelled {registration.name or 'the registration'}."
     if registration.channel != Channel.NATIVE:
         label = PLATFORM_LABELS.get(registration.channel, registration.channel)
-        notice += f" Remove them on {label} too, or the next sync brings them back."
+        when = FULL_PULL_WORDS.get(registration.channel, "within the hour")
+        notice += (
+            f" Their seat is free here now. We cannot cancel a {label} registration through"
+            f" {label}'s API: remove them on {label} too. Until you do, {label} still counts"
+            f" them, and the next full pull ({when}) gives them a seat again."
+        )
     if result.promoted:
         notice += f" {len(result.promoted)} from the waitlist got the seat."
     return notice
