@@ -284,3 +284,38 @@ async def seat_everyone_over_capacity(fx: Effects, event: Event) -> int:
             break
         seated += 1
     return seated
+
+
+async def release_duplicates(
+    fx: Effects, keep_id: UUID, other_id: UUID, keep_places: Mapping[UUID, UUID]
+) -> list[str]:
+    """Before merging two profiles of one person: at every event where both hold a place, keep
+    the place the organiser chose (``keep_places``: event id -> registration id) and release
+    the other through the Traffic Cop. Returns a sentence per released platform place saying
+    what to do on the platform, whose API cannot cancel it."""
+    from community.services.member_merge import MergeError, clashes
+
+    notes: list[str] = []
+    for clash in await clashes(fx.session, keep_id, other_id):
+        chosen = keep_places.get(clash.event.id)
+        if chosen not in {p.id for p in clash.places}:
+            raise MergeError(f"Choose which place to keep at “{clash.event.title}”.")
+        release = next(p for p in clash.places if p.id != chosen)
+        kept = next(p for p in clash.places if p.id == chosen)
+        token, channel = release.ticket_token, release.channel
+        await fx.session.commit()
+        try:
+            await fx.registrations.cancel(token)
+        except AlreadyCancelled:
+            pass
+        except RegistrationError as exc:
+            raise MergeError(exc.message) from exc
+        if channel != Channel.NATIVE:
+            label = PLATFORM_LABELS.get(channel, channel)
+            kept_on = PLATFORM_LABELS.get(kept.channel, "this page")
+            notes.append(
+                f"At “{clash.event.title}” their {label} place was released here; we cannot "
+                f"cancel it through {label}'s API, so remove them on {label}. Until then "
+                f"{label} lists them, and we count them once, on {kept_on}."
+            )
+    return notes
