@@ -148,14 +148,33 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
     except RegistrationError as exc:
         raise InvalidInput({"capacity": exc.message}) from exc
     await fx.session.refresh(event)
-    notice = f"Saved: capacity {event.capacity}, native reserve {event.native_reserve}."
+    notice = "Saved: " + ", ".join(_seat_changes(before, after)) + "."
     if change.promoted:
         notice += f" {len(change.promoted)} from the waitlist got a seat."
     if seated := await seat_everyone_over_capacity(fx, event):
-        notice += f" {seated} over-capacity registration(s) now hold a seat."
+        notice += (
+            f" {seated} over-capacity registration{'s' if seated != 1 else ''} now"
+            f" hold{'s' if seated == 1 else ''} a seat."
+        )
     if event.listings:
         notice += " The new limits are on their way to the listings."
     return notice
+
+
+MODE_WORDS = {"waitlist": "open a waitlist when full", "sold_out": "show sold out when full"}
+
+
+def _seat_changes(before: tuple[int, int, str], after: tuple[int, int, str]) -> list[str]:
+    """Every setting that changed, as "capacity 100 → 120"."""
+    names = ("capacity", "native reserve")
+    words = [
+        f"{name} {old} → {new}"
+        for name, old, new in zip(names, before[:2], after[:2], strict=True)
+        if old != new
+    ]
+    if before[2] != after[2]:
+        words.append(MODE_WORDS.get(str(after[2]), str(after[2])))
+    return words
 
 
 async def retry_listing(fx: Effects, listing: Listing) -> None:

@@ -66,7 +66,10 @@ async def test_capacity_and_reserve_change_inline(
         organiser_client, event, capacity="120", native_reserve="40", soldout_mode="sold_out"
     )
     assert response.status_code == 200
-    assert "Saved: capacity 120, native reserve 40." in response.text
+    assert (
+        "Saved: capacity 100 → 120, native reserve 0 → 40, show sold out when full."
+        in response.text
+    )
     assert 'hx-swap-oob="true"' in response.text  # the live numbers update in the same answer
     saved = await db_session.get(Event, event.id)
     assert (saved.capacity, saved.native_reserve, saved.soldout_mode) == (120, 40, "sold_out")
@@ -141,7 +144,7 @@ async def test_over_capacity_platform_races_are_alerted(
     response = await seats(
         organiser_client, event, capacity="2", native_reserve="0", soldout_mode="waitlist"
     )
-    assert "1 over-capacity registration(s) now hold a seat." in response.text
+    assert "1 over-capacity registration now holds a seat." in response.text
     assert 'data-testid="over-capacity"' not in response.text
     assert stat_of(response.text, "taken") == "2"
 
