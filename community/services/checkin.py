@@ -27,7 +27,7 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, Select, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.orm import aliased
@@ -150,6 +150,7 @@ class RosterEntry:
     status: str
     checked_in_at: datetime | None
     checked_in_by: str
+    guests: int = 0  # guests they bring: they come in with them
 
 
 @dataclass(frozen=True, slots=True)
@@ -661,18 +662,22 @@ async def apply_ops(
 
 
 async def counts(session: AsyncSession, event_id: UUID) -> Counts:
+    """Seats expected and seats in: a guest is in when the person who brought them is."""
     confirmed = Registration.status == RegistrationStatus.CONFIRMED
+    host = aliased(Registration)
+    arrived = func.coalesce(host.checked_in_at, Registration.checked_in_at).is_not(None)
     row = (
         await session.execute(
-            select(
-                func.count().filter(confirmed),
-                func.count().filter(confirmed, Registration.checked_in_at.is_not(None)),
-            ).where(Registration.event_id == event_id)
+            select(func.count().filter(confirmed), func.count().filter(confirmed, arrived))
+            .select_from(Registration)
+            .outerjoin(host, host.id == Registration.guest_of_id)
+            .where(Registration.event_id == event_id)
         )
     ).one()
     return Counts(checked_in=row[1], expected=row[0])
 
 
+<<<<<<< HEAD
 def _not_superseded() -> Any:
     """Leave out a cancelled place of someone who holds another place at the same event (a
     merged duplicate): the door lists one person once."""
@@ -688,13 +693,27 @@ def _not_superseded() -> Any:
         .exists()
     )
     return or_(Registration.status != RegistrationStatus.CANCELLED, ~holds_another)
+=======
+def _people(event_id: UUID) -> Select[Any]:
+    """One row per person (guests come with their host), with how many guests they bring."""
+    guest = aliased(Registration)
+    guests = (
+        select(func.count())
+        .where(guest.guest_of_id == Registration.id, guest.status == RegistrationStatus.CONFIRMED)
+        .correlate(Registration)
+        .scalar_subquery()
+    )
+    return select(*_ATTENDEE_COLUMNS, Registration.email, guests.label("guests")).where(
+        Registration.event_id == event_id, Registration.guest_of_id.is_(None)
+    )
+>>>>>>> main
 
 
 async def roster(session: AsyncSession, event_id: UUID, *, since: datetime | None = None) -> Roster:
     """Everyone registered (any status), or only those changed since `since` (changes keep
     merged-away places, so a door that listed one learns it is cancelled)."""
     generated_at = _now()
-    query = select(*_ATTENDEE_COLUMNS, Registration.email).where(Registration.event_id == event_id)
+    query = _people(event_id)
     if since is not None:
         query = query.where(Registration.updated_at >= since)
     else:
@@ -713,6 +732,7 @@ def _entry(row: Row[Any]) -> RosterEntry:
         status=row.status,
         checked_in_at=row.checked_in_at,
         checked_in_by=row.checked_in_by,
+        guests=int(row.guests or 0),
     )
 
 
@@ -728,9 +748,13 @@ async def search(
     words = q.split()
     if not words or len(q.strip()) < 2:
         raise CheckinInputError("q: type at least two letters of a name or e-mail.")
+<<<<<<< HEAD
     query = select(*_ATTENDEE_COLUMNS, Registration.email).where(
         Registration.event_id == event_id, _not_superseded()
     )
+=======
+    query = _people(event_id)
+>>>>>>> main
     for word in words[:5]:
         pattern = _like(word)
         query = query.where(
