@@ -677,7 +677,6 @@ async def counts(session: AsyncSession, event_id: UUID) -> Counts:
     return Counts(checked_in=row[1], expected=row[0])
 
 
-<<<<<<< HEAD
 def _not_superseded() -> Any:
     """Leave out a cancelled place of someone who holds another place at the same event (a
     merged duplicate): the door lists one person once."""
@@ -693,7 +692,8 @@ def _not_superseded() -> Any:
         .exists()
     )
     return or_(Registration.status != RegistrationStatus.CANCELLED, ~holds_another)
-=======
+
+
 def _people(event_id: UUID) -> Select[Any]:
     """One row per person (guests come with their host), with how many guests they bring."""
     guest = aliased(Registration)
@@ -706,7 +706,6 @@ def _people(event_id: UUID) -> Select[Any]:
     return select(*_ATTENDEE_COLUMNS, Registration.email, guests.label("guests")).where(
         Registration.event_id == event_id, Registration.guest_of_id.is_(None)
     )
->>>>>>> main
 
 
 async def roster(session: AsyncSession, event_id: UUID, *, since: datetime | None = None) -> Roster:
@@ -748,13 +747,7 @@ async def search(
     words = q.split()
     if not words or len(q.strip()) < 2:
         raise CheckinInputError("q: type at least two letters of a name or e-mail.")
-<<<<<<< HEAD
-    query = select(*_ATTENDEE_COLUMNS, Registration.email).where(
-        Registration.event_id == event_id, _not_superseded()
-    )
-=======
-    query = _people(event_id)
->>>>>>> main
+    query = _people(event_id).where(_not_superseded())
     for word in words[:5]:
         pattern = _like(word)
         query = query.where(
