@@ -115,3 +115,17 @@ async def outbox_messages(
         .limit(PAGE_SIZE)
     )
     return list(rows), total
+
+
+_SAFE_IMAGE = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+
+
+def preview_html(message: OutboxMessage) -> str:
+    """The HTML part as the recipient's mail program shows it: images the mail carries inline
+    (``cid:`` links, such as the ticket's QR code) are put in place from the attachments."""
+    html = message.html_body
+    for item in message.attachments or []:
+        cid, kind = item.get("cid"), str(item.get("content_type", "")).split(";")[0].strip()
+        if cid and kind in _SAFE_IMAGE:
+            html = html.replace(f"cid:{cid}", f"data:{kind};base64,{item['content_b64']}")
+    return html

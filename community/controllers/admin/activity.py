@@ -134,5 +134,6 @@ class ActivityController(Controller):
             "admin/activity/message.html",
             section="outbox",
             message=message,
+            preview=activity.preview_html(message),
             smtp=settings.smtp.configured,
         )
