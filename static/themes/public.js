@@ -47,3 +47,21 @@
     if (error) error.remove();
   });
 })();
+
+/* The venue map loads only when the visitor taps "Show map": nothing from outside before. */
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var link = e.target && e.target.closest ? e.target.closest("a[data-map-load]") : null;
+    if (!link) return;
+    var slot = link.closest("[data-map-src]");
+    if (!slot) return;
+    e.preventDefault();
+    var frame = document.createElement("iframe");
+    frame.className = "map-frame";
+    frame.title = "Map of the venue";
+    frame.src = slot.getAttribute("data-map-src");
+    frame.setAttribute("referrerpolicy", "no-referrer");
+    slot.replaceChildren(frame);
+  });
+})();
