@@ -65,3 +65,18 @@ async def test_seat_form_says_everything_at_once(
     await page.select_option("#s-mode", "waitlist")
     await page.click("text=Save and push")
     await expect(saved).to_contain_text("Saved: open a waitlist when full.")
+
+
+async def test_new_event_form_error_goes_when_the_field_is_fixed(
+    browser: Any, app_server: str, organiser: User
+) -> None:
+    page = await new_page(browser)
+    await sign_in(page, app_server, organiser)
+    await page.goto(f"{app_server}/admin/events/new")
+    await page.fill("#f-capacity", "50")
+    await page.click("text=Create draft")
+    error = page.locator("#e-title")
+    await expect(error).to_be_visible()
+    await page.fill("#f-title", "A title at last")
+    await expect(error).to_have_count(0)
+    await expect(page.locator("#f-title")).not_to_have_attribute("aria-invalid", "true")
