@@ -162,7 +162,13 @@ class MyTicketsController(Controller):
         kept = dict(request.session) if "session" in request.scope else {}
         start_session(request, {**kept, SESSION_KEY: claim.member_id})
         # The event pages show this person's places too, from a signed cookie (no session).
-        places = await visitor_places.member_places(db_session, UUID(str(claim.member_id)))
+        try:
+            member_id = UUID(str(claim.member_id))
+        except ValueError:
+            member_id = None
+        places = (
+            [] if member_id is None else await visitor_places.member_places(db_session, member_id)
+        )
         return remember_places(Redirect("/my-tickets", status_code=303), request, settings, places)
 
     @post("/signout", name="my_tickets:signout", status_code=303)
