@@ -3,25 +3,53 @@ queue chatter after them)."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import secrets
 import signal
 import subprocess
 import sys
 import time
 
+import asyncpg
 import pytest
+from sqlalchemy.engine import make_url
 
 from community.config import Settings
+from community.db import asyncpg_dsn
 from tests.admin.conftest import free_port
 
 pytestmark = pytest.mark.slow
 
 
+def _sql(dsn: str, statement: str) -> None:
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
 def test_demo_prints_its_login_last_and_keeps_the_queue_quiet(settings: Settings) -> None:
+    # The demo on a database of its own, as on a fresh machine (no other tests' listings).
+    name = f"community_demo_{secrets.token_hex(4)}"
+    admin = asyncpg_dsn(settings.database_url or "", "postgres")
+    _sql(admin, f'CREATE DATABASE "{name}"')
+    try:
+        _watch_demo(settings, make_url(settings.database_url or "").set(database=name))
+    finally:
+        _sql(admin, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _watch_demo(settings: Settings, database_url: object) -> None:
     port = free_port()
+    url = database_url.render_as_string(hide_password=False)  # type: ignore[attr-defined]
     env = {
         **os.environ,
-        "DATABASE_URL": settings.database_url or "",
+        "DATABASE_URL": url,
         "REDIS_URL": settings.redis_url or "",
         "REDIS_PREFIX": settings.redis_prefix,
         "DATA_DIR": str(settings.data_dir),
