@@ -24,6 +24,7 @@ from community.controllers.public import (
     remember_places,
 )
 from community.controllers.public_render import fragment, html_page
+from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services import event_pages as pages
@@ -146,7 +147,13 @@ class RegistrationController(Controller):
     path = "/events/{slug:str}"
     include_in_schema = False
 
-    @post("/register", name="public:register", status_code=200)
+    @post(
+        "/register",
+        name="public:register",
+        status_code=200,
+        opt=PUBLIC_FORM,
+        guards=[same_origin_only],
+    )
     async def register(
         self,
         request: Request[Any, Any, Any],
@@ -235,7 +242,9 @@ class RegistrationController(Controller):
         )
         return remember_places(answer, request, settings, place)
 
-    @post("/resend", name="public:resend", status_code=200)
+    @post(
+        "/resend", name="public:resend", status_code=200, opt=PUBLIC_FORM, guards=[same_origin_only]
+    )
     async def resend(
         self,
         request: Request[Any, Any, Any],
