@@ -112,6 +112,7 @@ def make_workers(
         # Seats freed by jobs (platform cancellations, the reconciler) go to people waiting,
         # who get their ticket by e-mail.
         install_promotion_mail(queues)
+        log.info("worker started", extra={"queue": ctx["worker"].queue.name})
         # ...and show on the shared event pages of the web processes.
         install_page_versions(redis, settings.redis_prefix)
 

@@ -115,7 +115,7 @@ def start_worker(
             )
         worker = RunningWorker(process, log_path, settings)
         started.append(worker)
-        worker.wait_for("Worker starting", count=2)  # one per queue
+        worker.wait_for("worker started", count=2)  # one per queue
         return worker
 
     yield start
@@ -209,7 +209,10 @@ async def _job_stuck_on_a_lock(worker: RunningWorker) -> tuple[str, asyncpg.Conn
         timeout=60,
     )
     await redis.aclose()
-    worker.wait_for("Processing Job<function: send_signin_email")
+    deadline = time.monotonic() + 20
+    while (await _job_status(worker, key))[0] != "active":  # taken, and waiting on the lock
+        assert time.monotonic() < deadline, "the worker never took the job"
+        await asyncio.sleep(0.05)
     await asyncio.sleep(0.3)
     return key, holder
 
