@@ -6,13 +6,15 @@ tag (so one cluster slot). Scripts are loaded once and called by SHA; redis-py r
 when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH).
 
 The counts follow the inventory model: with capacity C, native reserve R, native places n_int
-and platform places n_ext (held seats included),
+and platform places n_ext (held seats and over-capacity claims included),
 
     shared_used = n_ext + max(0, n_int - R)
     shared_left = (C - R) - shared_used
     native_left = C - n_int - n_ext
 
 a native registration needs native_left > 0, a platform registration shared_left > 0.
+Over-capacity places (a platform accepted someone when no seat was left) count in n_ext until
+they are seated: the first seats that come free go to them, before anyone else.
 """
 
 from __future__ import annotations
@@ -192,19 +194,25 @@ class Counts:
     native: int  # n_int: native places with a seat, held ones included
     external: int  # n_ext: platform places with a seat, held ones included
     held: int
-    over_capacity: int
+    over_capacity: int  # platform places past the mirror with no seat: they claim the next one
     waiting: int
-    free: int
+    free: int  # seats nobody holds; while over_capacity > 0 they are not offered
     per_channel: dict[str, int] = field(default_factory=dict)
     closes_at_ms: int = 0
 
     @property
-    def taken(self) -> int:
+    def seated(self) -> int:
+        """Places holding a seat number (held ones included)."""
         return self.native + self.external
 
     @property
+    def taken(self) -> int:
+        """Places holding or claiming a seat: over-capacity places keep their claim."""
+        return self.native + self.external + self.over_capacity
+
+    @property
     def shared_used(self) -> int:
-        return self.external + max(0, self.native - self.reserve)
+        return self.external + self.over_capacity + max(0, self.native - self.reserve)
 
     @property
     def shared_left(self) -> int:
@@ -212,7 +220,7 @@ class Counts:
 
     @property
     def native_left(self) -> int:
-        return self.capacity - self.native - self.external
+        return self.capacity - self.taken
 
     def platform_limit(self, platform_count: int) -> int:
         """The absolute limit to push to a platform whose own "going" count is `platform_count`."""
@@ -436,6 +444,20 @@ class Inventory:
         if kind == "released":
             return Released(PlaceState(_s(reply[1])), int(reply[2]), _s(reply[3]))
         if kind == "mismatch":
+            return Mismatch(PlaceState(_s(reply[1])), int(reply[2]))
+        return Missing() if kind == "missing" else NOT_LOADED
+
+    async def seat_over_capacity(
+        self, event_id: UUID | str, member_keys: Sequence[str]
+    ) -> PromoteResult:
+        """Give an over-capacity place a seat that came free (their claim came first)."""
+        reply = await self._run("seat_over", event_id, *_check_keys(member_keys))
+        kind = _s(reply[0])
+        if kind == "ok":
+            return Seat(int(reply[1]), PlaceState.CONFIRMED, _s(reply[2]))
+        if kind == "full":
+            return Full()
+        if kind == "not_over":
             return Mismatch(PlaceState(_s(reply[1])), int(reply[2]))
         return Missing() if kind == "missing" else NOT_LOADED
 

@@ -16,7 +16,6 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from saq import Queue
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,9 +36,6 @@ from community.services.inventory import (
     Full,
     InventoryError,
     NotLoaded,
-    OverCapacity,
-    PlaceState,
-    Released,
     Seat,
 )
 from community.services.ledger import registration_keys
@@ -150,8 +146,10 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
     notice = f"Saved: capacity {event.capacity}, native reserve {event.native_reserve}."
     if change.promoted:
         notice += f" {len(change.promoted)} from the waitlist got a seat."
-    if seated := await seat_everyone_over_capacity(fx, event):
-        notice += f" {seated} over-capacity registration(s) now hold a seat."
+    if change.seated_over_capacity:
+        notice += (
+            f" {len(change.seated_over_capacity)} over-capacity registration(s) now hold a seat."
+        )
     if event.listings:
         notice += " The new limits are on their way to the listings."
     return notice
@@ -232,49 +230,14 @@ async def promote_registration(fx: Effects, registration: Registration) -> str:
 
 
 async def seat_over_capacity(fx: Effects, registration: Registration) -> int | None:
-    """Give a platform race that got no seat a free one now; None when none is free.
-
-    Its place is released and taken again as the platform registration it is: that takes a
-    shared seat, else a reserved one, else it stays over capacity (the place is back as it was).
-    """
+    """Give this over-capacity platform registration a free seat now; None when none is free."""
     if not (registration.over_capacity and registration.seat_no is None):
         raise ActionRefused("This registration already holds a seat.")
-    service = fx.registrations
-    event_id = registration.event_id
-    keys = await registration_keys(fx.session, service.keys, registration)
-    await service.load(event_id)
-    released = await service.inventory.release(event_id, keys, states=[PlaceState.OVER_CAPACITY])
-    if not isinstance(released, Released):
-        await service.refresh(event_id)
-        raise ActionRefused("The seat list was out of date and has been rebuilt; try again.")
-    result = await service.inventory.admit_past_mirror(event_id, keys, registration.channel)
-    if not isinstance(result, Seat):
-        if isinstance(result, OverCapacity):
-            return None
-        await service.refresh(event_id)
-        raise ActionRefused("Registration is closed for this event.")
-    registration.over_capacity = False
-    await _record_seat(fx, service, registration, result.seat_no)
-    return result.seat_no
-
-
-async def seat_everyone_over_capacity(fx: Effects, event: Event) -> int:
-    """After more seats appear: seat the platform races, first come first, while seats last."""
-    waiting = list(
-        await fx.session.scalars(
-            select(Registration)
-            .where(
-                Registration.event_id == event.id,
-                Registration.status == RegistrationStatus.CONFIRMED,
-                Registration.over_capacity.is_(True),
-                Registration.seat_no.is_(None),
-            )
-            .order_by(Registration.created_at)
-        )
+    await fx.session.commit()
+    seated = await fx.registrations.seat_over_capacity(
+        registration.event_id, registration_id=registration.id
     )
-    seated = 0
-    for registration in waiting:
-        if await seat_over_capacity(fx, registration) is None:
-            break
-        seated += 1
-    return seated
+    if not seated:
+        return None
+    await fx.session.refresh(registration)
+    return registration.seat_no

@@ -146,7 +146,7 @@ async def test_over_capacity_platform_races_are_alerted(
     assert stat_of(response.text, "taken") == "2"
 
 
-async def test_an_over_capacity_registration_takes_a_freed_seat(
+async def test_a_freed_seat_goes_to_the_over_capacity_registration_first(
     organiser_client: Client,
     make_event: MakeEvent,
     register: Register,
@@ -160,12 +160,15 @@ async def test_an_over_capacity_registration_takes_a_freed_seat(
     token = await csrf_token(organiser_client)
     full = await organiser_client.post(url, headers={"x-csrftoken": token})
     assert "No seat is free." in full.text
-    await registrations.cancel(first.ticket_token)  # a seat comes free
-    seated = await organiser_client.post(url, headers={"x-csrftoken": token})
-    assert "Racer now holds seat 1." in seated.text
+    # A seat comes free: it goes to the racer at once, never to a newcomer.
+    await registrations.cancel(first.ticket_token)
     reg = await db_session.get(Registration, raced.registration_id)
     await db_session.refresh(reg)
     assert reg.seat_no == 1 and reg.over_capacity is False
+    again = await organiser_client.post(url, headers={"x-csrftoken": token})
+    assert "This registration already holds a seat." in again.text
+    html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert 'data-testid="over-capacity"' not in html
 
 
 async def test_retry_marks_the_listing_pushing_and_enqueues(

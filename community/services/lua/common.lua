@@ -130,14 +130,21 @@ local function sweep(now)
   end
 end
 
+-- Over-capacity places (platform races with no seat) hold their claim: they count as taken,
+-- so no seat is offered while any of them waits, and a freed seat goes to them (seat_over).
 local function native_left()
-  return num('cap') - num('n_int') - num('n_ext')
+  return num('cap') - num('n_int') - num('n_ext') - num('over')
 end
 
 -- Native seats spill into the shared pool only once the reserve is used up.
 local function shared_left()
   local res = num('res')
-  return (num('cap') - res) - (num('n_ext') + math.max(0, num('n_int') - res))
+  return (num('cap') - res) - (num('n_ext') + num('over') + math.max(0, num('n_int') - res))
+end
+
+-- A seat nobody holds, whether or not it may be offered.
+local function seat_free()
+  return redis.call('ZCARD', FREE) > 0 or num('top') < num('cap')
 end
 
 local function argv_keys(first)
