@@ -199,6 +199,8 @@ class Counts:
     free: int  # seats nobody holds; while over_capacity > 0 they are not offered
     per_channel: dict[str, int] = field(default_factory=dict)
     closes_at_ms: int = 0
+    # Strict allocation: shared seats promised to each platform listing and not yet sold there.
+    promised: dict[str, int] = field(default_factory=dict)
 
     @property
     def seated(self) -> int:
@@ -222,6 +224,21 @@ class Counts:
     def native_left(self) -> int:
         return self.capacity - self.taken
 
+    @property
+    def promised_total(self) -> int:
+        return sum(self.promised.values())
+
+    @property
+    def unpromised_left(self) -> int:
+        """Shared seats no listing was promised: what the native page may use past its reserve."""
+        return self.shared_left - self.promised_total
+
+    @property
+    def offered_natively(self) -> int:
+        """Seats the native page can still give: its reserve left, then unpromised seats."""
+        reserve_left = max(0, self.reserve - self.native)
+        return max(0, min(self.native_left, reserve_left + max(0, self.unpromised_left)))
+
     def platform_limit(self, platform_count: int) -> int:
         """The absolute limit to push to a platform whose own "going" count is `platform_count`."""
         return platform_count + max(0, self.shared_left)
@@ -242,6 +259,16 @@ class SnapshotEntry:
 class Snapshot:
     settings: InventorySettings
     entries: list[SnapshotEntry]
+    # Seats promised to each platform listing, by the limits the platforms last confirmed.
+    promised: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Promise:
+    """A listing's promised seats after a `promise` call, and the mark to confirm it with."""
+
+    seats: int
+    mark: int
 
 
 @dataclass(frozen=True)
@@ -307,6 +334,7 @@ def _counts(meta_flat: Sequence[Any], free_listed: int) -> tuple[Counts, dict[st
 
     capacity, top = n("cap"), n("top")
     per_channel = {c.value: n(f"ch:{c.value}") for c in Channel}
+    promised = {c.value: n(f"x:{c.value}") for c in Channel if c != Channel.NATIVE}
     counts = Counts(
         capacity=capacity,
         reserve=n("res"),
@@ -320,6 +348,7 @@ def _counts(meta_flat: Sequence[Any], free_listed: int) -> tuple[Counts, dict[st
         free=free_listed + max(0, capacity - top),
         per_channel=per_channel,
         closes_at_ms=n("closes"),
+        promised=promised,
     )
     return counts, meta
 
@@ -518,6 +547,26 @@ class Inventory:
             for i in range(0, len(rest), 3)
         ]
 
+    # --- strict allocation -------------------------------------------------------------------
+
+    async def promise(
+        self, event_id: UUID | str, channel: str, wanted: int, *, mark: int = -1
+    ) -> Promise | NotLoaded:
+        """Before a push (mark -1): promise the listing up to `wanted` unsold seats, as far as
+        seats nobody else was promised allow; a smaller promise waits for the platform.
+        After the platform confirmed a push planned at `mark`: shrink it to what is unsold."""
+        channel = Channel(channel).value
+        if channel == Channel.NATIVE:
+            raise ValueError("only a platform listing is promised seats")
+        reply = await self._run("promise", event_id, channel, int(wanted), int(mark), "")
+        if _s(reply[0]) != "ok":
+            return NOT_LOADED
+        return Promise(int(reply[1]), int(reply[2]))
+
+    async def drop_promises(self, event_id: UUID | str) -> None:
+        """Forget every promise (shared mode: each listing may sell the whole pool)."""
+        await self._run("promise", event_id, Channel.MEETUP.value, 0, 0, "reset")
+
     async def counts(self, event_id: UUID | str) -> Counts | NotLoaded:
         reply = await self._run("counts", event_id)
         if _s(reply[0]) != "ok":
@@ -594,6 +643,7 @@ class Inventory:
             "mode": SoldOutMode(settings.mode).value,
             "open": "1" if settings.open else "0",
             "closes": int(settings.closes_at_ms),
+            "promised": {Channel(ch).value: max(0, int(n)) for ch, n in snapshot.promised.items()},
         }
         reply = await self._run(
             "load",

@@ -142,6 +142,30 @@ local function shared_left()
   return (num('cap') - res) - (num('n_ext') + num('over') + math.max(0, num('n_int') - res))
 end
 
+-- Shared seats not promised to any platform listing (strict allocation; 0 promised otherwise).
+local function unpromised_left()
+  return shared_left() - num('alloc')
+end
+
+-- A platform registration was recorded: it used up one of its listing's promised seats.
+local function consume_promise(channel)
+  if channel == 'native' then return end
+  bump('c:' .. channel, 1)
+  if num('x:' .. channel) > 0 then
+    bump('x:' .. channel, -1)
+    bump('alloc', -1)
+  end
+end
+
+-- Whether a seat may be offered on a channel now. Past the reserve, a native seat comes from
+-- the shared seats no listing was promised; a platform may also use its own promise.
+local function room_for(channel)
+  if channel == 'native' then
+    return native_left() > 0 and (num('n_int') < num('res') or unpromised_left() > 0)
+  end
+  return unpromised_left() + num('x:' .. channel) > 0
+end
+
 -- A seat nobody holds, whether or not it may be offered.
 local function seat_free()
   return redis.call('ZCARD', FREE) > 0 or num('top') < num('cap')
