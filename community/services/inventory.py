@@ -269,6 +269,7 @@ class Promise:
 
     seats: int
     mark: int
+    before: int  # the listing's promise before the call
 
 
 @dataclass(frozen=True)
@@ -561,7 +562,7 @@ class Inventory:
         reply = await self._run("promise", event_id, channel, int(wanted), int(mark), "")
         if _s(reply[0]) != "ok":
             return NOT_LOADED
-        return Promise(int(reply[1]), int(reply[2]))
+        return Promise(int(reply[1]), int(reply[2]), int(reply[3]))
 
     async def drop_promises(self, event_id: UUID | str) -> None:
         """Forget every promise (shared mode: each listing may sell the whole pool)."""

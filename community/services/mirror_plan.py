@@ -136,9 +136,11 @@ def split_pool(pool: int, recent_sales: Mapping[str, int]) -> dict[str, int]:
 
     Each channel gets one seat while seats last (the busiest first), so no channel closes
     while it could still sell; the rest goes by recent sales plus one, largest remainders
-    first. Ties go by name, so the split is the same wherever it is computed.
+    first. Ties go to the native page, then by name, so the split is the same wherever it is
+    computed.
     """
-    names = sorted(recent_sales, key=lambda ch: (-recent_sales[ch], ch))
+    # Our own page comes first among equals: its registrants are the ones we can answer.
+    names = sorted(recent_sales, key=lambda ch: (-recent_sales[ch], ch != "native", ch))
     shares = dict.fromkeys(names, 0)
     left = max(0, pool)
     for name in names[:left]:
@@ -152,7 +154,8 @@ def split_pool(pool: int, recent_sales: Mapping[str, int]) -> dict[str, int]:
     for ch in names:
         shares[ch] += int(exact[ch])
     rest = left - sum(int(exact[ch]) for ch in names)
-    for ch in sorted(names, key=lambda ch: (-(exact[ch] - int(exact[ch])), ch))[:rest]:
+    by_remainder = sorted(names, key=lambda ch: (-(exact[ch] - int(exact[ch])), names.index(ch)))
+    for ch in by_remainder[:rest]:
         shares[ch] += 1
     return shares
 

@@ -129,9 +129,9 @@ def test_sold_out_versus_waitlist_is_only_pushed_where_the_api_can_switch_it(
 def test_the_pool_is_split_by_recent_sales() -> None:
     assert split_pool(10, {"native": 0, "meetup": 6, "eventbrite": 2, "luma": 0}) == {
         "native": 1,
-        "meetup": 4,
+        "meetup": 5,
         "eventbrite": 3,
-        "luma": 2,
+        "luma": 1,
     }
 
 
@@ -141,6 +141,8 @@ def test_a_small_pool_goes_to_the_busiest_channels_first() -> None:
         "native": 1,
         "luma": 0,
     }
+    # Among equals, our own page comes first.
+    assert split_pool(1, {"native": 0, "luma": 0}) == {"native": 1, "luma": 0}
     assert split_pool(0, {"meetup": 5}) == {"meetup": 0}
     assert split_pool(-3, {"meetup": 5}) == {"meetup": 0}
 

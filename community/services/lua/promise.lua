@@ -3,8 +3,8 @@
 -- platform registrations recorded so far (it only grows). Natives never take a promised seat.
 -- ARGV: channel, wanted promise, mark
 --   mark = -1 before a push: grow the promise up to `wanted` as far as unpromised shared seats
---          allow (a smaller `wanted` waits for the platform to confirm it); returns the promise
---          to push and the current mark.
+--          allow (a smaller `wanted` waits for the platform to confirm it); returns the seats
+--          to push, the current mark and the promise before the call.
 --   mark >= 0 after the platform confirmed a push of `wanted` planned at `mark`: shrink the
 --          promise to what is still unsold of it.
 -- ARGV[4] = 'reset' drops every promise (shared mode, or an event that stopped selling).
@@ -16,7 +16,7 @@ if ARGV[4] == 'reset' then
     if string.sub(all[i], 1, 2) == 'x:' then redis.call('HSET', META, all[i], 0) end
   end
   redis.call('HSET', META, 'alloc', 0)
-  return {'ok', 0, 0}
+  return {'ok', 0, 0, 0}
 end
 local ch, wanted, mark = ARGV[1], math.max(0, tonumber(ARGV[2])), tonumber(ARGV[3])
 local field = 'x:' .. ch
@@ -32,7 +32,7 @@ if mark < 0 then
     redis.call('HSET', META, field, now_promised)
     bump('alloc', now_promised - promised)
   end
-  return {'ok', math.min(wanted, now_promised), recorded}
+  return {'ok', math.min(wanted, now_promised), recorded, promised}
 end
 local unsold = math.max(0, wanted - (recorded - mark))
 if unsold < promised then
@@ -40,4 +40,4 @@ if unsold < promised then
   bump('alloc', unsold - promised)
   now_promised = unsold
 end
-return {'ok', now_promised, recorded}
+return {'ok', now_promised, recorded, promised}
