@@ -27,6 +27,7 @@ from community.services.inventory import Counts, Inventory, Promise
 from community.services.mirror_plan import ListingPlan, plan_listing, share_note, split_pool
 
 RECENT_SALES_WINDOW = timedelta(minutes=15)
+SETTLE_NOW = -2  # promise(): settle against what is recorded at this moment
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,3 +152,12 @@ async def allotment_for(
         promised = counts.promised.get(platform, 0)
         return Allotment(seats=min(share, promised), pool=pool, strict=True, before=promised)
     return allotted
+
+
+async def settle_after_pull(inventory: Inventory, event: Event, listing: Listing) -> None:
+    """A pull has just recorded the listing's people: its promise need not be more than what
+    its confirmed limit lets it sell beyond the count the pull read first. Only shrinks."""
+    if not is_strict(event) or listing.last_pushed_limit is None:
+        return
+    unsold = max(0, listing.last_pushed_limit - listing.platform_count)
+    await inventory.promise(event.id, listing.platform, unsold, mark=SETTLE_NOW)

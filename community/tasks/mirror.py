@@ -410,7 +410,13 @@ async def _succeeded(
     allotment = target.allotment
     if allotment.strict:
         service = RegistrationService.build(ctx["settings"], ctx["redis"], ctx["session_maker"])
-        await settle(service.inventory, target.event_id, target.platform, allotment)
+        await settle(
+            service.inventory,
+            target.event_id,
+            target.platform,
+            allotment,
+            beyond=result.going_count - target.platform_count,
+        )
         if allotment.lowers_promise:
             # Seats this listing gave up may be what another listing was waiting for.
             await enqueue_siblings(ctx, target)

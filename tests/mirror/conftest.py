@@ -193,7 +193,7 @@ async def make_event(rig: MirrorRig) -> AsyncIterator[MakeEvent]:
         platform_limit: int | None = None,
         platform_waitlist: bool = True,
         # The push and pull mechanics are tested with every listing offered the whole pool;
-        # strict allocation (the product's default) has its own tests (test_allocation.py).
+        # strict allocation (the product's default) has its own tests (test_strict_allocation.py).
         allocation: Allocation = Allocation.SHARED,
     ) -> MirroredEvent:
         starts = datetime.now(UTC) + timedelta(days=10)

@@ -6,7 +6,7 @@
 --          allow (a smaller `wanted` waits for the platform to confirm it); returns the seats
 --          to push, the current mark and the promise before the call.
 --   mark >= 0 after the platform confirmed a push of `wanted` planned at `mark`: shrink the
---          promise to what is still unsold of it.
+--          promise to what is still unsold of it (-2: planned now).
 -- ARGV[4] = 'reset' drops every promise (shared mode, or an event that stopped selling).
 if not loaded() then return {'not_loaded'} end
 sweep(now_ms())
@@ -23,6 +23,8 @@ local field = 'x:' .. ch
 local promised = num(field)
 local recorded = num('c:' .. ch)
 local now_promised = promised
+-- mark -2: settle against what is recorded now (a pull has just recorded everyone).
+if mark == -2 then mark = recorded end
 if mark < 0 then
   if wanted > promised then
     local spare = math.max(0, shared_left() - num('alloc'))

@@ -7,6 +7,7 @@ from typing import Any
 
 from inventory_outcomes import describe
 
+from community.services.allocation import SETTLE_NOW
 from community.services.inventory import (
     Counts,
     Inventory,
@@ -93,3 +94,33 @@ async def test_shared_mode_drops_every_promise(inventory: Inventory, empty_event
     await inventory.drop_promises(event_id)
     counts = await counts_of(inventory, event_id)
     assert counts.promised_total == 0 and counts.offered_natively == 5
+
+
+async def test_a_limit_landing_below_unrecorded_sales_keeps_their_seats_promised(
+    inventory: Inventory, empty_event: Any
+) -> None:
+    """Meetup had 3 promised; it sold 3 we have not pulled, and a push of 1 lands: the 3
+    people still need seats until they are recorded, so the promise stays at 3."""
+    event_id = await empty_event(10, 0)
+    assert await promise(inventory, event_id, "meetup", 3) == 3
+    planned = await inventory.promise(event_id, "meetup", 1)
+    assert isinstance(planned, Promise)
+    beyond = 3  # the platform reported 3 more going than the count the push was planned on
+    await inventory.promise(event_id, "meetup", max(planned.seats, beyond), mark=planned.mark)
+    assert (await counts_of(inventory, event_id)).promised["meetup"] == 3
+    for i in range(3):  # the pull records them: each uses one promised seat
+        await inventory.admit_past_mirror(event_id, [f"m{i}"], "meetup")
+    assert (await counts_of(inventory, event_id)).promised["meetup"] == 0
+
+
+async def test_after_a_pull_the_promise_shrinks_to_what_the_limit_still_sells(
+    inventory: Inventory, empty_event: Any
+) -> None:
+    event_id = await empty_event(10, 0)
+    assert await promise(inventory, event_id, "luma", 4) == 4
+    # The pull found Luma full at its confirmed limit: nothing more can be sold there.
+    await inventory.promise(event_id, "luma", 0, mark=SETTLE_NOW)
+    assert (await counts_of(inventory, event_id)).promised["luma"] == 0
+    # Settling never grows a promise.
+    await inventory.promise(event_id, "luma", 5, mark=SETTLE_NOW)
+    assert (await counts_of(inventory, event_id)).promised["luma"] == 0
