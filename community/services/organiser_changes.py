@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import (
     PLATFORM_LABELS,
+    Allocation,
     Channel,
     Event,
     Listing,
@@ -124,11 +125,19 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
     values = parse_seats(form, errors, taken=taken)
     if errors:
         raise InvalidInput(errors)
-    before = (event.capacity, event.native_reserve, event.soldout_mode)
-    after = (values["capacity"], values["native_reserve"], values["soldout_mode"])
+    before = (event.capacity, event.native_reserve, event.soldout_mode, event.allocation)
+    after = (
+        values["capacity"],
+        values["native_reserve"],
+        values["soldout_mode"],
+        values["allocation"],
+    )
     if before == after:
         return "Nothing changed."
+    event.allocation = after[3]
     await fx.session.commit()  # the service locks the event row in its own transaction
+    if after[3] == Allocation.SHARED:
+        await fx.registrations.inventory.drop_promises(event.id)
     try:
         change = await service.change_seats(
             event.id,
@@ -144,6 +153,12 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
         raise InvalidInput({"capacity": exc.message}) from exc
     await fx.session.refresh(event)
     notice = f"Saved: capacity {event.capacity}, native reserve {event.native_reserve}."
+    if before[3] != after[3]:
+        notice += (
+            " The listings now split the shared seats."
+            if after[3] == Allocation.STRICT
+            else " Every listing may now sell all the shared seats left."
+        )
     if change.promoted:
         notice += f" {len(change.promoted)} from the waitlist got a seat."
     if change.seated_over_capacity:

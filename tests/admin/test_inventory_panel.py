@@ -233,3 +233,28 @@ async def test_a_meetup_listing_sold_out_while_the_plan_says_waitlist_is_not_in_
     assert rows["meetup"].in_step is False  # Meetup still shows sold out: a push is owed
     assert rows["eventbrite"].plan.state == ListingState.SOLD_OUT
     assert rows["eventbrite"].in_step is True
+
+
+async def test_strict_allocation_is_explained_and_shared_mode_warns_of_overflow(
+    organiser_client: Client, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=10, reserve=4)
+    overview = (await organiser_client.get(f"/admin/events/{event.id}")).text
+    assert 'value="strict" selected' in overview
+    live = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert "Split: 0 promised to the listings, 6 for this page" in live
+    response = await seats(
+        organiser_client,
+        event,
+        capacity="10",
+        native_reserve="4",
+        soldout_mode="waitlist",
+        allocation="shared",
+    )
+    assert "Every listing may now sell all the shared seats left." in response.text
+    assert 'value="shared" selected' in response.text
+    live = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert "Every listing may sell all of them" in live
+    # A wrong allocation is refused in words.
+    bad = await seats(organiser_client, event, capacity="10", native_reserve="4", allocation="x")
+    assert "Choose how the listings share the seats" in bad.text
