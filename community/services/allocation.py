@@ -93,10 +93,17 @@ async def allot(
     )
 
 
-async def settle(inventory: Inventory, event_id: UUID, platform: str, allotment: Allotment) -> None:
-    """The platform took the limit: keep promised only what it may still sell of it."""
+async def settle(
+    inventory: Inventory, event_id: UUID, platform: str, allotment: Allotment, *, beyond: int
+) -> None:
+    """The platform took the limit: keep promised only what it may still sell of it, plus what
+    it sold that we have not recorded yet. `beyond` is how many more people the platform
+    reported going than the count the limit was planned on: a limit below them sells nothing
+    more, but they are not recorded yet and still need their seats.
+    """
     if allotment.strict and allotment.mark >= 0:
-        await inventory.promise(event_id, platform, allotment.seats, mark=allotment.mark)
+        unsold = max(allotment.seats, beyond)
+        await inventory.promise(event_id, platform, unsold, mark=allotment.mark)
 
 
 def listing_plan(

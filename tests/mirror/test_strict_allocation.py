@@ -60,6 +60,18 @@ async def test_listings_are_offered_their_shares_of_the_pool_and_no_more(
     assert c.promised_total == 11 and c.unpromised_left == 4
     assert sorted(limit(rig, event, p) or 0 for p in PLATFORMS) == [3, 4, 4]
 
+    # Our page sells fast: the split moves towards it, and each listing's promise comes down
+    # to its new limit once its platform confirmed it (until then the old one holds).
+    for i in range(7):
+        await rig.registrations.register(event.id, name="Native", email=f"fast{i}@example.org")
+
+    async def promises_follow_the_limits() -> bool:
+        c = await counts(rig, event)
+        shown = {p: (limit(rig, event, p) or 0) - going(rig, event, p) for p in PLATFORMS}
+        return c.promised == shown and c.promised_total < 11
+
+    await eventually(promises_follow_the_limits)
+
 
 async def test_a_listing_whose_share_is_sold_closes_there_while_others_sell_on(
     rig: MirrorRig, make_event: MakeEvent
