@@ -270,15 +270,35 @@ async def push_owed(ctx: dict[str, Any], listing_id: UUID) -> bool:
     return _owes(plan, listing, in_step=True)
 
 
-async def never_below_sold(client: PlatformClient, target: Target) -> Target:
-    """A limit below what the platform last reported as sold is recounted there first, and
-    clamped: a platform refuses a capacity below its sales (Eventbrite: BAD_QUANTITIES)."""
-    if target.plan.limit >= target.floor:
-        return target
+async def clamped_to_sold(client: PlatformClient, target: Target) -> Target | None:
+    """The target with its limit raised to what the platform counts as sold now, or None when
+    it is not below it. A platform refuses a capacity below its sales (Eventbrite:
+    BAD_QUANTITIES); the extra people are pulled in next, which re-plans the limit."""
     going = (await client.get_event(target.external_id)).going_count
     if target.plan.limit >= going:
-        return target
+        return None
     return replace(target, plan=replace(target.plan, limit=going))
+
+
+async def push_never_below_sold(
+    client: PlatformClient, target: Target
+) -> tuple[Target, str, PushResult]:
+    """Push the target; a limit below what the platform sold is recounted there and clamped.
+
+    Recounted first when it is below what the platform last reported; recounted after the
+    platform refused it too, since sales since our last pull are unknown until we ask.
+    """
+    if target.plan.limit < target.floor:
+        target = await clamped_to_sold(client, target) or target
+    try:
+        action, result = await apply_plan(client, target)
+    except PlatformRejected:
+        clamped = await clamped_to_sold(client, target)
+        if clamped is None:
+            raise
+        target = clamped
+        action, result = await apply_plan(client, target)
+    return target, action, result
 
 
 async def apply_plan(client: PlatformClient, target: Target) -> tuple[str, PushResult]:
@@ -367,9 +387,7 @@ async def push_once(ctx: dict[str, Any], listing_id: UUID, client: JobClient) ->
         return "skipped"
     started = time.perf_counter()
     try:
-        platform = await client.get()
-        target = await never_below_sold(platform, target)
-        action, result = await apply_plan(platform, target)
+        target, action, result = await push_never_below_sold(await client.get(), target)
     except PlatformError as exc:
         await _failed(ctx, target, exc, _ms_since(started), client.account_key)
         return "failed"
