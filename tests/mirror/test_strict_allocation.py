@@ -11,7 +11,7 @@ import uuid
 
 from sqlalchemy import select
 
-from community.models import Allocation, SoldOutMode, SyncLog
+from community.models import Allocation, Listing, SoldOutMode, SyncLog
 from community.sandbox.common import Person
 from community.services.inventory import Counts
 from community.services.registrations import RegistrationError
@@ -29,6 +29,12 @@ def going(rig: MirrorRig, event: MirroredEvent, platform: str) -> int:
 
 def limit(rig: MirrorRig, event: MirroredEvent, platform: str) -> int | None:
     return rig.state(platform, event.external(platform))["limit"]
+
+
+async def listing_state(rig: MirrorRig, event: MirroredEvent, platform: str) -> str:
+    async with rig.session_maker() as session:
+        row = await session.get(Listing, event.listings[platform].id)
+        return row.sync_state if row is not None else ""
 
 
 async def counts(rig: MirrorRig, event: MirroredEvent) -> Counts:
@@ -213,9 +219,18 @@ async def test_a_limit_below_what_a_platform_sold_is_recounted_and_clamped(
         sandbox.add_registration(
             event.external("eventbrite"), Person(f"Eve {i}", email=f"eve{i}@example.org")
         )
-    for i in range(3):
-        await rig.registrations.register(event.id, name="Native", email=f"clamp{i}@example.org")
+    await asyncio.gather(
+        *(
+            rig.registrations.register(event.id, name="Native", email=f"clamp{i}@example.org")
+            for i in range(3)
+        )
+    )
     await eventually(lambda: limit(rig, event, "eventbrite") == 4)
+
+    async def in_step() -> bool:
+        return await listing_state(rig, event, "eventbrite") == "in_step"
+
+    await eventually(in_step)
     async with rig.session_maker() as session:
         outcomes = set(
             await session.scalars(
