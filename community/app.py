@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,27 +18,32 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.params import SkipValidation
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from community import errors
 from community.config import Settings, load_settings
 from community.db import DATABASE_UNAVAILABLE, sqlalchemy_config
+from community.forwarded import forwarded_middleware
+from community.load_shedding import POOL_BUSY_HANDLERS, InFlight
 from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
-from community.redis_client import make_redis
+from community.redis_client import make_queue_redis, make_redis
+from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 from community.tasks.checkin_passback import PassbackGatherer
 
 log = logging.getLogger("community.app")
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
+GC_YOUNG_THRESHOLD = 10_000  # Python's default is 700 allocations
 
 # Controllers register here; each later capability appends its own module's controllers.
 from community.controllers.api import RegistrationApiController  # noqa: E402
@@ -75,6 +81,16 @@ def _template_engine(engine: JinjaTemplateEngine) -> None:
     register_template_helpers(engine.engine)
 
 
+def tune_garbage_collector() -> None:
+    """What start-up loaded (routes, templates, models) lives as long as the process: frozen,
+    the collector stops walking it on every full collection; and requests allocate many small
+    objects, so young collections run less often. Under a rush the collector had taken a
+    quarter of a web process's CPU."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def resolve_services(settings: Settings) -> Settings:
     """Start embedded PostgreSQL/Redis when their URLs are not set; otherwise use them as given."""
     if not settings.embedded:
@@ -86,15 +102,24 @@ def resolve_services(settings: Settings) -> Settings:
 
 
 def create_app(
-    settings: Settings | None = None, *, extra_handlers: list[Any] | None = None
+    settings: Settings | None = None,
+    *,
+    extra_handlers: list[Any] | None = None,
+    redis: Redis | None = None,
 ) -> Litestar:
+    """`redis`: the process's client when something else in it (`community serve`'s workers)
+    shares it; its owner closes it. Otherwise the app makes one and closes it."""
     settings = resolve_services(settings or load_settings())
     configure_logging(settings.log_level)
     db_config = sqlalchemy_config(settings)
-    redis = make_redis(settings)
-    queue_redis = make_redis(settings)
+    owns_redis = redis is None
+    # One client and pool per process: the app, its sessions and its job queues share it
+    # (the queues have their own on QUEUE_URL when REDIS_URL is a cluster).
+    redis = redis or make_redis(settings)
+    queue_redis = make_queue_redis(settings, redis)
     queues = make_queues(settings, queue_redis)
     passback = PassbackGatherer(queues)
+    in_flight = InFlight(settings.pools.max_in_flight)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -112,31 +137,37 @@ def create_app(
         mirror = install_mirror(settings, redis, queues, app_session_maker(app))
         # People seated from the waitlist by anything this process does get their ticket.
         promotion_mail = install_promotion_mail(queues)
+        tune_garbage_collector()
         try:
             yield
         finally:
             await passback.close()
             uninstall_promotion_mail(promotion_mail)
             uninstall_mirror(mirror)
-            for queue in queues.values():
-                with contextlib.suppress(RedisError):
-                    await queue.disconnect()
-            await redis.aclose()
-            await queue_redis.aclose()
+            if owns_redis or queue_redis is not redis:
+                # A queue's disconnect closes its client: the one client the app shares, or
+                # the queues' own.
+                for queue in queues.values():
+                    with contextlib.suppress(RedisError):
+                        await queue.disconnect()
+            if owns_redis:
+                await redis.aclose()
 
     def provide_settings() -> Settings:
         return settings
 
-    session_config = ServerSideSessionConfig(
+    session_config = SignedInSessionConfig(
         key="session",
         max_age=60 * 60 * 12,
+        renew_on_access=True,
         secure=settings.secure_cookies,
         samesite="lax",
         httponly=True,
-        # Health checks must answer even when Redis (the session store) is down. The door API
-        # signs its calls in with a door token instead (community.auth), saving two Redis
-        # round trips per scan; it can still read a session itself.
-        exclude=["/healthz", "/static/", "/door/api/"],
+        # Only signed-in people have a session (community.sessions). Health checks must answer
+        # even when Redis (the session store) is down. The door API signs its calls in with a
+        # door token instead (community.auth), saving Redis round trips per scan; it can still
+        # read a session itself.
+        exclude=SESSION_EXCLUDE,
     )
 
     return Litestar(
@@ -169,6 +200,10 @@ def create_app(
         ),
         lifespan=[lifespan],
         middleware=[
+            # Outermost: who the client is (behind trusted proxies), then shed overload before
+            # any work is done.
+            forwarded_middleware(settings.trusted_proxies),
+            in_flight.middleware,
             request_log_middleware,
             session_config.middleware,
         ],
@@ -176,7 +211,7 @@ def create_app(
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.secure_cookies,
-            exclude=["/api/", "/webhooks/", "/door/api/", "/healthz", "/_sandbox/"],
+            exclude=CSRF_EXCLUDE,
         ),
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
@@ -191,8 +226,12 @@ def create_app(
         exception_handlers={
             HTTPException: errors.http_exception_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE, errors.unavailable_handler),
+            **POOL_BUSY_HANDLERS,
             Exception: errors.internal_error_handler,
         },
+        # Handlers take `redis: Redis`; with REDIS_URL on a cluster that is a RedisCluster (the
+        # same commands, not a subclass), so that name is resolved without an isinstance check.
+        signature_namespace={"Redis": SkipValidation[Redis]},
         # Logging is configured above (one JSON object per line, at LOG_LEVEL); Litestar's own
         # default would replace it at start-up with a plain-text handler at INFO.
         logging_config=None,

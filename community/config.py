@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,30 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class PoolSettings:
+    """Connections per process. Requests wait for a free connection at most `*_wait_s`, then
+    are answered 503 with Retry-After (community.load_shedding), never 500."""
+
+    redis_size: int = 128
+    redis_wait_s: float = 2.0
+    db_size: int = 20
+    db_overflow: int = 10
+    db_wait_s: float = 3.0
+    # Requests one web process works on at once; beyond it, a fast 503 with Retry-After.
+    max_in_flight: int = 512
+
+
+@dataclass(frozen=True)
+class VisitorLimitSettings:
+    """Registrations (event page and JSON API together) per client address per window: in
+    all, and for any one event."""
+
+    register_per_address: int = 20
+    register_per_event: int = 10
+    window_s: int = 600
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     secret_key: str = field(repr=False)
@@ -61,6 +86,8 @@ class Settings:
     database_url: str | None
     redis_url: str | None
     redis_prefix: str = "cd:"
+    # The job queues' Redis; unset: REDIS_URL. Required (a single server) with a cluster.
+    queue_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     web_workers: int = 1
@@ -81,10 +108,23 @@ class Settings:
     )
     platform_mode: PlatformMode = "sandbox"
     debug: bool = False
+    pools: PoolSettings = field(default_factory=lambda: PoolSettings())
+    limits: VisitorLimitSettings = field(default_factory=lambda: VisitorLimitSettings())
+    # Peers whose X-Forwarded-For is believed (reverse proxies), as CIDR blocks (checked when
+    # read: community.forwarded parses them); empty: nobody's.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
         return self.database_url is None or self.redis_url is None
+
+    @property
+    def redis_cluster(self) -> bool:
+        return is_cluster_url(self.redis_url or "")
+
+    @property
+    def queue_redis_url(self) -> str | None:
+        return self.queue_url or self.redis_url
 
     @property
     def secure_cookies(self) -> bool:
@@ -95,6 +135,14 @@ class Settings:
 
     def platform(self, name: str) -> PlatformCredentials:
         return {"meetup": self.meetup, "eventbrite": self.eventbrite, "luma": self.luma}[name]
+
+
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster_url(url: str) -> bool:
+    """A Redis Cluster is named by its own scheme: redis+cluster://host:port (or rediss+)."""
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
 
 
 def _url(
@@ -123,6 +171,54 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}.")
     return value
+
+
+def _seconds(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g} seconds, got {raw}.")
+    return value
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR blocks (a bare address is a block of one)."""
+    networks = []
+    for item in env.get(name, "").replace(" ", ",").split(","):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or CIDR blocks separated by commas;"
+                f" {item!r} is neither."
+            ) from None
+    return tuple(networks)
+
+
+def _pools(env: dict[str, str]) -> PoolSettings:
+    return PoolSettings(
+        redis_size=_int(env, "REDIS_POOL_SIZE", 128, 4, 10000),
+        redis_wait_s=_seconds(env, "REDIS_POOL_WAIT", 2.0, 0.01, 60),
+        db_size=_int(env, "DATABASE_POOL_SIZE", 20, 2, 1000),
+        db_overflow=_int(env, "DATABASE_POOL_OVERFLOW", 10, 0, 1000),
+        db_wait_s=_seconds(env, "DATABASE_POOL_WAIT", 3.0, 0.01, 60),
+        max_in_flight=_int(env, "MAX_REQUESTS_IN_FLIGHT", 512, 1, 1_000_000),
+    )
+
+
+def _limits(env: dict[str, str]) -> VisitorLimitSettings:
+    return VisitorLimitSettings(
+        register_per_address=_int(env, "REGISTER_LIMIT_PER_ADDRESS", 20, 1, 1_000_000),
+        register_per_event=_int(env, "REGISTER_LIMIT_PER_EVENT", 10, 1, 1_000_000),
+        window_s=_int(env, "REGISTER_LIMIT_WINDOW", 600, 1, 86400),
+    )
 
 
 def normalise_database_url(url: str) -> str:
@@ -169,10 +265,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"DATA_DIR must be a folder, but {data_dir} is a file.")
 
     database_url = _url(env, "DATABASE_URL", ("postgres", "postgresql", "postgresql+asyncpg"), None)
-    redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), None)
+    redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix", *CLUSTER_SCHEMES), None)
+    queue_url = _url(env, "QUEUE_URL", ("redis", "rediss", "unix"), None)
+    if redis_url and is_cluster_url(redis_url) and not queue_url:
+        raise ConfigError(
+            "QUEUE_URL must name a single Redis server when REDIS_URL is a Redis Cluster:"
+            " the job queue keeps keys that a cluster would spread over several slots."
+        )
     smtp_security = env.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
     if smtp_security not in ("starttls", "ssl", "none"):
         raise ConfigError("SMTP_SECURITY must be one of starttls, ssl or none.")
+    redis_prefix = env.get("REDIS_PREFIX", "cd:").strip() or "cd:"
+    if "{" in redis_prefix or "}" in redis_prefix:
+        raise ConfigError("REDIS_PREFIX must not contain { or } (they choose a cluster slot).")
     mode = env.get("PLATFORM_MODE", "").strip().lower()
     meetup, eventbrite, luma = (_platform(env, p) for p in ("meetup", "eventbrite", "luma"))
     if not mode:
@@ -192,7 +297,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         base_url=base_url,
         database_url=normalise_database_url(database_url) if database_url else None,
         redis_url=redis_url,
-        redis_prefix=env.get("REDIS_PREFIX", "cd:").strip() or "cd:",
+        redis_prefix=redis_prefix,
+        queue_url=queue_url,
         host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
         port=port,
         web_workers=_int(env, "WEB_WORKERS", 1, 1, 64),
@@ -210,4 +316,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         luma=luma,
         platform_mode=mode,  # type: ignore[arg-type]
         debug=env.get("DEBUG", "").strip().lower() in ("1", "true", "yes"),
+        pools=_pools(env),
+        limits=_limits(env),
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
     )

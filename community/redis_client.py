@@ -1,21 +1,85 @@
-"""One Redis client per process; keys for one event share a `{ev:<id>}` hash tag."""
+"""One Redis client per process: a single server, or a Redis Cluster
+(REDIS_URL `redis+cluster://host:port`).
+
+The single-server pool is bounded and blocking: when every connection is busy a command waits
+up to REDIS_POOL_WAIT for one, then fails with RedisPoolBusy, which the app answers with a 503
+and Retry-After (community.load_shedding). redis-py's default pool raised MaxConnectionsError
+at once instead, and that became 500s in a rush.
+
+Keys that one script or transaction touches together share a hash tag, so they live in one
+cluster slot: `{<event id>}` for an event's keys (`event_key`), `{<listing id>}` for a
+listing's job coalescing, `{<platform>:<account>}` for a call budget. The SAQ job queues
+keep keys outside their queue's slot, so with a cluster they run on their own single server
+(QUEUE_URL, `make_queue_redis`).
+"""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from typing import Any, cast
 
-from community.config import Settings
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
+from redis.exceptions import ConnectionError as RedisConnectionError
+
+from community.config import Settings, is_cluster_url
 
 
-def make_redis(settings: Settings, *, decode_responses: bool = False) -> Redis:
+class RedisPoolBusy(RedisConnectionError):
+    """Every pooled Redis connection stayed busy for the configured wait: we are overloaded."""
+
+
+class _BoundedPool(BlockingConnectionPool):
+    async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return await super().get_connection(*args, **kwargs)
+        except RedisConnectionError as exc:
+            if "No connection available" in str(exc):
+                raise RedisPoolBusy("No Redis connection became free in time.") from exc
+            raise
+
+
+def make_redis(
+    settings: Settings, *, decode_responses: bool = False, extra_connections: int = 0
+) -> Redis:
+    """The process's client. `extra_connections`: on top of REDIS_POOL_SIZE, for connections
+    held for long (SAQ workers block on one per concurrent job while they wait for work)."""
     assert settings.redis_url, "services must be resolved before Redis is used"
-    return Redis.from_url(
+    return connect(
+        settings,
         settings.redis_url,
+        settings.pools.redis_size + extra_connections,
         decode_responses=decode_responses,
-        health_check_interval=30,
-        socket_connect_timeout=5,
-        socket_timeout=10,
     )
+
+
+def make_queue_redis(settings: Settings, redis: Redis, *, extra_connections: int = 0) -> Redis:
+    """The job queues' client: the process's `redis` itself, unless QUEUE_URL names another
+    server (as it must when REDIS_URL is a cluster)."""
+    if not settings.queue_url or settings.queue_url == settings.redis_url:
+        return redis
+    return connect(settings, settings.queue_url, settings.pools.redis_size + extra_connections)
+
+
+def connect(settings: Settings, url: str, max_connections: int, **options: Any) -> Redis:
+    options.update(socket_connect_timeout=5, socket_timeout=10)
+    if is_cluster_url(url):
+        # A cluster client routes each key to its node and offers the same commands, so
+        # callers type it as `Redis`. Its pools (one per node) do not wait: a full one raises
+        # MaxConnectionsError, which is shed with a 503 like RedisPoolBusy.
+        scheme, rest = url.split("://", 1)
+        cluster = RedisCluster.from_url(
+            f"{scheme.removesuffix('+cluster')}://{rest}",
+            max_connections=max_connections,
+            **options,
+        )
+        return cast(Redis, cluster)
+    pool = _BoundedPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=settings.pools.redis_wait_s,
+        health_check_interval=30,
+        **options,
+    )
+    return Redis.from_pool(pool)
 
 
 def event_key(prefix: str, event_id: object, suffix: str) -> str:

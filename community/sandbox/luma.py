@@ -36,7 +36,7 @@ from community.sandbox.common import (
     read_json,
     require,
 )
-from community.sandbox.faults import RateBudget
+from community.sandbox.faults import WindowQuota
 
 ACTIVE = ("approved", "waitlist", "pending_approval")
 STATUSES = ("approved", "declined", "pending_approval", "waitlist")
@@ -94,6 +94,7 @@ class Guest:
     registered_at: datetime
     ticket_id: str
     checked_in_at: datetime | None = None
+    tickets: int = 1  # several tickets per guest (can_register_for_multiple_tickets)
 
 
 @dataclass
@@ -113,10 +114,12 @@ class LumaEvent:
     max_capacity: int | None = None
     visibility: str = "public"
     ticket_type_id: str = field(default_factory=lambda: _luma_id("ttype"))
+    slug: str = field(default_factory=lambda: secrets.token_hex(4))  # the public lu.ma/<slug>
     guests: dict[str, Guest] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
-        return sum(1 for g in self.guests.values() if g.approval_status == status)
+        """Tickets, not guests: with several tickets per guest each one counts."""
+        return sum(g.tickets for g in self.guests.values() if g.approval_status == status)
 
 
 class LumaSandbox(SandboxPlatform):
@@ -153,8 +156,8 @@ class LumaSandbox(SandboxPlatform):
 
     # -- gate hooks ------------------------------------------------------------------------
 
-    def default_budget(self) -> RateBudget:
-        return RateBudget(200, 60.0)
+    def default_budget(self) -> WindowQuota:
+        return WindowQuota(200, 60.0)
 
     def authorized(self, headers: dict[str, str], query: str) -> Reply | None:
         if headers.get("x-luma-api-key") in self.api_keys:
@@ -215,6 +218,18 @@ class LumaSandbox(SandboxPlatform):
         @post("/v1/events/create", status_code=200)
         async def create_event(request: Request[Any, Any, Any]) -> dict[str, Any]:
             return {"id": sb._create(await read_json(request), sb._calendar(request))}
+
+        @get("/v1/calendars/events/list", sync_to_thread=False)
+        def list_calendar_events(request: Request[Any, Any, Any]) -> dict[str, Any]:
+            calendar = sb._calendar(request)
+            events = sorted(
+                (e for e in sb.events.values() if e.calendar_id == calendar),
+                key=lambda e: (e.start_at, e.id),
+            )
+            return _paged(
+                [{"api_id": e.id, "event": sb._event_json(e)} for e in events],
+                request.query_params,
+            )
 
         @get("/v1/events/guests/list", sync_to_thread=False)
         def list_guests(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -293,6 +308,7 @@ class LumaSandbox(SandboxPlatform):
         return [
             get_self,
             read_event,
+            list_calendar_events,
             update_event,
             create_event,
             list_guests,
@@ -350,6 +366,8 @@ class LumaSandbox(SandboxPlatform):
         )
         event_id = self.seed_event(seed)
         self.events[event_id].calendar_id = calendar_id
+        if isinstance(body.get("slug"), str) and body["slug"].strip():
+            self.events[event_id].slug = body["slug"].strip()
         return event_id
 
     # -- JSON shapes ---------------------------------------------------------------------------
@@ -375,7 +393,7 @@ class LumaSandbox(SandboxPlatform):
             "location_visibility": "public",
             "meeting_url": event.meeting_url,
             "cover_url": event.cover_url,
-            "url": f"{self.public_url}/{event.id}",
+            "url": f"{self.public_url}/{event.slug}",
             "visibility": event.visibility,
             "waitlist_status": event.waitlist_status,
             "registration_questions": [],
@@ -411,7 +429,10 @@ class LumaSandbox(SandboxPlatform):
             "check_in_qr_code": f"{self.public_url}/check-in/{guest.ticket_id}",
             "utm_source": None,
             "registration_answers": [],
-            "event_tickets": [ticket],
+            "event_tickets": [
+                ticket | {"id": guest.ticket_id if n == 0 else f"{guest.ticket_id}-{n}"}
+                for n in range(guest.tickets)
+            ],
         }
 
     def _guest_page(self, event: LumaEvent, query: Any) -> dict[str, Any]:
@@ -512,7 +533,11 @@ class LumaSandbox(SandboxPlatform):
         if existing and existing.approval_status in ACTIVE:
             status = "going" if existing.approval_status == "approved" else "waitlist"
             return Outcome(status, existing.id, "already registered")
-        full = event.max_capacity is not None and event.count("approved") >= event.max_capacity
+        tickets = 1 + person.guests
+        full = (
+            event.max_capacity is not None
+            and event.count("approved") + tickets > event.max_capacity
+        )
         if full and event.waitlist_status != "enabled":
             return Outcome("refused", None, "This event is sold out.")
         guest = existing or Guest(
@@ -520,6 +545,7 @@ class LumaSandbox(SandboxPlatform):
         )
         guest.approval_status = "waitlist" if full else "approved"
         guest.registered_at = now()
+        guest.tickets = tickets
         event.guests[guest.id] = guest
         self._notify(event, guest, "guest.registered")
         self._notify(event, guest, "guest.updated")
@@ -576,6 +602,22 @@ class LumaSandbox(SandboxPlatform):
                 for g in event.guests.values()
             ],
         }
+
+
+def _paged(entries: list[dict[str, Any]], query: Any) -> dict[str, Any]:
+    """Offset pages behind an opaque cursor, ``{entries, has_more, next_cursor}``."""
+    limit_text = query.get("pagination_limit") or "50"
+    require(limit_text.isdigit() and int(limit_text) >= 1, 400, "Bad pagination_limit.")
+    limit = min(int(limit_text), MAX_PAGE)
+    cursor = query.get("pagination_cursor")
+    start = int(_decode_cursor(cursor)[0]) if cursor else 0
+    page = entries[start : start + limit]
+    more = start + limit < len(entries)
+    return {
+        "entries": page,
+        "has_more": more,
+        "next_cursor": _encode_cursor((str(start + limit), "")) if more else None,
+    }
 
 
 def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:

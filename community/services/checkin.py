@@ -27,9 +27,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, Select, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
 from uuid_utils.compat import uuid7
 
 from community.db import driver_connection
@@ -149,6 +150,7 @@ class RosterEntry:
     status: str
     checked_in_at: datetime | None
     checked_in_by: str
+    guests: int = 0  # guests they bring: they come in with them
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,12 +168,15 @@ class Staff:
     id: UUID
     name: str
     role: str
+    session_version: int = 0
 
 
 async def active_user(conn: asyncpg.Connection, user_id: UUID) -> Staff | None:
     """The user behind a session or door token, if the account is still active."""
     row = await conn.fetchrow(_ACTIVE_USER, user_id)
-    return Staff(row["id"], row["name"], row["role"]) if row is not None else None
+    if row is None:
+        return None
+    return Staff(row["id"], row["name"], row["role"], row["session_version"])
 
 
 # The door API with a door token re-reads its user at most this often per process: a disabled
@@ -546,7 +551,7 @@ SELECT l.result, l.scanned_at, r.id, r.event_id, r.name, r.channel, r.status,
   FROM checkin_log l LEFT JOIN registrations r ON r.id = l.registration_id
  WHERE l.op_id = $1
 """
-_ACTIVE_USER = "SELECT id, name, role FROM users WHERE id = $1 AND is_active"
+_ACTIVE_USER = "SELECT id, name, role, session_version FROM users WHERE id = $1 AND is_active"
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:
@@ -660,22 +665,39 @@ async def apply_ops(
 
 
 async def counts(session: AsyncSession, event_id: UUID) -> Counts:
+    """Seats expected and seats in: a guest is in when the person who brought them is."""
     confirmed = Registration.status == RegistrationStatus.CONFIRMED
+    host = aliased(Registration)
+    arrived = func.coalesce(host.checked_in_at, Registration.checked_in_at).is_not(None)
     row = (
         await session.execute(
-            select(
-                func.count().filter(confirmed),
-                func.count().filter(confirmed, Registration.checked_in_at.is_not(None)),
-            ).where(Registration.event_id == event_id)
+            select(func.count().filter(confirmed), func.count().filter(confirmed, arrived))
+            .select_from(Registration)
+            .outerjoin(host, host.id == Registration.guest_of_id)
+            .where(Registration.event_id == event_id)
         )
     ).one()
     return Counts(checked_in=row[1], expected=row[0])
 
 
+def _people(event_id: UUID) -> Select[Any]:
+    """One row per person (guests come with their host), with how many guests they bring."""
+    guest = aliased(Registration)
+    guests = (
+        select(func.count())
+        .where(guest.guest_of_id == Registration.id, guest.status == RegistrationStatus.CONFIRMED)
+        .correlate(Registration)
+        .scalar_subquery()
+    )
+    return select(*_ATTENDEE_COLUMNS, Registration.email, guests.label("guests")).where(
+        Registration.event_id == event_id, Registration.guest_of_id.is_(None)
+    )
+
+
 async def roster(session: AsyncSession, event_id: UUID, *, since: datetime | None = None) -> Roster:
     """Everyone registered (any status), or only those changed since `since`."""
     generated_at = _now()
-    query = select(*_ATTENDEE_COLUMNS, Registration.email).where(Registration.event_id == event_id)
+    query = _people(event_id)
     if since is not None:
         query = query.where(Registration.updated_at >= since)
     rows = (await session.execute(query.order_by(Registration.name))).all()
@@ -692,6 +714,7 @@ def _entry(row: Row[Any]) -> RosterEntry:
         status=row.status,
         checked_in_at=row.checked_in_at,
         checked_in_by=row.checked_in_by,
+        guests=int(row.guests or 0),
     )
 
 
@@ -707,7 +730,7 @@ async def search(
     words = q.split()
     if not words or len(q.strip()) < 2:
         raise CheckinInputError("q: type at least two letters of a name or e-mail.")
-    query = select(*_ATTENDEE_COLUMNS, Registration.email).where(Registration.event_id == event_id)
+    query = _people(event_id)
     for word in words[:5]:
         pattern = _like(word)
         query = query.where(

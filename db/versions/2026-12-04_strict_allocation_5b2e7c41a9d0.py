@@ -1,7 +1,7 @@
 """strict allocation: events.allocation, listings.remote_going
 
 Revision ID: 5b2e7c41a9d0
-Revises: ad1921e3c22b
+Revises: 5b7e0c2d9f41
 Create Date: 2026-12-04 15:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "5b2e7c41a9d0"
-down_revision = "ad1921e3c22b"
+down_revision = "5b7e0c2d9f41"
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,9 @@ rules, over-capacity alerts, and the listing retry."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -258,3 +260,25 @@ async def test_strict_allocation_is_explained_and_shared_mode_warns_of_overflow(
     # A wrong allocation is refused in words.
     bad = await seats(organiser_client, event, capacity="10", native_reserve="4", allocation="x")
     assert "Choose how the listings share the seats" in bad.text
+
+
+async def test_a_listing_in_error_keeps_its_error_and_says_when_it_is_retried(
+    organiser_client: Client, make_event: MakeEvent, db_session: AsyncSession
+) -> None:
+    event = await make_event()
+    retry_at = datetime(2026, 12, 4, 16, 31, 5, tzinfo=UTC)
+    listing = Listing(
+        event_id=event.id,
+        platform="meetup",
+        external_id="retry-at-1",
+        sync_state=SyncState.ERROR,
+        last_error="Meetup had a server error (503).",
+        failing_since=retry_at - timedelta(minutes=3),
+        retry_at=retry_at,
+    )
+    db_session.add(listing)
+    await db_session.commit()
+    html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    shown = retry_at.astimezone(ZoneInfo(event.timezone)).strftime("%H:%M:%S")
+    assert "Meetup had a server error (503)." in html
+    assert f"Retrying at {shown}." in html
