@@ -9,9 +9,7 @@ import itertools
 import time
 import uuid
 
-from sqlalchemy import select
-
-from community.models import Allocation, Listing, SoldOutMode, SyncLog
+from community.models import Allocation, Listing, SoldOutMode
 from community.sandbox.common import Person
 from community.services.inventory import Counts
 from community.services.registrations import RegistrationError
@@ -203,42 +201,3 @@ async def test_three_platforms_racing_natives_never_sell_more_than_the_seats(
         await asyncio.gather(*workers, return_exceptions=True)
     assert peak <= capacity
     assert peak == capacity, "every seat is sold in the end: no promise is left stranded"
-
-
-async def test_a_limit_below_what_a_platform_sold_is_recounted_and_clamped(
-    rig: MirrorRig, make_event: MakeEvent
-) -> None:
-    """Eventbrite sells four we have not pulled; then our page takes three seats and the plan
-    asks Eventbrite for 3. Eventbrite refuses a capacity below its sales: the push recounts,
-    pushes 4 instead, and the listing stays in step (no error for the organiser)."""
-    event = await make_event(capacity=6, reserve=0, allocation=Allocation.SHARED)
-    await pushed(rig, event)
-    await eventually(lambda: limit(rig, event, "eventbrite") == 6)
-    sandbox = rig.sandboxes["eventbrite"].sandbox
-    for i in range(4):
-        sandbox.add_registration(
-            event.external("eventbrite"), Person(f"Eve {i}", email=f"eve{i}@example.org")
-        )
-    await asyncio.gather(
-        *(
-            rig.registrations.register(event.id, name="Native", email=f"clamp{i}@example.org")
-            for i in range(3)
-        )
-    )
-    await eventually(lambda: limit(rig, event, "eventbrite") == 4)
-
-    async def in_step() -> bool:
-        return await listing_state(rig, event, "eventbrite") == "in_step"
-
-    await eventually(in_step)
-    async with rig.session_maker() as session:
-        outcomes = set(
-            await session.scalars(
-                select(SyncLog.outcome).where(
-                    SyncLog.event_id == event.id,
-                    SyncLog.platform == "eventbrite",
-                    SyncLog.direction == "push",
-                )
-            )
-        )
-    assert outcomes == {"ok"}
