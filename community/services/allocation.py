@@ -23,7 +23,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Allocation, Channel, Event, Listing, Registration
-from community.services.inventory import Counts, Inventory, Promise
+from community.services.inventory import Counts, Inventory, NotLoaded, Promise
 from community.services.mirror_plan import ListingPlan, plan_listing, share_note, split_pool
 
 RECENT_SALES_WINDOW = timedelta(minutes=15)
@@ -38,11 +38,6 @@ class Allotment:
     pool: int  # shared seats left in all
     strict: bool
     mark: int = -1  # confirms the promise once the platform took the limit (strict only)
-    before: int = 0  # the promise before this allotment
-
-    @property
-    def lowers_promise(self) -> bool:
-        return self.strict and self.seats < self.before
 
 
 def is_strict(event: Event) -> bool:
@@ -76,7 +71,7 @@ def preview(counts: Counts, event: Event, platform: str, share: int, pool: int) 
     seats = share
     if share > promised:
         seats = min(share, promised + max(0, counts.unpromised_left))
-    return Allotment(seats=seats, pool=pool, strict=True, before=promised)
+    return Allotment(seats=seats, pool=pool, strict=True)
 
 
 async def allot(
@@ -88,22 +83,27 @@ async def allot(
     promise = await inventory.promise(event.id, platform, share)
     if not isinstance(promise, Promise):
         return None
-    return Allotment(
-        seats=promise.seats, pool=pool, strict=True, mark=promise.mark, before=promise.before
-    )
+    return Allotment(seats=promise.seats, pool=pool, strict=True, mark=promise.mark)
 
 
 async def settle(
     inventory: Inventory, event_id: UUID, platform: str, allotment: Allotment, *, beyond: int
-) -> None:
+) -> bool:
     """The platform took the limit: keep promised only what it may still sell of it, plus what
     it sold that we have not recorded yet. `beyond` is how many more people the platform
     reported going than the count the limit was planned on: a limit below them sells nothing
     more, but they are not recorded yet and still need their seats.
+
+    True when seats came back to the pool (someone waiting may have one now).
     """
-    if allotment.strict and allotment.mark >= 0:
-        unsold = max(allotment.seats, beyond)
-        await inventory.promise(event_id, platform, unsold, mark=allotment.mark)
+    if not (allotment.strict and allotment.mark >= 0):
+        return False
+    unsold = max(allotment.seats, beyond)
+    return _shrank(await inventory.promise(event_id, platform, unsold, mark=allotment.mark))
+
+
+def _shrank(result: Promise | NotLoaded) -> bool:
+    return isinstance(result, Promise) and result.seats < result.before
 
 
 def listing_plan(
@@ -157,14 +157,15 @@ async def allotment_for(
     if allotted is None:
         # Redis lost the event just now: offer no more than was already promised.
         promised = counts.promised.get(platform, 0)
-        return Allotment(seats=min(share, promised), pool=pool, strict=True, before=promised)
+        return Allotment(seats=min(share, promised), pool=pool, strict=True)
     return allotted
 
 
-async def settle_after_pull(inventory: Inventory, event: Event, listing: Listing) -> None:
+async def settle_after_pull(inventory: Inventory, event: Event, listing: Listing) -> bool:
     """A pull has just recorded the listing's people: its promise need not be more than what
-    its confirmed limit lets it sell beyond the count the pull read first. Only shrinks."""
+    its confirmed limit lets it sell beyond the count the pull read first. Only shrinks;
+    True when seats came back to the pool."""
     if not is_strict(event) or listing.last_pushed_limit is None:
-        return
+        return False
     unsold = max(0, listing.last_pushed_limit - listing.platform_count)
-    await inventory.promise(event.id, listing.platform, unsold, mark=SETTLE_NOW)
+    return _shrank(await inventory.promise(event.id, listing.platform, unsold, mark=SETTLE_NOW))

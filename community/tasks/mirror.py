@@ -437,15 +437,17 @@ async def _succeeded(
     allotment = target.allotment
     if allotment.strict:
         service = RegistrationService.build(ctx["settings"], ctx["redis"], ctx["session_maker"])
-        await settle(
+        freed = await settle(
             service.inventory,
             target.event_id,
             target.platform,
             allotment,
             beyond=result.going_count - target.platform_count,
         )
-        if allotment.lowers_promise:
-            # Seats this listing gave up may be what another listing was waiting for.
+        if freed:
+            # Seats this listing gave up go to whoever waits for one first (over capacity,
+            # then the waitlist), and may be what another listing was waiting for.
+            await service.promote_waitlist(target.event_id)
             await enqueue_siblings(ctx, target)
     if result.going_count > target.platform_count:
         # The platform has people we have not pulled yet: fetch them, which re-plans the limit.

@@ -219,8 +219,8 @@ async def _settle_promise(
         return
     async with ctx["session_maker"]() as session:
         event = await session.get(Event, listing.event_id)
-    if event is not None:
-        await settle_after_pull(service.inventory, event, listing)
+    if event is not None and await settle_after_pull(service.inventory, event, listing):
+        await service.promote_waitlist(event.id)
 
 
 def _ms_since(started: float) -> int:

@@ -9,7 +9,7 @@ import itertools
 import time
 import uuid
 
-from community.models import Allocation, Listing, SoldOutMode
+from community.models import Allocation, Listing, Registration, SoldOutMode
 from community.sandbox.common import Person
 from community.services.inventory import Counts
 from community.services.registrations import RegistrationError
@@ -201,3 +201,27 @@ async def test_three_platforms_racing_natives_never_sell_more_than_the_seats(
         await asyncio.gather(*workers, return_exceptions=True)
     assert peak <= capacity
     assert peak == capacity, "every seat is sold in the end: no promise is left stranded"
+
+
+async def test_seats_a_listing_gives_back_go_to_the_waitlist(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    """Our page sells its share; the next person waits. The split then moves towards our page,
+    and once a platform confirmed its lower limit the seat it gave back seats them."""
+    event = await make_event(
+        capacity=4, reserve=0, mode=SoldOutMode.WAITLIST, allocation=Allocation.STRICT
+    )
+    await pushed(rig, event)
+    await eventually(lambda: sum(limit(rig, event, p) or 0 for p in PLATFORMS) == 3)
+    first = await rig.registrations.register(event.id, name="First", email="first@example.org")
+    assert first.seat_no is not None
+    second = await rig.registrations.register(event.id, name="Second", email="second@example.org")
+    assert second.status == "waitlisted"
+
+    async def seated() -> bool:
+        async with rig.session_maker() as session:
+            row = await session.get(Registration, second.registration_id)
+            return row is not None and row.status == "confirmed" and row.seat_no is not None
+
+    await eventually(seated, within=15)
+    assert await places(rig, event) <= 4
