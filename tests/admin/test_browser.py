@@ -100,7 +100,7 @@ async def test_organiser_story(
     await page.select_option("#s-allocation", "shared")
     await page.click("text=Save and push")
     await page.locator(".seat-form .alert.ok").wait_for()
-    assert "Every listing may now sell all the shared seats left." in (
+    assert "every listing may sell all the shared seats left." in (
         await page.locator(".seat-form .alert.ok").inner_text()
     )
     await wait_stat(page, "shared-left", "60")

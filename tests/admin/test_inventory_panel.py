@@ -256,7 +256,7 @@ async def test_strict_allocation_is_explained_and_shared_mode_warns_of_overflow(
         soldout_mode="waitlist",
         allocation="shared",
     )
-    assert "Every listing may now sell all the shared seats left." in response.text
+    assert "every listing may sell all the shared seats left." in response.text
     assert 'value="shared" selected' in response.text
     live = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
     assert "Every listing may sell all of them" in live
