@@ -1,7 +1,7 @@
 """outbox: one ticket e-mail per (registration, kind), claimed before it is sent
 
 Revision ID: 5c1f0e7a9b2d
-Revises: 5b7e0c2d9f41
+Revises: 5b2e7c41a9d0
 Create Date: 2026-12-04 14:45:00
 """
 
@@ -12,7 +12,7 @@ from advanced_alchemy.types import GUID
 from alembic import op
 
 revision = "5c1f0e7a9b2d"
-down_revision = "5b7e0c2d9f41"
+down_revision = "5b2e7c41a9d0"
 branch_labels = None
 depends_on = None
 
