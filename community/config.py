@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -133,6 +134,22 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def make_private(folder: Path) -> None:
+    """Create `folder` and take group and other access off it and everything in it (700/600).
+
+    DATA_DIR holds the secret key, the embedded Redis file (session ids) and the database;
+    installs made before this rule have their files tightened at the next start.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    for path in (folder, *folder.rglob("*")):
+        try:
+            mode = path.lstat().st_mode
+            if not stat.S_ISLNK(mode) and mode & 0o077:
+                path.chmod(stat.S_IMODE(mode) & 0o700)
+        except OSError:
+            continue  # gone meanwhile (a server's temporary file): nothing to protect
+
+
 def _secret_key(env: dict[str, str], data_dir: Path) -> str:
     raw = env.get("SECRET_KEY", "").strip()
     if raw:
@@ -142,11 +159,15 @@ def _secret_key(env: dict[str, str], data_dir: Path) -> str:
     # Small installs get a generated key that survives restarts; production sets its own.
     key_file = data_dir / "secret_key"
     if key_file.exists():
+        if key_file.stat().st_mode & 0o077:
+            key_file.chmod(0o600)  # written by an older version, readable by others
         return key_file.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(data_dir)
     key = secrets.token_urlsafe(48)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
+    # Created 600 from the start: never readable by others, not even for a moment.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key)
     return key
 
 

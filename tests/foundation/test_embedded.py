@@ -52,3 +52,34 @@ def test_embedded_postgres_creates_database_and_reuses_it(tmp_path: Path) -> Non
         assert asyncio.run(run("SELECT 1")) == "kept"
     finally:
         get_server(tmp_path / "postgres").cleanup()
+
+
+def _open_to_others(folder: Path) -> list[str]:
+    return [
+        f"{path.relative_to(folder)} {oct(path.stat().st_mode & 0o777)}"
+        for path in (folder, *folder.rglob("*"))
+        if not path.is_symlink() and path.stat().st_mode & 0o077
+    ]
+
+
+def test_data_dir_and_the_embedded_redis_files_are_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    # An install made by an older version: a world-readable Redis file is tightened at start.
+    (data_dir / "redis").mkdir(mode=0o755)
+    old = data_dir / "redis" / "appendonly.aof"
+    old.write_text("")
+    old.chmod(0o644)
+    url, process = start_redis(data_dir)
+    assert process is not None
+    try:
+        client = Redis.from_url(url)
+        client.set("session:abc", "admin")
+        client.bgrewriteaof()
+        client.save()
+        # Files Redis writes while running (AOF, RDB, its log) are 600, folders 700.
+        assert any(p.name.startswith("appendonly") for p in (data_dir / "redis").rglob("*"))
+        assert _open_to_others(data_dir) == []
+    finally:
+        process.terminate()
+        process.wait(10)
