@@ -31,6 +31,30 @@ TITLES = {
 }
 
 
+# The stable `code` of every JSON error (the API's own refusals carry their own codes).
+CODES = {
+    400: "invalid",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    410: "gone",
+    413: "too_large",
+    415: "unsupported_media_type",
+    422: "invalid",
+    429: "rate_limited",
+    500: "internal",
+    503: "unavailable",
+}
+# Messages a person can act on, instead of the validator's own wording.
+FIELD_MESSAGES = {"email": "Enter a valid e-mail address."}
+
+
+def error_code(status: int) -> str:
+    return CODES.get(status, "error")
+
+
 def wants_json(request: Request[Any, Any, Any]) -> bool:
     path = request.url.path
     if path.startswith(("/api/", "/webhooks/", "/door/api/")):
@@ -50,6 +74,12 @@ def _messages(exc: HTTPException) -> list[str]:
     return [exc.detail]
 
 
+def _fields(exc: ValidationException) -> list[str]:
+    items = exc.extra if isinstance(exc.extra, list) else []
+    keys = [item.get("key") for item in items if isinstance(item, dict)]
+    return sorted({key for key in keys if isinstance(key, str) and key})
+
+
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
     if isinstance(exc, NotAuthorizedException) and not wants_json(request):
@@ -60,9 +90,16 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
     messages = _messages(exc)
     headers = dict(exc.headers or {})
     if wants_json(request):
-        body: dict[str, Any] = {"status_code": status, "detail": exc.detail}
+        body: dict[str, Any] = {"status_code": status, "code": error_code(status)}
+        body["detail"] = exc.detail
         if isinstance(exc, ValidationException) and exc.extra:
             body["errors"] = messages
+            fields = _fields(exc)
+            if len(fields) == 1:
+                # One bad field: name it, as the API's own refusals do.
+                body["field"] = fields[0]
+                if fields[0] in FIELD_MESSAGES:
+                    body["detail"] = FIELD_MESSAGES[fields[0]]
         return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
     return Template(
         "error.html",
@@ -99,7 +136,7 @@ def internal_error_handler(request: Request[Any, Any, Any], exc: Exception) -> R
     message = "Something went wrong on our side. Nothing you sent was lost; please try again."
     if wants_json(request):
         return Response(
-            {"status_code": 500, "detail": message},
+            {"status_code": 500, "code": error_code(500), "detail": message},
             status_code=HTTP_500_INTERNAL_SERVER_ERROR,
             media_type=MediaType.JSON,
         )

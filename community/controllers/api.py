@@ -6,7 +6,6 @@ Parse and answer only: every decision is the registration service's. Refusals ca
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -23,13 +22,19 @@ from saq import Queue
 
 from community.config import Settings
 from community.db import app_session_maker
-from community.services.native_registrations import cancel_by_ticket, register_native
+from community.services.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
+from community.services.native_registrations import (
+    cancel_by_ticket,
+    mail_existing_ticket,
+    register_native,
+)
 from community.services.registrations import (
     AlreadyCancelled,
     AlreadyRegistered,
     EventNotFound,
     HoldExpired,
     InvalidRegistration,
+    NotCancellable,
     RegistrationClosed,
     RegistrationError,
     RegistrationService,
@@ -47,26 +52,38 @@ STATUS_OF: dict[type[RegistrationError], int] = {
     RegistrationClosed: 409,
     AlreadyCancelled: 409,
     HoldExpired: 409,
+    NotCancellable: 409,
     RegistrationUnavailable: 503,
 }
 NO_STORE = CacheControlHeader(no_store=True)
+ALREADY_REGISTERED = (
+    "This address already has a place at this event. If it is yours, we have e-mailed "
+    "its ticket to it again."
+)
 
 
 # --- bodies ----------------------------------------------------------------------------------
 
 
 class RegistrationRequest(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Ada Lovelace"])]
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["ada@example.com"])]
+    # The limits of the event page's form and the member profiles (services.members).
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["Ada Lovelace"])]
+    email: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=3,
+            max_length=MAX_EMAIL,
+            pattern=EMAIL_PATTERN,
+            examples=["ada@example.com"],
+            description="At most 64 characters before the @, 63 per domain label.",
+        ),
+    ]
 
 
 class RegistrationResponse(msgspec.Struct):
     status: Literal["confirmed", "waitlisted"]
     registration_id: UUID
     event_id: UUID
-    ticket_token: Annotated[
-        str, msgspec.Meta(description="Secret that names the ticket; also cancels it.")
-    ]
     seat_no: int | None
     waitlist_position: Annotated[
         int | None, msgspec.Meta(description="1 for the first in line; null when seated.")
@@ -108,9 +125,6 @@ class ApiError(msgspec.Struct, omit_defaults=True):
     code: str
     detail: str
     field: str | None = None
-    channel: str | None = None
-    registered_at: datetime | None = None
-    waitlisted: bool | None = None
 
 
 def _spec(description: str, code: str, detail: str, status: int) -> ResponseSpec:
@@ -138,8 +152,9 @@ def registration_error_handler(
     if isinstance(exc, InvalidRegistration):
         body.field = exc.field
     if isinstance(exc, AlreadyRegistered):
-        body.channel, body.registered_at = exc.channel, exc.since
-        body.waitlisted = exc.waitlisted
+        # The same answer whatever the channel, date or waitlist: it must not tell a stranger
+        # where or when someone registered (their ticket was mailed to them instead).
+        body.detail = ALREADY_REGISTERED
     headers = {"Retry-After": "1"} if status == 503 else {}
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
@@ -174,15 +189,19 @@ class RegistrationApiController(Controller):
             "native reserve). When the event is full and in waitlist mode the person joins "
             "the waitlist and gets a position. 'Sold out' and 'already registered' are "
             "answered without touching the database. The person is e-mailed their ticket "
-            "(or their waitlist place), as when registering on the event page."
+            "(or their waitlist place), as when registering on the event page. The ticket, "
+            "and the link that cancels it, go only to that address: the answer does not "
+            "carry them. An address that already has a place is answered 409 "
+            "`already_registered`, the same whatever the channel, and its ticket is "
+            "e-mailed to it again."
         ),
         cache_control=NO_STORE,
         responses={
             400: BAD_INPUT,
             404: _spec("No such event", "event_not_found", "There is no such event.", 404),
             409: _spec(
-                "Already registered (with the channel and date of the first registration), "
-                "sold out, or registration closed",
+                "Already registered (`already_registered`), sold out (`sold_out`), or "
+                "registration closed (`closed`)",
                 "sold_out",
                 "This event is sold out.",
                 409,
@@ -197,14 +216,17 @@ class RegistrationApiController(Controller):
         registrations: RegistrationService,
         queues: dict[str, Queue],
     ) -> RegistrationResponse:
-        reg = await register_native(
-            registrations, queues, event_id, name=data.name, email=data.email
-        )
+        try:
+            reg = await register_native(
+                registrations, queues, event_id, name=data.name, email=data.email
+            )
+        except AlreadyRegistered:
+            await mail_existing_ticket(registrations, queues, event_id, data.email)
+            raise
         return RegistrationResponse(
             status=reg.status.value,  # type: ignore[arg-type]
             registration_id=reg.registration_id,
             event_id=reg.event_id,
-            ticket_token=reg.ticket_token,
             seat_no=reg.seat_no,
             waitlist_position=reg.waitlist_position,
         )
@@ -215,12 +237,21 @@ class RegistrationApiController(Controller):
         summary="Cancel a registration by its ticket token",
         description=(
             "The seat returns at once; the first person on the waitlist gets it. Both are "
-            "told by e-mail."
+            "told by e-mail. The token comes from the ticket e-mail. The rules of the ticket "
+            "page apply: a place taken on a platform is cancelled there, and a ticket used "
+            "at the door, or for a past or cancelled event, cannot be cancelled "
+            "(409 `not_cancellable`)."
         ),
         cache_control=NO_STORE,
         responses={
             404: _spec("No registration has this ticket", "ticket_not_found", "No ticket.", 404),
-            409: _spec("Already cancelled", "already_cancelled", "It was already cancelled.", 409),
+            409: _spec(
+                "Already cancelled (`already_cancelled`), or not cancellable here "
+                "(`not_cancellable`)",
+                "not_cancellable",
+                "This ticket has been used at the door; it can no longer be cancelled.",
+                409,
+            ),
             503: UNAVAILABLE,
         },
     )

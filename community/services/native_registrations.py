@@ -18,7 +18,9 @@ from redis.exceptions import RedisError
 from saq import Queue
 
 from community.models import RegistrationStatus
+from community.services.members import normalise_email
 from community.services.registrations import Cancelled, Registered, RegistrationService
+from community.services.ticket_pages import active_registration
 from community.tasks.email import queue_ticket_email
 
 log = logging.getLogger("community.registrations")
@@ -58,13 +60,32 @@ async def register_native(
     return registered
 
 
+async def mail_existing_ticket(
+    service: RegistrationService, queues: dict[str, Queue], event_id: UUID, email: str
+) -> None:
+    """Someone gave an address that already holds a place: send its ticket to that address.
+
+    Whoever asked learns nothing (the JSON API answers the same whatever the channel); the
+    owner of the address gets their ticket again, as from the "send my ticket again" form.
+    """
+    try:
+        normalised = normalise_email(email)
+    except ValueError:
+        return
+    async with service.session_maker() as session:
+        registration = await active_registration(session, event_id, normalised)
+    if registration is not None:
+        await _mail(queues, registration.id, "resend")
+
+
 async def cancel_by_ticket(
     service: RegistrationService, queues: dict[str, Queue], ticket_token: str
 ) -> Cancelled:
     """Cancel by ticket token and tell the person; whoever gets the seat is mailed by the hook.
 
-    Raises what RegistrationService.cancel raises; nothing is mailed on a refusal.
+    Attendee rules apply (see registrations.attendee_cancel_refusal). Raises what
+    RegistrationService.cancel raises; nothing is mailed on a refusal.
     """
-    result = await service.cancel(ticket_token)
+    result = await service.cancel(ticket_token, by="attendee")
     await _mail(queues, result.registration_id, "cancelled")
     return result

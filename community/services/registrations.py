@@ -20,7 +20,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -34,10 +34,12 @@ from community.models import (
     PLATFORM_LABELS,
     Channel,
     Event,
+    EventStatus,
     Registration,
     RegistrationStatus,
     SoldOutMode,
 )
+from community.services.event_pages import event_end
 from community.services.inventory import (
     Already,
     Closed,
@@ -167,6 +169,12 @@ class AlreadyCancelled(RegistrationError):
         super().__init__("This registration was already cancelled.")
 
 
+class NotCancellable(RegistrationError):
+    """The person cannot give this place back themselves; the message says where or why."""
+
+    code = "not_cancellable"
+
+
 class RegistrationUnavailable(RegistrationError):
     """Our side failed (database or Redis unreachable, too busy). Nothing was taken."""
 
@@ -284,6 +292,27 @@ async def waitlist_position(session: AsyncSession, reg: Registration) -> int:
 
 
 # --- the service -------------------------------------------------------------------------------
+
+
+def attendee_cancel_refusal(
+    reg: Registration, event: Event | None, now: datetime | None = None
+) -> str | None:
+    """Why the person holding this ticket cannot cancel it themselves, or None if they can.
+
+    The one rule for the ticket page and the JSON API: a platform place is changed on the
+    platform (else it stays "going" there), a checked-in person has used their ticket, and a
+    past or cancelled event has nothing left to give back.
+    """
+    if reg.channel != Channel.NATIVE:
+        label = PLATFORM_LABELS.get(reg.channel, reg.channel.title())
+        return f"This registration was made on {label}; cancel it there."
+    if reg.checked_in_at is not None:
+        return "This ticket has been used at the door; it can no longer be cancelled."
+    if event is None or event.status == EventStatus.CANCELLED:
+        return "This event was cancelled; there is nothing left to cancel."
+    if event_end(event) <= (now or datetime.now(UTC)):
+        return "This event is over; its registrations can no longer be cancelled."
+    return None
 
 
 class RegistrationService:
@@ -675,8 +704,14 @@ class RegistrationService:
 
     # --- cancelling and the waitlist ---------------------------------------------------------
 
-    async def cancel(self, ticket_token: str) -> Cancelled:
-        """Cancel by ticket token; the seat returns and the first person waiting gets it."""
+    async def cancel(
+        self, ticket_token: str, *, by: Literal["attendee", "organiser", "platform"] = "attendee"
+    ) -> Cancelled:
+        """Cancel by ticket token; the seat returns and the first person waiting gets it.
+
+        An attendee (ticket page, JSON API) is held to `attendee_cancel_refusal`; an
+        organiser, or the platform the registration came from, may cancel any active place.
+        """
         if not TICKET_TOKEN_RE.match(ticket_token or ""):
             raise TicketNotFound()
         async with _unavailable_on_failure():
@@ -690,6 +725,11 @@ class RegistrationService:
                     raise TicketNotFound()
                 if reg.status == RegistrationStatus.CANCELLED:
                     raise AlreadyCancelled()
+                if by == "attendee":
+                    event = await session.get(Event, reg.event_id)
+                    refusal = attendee_cancel_refusal(reg, event)
+                    if refusal is not None:
+                        raise NotCancellable(refusal)
                 keys = await registration_keys(session, self.keys, reg)
                 state = _place_state(RegistrationStatus(reg.status), reg.over_capacity)
                 seat_no = (reg.seat_no or 0) if state == PlaceState.CONFIRMED else 0
