@@ -38,6 +38,7 @@ log = logging.getLogger("community.app")
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
+MAX_BODY = 64 * 1024
 
 # Controllers register here; each later capability appends its own module's controllers.
 from community.controllers.api import RegistrationApiController  # noqa: E402
@@ -182,6 +183,9 @@ def create_app(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
+        # Forms and JSON are small; a big body only costs parsing time (routes that need more,
+        # the admin's event form, the door's offline sync and the webhooks, say so).
+        request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(
             title="Community events API",
             version="1.0.0",
@@ -190,6 +194,7 @@ def create_app(
         ),
         exception_handlers={
             HTTPException: errors.http_exception_handler,
+            RecursionError: errors.too_deep_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE, errors.unavailable_handler),
             Exception: errors.internal_error_handler,
         },

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import quote
 
+import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.exceptions import (
+    ClientException,
+    HTTPException,
+    NotAuthorizedException,
+    ValidationException,
+)
+from litestar.openapi.datastructures import ResponseSpec
+from litestar.openapi.spec import Example
 from litestar.response import Redirect, Template
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from sqlalchemy.exc import DBAPIError
@@ -55,6 +64,34 @@ def error_code(status: int) -> str:
     return CODES.get(status, "error")
 
 
+class ApiError(msgspec.Struct, omit_defaults=True):
+    """The one shape of every JSON error: the API's refusals and the framework's alike."""
+
+    status_code: int
+    code: str
+    detail: str
+    field: str | None = None
+
+
+def error_spec(status: int, description: str, detail: str, code: str = "") -> ResponseSpec:
+    """An error response for the OpenAPI schema, with an example in the one shape."""
+    example = {"status_code": status, "code": code or error_code(status), "detail": detail}
+    return ResponseSpec(
+        data_container=ApiError, description=description, examples=[Example(value=example)]
+    )
+
+
+TOO_LARGE = error_spec(
+    413, "The body is larger than this endpoint takes", "Request Entity Too Large"
+)
+NOT_JSON = error_spec(415, "The body must be sent as application/json", "Send JSON.")
+SIGN_IN = error_spec(401, "Not signed in, or the door token has expired", "Please sign in.")
+WRONG_ROLE = error_spec(403, "The account's role may not do this", "Not allowed.")
+UNAVAILABLE = error_spec(
+    503, "Our side failed for a moment; nothing was changed (see Retry-After)", "Please try again."
+)
+
+
 def wants_json(request: Request[Any, Any, Any]) -> bool:
     path = request.url.path
     if path.startswith(("/api/", "/webhooks/", "/door/api/")):
@@ -74,10 +111,23 @@ def _messages(exc: HTTPException) -> list[str]:
     return [exc.detail]
 
 
+MISSING_FIELD = re.compile(r"missing required field `([^`]+)`")
+
+
 def _fields(exc: ValidationException) -> list[str]:
-    items = exc.extra if isinstance(exc.extra, list) else []
-    keys = [item.get("key") for item in items if isinstance(item, dict)]
-    return sorted({key for key in keys if isinstance(key, str) and key})
+    """The body fields a validation error is about (the decoder names a missing one only in
+    its message, under the key `data`)."""
+    found = set()
+    for item in exc.extra if isinstance(exc.extra, list) else []:
+        if not isinstance(item, dict):
+            continue
+        key, message = item.get("key"), str(item.get("message", ""))
+        missing = MISSING_FIELD.search(message)
+        if missing:
+            found.add(missing.group(1))
+        elif isinstance(key, str) and key and key != "data":
+            found.add(key)
+    return sorted(found)
 
 
 def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -106,6 +156,17 @@ def http_exception_handler(request: Request[Any, Any, Any], exc: HTTPException) 
         context={"status": status, "title": TITLES.get(status, "Error"), "messages": messages},
         status_code=status,
         headers=headers,
+    )
+
+
+def too_deep_handler(request: Request[Any, Any, Any], exc: RecursionError) -> Response[Any]:
+    """JSON nested thousands deep makes the decoder give up: the sender's mistake, a 400."""
+    log.warning(
+        "request too deeply nested",
+        extra={"path": request.scope.get("path_template") or request.url.path},
+    )
+    return http_exception_handler(
+        request, ClientException("The request body is nested too deeply.", status_code=400)
     )
 
 

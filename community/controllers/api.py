@@ -14,7 +14,6 @@ from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 from redis.asyncio import Redis
@@ -22,6 +21,7 @@ from saq import Queue
 
 from community.config import Settings
 from community.db import app_session_maker
+from community.errors import NOT_JSON, TOO_LARGE, ApiError, error_spec
 from community.services.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
 from community.services.native_registrations import (
     cancel_by_ticket,
@@ -120,25 +120,16 @@ class CountsResponse(msgspec.Struct):
     per_channel: dict[str, int]
 
 
-class ApiError(msgspec.Struct, omit_defaults=True):
-    status_code: int
-    code: str
-    detail: str
-    field: str | None = None
-
-
 def _spec(description: str, code: str, detail: str, status: int) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=ApiError,
-        description=description,
-        examples=[Example(value={"status_code": status, "code": code, "detail": detail})],
-    )
+    return error_spec(status, description, detail, code)
 
 
 BAD_INPUT = _spec("A field is missing or invalid", "invalid", "Enter a valid e-mail address.", 400)
 UNAVAILABLE = _spec(
     "Our side failed for a moment; nothing was taken", "unavailable", "Please try again.", 503
 )
+# What the framework answers before a handler runs, in the same shape.
+FRAMEWORK = {413: TOO_LARGE, 415: NOT_JSON}
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -198,6 +189,7 @@ class RegistrationApiController(Controller):
         cache_control=NO_STORE,
         responses={
             400: BAD_INPUT,
+            **FRAMEWORK,
             404: _spec("No such event", "event_not_found", "There is no such event.", 404),
             409: _spec(
                 "Already registered (`already_registered`), sold out (`sold_out`), or "

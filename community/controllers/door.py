@@ -34,6 +34,14 @@ from community.auth import (
 )
 from community.config import Settings
 from community.db import driver_connection
+from community.errors import (
+    NOT_JSON,
+    SIGN_IN,
+    TOO_LARGE,
+    UNAVAILABLE,
+    WRONG_ROLE,
+    error_spec,
+)
 from community.models import Event, Role, User
 from community.services import checkin
 from community.services.checkin import (
@@ -59,6 +67,7 @@ OFFLINE_ASSETS = (
     "door/vendor/noble-ed25519.js",
 )
 MAX_OPS_PER_SYNC = 500
+SYNC_MAX_BODY = 512 * 1024  # a door that was offline for a while sends up to 500 scans at once
 DOOR_ROLES: frozenset[Role] = frozenset(DOOR.roles)  # type: ignore[attr-defined]
 ROSTER_FIELDS = ("id", "name", "email", "channel", "status", "checked_in_at", "checked_in_by")
 
@@ -90,6 +99,17 @@ class QueuedOp(Struct, forbid_unknown_fields=True):
 class SyncBody(Struct, forbid_unknown_fields=True):
     device: Device
     ops: Annotated[list[QueuedOp], Meta(max_length=MAX_OPS_PER_SYNC)]
+
+
+# Documented statuses (one error shape, community.errors); reads, then writes.
+DOOR_READ_ERRORS = {
+    400: error_spec(400, "A parameter is malformed", "q: at most 200 characters."),
+    401: SIGN_IN,
+    403: WRONG_ROLE,
+    404: error_spec(404, "No such event", "No such event."),
+    503: UNAVAILABLE,
+}
+DOOR_WRITE_ERRORS = {**DOOR_READ_ERRORS, 413: TOO_LARGE, 415: NOT_JSON}
 
 
 def json_only(app: ASGIApp) -> ASGIApp:
@@ -294,7 +314,12 @@ class DoorApiController(Controller):
     dependencies = {"door_user": Provide(provide_door_user)}
     tags = ["Door check-in"]
 
-    @get("/key", cache=False, summary="The public key that verifies tickets")
+    @get(
+        "/key",
+        cache=False,
+        summary="The public key that verifies tickets",
+        responses={401: SIGN_IN, 403: WRONG_ROLE},
+    )
     async def key(self, settings: Settings, door_user: Staff) -> dict[str, Any]:
         return ticket_signer(settings.secret_key).public_info()
 
@@ -302,6 +327,7 @@ class DoorApiController(Controller):
         "/events/{event_id:uuid}/roster",
         cache=False,
         summary="Everyone registered, for offline use",
+        responses=DOOR_READ_ERRORS,
     )
     async def roster(
         self,
@@ -323,7 +349,12 @@ class DoorApiController(Controller):
             "people": [_row(entry) for entry in roster.entries],
         }
 
-    @get("/events/{event_id:uuid}/counts", cache=False, summary="Checked in / expected")
+    @get(
+        "/events/{event_id:uuid}/counts",
+        cache=False,
+        summary="Checked in / expected",
+        responses=DOOR_READ_ERRORS,
+    )
     async def counts(
         self, db_session: AsyncSession, door_user: Staff, event_id: UUID
     ) -> dict[str, int]:
@@ -331,7 +362,12 @@ class DoorApiController(Controller):
         counts = await checkin.counts(db_session, event_id)
         return {"checked_in": counts.checked_in, "expected": counts.expected}
 
-    @get("/events/{event_id:uuid}/search", cache=False, summary="Find people by name or e-mail")
+    @get(
+        "/events/{event_id:uuid}/search",
+        cache=False,
+        summary="Find people by name or e-mail",
+        responses=DOOR_READ_ERRORS,
+    )
     async def search(
         self,
         db_session: AsyncSession,
@@ -346,7 +382,12 @@ class DoorApiController(Controller):
             raise _bad_input(exc) from None
         return {"fields": ROSTER_FIELDS, "people": [_row(entry) for entry in found]}
 
-    @post("/events/{event_id:uuid}/checkins", status_code=200, summary="Check one person in")
+    @post(
+        "/events/{event_id:uuid}/checkins",
+        status_code=200,
+        summary="Check one person in",
+        responses=DOOR_WRITE_ERRORS,
+    )
     async def check_in(
         self,
         request: Request[Any, Any, Any],
@@ -371,7 +412,12 @@ class DoorApiController(Controller):
         state["passback"].add(checkin.platform_checkins([outcome]))
         return Response(outcome_json(outcome))
 
-    @post("/events/{event_id:uuid}/undo", status_code=200, summary="Take a check-in back")
+    @post(
+        "/events/{event_id:uuid}/undo",
+        status_code=200,
+        summary="Take a check-in back",
+        responses=DOOR_WRITE_ERRORS,
+    )
     async def undo(
         self,
         door_user: Staff,
@@ -384,7 +430,13 @@ class DoorApiController(Controller):
         op = Op(kind="undo", registration_id=data.registration_id, op_id=data.op_id)
         return outcome_json(await checkin.undo(db_session, event_id, op, actor))
 
-    @post("/events/{event_id:uuid}/sync", status_code=200, summary="Apply a door's offline queue")
+    @post(
+        "/events/{event_id:uuid}/sync",
+        status_code=200,
+        summary="Apply a door's offline queue",
+        responses=DOOR_WRITE_ERRORS,
+        request_max_body_size=SYNC_MAX_BODY,
+    )
     async def sync(
         self,
         request: Request[Any, Any, Any],
