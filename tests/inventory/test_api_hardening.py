@@ -185,7 +185,7 @@ def test_normalise_email_limits() -> None:
         normalise_email("a" * 64 + "@" + ".".join(["x" * 62] * 3) + ".com")
 
 
-# --- bodies: size and depth ------------------------------------------------------------------------
+# --- bodies: size and depth ---------------------------------------------------------------
 
 
 async def test_bodies_over_64_kb_get_413_and_deep_json_a_400(
