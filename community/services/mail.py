@@ -63,7 +63,8 @@ def store(session: AsyncSession, mail: OutgoingMail) -> OutboxMessage:
     """Add the message to the outbox (the caller commits)."""
     message = OutboxMessage(
         to_addr=mail.to,
-        subject=mail.subject[:300],
+        # One line whatever went into it: a CR or LF in a header cannot be sent.
+        subject=" ".join(mail.subject.split())[:300],
         text_body=mail.text,
         html_body=mail.html,
         attachments=[a.as_json() for a in mail.attachments],
@@ -154,7 +155,17 @@ async def deliver(session: AsyncSession, settings: Settings, outbox_id: UUID) ->
         return KEPT
     sender = settings.smtp.sender
     domain = Address(addr_spec=parseaddr(sender)[1] or "events@localhost").domain or "localhost"
-    mime = to_mime(message, sender, domain=domain)
+    try:
+        mime = to_mime(message, sender, domain=domain)
+    except Exception as exc:
+        message.status = FAILED
+        message.error = f"The message could not be built: {type(exc).__name__}"
+        await session.commit()
+        log.error(
+            "mail could not be built",
+            extra={"outbox_id": str(outbox_id), "error": type(exc).__name__},
+        )
+        return FAILED
     await asyncio.to_thread(smtp_send, settings.smtp, mime)
     message.status = SENT
     message.sent_at = datetime.now(UTC)
