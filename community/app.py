@@ -32,6 +32,7 @@ from community.db import DATABASE_UNAVAILABLE, sqlalchemy_config
 from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
 from community.redis_client import make_redis
+from community.security_headers import security_headers
 from community.tasks.checkin_passback import PassbackGatherer
 
 log = logging.getLogger("community.app")
@@ -170,6 +171,7 @@ def create_app(
         ),
         lifespan=[lifespan],
         middleware=[
+            security_headers,
             request_log_middleware,
             session_config.middleware,
         ],

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, Listing, User
 from community.sandbox.common import Person, SeedEvent
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, watch_csp
 
 pytestmark = pytest.mark.browser
 
@@ -71,6 +71,7 @@ async def test_organiser_story(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await watch_csp(page)
     await sign_in(page, base, organiser)
 
     # Create an event.
@@ -118,6 +119,7 @@ async def test_organiser_story(
 
     # A registration on the native page (another tab): the panel counts it by itself.
     visitor = await context.new_page()
+    await watch_csp(visitor)
     await visitor.goto(f"{base}/events/{event.slug}")
     await visitor.fill("#reg-name", "Nina Native")
     await visitor.fill("#reg-email", "nina@example.com")
@@ -201,6 +203,7 @@ async def screenshot_pages(
         context = await browser.new_context(viewport=viewport, storage_state=state)
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await watch_csp(page)
         for name, url in pages.items():
             response = await page.goto(url)
             assert response is not None and response.status == 200, (name, url)
@@ -212,3 +215,29 @@ async def screenshot_pages(
         await page.wait_for_url(re.compile(r"/admin/members/[0-9a-f-]{36}$"))
         await page.screenshot(path=str(out / f"member-{label}.png"), full_page=True)
         await context.close()
+
+
+async def test_the_owner_copies_an_invite_link_under_the_pages_policy(
+    browser: Any, live_server: str, owner: User
+) -> None:
+    """The invite link selects itself on focus, from the admin script (no inline handler)."""
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await watch_csp(page)
+    await sign_in(page, live_server, owner)
+    await page.goto(f"{live_server}/admin/users")
+    await page.fill("#u-name", "Door Person")
+    await page.fill("#u-email", "door.person@example.com")
+    await page.check("input[name=role][value=door]")
+    await page.click("text=Create invite link")
+    link = page.locator("[data-select-on-focus]")
+    await link.focus()
+    selected = await page.evaluate(
+        "() => { const el = document.activeElement;"
+        " return el.value.slice(el.selectionStart, el.selectionEnd); }"
+    )
+    assert selected == await link.input_value() and "/welcome/" in selected
+    assert not errors, errors
+    await context.close()
