@@ -44,6 +44,7 @@ from community.errors import (
 )
 from community.models import Event, Role, User
 from community.services import checkin
+from community.services.access import door_sees_emails
 from community.services.checkin import (
     Actor,
     CheckinInputError,
@@ -160,11 +161,12 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _row(entry: RosterEntry) -> list[Any]:
+def _row(entry: RosterEntry, staff: Staff) -> list[Any]:
     return [
         entry.id,
         entry.name,
-        entry.email or "",
+        # Door staff find people by name or by the address they say, but are shown none.
+        (entry.email or "") if door_sees_emails(staff) else "",
         entry.channel,
         entry.status,
         _iso(entry.checked_in_at),
@@ -183,8 +185,8 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
-async def _event(session: AsyncSession, event_id: UUID) -> Event:
-    event = await checkin.door_event(session, event_id)
+async def _event(session: AsyncSession, event_id: UUID, staff: Staff | User) -> Event:
+    event = await checkin.door_event(session, event_id, staff)
     if event is None:
         raise NotFoundException("No such event.")
     return event
@@ -219,6 +221,13 @@ async def provide_door_user(request: Request[Any, Any, Any]) -> Staff:
     return user
 
 
+async def _page_user(request: Request[Any, Any, Any]) -> User:
+    user = await load_user(request)  # the DOOR guard has read it already
+    if user is None:
+        raise NotAuthorizedException("Please sign in.")
+    return user
+
+
 def _engine(request: Request[Any, Any, Any]) -> AsyncEngine:
     config: SQLAlchemyAsyncConfig = request.app.state["db_config"]
     return config.get_engine()
@@ -247,16 +256,16 @@ class DoorPagesController(Controller):
 
     @get("/", cache=False)
     async def events(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
-        user: User | None = await load_user(request)
-        cards = await checkin.door_events(db_session)
+        user = await _page_user(request)
+        cards = await checkin.door_events(db_session, user)
         return Template("door/events.html", context={"cards": cards, "user": user})
 
     @get("/events/{event_id:uuid}", cache=False)
     async def scanner(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, event_id: UUID
     ) -> Template:
-        event = await _event(db_session, event_id)
-        user: User | None = await load_user(request)
+        user = await _page_user(request)
+        event = await _event(db_session, event_id, user)
         return Template(
             "door/scan.html",
             context={
@@ -337,7 +346,7 @@ class DoorApiController(Controller):
         event_id: UUID,
         since: datetime | None = None,
     ) -> dict[str, Any]:
-        event = await _event(db_session, event_id)
+        event = await _event(db_session, event_id, door_user)
         roster = await checkin.roster(db_session, event_id, since=since)
         return {
             "event": event_json(event),
@@ -346,7 +355,7 @@ class DoorApiController(Controller):
             "full": roster.full,
             "counts": {"checked_in": roster.counts.checked_in, "expected": roster.counts.expected},
             "fields": ROSTER_FIELDS,
-            "people": [_row(entry) for entry in roster.entries],
+            "people": [_row(entry, door_user) for entry in roster.entries],
         }
 
     @get(
@@ -358,7 +367,7 @@ class DoorApiController(Controller):
     async def counts(
         self, db_session: AsyncSession, door_user: Staff, event_id: UUID
     ) -> dict[str, int]:
-        await _event(db_session, event_id)
+        await _event(db_session, event_id, door_user)
         counts = await checkin.counts(db_session, event_id)
         return {"checked_in": counts.checked_in, "expected": counts.expected}
 
@@ -375,12 +384,12 @@ class DoorApiController(Controller):
         event_id: UUID,
         q: Annotated[str, Meta(max_length=200)] = "",
     ) -> dict[str, Any]:
-        await _event(db_session, event_id)
+        await _event(db_session, event_id, door_user)
         try:
             found = await checkin.search(db_session, event_id, q)
         except CheckinInputError as exc:
             raise _bad_input(exc) from None
-        return {"fields": ROSTER_FIELDS, "people": [_row(entry) for entry in found]}
+        return {"fields": ROSTER_FIELDS, "people": [_row(entry, door_user) for entry in found]}
 
     @post(
         "/events/{event_id:uuid}/checkins",
@@ -402,7 +411,7 @@ class DoorApiController(Controller):
         signer = ticket_signer(state["settings"].secret_key)
         op = Op(token=data.token, registration_id=data.registration_id, op_id=data.op_id)
         async with driver_connection(_engine(request)) as conn:
-            if not await checkin.event_exists_on(conn, event_id):
+            if not await checkin.event_exists_on(conn, event_id, door_user):
                 raise NotFoundException("No such event.")
             try:
                 outcome = await checkin.check_in_online(conn, signer, event_id, op, actor)
@@ -426,7 +435,7 @@ class DoorApiController(Controller):
         data: UndoBody,
     ) -> dict[str, Any]:
         actor = _actor(door_user, data.device)
-        await self._known_event(db_session, event_id)
+        await self._known_event(db_session, event_id, door_user)
         op = Op(kind="undo", registration_id=data.registration_id, op_id=data.op_id)
         return outcome_json(await checkin.undo(db_session, event_id, op, actor))
 
@@ -447,7 +456,7 @@ class DoorApiController(Controller):
         data: SyncBody,
     ) -> dict[str, Any]:
         actor = _actor(door_user, data.device)
-        await self._known_event(db_session, event_id)
+        await self._known_event(db_session, event_id, door_user)
         for queued in data.ops:
             if queued.kind == "undo" and queued.registration_id is None:
                 raise ClientException("ops: an undo needs its registration_id.")
@@ -477,8 +486,8 @@ class DoorApiController(Controller):
         }
 
     @staticmethod
-    async def _known_event(session: AsyncSession, event_id: UUID) -> None:
-        if not await checkin.event_exists(session, event_id):
+    async def _known_event(session: AsyncSession, event_id: UUID, staff: Staff) -> None:
+        if not await checkin.event_exists(session, event_id, staff):
             raise NotFoundException("No such event.")
 
 

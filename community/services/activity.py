@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Event, OutboxMessage, SyncLog
@@ -46,12 +46,18 @@ class SyncRow:
         return self.entry.outcome in (OK, SKIPPED)
 
 
-async def sync_entries(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
+async def sync_entries(
+    session: AsyncSession, flt: SyncFilter, *, scope: ColumnElement[bool] | None = None
+) -> list[SyncRow]:
+    """The latest entries; `scope` limits them to the user's events (services.access), which
+    leaves out account-level entries that name no event."""
     query = (
         select(SyncLog, Event.title)
         .outerjoin(Event, Event.id == SyncLog.event_id)
         .order_by(SyncLog.created_at.desc(), SyncLog.id.desc())
     )
+    if scope is not None:
+        query = query.where(SyncLog.event_id.is_not(None), scope)
     if flt.event_id is not None:
         query = query.where(SyncLog.event_id == flt.event_id)
     if flt.platform:
@@ -64,10 +70,13 @@ async def sync_entries(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
     return [SyncRow(entry, title or "") for entry, title in rows]
 
 
-async def events_with_sync(session: AsyncSession) -> Sequence[tuple[UUID, str]]:
+async def events_with_sync(
+    session: AsyncSession, *, scope: ColumnElement[bool] | None = None
+) -> Sequence[tuple[UUID, str]]:
     rows = await session.execute(
         select(Event.id, Event.title)
         .where(Event.id.in_(select(SyncLog.event_id).distinct()))
+        .where(scope if scope is not None else true())
         .order_by(Event.starts_at.desc())
         .limit(100)
     )

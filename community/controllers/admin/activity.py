@@ -10,11 +10,11 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.auth import ORGANISERS
+from community.auth import ORGANISERS, OWNER_ONLY
 from community.config import Settings
-from community.controllers.admin.common import fragment, is_htmx, page
+from community.controllers.admin.common import current_user, fragment, is_htmx, page
 from community.models import PLATFORM_LABELS, OutboxMessage
-from community.services import activity
+from community.services import access, activity
 from community.services.sync_log import DIRECTIONS
 
 OUTBOX_STATUSES = {
@@ -42,8 +42,9 @@ class ActivityController(Controller):
         problems: str = "",
     ) -> Template:
         flt = activity.SyncFilter.parse(event, platform, direction, problems)
+        scope = access.managed_events(await current_user(request))
         context = {
-            "rows": await activity.sync_entries(db_session, flt),
+            "rows": await activity.sync_entries(db_session, flt, scope=scope),
             "flt": flt,
             "labels": PLATFORM_LABELS,
             "directions": DIRECTIONS,
@@ -55,11 +56,12 @@ class ActivityController(Controller):
             request,
             "admin/activity/sync_log.html",
             section="activity",
-            events=await activity.events_with_sync(db_session),
+            events=await activity.events_with_sync(db_session, scope=scope),
             **context,
         )
 
-    @get("/outbox", name="admin:outbox", cache=False)
+    # Every e-mail sent, to anyone, for any event: the owner's to read.
+    @get("/outbox", name="admin:outbox", cache=False, guards=[OWNER_ONLY])
     async def outbox(
         self,
         request: Request[Any, Any, Any],
@@ -80,7 +82,7 @@ class ActivityController(Controller):
             smtp=settings.smtp.configured,
         )
 
-    @get("/outbox/{message_id:uuid}", name="admin:outbox_message")
+    @get("/outbox/{message_id:uuid}", name="admin:outbox_message", guards=[OWNER_ONLY])
     async def outbox_message(
         self,
         request: Request[Any, Any, Any],

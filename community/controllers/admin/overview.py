@@ -93,7 +93,7 @@ class OverviewController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Template:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         return await overview_page(request, db_session, redis, settings, event)
 
     @get("/inventory", name="admin:inventory", cache=False)
@@ -106,7 +106,7 @@ class OverviewController(Controller):
         settings: Settings,
     ) -> Template:
         """The live part of the panel; the page polls it every two seconds."""
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         return await _live_panel(effects(request, db_session, redis, settings), event)
 
     @post("/inventory", name="admin:inventory_update")
@@ -118,7 +118,7 @@ class OverviewController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Template:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         errors: dict[str, str] = {}
         notice = ""
@@ -149,7 +149,7 @@ class OverviewController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Template:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         listing = await db_session.get(Listing, listing_id)
         if listing is None or listing.event_id != event.id:
             raise NotFoundException("That listing does not belong to this event.")
