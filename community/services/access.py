@@ -17,8 +17,9 @@ from typing import Protocol
 from uuid import UUID
 
 from sqlalchemy import ColumnElement, exists, func, select, true
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.models import Event, EventStatus, Member, Registration, Role
+from community.models import Event, EventStatus, Member, Registration, Role, User
 
 DOOR_OPENS = timedelta(hours=12)  # before the start
 DOOR_CLOSES = timedelta(hours=12)  # after the end
@@ -33,6 +34,26 @@ class Who(Protocol):
 
     @property
     def role(self) -> str: ...
+
+
+async def possible_managers(session: AsyncSession) -> list[User]:
+    """Accounts an event can be handed to: active owners and organisers."""
+    return list(
+        await session.scalars(
+            select(User)
+            .where(User.is_active.is_(True), User.role.in_([Role.OWNER, Role.ORGANISER]))
+            .order_by(User.name)
+        )
+    )
+
+
+async def hand_over(session: AsyncSession, event: Event, user_id: UUID) -> User:
+    """Make `user_id` the event's manager (the caller commits); ValueError if they cannot be."""
+    user = await session.get(User, user_id)
+    if user is None or not user.is_active or user.role not in (Role.OWNER, Role.ORGANISER):
+        raise ValueError("Choose an active organiser.")
+    event.owner_id = user.id
+    return user
 
 
 def sees_everything(who: Who) -> bool:

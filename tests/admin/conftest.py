@@ -40,9 +40,7 @@ Register = Callable[..., Awaitable[Registered]]
 
 
 @pytest.fixture
-async def make_event(
-    session_maker: async_sessionmaker[AsyncSession], organiser: User
-) -> MakeEvent:
+async def make_event(session_maker: async_sessionmaker[AsyncSession], organiser: User) -> MakeEvent:
     """An event owned by the test's organiser (pass owner=None for one nobody owns)."""
 
     async def make(

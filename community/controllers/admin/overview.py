@@ -8,21 +8,23 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.auth import ORGANISERS
+from community.auth import ORGANISERS, OWNER_ONLY
 from community.config import Settings
 from community.controllers.admin.common import (
+    current_user,
     effects,
     event_or_404,
+    flash,
     form_dict,
     fragment,
     page,
 )
 from community.models import PLATFORM_LABELS, Event, Listing
-from community.services import event_stats
+from community.services import access, event_stats
 from community.services.events import InvalidInput
 from community.services.inventory_panel import build_panel
 from community.services.organiser_changes import Effects, change_seats, retry_listing
@@ -53,6 +55,8 @@ async def overview_page(
     chart = await event_stats.registration_chart(session, event)
     checkins = await event_stats.checkin_summary(session, event)
     linked = {row.listing.platform for row in panel.listings}
+    user = await current_user(request)
+    managers = await access.possible_managers(session) if access.sees_everything(user) else []
     return await page(
         request,
         "admin/events/overview.html",
@@ -70,6 +74,7 @@ async def overview_page(
         link_values=link_values or {"source": "", "platform": ""},
         link_errors=link_errors or {},
         public_url=f"{settings.base_url}/events/{event.slug}",
+        managers=managers,
     )
 
 
@@ -138,6 +143,25 @@ class OverviewController(Controller):
             seat_errors=errors,
             notice=notice,
         )
+
+    @post("/owner", name="admin:event_owner", guards=[OWNER_ONLY])
+    async def hand_over(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        db_session: AsyncSession,
+    ) -> Redirect:
+        """The owner hands an event to an organiser, who then sees and manages it."""
+        event = await event_or_404(request, db_session, event_id)
+        form = await form_dict(request)
+        try:
+            user = await access.hand_over(db_session, event, UUID(form.get("owner_id", "")))
+        except ValueError:
+            flash(request, "Choose an active organiser.", "error")
+            return Redirect(f"/admin/events/{event_id}")
+        await db_session.commit()
+        flash(request, f"{user.name} now manages “{event.title}”.")
+        return Redirect(f"/admin/events/{event_id}")
 
     @post("/listings/{listing_id:uuid}/retry", name="admin:listing_retry")
     async def retry(
