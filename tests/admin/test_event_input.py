@@ -80,3 +80,14 @@ def test_the_dates_an_event_may_have_are_bounded() -> None:
         {**GOOD, "starts_at": "2100-12-30T10:00", "ends_at": ""}, with_seats=True
     )
     assert values["starts_at"].year == 2100
+
+
+async def test_a_long_description_in_any_script_fits_and_a_huge_form_does_not(
+    owner_client: Client, db_session: AsyncSession
+) -> None:
+    long_text = "日本語の説明" * 3000  # 18,000 characters, ~160 KB once percent-encoded
+    form = {**GOOD, "title": "Long description night", "description_md": long_text}
+    response = await post(owner_client, "/admin/events", form, follow_redirects=False)
+    assert response.status_code in (302, 303), response.status_code
+    huge = {**GOOD, "description_md": "x" * 400_000}
+    assert (await post(owner_client, "/admin/events", huge)).status_code == 413

@@ -85,6 +85,8 @@ class EventsController(Controller):
     path = "/admin"
     guards = [ORGANISERS]
     include_in_schema = False
+    # A 20,000-character description in any script, percent-encoded, passes 64 KB.
+    request_max_body_size = 256 * 1024
 
     @get("/", name="admin:home")
     async def home(self) -> Redirect:
