@@ -1,6 +1,7 @@
-"""The ceiling for bench/checkin.py: a bare Litestar endpoint taking the same request as a
-check-in and giving a reply of the same size, with no middleware, no database and no Redis,
-served by granian exactly as the product is. Whatever the check-in costs beyond this is ours.
+"""The ceiling for bench/checkin.py and bench/flash_sale.py: bare Litestar endpoints taking the
+same requests as a check-in and a registration and giving replies of the same size, with no
+middleware, no database and no Redis, served by granian exactly as the product is. Whatever
+the product costs beyond this is ours.
 
 Not a benchmark itself: `make bench` runs only the files whose names do not start with "_".
 """
@@ -45,4 +46,25 @@ async def check_in(event_id: UUID, data: Scan) -> dict[str, Any]:
     return REPLY
 
 
-app = Litestar([check_in], openapi_config=None, logging_config=None)
+class Person(Struct):
+    name: str
+    email: str
+
+
+REGISTERED: dict[str, Any] = {
+    "status": "confirmed",
+    "registration_id": "01900000-0000-7000-8000-000000000000",
+    "event_id": "01900000-0000-7000-8000-000000000001",
+    "ticket_token": "x" * 43,
+    "seat_no": 1,
+    "waitlist_position": None,
+}
+
+
+@post("/api/events/{event_id:uuid}/registrations", status_code=201)
+async def register(event_id: UUID, data: Person) -> dict[str, Any]:
+    """The ceiling for bench/flash_sale.py: a registration's request and reply, no work."""
+    return REGISTERED
+
+
+app = Litestar([check_in, register], openapi_config=None, logging_config=None)

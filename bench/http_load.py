@@ -29,6 +29,7 @@ class Call:
     method: str
     path: str
     body: Any = None  # JSON-encoded when given
+    headers: tuple[tuple[str, str], ...] = ()  # this request's own (e.g. X-Forwarded-For)
 
 
 @dataclass
@@ -66,6 +67,7 @@ class Connection:
     def encode(self, call: Call) -> bytes:
         body = b"" if call.body is None else json.dumps(call.body).encode()
         extra = f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n" if body else ""
+        extra += "".join(f"{name}: {value}\r\n" for name, value in call.headers)
         head = f"{call.method} {call.path} HTTP/1.1\r\n{self.fixed}{extra}\r\n"
         return head.encode() + body
 

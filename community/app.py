@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,11 +25,14 @@ from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
 from litestar.template.config import TemplateConfig
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from community import errors
 from community.config import Settings, load_settings
 from community.db import DATABASE_UNAVAILABLE, sqlalchemy_config
+from community.forwarded import forwarded_middleware
+from community.load_shedding import POOL_BUSY_HANDLERS, InFlight
 from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
 from community.redis_client import make_redis
@@ -40,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
 MAX_BODY = 64 * 1024
+GC_YOUNG_THRESHOLD = 10_000  # Python's default is 700 allocations
 
 # Controllers register here; each later capability appends its own module's controllers.
 from community.controllers.api import RegistrationApiController  # noqa: E402
@@ -77,6 +82,16 @@ def _template_engine(engine: JinjaTemplateEngine) -> None:
     register_template_helpers(engine.engine)
 
 
+def tune_garbage_collector() -> None:
+    """What start-up loaded (routes, templates, models) lives as long as the process: frozen,
+    the collector stops walking it on every full collection; and requests allocate many small
+    objects, so young collections run less often. Under a rush the collector had taken a
+    quarter of a web process's CPU."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, *gc.get_threshold()[1:])
+
+
 def resolve_services(settings: Settings) -> Settings:
     """Start embedded PostgreSQL/Redis when their URLs are not set; otherwise use them as given."""
     if not settings.embedded:
@@ -88,15 +103,22 @@ def resolve_services(settings: Settings) -> Settings:
 
 
 def create_app(
-    settings: Settings | None = None, *, extra_handlers: list[Any] | None = None
+    settings: Settings | None = None,
+    *,
+    extra_handlers: list[Any] | None = None,
+    redis: Redis | None = None,
 ) -> Litestar:
+    """`redis`: the process's client when something else in it (`community serve`'s workers)
+    shares it; its owner closes it. Otherwise the app makes one and closes it."""
     settings = resolve_services(settings or load_settings())
     configure_logging(settings.log_level)
     db_config = sqlalchemy_config(settings)
-    redis = make_redis(settings)
-    queue_redis = make_redis(settings)
-    queues = make_queues(settings, queue_redis)
+    owns_redis = redis is None
+    # One client and pool per process: the app, its sessions and its job queues share it.
+    redis = redis or make_redis(settings)
+    queues = make_queues(settings, redis)
     passback = PassbackGatherer(queues)
+    in_flight = InFlight(settings.pools.max_in_flight)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -114,17 +136,19 @@ def create_app(
         mirror = install_mirror(settings, redis, queues, app_session_maker(app))
         # People seated from the waitlist by anything this process does get their ticket.
         promotion_mail = install_promotion_mail(queues)
+        tune_garbage_collector()
         try:
             yield
         finally:
             await passback.close()
             uninstall_promotion_mail(promotion_mail)
             uninstall_mirror(mirror)
-            for queue in queues.values():
-                with contextlib.suppress(RedisError):
-                    await queue.disconnect()
-            await redis.aclose()
-            await queue_redis.aclose()
+            if owns_redis:
+                # A queue's disconnect closes its client: the one client the app shares.
+                for queue in queues.values():
+                    with contextlib.suppress(RedisError):
+                        await queue.disconnect()
+                await redis.aclose()
 
     def provide_settings() -> Settings:
         return settings
@@ -171,7 +195,11 @@ def create_app(
         ),
         lifespan=[lifespan],
         middleware=[
+            # Outermost: the security headers go on every answer, shed ones included; then
+            # who the client is (behind trusted proxies), then shed overload before any work.
             security_headers,
+            forwarded_middleware(settings.trusted_proxies),
+            in_flight.middleware,
             request_log_middleware,
             session_config.middleware,
         ],
@@ -198,6 +226,7 @@ def create_app(
             HTTPException: errors.http_exception_handler,
             RecursionError: errors.too_deep_handler,
             **dict.fromkeys(DATABASE_UNAVAILABLE, errors.unavailable_handler),
+            **POOL_BUSY_HANDLERS,
             Exception: errors.internal_error_handler,
         },
         # Logging is configured above (one JSON object per line, at LOG_LEVEL); Litestar's own

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import stat
@@ -55,6 +56,30 @@ class SmtpSettings:
 
 
 @dataclass(frozen=True)
+class PoolSettings:
+    """Connections per process. Requests wait for a free connection at most `*_wait_s`, then
+    are answered 503 with Retry-After (community.load_shedding), never 500."""
+
+    redis_size: int = 128
+    redis_wait_s: float = 2.0
+    db_size: int = 20
+    db_overflow: int = 10
+    db_wait_s: float = 3.0
+    # Requests one web process works on at once; beyond it, a fast 503 with Retry-After.
+    max_in_flight: int = 512
+
+
+@dataclass(frozen=True)
+class VisitorLimitSettings:
+    """Registrations (event page and JSON API together) per client address per window: in
+    all, and for any one event."""
+
+    register_per_address: int = 20
+    register_per_event: int = 10
+    window_s: int = 600
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path
     secret_key: str = field(repr=False)
@@ -82,6 +107,11 @@ class Settings:
     )
     platform_mode: PlatformMode = "sandbox"
     debug: bool = False
+    pools: PoolSettings = field(default_factory=lambda: PoolSettings())
+    limits: VisitorLimitSettings = field(default_factory=lambda: VisitorLimitSettings())
+    # Peers whose X-Forwarded-For is believed (reverse proxies), as CIDR blocks (checked when
+    # read: community.forwarded parses them); empty: nobody's.
+    trusted_proxies: tuple[str, ...] = ()
 
     @property
     def embedded(self) -> bool:
@@ -124,6 +154,54 @@ def _int(env: dict[str, str], name: str, default: int, low: int, high: int) -> i
     if not low <= value <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value}.")
     return value
+
+
+def _seconds(env: dict[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}.") from None
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g} seconds, got {raw}.")
+    return value
+
+
+def _networks(env: dict[str, str], name: str) -> tuple[str, ...]:
+    """Comma-separated addresses or CIDR blocks (a bare address is a block of one)."""
+    networks = []
+    for item in env.get(name, "").replace(" ", ",").split(","):
+        if not item:
+            continue
+        try:
+            networks.append(str(ipaddress.ip_network(item, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{name} must list IP addresses or CIDR blocks separated by commas;"
+                f" {item!r} is neither."
+            ) from None
+    return tuple(networks)
+
+
+def _pools(env: dict[str, str]) -> PoolSettings:
+    return PoolSettings(
+        redis_size=_int(env, "REDIS_POOL_SIZE", 128, 4, 10000),
+        redis_wait_s=_seconds(env, "REDIS_POOL_WAIT", 2.0, 0.01, 60),
+        db_size=_int(env, "DATABASE_POOL_SIZE", 20, 2, 1000),
+        db_overflow=_int(env, "DATABASE_POOL_OVERFLOW", 10, 0, 1000),
+        db_wait_s=_seconds(env, "DATABASE_POOL_WAIT", 3.0, 0.01, 60),
+        max_in_flight=_int(env, "MAX_REQUESTS_IN_FLIGHT", 512, 1, 1_000_000),
+    )
+
+
+def _limits(env: dict[str, str]) -> VisitorLimitSettings:
+    return VisitorLimitSettings(
+        register_per_address=_int(env, "REGISTER_LIMIT_PER_ADDRESS", 20, 1, 1_000_000),
+        register_per_event=_int(env, "REGISTER_LIMIT_PER_EVENT", 10, 1, 1_000_000),
+        window_s=_int(env, "REGISTER_LIMIT_WINDOW", 600, 1, 86400),
+    )
 
 
 def normalise_database_url(url: str) -> str:
@@ -231,4 +309,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         luma=luma,
         platform_mode=mode,  # type: ignore[arg-type]
         debug=env.get("DEBUG", "").strip().lower() in ("1", "true", "yes"),
+        pools=_pools(env),
+        limits=_limits(env),
+        trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
     )

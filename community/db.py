@@ -37,23 +37,24 @@ MIGRATIONS = ROOT / "db"
 # and the request gets one 503 (community.errors.unavailable_handler), which the door page
 # treats like an unreachable server. Connections are renewed after POOL_RECYCLE_SECONDS anyway.
 POOL_RECYCLE_SECONDS = 30 * 60
-# Overflow connections are closed as soon as they are returned to a full pool, and opening one
-# costs PostgreSQL a new backend process: the door's hot path stays within the pool's size
-# (see RESERVED_CONNECTIONS), and overflow is for bursts of everything else.
-DEFAULT_POOL_SIZE = 20
-MAX_OVERFLOW = 10
+# The pool's size, overflow and wait come from settings (DATABASE_POOL_*). Overflow connections
+# are closed as soon as they are returned to a full pool, and opening one costs PostgreSQL a new
+# backend process: the door's hot path stays within the pool's size (see RESERVED_CONNECTIONS),
+# and overflow is for bursts of everything else. A request that waits longer than the pool's
+# wait gets a 503 with Retry-After (community.load_shedding), not SQLAlchemy's 30 s and a 500.
 APPLICATION_NAME = "community"  # how PostgreSQL lists our connections (pg_stat_activity)
 
 
-def sqlalchemy_config(
-    settings: Settings, *, pool_size: int = DEFAULT_POOL_SIZE
-) -> SQLAlchemyAsyncConfig:
+def sqlalchemy_config(settings: Settings, *, pool_size: int | None = None) -> SQLAlchemyAsyncConfig:
+    """`pool_size`: for tools that need fewer connections than the web app's settings give."""
     assert settings.database_url, "services must be resolved before the database is configured"
+    pools = settings.pools
     return SQLAlchemyAsyncConfig(
         connection_string=settings.database_url,
         engine_config=EngineConfig(
-            pool_size=pool_size,
-            max_overflow=MAX_OVERFLOW,
+            pool_size=pool_size or pools.db_size,
+            max_overflow=pools.db_overflow,
+            pool_timeout=pools.db_wait_s,
             pool_pre_ping=False,
             pool_recycle=POOL_RECYCLE_SECONDS,
             connect_args={"server_settings": {"application_name": APPLICATION_NAME}},

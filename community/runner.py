@@ -10,13 +10,16 @@ import uvicorn
 
 from community.app import create_app
 from community.config import Settings
-from community.worker import make_workers
+from community.redis_client import make_redis
+from community.worker import held_connections, make_workers
 
 
 async def serve_all(
     settings: Settings, *, host: str | None = None, port: int | None = None
 ) -> None:
-    app = create_app(settings)
+    # One Redis client and pool for the process: the web app, its sessions and the workers.
+    redis = make_redis(settings, extra_connections=held_connections())
+    app = create_app(settings, redis=redis)
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -25,9 +28,12 @@ async def serve_all(
             log_level="warning",
             access_log=False,
             lifespan="on",
+            # The app reads X-Forwarded-For itself, from TRUSTED_PROXIES only
+            # (community.forwarded), exactly as under granian.
+            proxy_headers=False,
         )
     )
-    workers = make_workers(settings)
+    workers = make_workers(settings, redis=redis)
     for worker in workers:
         # A SAQ worker takes over SIGINT/SIGTERM when it starts; here the web server must get
         # them, and it stops the workers in turn. Without this, Ctrl+C stopped one worker only.
@@ -44,3 +50,4 @@ async def serve_all(
         for task in worker_tasks:
             task.cancel()
         await asyncio.gather(*worker_tasks, return_exceptions=True)
+        await redis.aclose()

@@ -7,6 +7,7 @@ import importlib
 import pkgutil
 from typing import Any
 
+from redis.asyncio import Redis
 from saq import Worker
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
@@ -16,6 +17,7 @@ from community.logs import configure_logging
 from community.queue import make_queues
 from community.redis_client import make_redis
 from community.tasks import registry
+from community.tasks.registry import QUEUE_NAMES
 
 
 def load_task_modules() -> None:
@@ -26,11 +28,27 @@ def load_task_modules() -> None:
         importlib.import_module(f"{package.__name__}.{module.name}")
 
 
-def make_workers(settings: Settings, *, concurrency: int = 10) -> list[Worker[Any]]:
+CONCURRENCY = 10
+WORKER_DB_POOL_SIZE = 5
+
+
+def held_connections(concurrency: int = CONCURRENCY) -> int:
+    """Redis connections the workers hold while they wait for work: one blocking dequeue per
+    concurrent job of each queue, and each queue's pubsub and upkeep."""
+    return len(QUEUE_NAMES) * (concurrency + 2)
+
+
+def make_workers(
+    settings: Settings, *, concurrency: int = CONCURRENCY, redis: Redis | None = None
+) -> list[Worker[Any]]:
+    """`redis`: the process's one client when the web app shares the process (its pool must
+    have room for `held_connections`); by default the workers make their own."""
     load_task_modules()
-    redis = make_redis(settings)
-    queues = make_queues(settings, make_redis(settings))
-    db_config = sqlalchemy_config(settings, pool_size=5)
+    redis = redis or make_redis(settings, extra_connections=held_connections(concurrency))
+    queues = make_queues(settings, redis)
+    db_config = sqlalchemy_config(
+        settings, pool_size=min(WORKER_DB_POOL_SIZE, settings.pools.db_size)
+    )
     session_maker: async_sessionmaker[Any] = async_sessionmaker(
         db_config.get_engine(), expire_on_commit=False
     )

@@ -16,12 +16,11 @@ from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
-from redis.asyncio import Redis
 from saq import Queue
 
-from community.config import Settings
+from community.controllers.api_limits import cancellation_limit, json_body_only, registration_limit
 from community.db import app_session_maker
-from community.errors import NOT_JSON, TOO_LARGE, ApiError, error_spec
+from community.errors import TOO_LARGE, ApiError, error_spec
 from community.services.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
 from community.services.native_registrations import (
     cancel_by_ticket,
@@ -125,11 +124,20 @@ def _spec(description: str, code: str, detail: str, status: int) -> ResponseSpec
 
 
 BAD_INPUT = _spec("A field is missing or invalid", "invalid", "Enter a valid e-mail address.", 400)
+RATE_LIMITED = _spec(
+    "Too many requests from this address (in all, or for this event); see Retry-After",
+    "rate_limited",
+    "Too many requests from your address. Please try again in 10 minutes.",
+    429,
+)
+NOT_JSON = _spec(
+    "The body was not sent as application/json", "unsupported_media_type", "Send JSON.", 415
+)
 UNAVAILABLE = _spec(
     "Our side failed for a moment; nothing was taken", "unavailable", "Please try again.", 503
 )
 # What the framework answers before a handler runs, in the same shape.
-FRAMEWORK = {413: TOO_LARGE, 415: NOT_JSON}
+FRAMEWORK = {413: TOO_LARGE}
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -150,16 +158,24 @@ def registration_error_handler(
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def provide_registrations(
-    request: Request[Any, Any, Any], settings: Settings, redis: Redis
-) -> RegistrationService:
-    """One service per app, built on first use (it holds no per-request state)."""
+def provide_registrations(request: Request[Any, Any, Any]) -> RegistrationService:
+    """One service per app, built on first use (it holds no per-request state).
+
+    It and the job queues are read from the app's state, not injected: a handler with two or
+    more dependencies to resolve makes Litestar start a task group per request, which cost
+    more CPU than the registration itself."""
     state = request.app.state
     service = state.get("api_registrations")
     if service is None:
-        service = RegistrationService.build(settings, redis, app_session_maker(request.app))
+        service = RegistrationService.build(
+            state["settings"], state["redis"], app_session_maker(request.app)
+        )
         state["api_registrations"] = service
     return service
+
+
+def _queues(request: Request[Any, Any, Any]) -> dict[str, Queue]:
+    return request.app.state["queues"]  # type: ignore[no-any-return]
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -187,6 +203,7 @@ class RegistrationApiController(Controller):
             "e-mailed to it again."
         ),
         cache_control=NO_STORE,
+        guards=[json_body_only, registration_limit],
         responses={
             400: BAD_INPUT,
             **FRAMEWORK,
@@ -198,6 +215,8 @@ class RegistrationApiController(Controller):
                 "This event is sold out.",
                 409,
             ),
+            415: NOT_JSON,
+            429: RATE_LIMITED,
             503: UNAVAILABLE,
         },
     )
@@ -206,8 +225,9 @@ class RegistrationApiController(Controller):
         event_id: UUID,
         data: RegistrationRequest,
         registrations: RegistrationService,
-        queues: dict[str, Queue],
+        request: Request[Any, Any, Any],
     ) -> RegistrationResponse:
+        queues = _queues(request)
         try:
             reg = await register_native(
                 registrations, queues, event_id, name=data.name, email=data.email
@@ -235,6 +255,7 @@ class RegistrationApiController(Controller):
             "(409 `not_cancellable`)."
         ),
         cache_control=NO_STORE,
+        guards=[cancellation_limit],
         responses={
             404: _spec("No registration has this ticket", "ticket_not_found", "No ticket.", 404),
             409: _spec(
@@ -244,16 +265,17 @@ class RegistrationApiController(Controller):
                 "This ticket has been used at the door; it can no longer be cancelled.",
                 409,
             ),
+            429: RATE_LIMITED,
             503: UNAVAILABLE,
         },
     )
     async def cancel(
         self,
         registrations: RegistrationService,
-        queues: dict[str, Queue],
+        request: Request[Any, Any, Any],
         ticket_token: Annotated[str, Parameter(max_length=64)],
     ) -> CancellationResponse:
-        result = await cancel_by_ticket(registrations, queues, ticket_token)
+        result = await cancel_by_ticket(registrations, _queues(request), ticket_token)
         return CancellationResponse(
             status="cancelled",
             registration_id=result.registration_id,

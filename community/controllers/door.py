@@ -70,7 +70,16 @@ OFFLINE_ASSETS = (
 MAX_OPS_PER_SYNC = 500
 SYNC_MAX_BODY = 512 * 1024  # a door that was offline for a while sends up to 500 scans at once
 DOOR_ROLES: frozenset[Role] = frozenset(DOOR.roles)  # type: ignore[attr-defined]
-ROSTER_FIELDS = ("id", "name", "email", "channel", "status", "checked_in_at", "checked_in_by")
+ROSTER_FIELDS = (
+    "id",
+    "name",
+    "email",
+    "channel",
+    "status",
+    "checked_in_at",
+    "checked_in_by",
+    "guests",
+)
 
 Token = Annotated[str, Meta(max_length=512)]
 Device = Annotated[str, Meta(max_length=200)]
@@ -171,6 +180,7 @@ def _row(entry: RosterEntry, staff: Staff) -> list[Any]:
         entry.status,
         _iso(entry.checked_in_at),
         entry.checked_in_by,
+        entry.guests,
     ]
 
 

@@ -173,9 +173,7 @@ class RegistrationController(Controller):
         errors = form_errors(name, email)
         if errors:
             return await again(422, errors=errors)
-        wait = await limits.hit(
-            redis, settings, limits.REGISTER_PER_ADDRESS, client_address(request)
-        )
+        wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
         if wait:
             return await again(
                 429,

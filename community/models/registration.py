@@ -36,6 +36,10 @@ class Registration(UUIDv7AuditBase):
             "status <> 'confirmed' OR seat_no IS NOT NULL OR over_capacity",
             name="confirmed_has_seat",
         ),
+        # A guest seat is nobody's profile: it belongs to the person who brought the guest.
+        CheckConstraint(
+            "(member_id IS NULL) = (guest_of_id IS NOT NULL)", name="guest_has_host_not_member"
+        ),
         # One person holds one place per event.
         Index(
             "uq_registrations_active_member",
@@ -61,10 +65,24 @@ class Registration(UUIDv7AuditBase):
             postgresql_where=text("external_id IS NOT NULL"),
         ),
         Index("ix_registrations_event_status", "event_id", "status"),
+        Index(
+            "ix_registrations_guest_of",
+            "guest_of_id",
+            postgresql_where=text("guest_of_id IS NOT NULL"),
+        ),
     )
 
     event_id: Mapped[UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
-    member_id: Mapped[UUID] = mapped_column(ForeignKey("members.id", ondelete="RESTRICT"))
+    # NULL for a guest seat (see guest_of_id): guests are not people we know, so the one
+    # active place per member stays the host's and a guest never counts as a second person.
+    member_id: Mapped[UUID] = mapped_column(
+        ForeignKey("members.id", ondelete="RESTRICT"), nullable=True
+    )
+    # A seat taken by a guest (a Meetup +1, an extra ticket of the same Eventbrite order):
+    # it follows the host registration, which shows it as "+N guests".
+    guest_of_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("registrations.id", ondelete="CASCADE")
+    )
     # The profile this registration belonged to before a manual merge, so it can be undone.
     original_member_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL")

@@ -56,6 +56,14 @@ class RemoteRegistration:
     status: RemoteStatus
     checked_in_at: datetime | None
     updated_at: datetime | None
+    # Seats this registration takes on the platform: the person and the guests they bring
+    # (Meetup guestsCount, Eventbrite tickets of one order bought by one person).
+    seats: int = 1
+    # False when the platform showed only part of a group (an incremental page holding some
+    # of an order's tickets): the seats are then a lower bound, never a reason to release.
+    seats_exact: bool = True
+    # Other ids the same registration was recorded under before (Eventbrite attendee ids).
+    aliases: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ and ticket-class capacity, which ``get_event`` reports.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 from datetime import datetime
@@ -74,6 +75,8 @@ class EventbriteClient:
         self._ticket_class_name = ticket_class_name
         self._currency = currency
         self._managed_class: dict[str, str] = {}
+        # Orders read whole at a page end, per event, while one listing is paged through.
+        self._whole_orders: dict[str, set[tuple[str, str]]] = {}
         self._waypoint: str | None = None
 
     async def aclose(self) -> None:
@@ -145,19 +148,57 @@ class EventbriteClient:
         *,
         changed_since: datetime | None = None,
     ) -> RegistrationPage:
-        """Attendees (one per ticket), every status, following ``continuation`` tokens."""
+        """Registrations: the attendees (one per ticket) grouped by order and person, every
+        status, following ``continuation`` tokens.
+
+        An order of N tickets by one buyer is one person taking N seats. A page can hold part
+        of an order only: an order cut by the page end, or an increment that lists only the
+        tickets that changed. The order is then read whole when it matters (the page end of
+        a whole listing, a ticket cancelled); otherwise its seats are a lower bound.
+        """
         params: dict[str, str] = {}
         if cursor:
             params["continuation"] = cursor
+        else:
+            self._whole_orders[external_id] = set()
         if changed_since:
             params["changed_since"] = iso_utc(changed_since)
         body = await self._call("GET", f"/v3/events/{external_id}/attendees/", params=params)
         pagination = body.get("pagination") or {}
         more = bool(pagination.get("has_more_items"))
+        groups = _group(body.get("attendees") or [])
+        done = self._whole_orders.setdefault(external_id, set())
+        items: list[RemoteRegistration] = []
+        for index, (key, attendees) in enumerate(groups.items()):
+            if key in done:
+                continue  # read whole at the end of the previous page
+            order_id = key[0]
+            cut = more and index == len(groups) - 1
+            # Every page end is read whole, so within a whole listing only that group is
+            # cut; an increment lists only changed tickets, whole when a ticket was cancelled.
+            exact = changed_since is None and not cut
+            cancelled = any(_cancelled(a) for a in attendees)
+            if order_id and not exact and (cut or cancelled):
+                whole = await self._order_attendees(order_id)
+                if whole is not None:
+                    attendees = _group(whole).get(key, attendees)
+                    exact = True
+                    if cut:
+                        done.add(key)
+            items.append(_to_registration(attendees, exact=exact))
         return RegistrationPage(
-            items=[_to_registration(a) for a in body.get("attendees") or []],
+            items=items,
             next_cursor=pagination.get("continuation") if more else None,
         )
+
+    async def _order_attendees(self, order_id: str) -> list[dict[str, Any]] | None:
+        try:
+            order = await self._call(
+                "GET", f"/v3/orders/{order_id}/", params={"expand": "attendees"}
+            )
+        except PlatformNotFound:
+            return None
+        return list(order.get("attendees") or [])
 
     async def registrations_from_webhook(self, api_url: str) -> list[RemoteRegistration]:
         """Fetch what an (unsigned) webhook points at, after checking it is our API's URL."""
@@ -167,9 +208,16 @@ class EventbriteClient:
         path = "/v3/" + api_url[len(prefix) :].split("?")[0]
         if re.fullmatch(r"/v3/orders/\d+/?", path):
             order = await self._call("GET", path, params={"expand": "attendees"})
-            return [_to_registration(a) for a in order.get("attendees") or []]
+            groups = _group(order.get("attendees") or [])
+            return [_to_registration(g, exact=True) for g in groups.values()]
         if re.fullmatch(r"/v3/events/\d+/attendees/\d+/?", path):
-            return [_to_registration(await self._call("GET", path))]
+            attendee = await self._call("GET", path)
+            order_id = str(attendee.get("order_id") or "")
+            whole = await self._order_attendees(order_id) if order_id else None
+            if whole is None:
+                return [_to_registration([attendee], exact=False)]
+            groups = _group(whole)
+            return [_to_registration(g, exact=True) for g in groups.values()]
         raise PlatformRejected(PLATFORM, "The webhook pointed at something we do not read.")
 
     # -- pushing -------------------------------------------------------------------------
@@ -381,26 +429,63 @@ def _to_push_result(ticket_class: dict[str, Any]) -> PushResult:
     )
 
 
-def _to_registration(attendee: dict[str, Any]) -> RemoteRegistration:
-    profile = attendee.get("profile") or {}
-    email = (profile.get("email") or "").strip() or None
-    cancelled = (
+def _person(attendee: dict[str, Any]) -> str:
+    email = ((attendee.get("profile") or {}).get("email") or "").strip().lower()
+    return email or f"attendee:{attendee['id']}"
+
+
+def _group(attendees: list[dict[str, Any]]) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Tickets by (order, person), in listing order: by default every ticket of an order
+    repeats the buyer's profile, so one buyer's order is one group."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for attendee in attendees:
+        order_id = str(attendee.get("order_id") or "")
+        groups.setdefault((order_id, _person(attendee)), []).append(attendee)
+    return groups
+
+
+def _cancelled(attendee: dict[str, Any]) -> bool:
+    return bool(
         attendee.get("cancelled")
         or attendee.get("refunded")
         or attendee.get("status") in ("Not Attending", "Deleted")
     )
-    used = next((b for b in attendee.get("barcodes") or [] if b.get("status") == "used"), None)
-    checked_in_at = None
-    if attendee.get("checked_in"):
-        checked_in_at = parse_datetime((used or {}).get("changed") or attendee.get("changed"))
+
+
+def _external_id(order_id: str, person: str, first_attendee: str) -> str:
+    """One registration per order and person; stable whichever tickets come and go."""
+    if not order_id:
+        return first_attendee
+    digest = hashlib.sha256(person.encode()).hexdigest()[:12]
+    return f"{order_id}-{digest}"
+
+
+def _to_registration(attendees: list[dict[str, Any]], *, exact: bool) -> RemoteRegistration:
+    first = attendees[0]
+    profile = first.get("profile") or {}
+    email = (profile.get("email") or "").strip() or None
+    going = [a for a in attendees if not _cancelled(a)]
+    checked_in = []
+    for attendee in going:
+        if attendee.get("checked_in"):
+            barcodes = attendee.get("barcodes") or []
+            used = next((b for b in barcodes if b.get("status") == "used"), None)
+            moment = parse_datetime((used or {}).get("changed") or attendee.get("changed"))
+            if moment is not None:
+                checked_in.append(moment)
+    changed = [c for c in (parse_datetime(a.get("changed")) for a in attendees) if c is not None]
+    ids = tuple(str(a["id"]) for a in attendees)
     return RemoteRegistration(
-        external_id=str(attendee["id"]),
-        member_external_id=email.lower() if email else f"attendee:{attendee['id']}",
+        external_id=_external_id(str(first.get("order_id") or ""), _person(first), ids[0]),
+        member_external_id=email.lower() if email else f"attendee:{first['id']}",
         name=profile.get("name") or "",
         email=email,
-        status="cancelled" if cancelled else "going",
-        checked_in_at=checked_in_at,
-        updated_at=parse_datetime(attendee.get("changed")),
+        status="going" if going else "cancelled",
+        checked_in_at=min(checked_in) if checked_in else None,
+        updated_at=max(changed) if changed else None,
+        seats=max(1, len(going)),
+        seats_exact=exact,
+        aliases=ids,
     )
 
 

@@ -236,7 +236,7 @@ class LumaClient:
             body = await self._guest_page(external_id, cursor)
             for entry in body.get("entries") or []:
                 status = _guest(entry).get("approval_status")
-                going += status == "approved"
+                going += _tickets(_guest(entry)) if status == "approved" else 0
                 waitlist += status == "waitlist"
             cursor = body.get("next_cursor")
             if not body.get("has_more") or not cursor:
@@ -272,6 +272,12 @@ class LumaClient:
         raise PlatformRejected(PLATFORM, f"Luma refused the change: {message}", code=str(status))
 
 
+def _tickets(guest: dict[str, Any]) -> int:
+    """Seats a guest takes: one per ticket when Luma lets people register for several
+    (each ticket counts against max_capacity). Luma's API has no plus-one count."""
+    return max(1, len(guest.get("event_tickets") or []))
+
+
 def _guest(entry: dict[str, Any]) -> dict[str, Any]:
     """Legacy list entries wrap the guest as ``{"api_id", "guest": {...}}``."""
     return entry.get("guest") or entry
@@ -303,4 +309,5 @@ def _to_registration(entry: dict[str, Any]) -> RemoteRegistration:
         status=_GUEST_STATUS[guest["approval_status"]],
         checked_in_at=min(check_ins) if check_ins else legacy_check_in,
         updated_at=parse_datetime(guest.get("updated_at") or guest.get("registered_at")),
+        seats=_tickets(guest),
     )

@@ -395,4 +395,12 @@ def _to_registration(node: dict[str, Any]) -> RemoteRegistration:
         status=_RSVP_STATUS.get(str(node.get("status")), "cancelled"),
         checked_in_at=None,
         updated_at=parse_datetime(node.get("updated")),
+        seats=1 + max(0, _int(node.get("guestsCount"))),
     )
+
+
+def _int(value: object) -> int:
+    try:
+        return int(value)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        return 0

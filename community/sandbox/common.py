@@ -61,6 +61,8 @@ class Person:
     name: str
     email: str | None = None
     member_id: str | None = None
+    # People they bring: Meetup guests, extra tickets of one Eventbrite order, Luma tickets.
+    guests: int = 0
 
     @classmethod
     def from_json(cls, data: Any) -> Person:
@@ -73,7 +75,11 @@ class Person:
             raise SandboxHTTPError(400, "email must look like an e-mail address.")
         if member_id is not None and not isinstance(member_id, str | int):
             raise SandboxHTTPError(400, "member_id must be a string.")
-        return cls(name.strip(), email, str(member_id) if member_id is not None else None)
+        guests = data.get("guests", 0)
+        if not isinstance(guests, int) or isinstance(guests, bool) or not 0 <= guests <= 50:
+            raise SandboxHTTPError(400, "guests must be a whole number from 0 to 50.")
+        member = str(member_id) if member_id is not None else None
+        return cls(name.strip(), email, member, guests)
 
 
 @dataclass(frozen=True, slots=True)

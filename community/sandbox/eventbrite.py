@@ -735,20 +735,30 @@ class EventbriteSandbox(SandboxPlatform):
         return event.id
 
     def add_registration(self, event_id: str, person: Person) -> Outcome:
+        """One order of 1 + ``person.guests`` tickets: one attendee per ticket, all under the
+        same order id and repeating the buyer's profile (Eventbrite's default)."""
         event = self._event(event_id)
+        quantity = 1 + person.guests
         visible = [tc for tc in event.ticket_classes.values() if not tc.hidden]
-        tc = next((t for t in visible if event.left(t) > 0), None)
+        tc = next((t for t in visible if event.left(t) >= quantity), None)
         if tc is None:
             reason = "Sold out; Eventbrite's own waitlist is not visible to the API."
+            if any(event.left(t) > 0 for t in visible):
+                reason = f"Fewer than {quantity} tickets are left."
             return Outcome("refused", None, reason)
         stamp = now()
-        attendee = Attendee(
-            self._new_id(), self._new_id(), event.id, tc.id, person.name, person.email, stamp, stamp
-        )
-        tc.sold += 1
-        event.attendees[attendee.id] = attendee
-        self._notify(event, "order.placed", f"orders/{attendee.order_id}/")
-        return Outcome("going", attendee.id)
+        order_id = self._new_id()
+        attendees = [
+            Attendee(
+                self._new_id(), order_id, event.id, tc.id, person.name, person.email, stamp, stamp
+            )
+            for _ in range(quantity)
+        ]
+        tc.sold += quantity
+        for attendee in attendees:
+            event.attendees[attendee.id] = attendee
+        self._notify(event, "order.placed", f"orders/{order_id}/")
+        return Outcome("going", attendees[0].id)
 
     def _attendee(self, event: EbEvent, registration_id: str) -> Attendee:
         attendee = event.attendees.get(registration_id)
@@ -820,6 +830,7 @@ class EventbriteSandbox(SandboxPlatform):
             "registrations": [
                 {
                     "id": a.id,
+                    "order_id": a.order_id,
                     "name": a.name,
                     "email": a.email,
                     "status": "cancelled" if a.cancelled else "going",

@@ -94,6 +94,7 @@ class Guest:
     registered_at: datetime
     ticket_id: str
     checked_in_at: datetime | None = None
+    tickets: int = 1  # several tickets per guest (can_register_for_multiple_tickets)
 
 
 @dataclass
@@ -116,7 +117,8 @@ class LumaEvent:
     guests: dict[str, Guest] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
-        return sum(1 for g in self.guests.values() if g.approval_status == status)
+        """Tickets, not guests: with several tickets per guest each one counts."""
+        return sum(g.tickets for g in self.guests.values() if g.approval_status == status)
 
 
 class LumaSandbox(SandboxPlatform):
@@ -411,7 +413,10 @@ class LumaSandbox(SandboxPlatform):
             "check_in_qr_code": f"{self.public_url}/check-in/{guest.ticket_id}",
             "utm_source": None,
             "registration_answers": [],
-            "event_tickets": [ticket],
+            "event_tickets": [
+                ticket | {"id": guest.ticket_id if n == 0 else f"{guest.ticket_id}-{n}"}
+                for n in range(guest.tickets)
+            ],
         }
 
     def _guest_page(self, event: LumaEvent, query: Any) -> dict[str, Any]:
@@ -512,7 +517,11 @@ class LumaSandbox(SandboxPlatform):
         if existing and existing.approval_status in ACTIVE:
             status = "going" if existing.approval_status == "approved" else "waitlist"
             return Outcome(status, existing.id, "already registered")
-        full = event.max_capacity is not None and event.count("approved") >= event.max_capacity
+        tickets = 1 + person.guests
+        full = (
+            event.max_capacity is not None
+            and event.count("approved") + tickets > event.max_capacity
+        )
         if full and event.waitlist_status != "enabled":
             return Outcome("refused", None, "This event is sold out.")
         guest = existing or Guest(
@@ -520,6 +529,7 @@ class LumaSandbox(SandboxPlatform):
         )
         guest.approval_status = "waitlist" if full else "approved"
         guest.registered_at = now()
+        guest.tickets = tickets
         event.guests[guest.id] = guest
         self._notify(event, guest, "guest.registered")
         self._notify(event, guest, "guest.updated")

@@ -94,6 +94,11 @@ class Rsvp:
     seq: int
     updated: datetime
     created: datetime
+    guests: int = 0  # guestsCount: +1s who take a spot each
+
+    @property
+    def spots(self) -> int:
+        return 1 + self.guests
 
 
 @dataclass
@@ -118,6 +123,13 @@ class MeetupEvent:
 
     def count(self, *statuses: str) -> int:
         return sum(1 for r in self.rsvps.values() if r.status in statuses)
+
+    def spots(self, *statuses: str) -> int:
+        """Spots taken, guests included: what yesCount and rsvpLimit count."""
+        return sum(r.spots for r in self.rsvps.values() if r.status in statuses)
+
+    def fits(self, spots: int) -> bool:
+        return not self.rsvp_limit or self.spots(*GOING) + spots <= self.rsvp_limit
 
 
 class MeetupSandbox(SandboxPlatform):
@@ -297,7 +309,7 @@ class MeetupSandbox(SandboxPlatform):
                         "rsvpLimit must be 0 or more.",
                     )
                     return self._payload("EditEventPayload", event, [error])
-                if 0 < limit < event.count(*GOING) and self.lower_below_yes == "reject":
+                if 0 < limit < event.spots(*GOING) and self.lower_below_yes == "reject":
                     error = _payload_error(
                         "RSVP_LIMIT_TOO_LOW",
                         "rsvpSettings.rsvpLimit",
@@ -472,8 +484,9 @@ class MeetupSandbox(SandboxPlatform):
             "RsvpConnection",
             {
                 "totalCount": total,
-                "yesCount": event.count(*GOING),
-                "waitlistCount": event.count("WAITLIST"),
+                # Meetup counts a member's guests as going with them.
+                "yesCount": event.spots(*GOING),
+                "waitlistCount": event.spots("WAITLIST"),
                 "noCount": event.count("NO"),
                 "pageInfo": page_info,
                 "edges": edges,
@@ -497,7 +510,7 @@ class MeetupSandbox(SandboxPlatform):
             {
                 "id": rsvp.id,
                 "status": rsvp.status,
-                "guestsCount": 0,
+                "guestsCount": rsvp.guests,
                 "isHost": False,
                 "updated": rsvp.updated.isoformat(timespec="milliseconds"),
                 "member": member,
@@ -559,7 +572,9 @@ class MeetupSandbox(SandboxPlatform):
             return Outcome(status, existing.id, "already registered")
         if event.closed:
             return Outcome("refused", None, "RSVPs are closed.")
-        full = event.rsvp_limit > 0 and event.count(*GOING) >= event.rsvp_limit
+        if person.guests > event.guest_limit:
+            return Outcome("refused", None, f"At most {event.guest_limit} guests per member.")
+        full = not event.fits(1 + person.guests)
         if full and event.waitlist_mode != "AUTO":
             return Outcome("refused", None, "This event is full.")
         stamp = now()
@@ -578,6 +593,7 @@ class MeetupSandbox(SandboxPlatform):
             next(self._seq),
             stamp,
         )
+        rsvp.guests = person.guests
         event.rsvps[rsvp.id] = rsvp
         return Outcome("waitlist" if full else "going", rsvp.id)
 
@@ -594,6 +610,19 @@ class MeetupSandbox(SandboxPlatform):
         self._promote(event)
         return _rsvp_state(rsvp)
 
+    def set_guests(self, event_id: str, registration_id: str, guests: int) -> dict[str, Any]:
+        """The member changes how many guests they bring (fewer always; more if they fit)."""
+        event = self._event(event_id)
+        rsvp = self._rsvp(event, registration_id)
+        if guests > rsvp.guests:
+            if guests > event.guest_limit:
+                raise SandboxHTTPError(400, f"At most {event.guest_limit} guests per member.")
+            if rsvp.status in GOING and not event.fits(guests - rsvp.guests):
+                raise SandboxHTTPError(400, "Not enough spots left for more guests.")
+        rsvp.guests, rsvp.updated = guests, now()
+        self._promote(event)
+        return _rsvp_state(rsvp)
+
     def check_in(self, event_id: str, registration_id: str) -> dict[str, Any]:
         rsvp = self._rsvp(self._event(event_id), registration_id)
         rsvp.status, rsvp.updated = "ATTENDED", now()
@@ -607,7 +636,7 @@ class MeetupSandbox(SandboxPlatform):
             (r for r in event.rsvps.values() if r.status == "WAITLIST"), key=lambda r: r.seq
         )
         for rsvp in waiting:
-            if event.rsvp_limit and event.count(*GOING) >= event.rsvp_limit:
+            if not event.fits(rsvp.spots):
                 break
             rsvp.status, rsvp.updated = "YES", now()
 
@@ -622,8 +651,8 @@ class MeetupSandbox(SandboxPlatform):
             "limit": event.rsvp_limit or None,
             "open": not event.closed,
             "waitlist_mode": event.waitlist_mode,
-            "going": event.count(*GOING),
-            "waitlist": event.count("WAITLIST"),
+            "going": event.spots(*GOING),
+            "waitlist": event.spots("WAITLIST"),
             "cancelled": event.count("NO"),
             "registrations": [_rsvp_state(r) for r in event.rsvps.values()],
         }
@@ -634,7 +663,13 @@ def _venue(**fields: Any) -> dict[str, Any]:
 
 
 def _rsvp_state(rsvp: Rsvp) -> dict[str, Any]:
-    return {"id": rsvp.id, "member_id": rsvp.member_id, "name": rsvp.name, "status": rsvp.status}
+    return {
+        "id": rsvp.id,
+        "member_id": rsvp.member_id,
+        "name": rsvp.name,
+        "status": rsvp.status,
+        "guests": rsvp.guests,
+    }
 
 
 def _payload_error(code: str, field_name: str, message: str) -> Obj:

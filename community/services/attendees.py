@@ -83,6 +83,8 @@ class AttendeeRow:
     member_name: str
     member_email: str | None
     channels: list[str]  # every channel the person is known on, this registration's first
+    guests: int = 0  # seats their guests hold (a Meetup +2, extra tickets of one order)
+    guests_over: int = 0  # of those, guests the platform let in after every seat was gone
 
     @property
     def name(self) -> str:
@@ -152,6 +154,27 @@ async def channels_of(session: AsyncSession, member_ids: Iterable[UUID]) -> dict
     return {k: [c for c in CHANNEL_ORDER if c in v] for k, v in found.items()}
 
 
+async def guests_of(session: AsyncSession, host_ids: Iterable[UUID]) -> dict[UUID, tuple[int, int]]:
+    """Active guest seats per host registration: (guests, of which over capacity)."""
+    ids = list(set(host_ids))
+    if not ids:
+        return {}
+    over = Registration.over_capacity & Registration.seat_no.is_(None)
+    rows = await session.execute(
+        select(
+            Registration.guest_of_id,
+            func.count(),
+            func.count().filter(over),
+        )
+        .where(
+            Registration.guest_of_id.in_(ids),
+            Registration.status == RegistrationStatus.CONFIRMED,
+        )
+        .group_by(Registration.guest_of_id)
+    )
+    return {host: (int(n), int(o)) for host, n, o in rows}
+
+
 def _channels(row_channel: str, known: Sequence[str]) -> list[str]:
     return [row_channel, *(c for c in known if c != row_channel)]
 
@@ -169,16 +192,25 @@ async def attendee_page(
         )
     ).all()
     known = await channels_of(session, (r[0].member_id for r in rows))
+    guests = await guests_of(session, (r[0].id for r in rows))
     return [
-        AttendeeRow(reg, name, email, _channels(reg.channel, known.get(reg.member_id, [])))
+        AttendeeRow(
+            reg,
+            name,
+            email,
+            _channels(reg.channel, known.get(reg.member_id, [])),
+            *guests.get(reg.id, (0, 0)),
+        )
         for reg, name, email in rows
     ], total
 
 
 async def status_counts(session: AsyncSession, event_id: UUID) -> dict[str, int]:
+    """People per status (one row each, as listed), and the seats their guests hold."""
+    people = Registration.guest_of_id.is_(None)
     rows = await session.execute(
         select(Registration.status, func.count())
-        .where(Registration.event_id == event_id)
+        .where(Registration.event_id == event_id, people)
         .group_by(Registration.status)
     )
     counts = {status: int(n) for status, n in rows}
@@ -186,7 +218,23 @@ async def status_counts(session: AsyncSession, event_id: UUID) -> dict[str, int]
         await session.scalar(
             select(func.count())
             .select_from(Registration)
-            .where(Registration.event_id == event_id, Registration.checked_in_at.is_not(None))
+            .where(
+                Registration.event_id == event_id,
+                people,
+                Registration.checked_in_at.is_not(None),
+            )
+        )
+        or 0
+    )
+    counts["guests"] = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(Registration)
+            .where(
+                Registration.event_id == event_id,
+                Registration.guest_of_id.is_not(None),
+                Registration.status == RegistrationStatus.CONFIRMED,
+            )
         )
         or 0
     )
@@ -203,6 +251,7 @@ CSV_COLUMNS = [
     "status",
     "over_capacity",
     "seat",
+    "guests",
     "registered_at",
     "checked_in_at",
     "member_id",
@@ -225,6 +274,7 @@ async def attendee_csv(session: AsyncSession, event: Event, query: AttendeeQuery
         await session.execute(_filtered(event.id, query).order_by(Registration.created_at))
     ).all()
     known = await channels_of(session, (r[0].member_id for r in rows))
+    guests = await guests_of(session, (r[0].id for r in rows))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -238,6 +288,7 @@ async def attendee_csv(session: AsyncSession, event: Event, query: AttendeeQuery
                 reg.status,
                 "yes" if reg.over_capacity and reg.seat_no is None else "",
                 reg.seat_no or "",
+                guests.get(reg.id, (0, 0))[0] or "",
                 _iso(reg.created_at),
                 _iso(reg.checked_in_at),
                 reg.member_id,

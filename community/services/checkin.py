@@ -27,9 +27,10 @@ from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
-from sqlalchemy import Row, func, or_, select, update
+from sqlalchemy import Row, Select, func, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+from sqlalchemy.orm import aliased
 from uuid_utils.compat import uuid7
 
 from community.db import driver_connection
@@ -152,6 +153,7 @@ class RosterEntry:
     status: str
     checked_in_at: datetime | None
     checked_in_by: str
+    guests: int = 0  # guests they bring: they come in with them
 
 
 @dataclass(frozen=True, slots=True)
@@ -663,22 +665,39 @@ async def apply_ops(
 
 
 async def counts(session: AsyncSession, event_id: UUID) -> Counts:
+    """Seats expected and seats in: a guest is in when the person who brought them is."""
     confirmed = Registration.status == RegistrationStatus.CONFIRMED
+    host = aliased(Registration)
+    arrived = func.coalesce(host.checked_in_at, Registration.checked_in_at).is_not(None)
     row = (
         await session.execute(
-            select(
-                func.count().filter(confirmed),
-                func.count().filter(confirmed, Registration.checked_in_at.is_not(None)),
-            ).where(Registration.event_id == event_id)
+            select(func.count().filter(confirmed), func.count().filter(confirmed, arrived))
+            .select_from(Registration)
+            .outerjoin(host, host.id == Registration.guest_of_id)
+            .where(Registration.event_id == event_id)
         )
     ).one()
     return Counts(checked_in=row[1], expected=row[0])
 
 
+def _people(event_id: UUID) -> Select[Any]:
+    """One row per person (guests come with their host), with how many guests they bring."""
+    guest = aliased(Registration)
+    guests = (
+        select(func.count())
+        .where(guest.guest_of_id == Registration.id, guest.status == RegistrationStatus.CONFIRMED)
+        .correlate(Registration)
+        .scalar_subquery()
+    )
+    return select(*_ATTENDEE_COLUMNS, Registration.email, guests.label("guests")).where(
+        Registration.event_id == event_id, Registration.guest_of_id.is_(None)
+    )
+
+
 async def roster(session: AsyncSession, event_id: UUID, *, since: datetime | None = None) -> Roster:
     """Everyone registered (any status), or only those changed since `since`."""
     generated_at = _now()
-    query = select(*_ATTENDEE_COLUMNS, Registration.email).where(Registration.event_id == event_id)
+    query = _people(event_id)
     if since is not None:
         query = query.where(Registration.updated_at >= since)
     rows = (await session.execute(query.order_by(Registration.name))).all()
@@ -695,6 +714,7 @@ def _entry(row: Row[Any]) -> RosterEntry:
         status=row.status,
         checked_in_at=row.checked_in_at,
         checked_in_by=row.checked_in_by,
+        guests=int(row.guests or 0),
     )
 
 
@@ -710,7 +730,7 @@ async def search(
     words = q.split()
     if not words or len(q.strip()) < 2:
         raise CheckinInputError("q: type at least two letters of a name or e-mail.")
-    query = select(*_ATTENDEE_COLUMNS, Registration.email).where(Registration.event_id == event_id)
+    query = _people(event_id)
     for word in words[:5]:
         pattern = _like(word)
         query = query.where(

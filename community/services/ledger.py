@@ -56,6 +56,11 @@ class MemberKeys:
     def member(self, member_id: UUID) -> str:
         return f"m:{member_id.hex}"
 
+    def guest(self, platform: str, guest_external_id: str) -> str:
+        """The one key of a guest's seat: derived from the guest row's platform id, so the
+        live path and a rebuild from the ledger name the same place."""
+        return self._hash("g", f"{Channel(platform).value}\0{guest_external_id}")
+
     def for_person(
         self, email: str | None, platform: str | None = None, external_id: str | None = None
     ) -> tuple[str, ...]:
@@ -137,6 +142,8 @@ async def identities_of(
 async def registration_keys(
     session: AsyncSession, keys: MemberKeys, registration: Registration
 ) -> tuple[str, ...]:
+    if registration.guest_of_id is not None:
+        return (keys.guest(registration.channel, registration.external_id or ""),)
     identities = await identities_of(session, [registration.member_id])
     return keys.for_registration(
         registration.member_id, registration.email, identities.get(registration.member_id, [])
@@ -161,8 +168,10 @@ async def ledger_snapshot(
                 Registration.seat_no,
                 func.coalesce(Registration.email, Member.email),
                 Registration.created_at,
+                Registration.external_id,
             )
-            .join(Member, Member.id == Registration.member_id)
+            # Outer: a guest's seat has no member of its own, and it holds a seat all the same.
+            .outerjoin(Member, Member.id == Registration.member_id)
             .where(
                 Registration.event_id == event_id,
                 Registration.status.in_(
@@ -171,15 +180,17 @@ async def ledger_snapshot(
             )
         )
     ).all()
-    identities = await identities_of(session, list({row[0] for row in rows}))
+    identities = await identities_of(session, list({row[0] for row in rows if row[0]}))
     entries = [
         SnapshotEntry(
             state=_place_state(status, seat_no),
             channel=channel,
             seat_no=seat_no or 0,
             since_ms=int(created_at.timestamp() * 1000),
-            keys=keys.for_registration(member_id, email, identities.get(member_id, [])),
+            keys=(keys.guest(channel, external_id or ""),)
+            if member_id is None
+            else keys.for_registration(member_id, email, identities.get(member_id, [])),
         )
-        for member_id, channel, status, seat_no, email, created_at in rows
+        for member_id, channel, status, seat_no, email, created_at, external_id in rows
     ]
     return Snapshot(inventory_settings(event), entries)

@@ -11,6 +11,7 @@ ticket, and the "send my ticket again" form can queue the e-mail later.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from uuid import UUID
 
@@ -56,7 +57,10 @@ async def register_native(
     """
     registered = await service.register(event_id, name=name, email=email)
     waitlisted = registered.status == RegistrationStatus.WAITLISTED
-    await _mail(queues, registered.registration_id, "waitlisted" if waitlisted else "confirmed")
+    # The seat is taken: the e-mail is queued even if the request is cancelled meanwhile (the
+    # client went away), so a person whose answer never arrived still gets their ticket.
+    mail = _mail(queues, registered.registration_id, "waitlisted" if waitlisted else "confirmed")
+    await asyncio.shield(asyncio.ensure_future(mail))
     return registered
 
 

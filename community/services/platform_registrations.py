@@ -20,7 +20,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Registration, RegistrationStatus
 from community.platforms.base import RemoteRegistration
-from community.services.members import clean_name, normalise_email, resolve_member
+from community.services.guest_seats import release_guests, sync_guests
+from community.services.members import (
+    clean_name,
+    find_member,
+    normalise_email,
+    resolve_member,
+)
 from community.services.registrations import (
     AlreadyCancelled,
     AlreadyRegistered,
@@ -40,6 +46,7 @@ class Ingested(StrEnum):
     RACED = "raced"  # accepted by the platform past the mirror; took a reserved seat
     OVER_CAPACITY = "over_capacity"  # past the mirror with no seat left at all
     LINKED = "linked"  # the person already holds a place: identity linked, no second seat
+    GUESTS = "guests"  # the same person, with more or fewer guests than before
     CANCELLED = "cancelled"  # gone on the platform: the seat was released
     KNOWN = "known"  # nothing new
     CLOSED = "closed"  # the event takes no registrations (draft, cancelled, over)
@@ -63,6 +70,7 @@ class PullTally:
                 Ingested.RACED,
                 Ingested.OVER_CAPACITY,
                 Ingested.CANCELLED,
+                Ingested.GUESTS,
             )
         )
 
@@ -73,6 +81,8 @@ class PullTally:
             f"{self.counts[Ingested.CANCELLED]} cancelled",
             f"{self.counts[Ingested.LINKED]} already registered elsewhere (linked)",
         ]
+        if self.counts[Ingested.GUESTS]:
+            words.append(f"{self.counts[Ingested.GUESTS]} with a changed number of guests")
         raced = self.counts[Ingested.RACED] + self.counts[Ingested.OVER_CAPACITY]
         if raced:
             words.append(
@@ -85,15 +95,33 @@ class PullTally:
 
 
 async def _existing(
-    session: AsyncSession, event_id: UUID, platform: str, external_id: str
+    session: AsyncSession,
+    event_id: UUID,
+    platform: str,
+    external_id: str,
+    aliases: tuple[str, ...] = (),
 ) -> Registration | None:
-    return await session.scalar(
+    """The person's place from this platform registration; `aliases` are ids it was known
+    by before (an Eventbrite order recorded by one of its attendee ids). Active first."""
+    rows = await session.scalars(
         select(Registration).where(
             Registration.event_id == event_id,
             Registration.channel == platform,
-            Registration.external_id == external_id,
+            Registration.guest_of_id.is_(None),
+            Registration.external_id.in_([external_id[:MAX_EXTERNAL_ID], *aliases]),
         )
     )
+    found = sorted(rows, key=lambda r: (r.status not in ACTIVE, r.external_id != external_id))
+    return found[0] if found else None
+
+
+async def _rekey(
+    session_maker: async_sessionmaker[AsyncSession], registration_id: UUID, external_id: str
+) -> None:
+    async with session_maker() as session, session.begin():
+        reg = await session.get(Registration, registration_id, with_for_update=True)
+        if reg is not None:
+            reg.external_id = external_id[:MAX_EXTERNAL_ID]
 
 
 async def _retire_external_id(
@@ -137,14 +165,16 @@ async def ingest(
     platform: str,
     item: RemoteRegistration,
 ) -> Ingested:
-    """Apply one platform registration to the ledger and the Traffic Cop."""
+    """Apply one platform registration to the ledger and the Traffic Cop: the person takes
+    one place (or is linked to the one they hold), and each guest they bring takes a seat."""
     async with service.session_maker() as session:
-        existing = await _existing(session, event_id, platform, item.external_id)
+        existing = await _existing(session, event_id, platform, item.external_id, item.aliases)
     active = existing is not None and existing.status in ACTIVE
     if item.status != "going":
         # Cancelled, or moved to the platform's waitlist: no longer holding a platform seat.
+        released = await release_guests(service, event_id, platform, item.external_id)
         if not active:
-            return Ingested.KNOWN
+            return Ingested.CANCELLED if released else Ingested.KNOWN
         assert existing is not None
         try:
             await service.cancel(existing.ticket_token, by="platform")
@@ -152,9 +182,13 @@ async def ingest(
             return Ingested.KNOWN
         return Ingested.CANCELLED
     if active:
-        return Ingested.KNOWN
+        assert existing is not None
+        if existing.external_id != item.external_id:
+            await _rekey(service.session_maker, existing.id, item.external_id)
+        changed = await _guests(service, event_id, listing_id, platform, item, existing.id)
+        return Ingested.GUESTS if changed else Ingested.KNOWN
     if existing is not None:
-        await _retire_external_id(service.session_maker, existing.id, item.external_id)
+        await _retire_external_id(service.session_maker, existing.id, existing.external_id or "")
     try:
         recorded = await service.record_platform_registration(
             event_id,
@@ -167,14 +201,68 @@ async def ingest(
         )
     except AlreadyRegistered:
         await _link_identity(service.session_maker, platform, item)
+        host_id = await _place_held(service, event_id, platform, item)
+        if host_id is not None:
+            await _guests(service, event_id, listing_id, platform, item, host_id)
         return Ingested.LINKED
     except RegistrationClosed:
         return Ingested.CLOSED
     except InvalidRegistration as exc:
         log.info("platform registration skipped", extra={"platform": platform, "field": exc.field})
         return Ingested.INVALID
+    await _guests(service, event_id, listing_id, platform, item, recorded.registration_id)
     if recorded.over_capacity:
         return Ingested.OVER_CAPACITY
     if recorded.past_mirror:
         return Ingested.RACED
     return Ingested.RECORDED
+
+
+async def _guests(
+    service: RegistrationService,
+    event_id: UUID,
+    listing_id: UUID,
+    platform: str,
+    item: RemoteRegistration,
+    host_id: UUID,
+) -> bool:
+    change = await sync_guests(
+        service,
+        event_id,
+        host_id=host_id,
+        platform=platform,
+        source_external_id=item.external_id,
+        wanted=item.seats - 1,
+        listing_id=listing_id,
+        only_more=not item.seats_exact,
+    )
+    return change.changed
+
+
+async def _place_held(
+    service: RegistrationService, event_id: UUID, platform: str, item: RemoteRegistration
+) -> UUID | None:
+    """The active place of the person this platform registration belongs to."""
+    async with service.session_maker() as session:
+        member = await find_member(
+            session,
+            email=_normalised(item.email),
+            platform=platform,
+            external_id=item.member_external_id or None,
+        )
+        if member is None:
+            return None
+        return await session.scalar(
+            select(Registration.id).where(
+                Registration.event_id == event_id,
+                Registration.member_id == member.id,
+                Registration.status.in_(ACTIVE),
+            )
+        )
+
+
+def _normalised(email: str | None) -> str | None:
+    try:
+        return normalise_email(email) if email else None
+    except ValueError:
+        return None

@@ -736,10 +736,41 @@ class RegistrationService:
                 registration_id, event_id, channel = reg.id, reg.event_id, reg.channel
                 reg.status = RegistrationStatus.CANCELLED
                 reg.cancelled_at = datetime.now(UTC)
+                # Guests come and go with the person who brought them.
+                guests = await self.end_guest_seats(
+                    session,
+                    await session.scalars(
+                        select(Registration)
+                        .where(
+                            Registration.guest_of_id == registration_id,
+                            Registration.status == RegistrationStatus.CONFIRMED,
+                        )
+                        .with_for_update()
+                    ),
+                )
             await self._forget_place(event_id, keys, seat_no)
+            for guest_keys, guest_seat in guests:
+                await self._forget_place(event_id, guest_keys, guest_seat)
             promoted = await self.promote_waitlist(event_id)
             await self.hooks.fire(event_id, channel)
         return Cancelled(registration_id, event_id, promoted)
+
+    async def end_guest_seats(
+        self, session: AsyncSession, guests: Iterable[Registration]
+    ) -> list[tuple[tuple[str, ...], int]]:
+        """Cancel guest seats in the caller's transaction; returns the places to give back
+        once it commits. The guest's platform id is retired, so the same guest number can
+        be taken again later (a Meetup guest count that goes down and up)."""
+        now = datetime.now(UTC)
+        places = []
+        for guest in guests:
+            keys = await registration_keys(session, self.keys, guest)
+            places.append((keys, 0 if guest.over_capacity else (guest.seat_no or 0)))
+            suffix = f"~{guest.id.hex[:12]}"
+            guest.external_id = (guest.external_id or "")[: MAX_EXTERNAL_ID - len(suffix)] + suffix
+            guest.status = RegistrationStatus.CANCELLED
+            guest.cancelled_at = now
+        return places
 
     async def _forget_place(self, event_id: UUID, keys: tuple[str, ...], seat_no: int) -> None:
         """Release a place the ledger no longer has; if Redis knew it otherwise, rebuild."""

@@ -1,4 +1,5 @@
-"""Per-visitor limits on the public forms (registration, "send again", sign-in links).
+"""Per-visitor limits on the public forms (registration, "send again", sign-in links) and the
+public JSON API, one limiter for both.
 
 Fixed windows counted in Redis. Client addresses are hashed before they become key names,
 so Redis holds no address in clear. A limit answers with the seconds to wait.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from uuid import UUID
 
 from redis.asyncio import Redis
 
@@ -21,8 +23,6 @@ class Limit:
     window_s: int
 
 
-# A family or an office behind one address registers a handful of people, not dozens.
-REGISTER_PER_ADDRESS = Limit("register", 20, 10 * 60)
 RESEND_PER_ADDRESS = Limit("resend", 6, 10 * 60)
 SIGNIN_PER_ADDRESS = Limit("signin", 8, 15 * 60)
 SIGNIN_PER_EMAIL = Limit("signin-email", 3, 15 * 60)
@@ -34,18 +34,57 @@ def _key(settings: Settings, limit: Limit, subject: str) -> str:
     return f"{settings.redis_prefix}limit:{limit.name}:{digest}"
 
 
+# One counter's window: count the attempt, start the window with the first (or heal a key
+# left without expiry), return the count and the seconds left. One key per script, so each
+# runs in one cluster slot; several limits go in one pipeline, one round trip.
+COUNT = """
+local count = redis.call('INCR', KEYS[1])
+local ttl = redis.call('TTL', KEYS[1])
+if count == 1 or ttl < 0 then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+    ttl = tonumber(ARGV[1])
+end
+return {count, ttl}
+"""
+
+
+async def hit_many(redis: Redis, settings: Settings, checks: list[tuple[Limit, str]]) -> int:
+    """Count one attempt against each (limit, subject); 0 if all allow it, else the longest
+    wait in seconds."""
+    async with redis.pipeline(transaction=False) as pipe:
+        for limit, subject in checks:
+            pipe.eval(COUNT, 1, _key(settings, limit, subject or "unknown"), limit.window_s)
+        counts = await pipe.execute()
+    waits = [
+        max(1, int(ttl))
+        for (limit, _), (count, ttl) in zip(checks, counts, strict=True)
+        if int(count) > limit.max_hits
+    ]
+    return max(waits, default=0)
+
+
 async def hit(redis: Redis, settings: Settings, limit: Limit, subject: str) -> int:
     """Count one attempt; return 0 if allowed, else the seconds until the window resets."""
-    key = _key(settings, limit, subject or "unknown")
-    async with redis.pipeline(transaction=True) as pipe:
-        # SET NX starts the window once (EXPIRE NX would need Redis 7; we support 6.2).
-        pipe.set(key, 0, ex=limit.window_s, nx=True)
-        pipe.incr(key)
-        pipe.ttl(key)
-        _, count, ttl = await pipe.execute()
-    if int(count) > limit.max_hits:
-        return max(1, int(ttl))
-    return 0
+    return await hit_many(redis, settings, [(limit, subject)])
+
+
+async def hit_registration(redis: Redis, settings: Settings, address: str, event_id: UUID) -> int:
+    """One registration attempt (event page or API, counted together) from `address`: limited
+    in all and for any one event (settings.limits), so a rush of many people passes and one
+    client cannot take many seats. 0 if allowed, else the seconds to wait."""
+    per_address, per_event = registration_limits(settings)
+    return await hit_many(
+        redis, settings, [(per_address, address), (per_event, f"{address}|{event_id}")]
+    )
+
+
+def registration_limits(settings: Settings) -> tuple[Limit, Limit]:
+    # A family or an office behind one address registers a handful of people, not dozens.
+    limits = settings.limits
+    return (
+        Limit("register", limits.register_per_address, limits.window_s),
+        Limit("register-event", limits.register_per_event, limits.window_s),
+    )
 
 
 def wait_text(seconds: int) -> str:

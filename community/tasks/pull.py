@@ -156,7 +156,7 @@ async def pull_once(
         for _ in range(MAX_PAGES):
             page = await remote.list_registrations(external_id, page_cursor, changed_since=since)
             for item in page.items:
-                tally.going += item.status == "going"
+                tally.going += item.seats if item.status == "going" else 0
                 tally.add(
                     await ingest(
                         service,

@@ -299,6 +299,12 @@ function remember(attendee) {
   saveRosterSoon();
 }
 
+// Guests come in with the person who brought them: the door says how many to expect.
+function withGuests(person) {
+  const n = Number(person?.guests) || 0;
+  return n ? ` +${n} guest${n === 1 ? "" : "s"}` : "";
+}
+
 function applyRows(fields, rows) {
   for (const row of rows) {
     const person = Object.fromEntries(fields.map((f, i) => [f, row[i]]));
@@ -489,7 +495,7 @@ function show(outcome, { opId = null } = {}) {
   ui.answer.dataset.tone = tone;
   ui.answer.dataset.result = outcome.result;
   ui.answerTitle.textContent = outcome.result === "ok" && person?.name ? "Welcome" : TITLES[outcome.result] || "Refused";
-  ui.answerName.textContent = person?.name || "";
+  ui.answerName.textContent = (person?.name || "") + withGuests(person && state.people.get(person.id));
   let detail = DETAILS[outcome.result] || "";
   if (outcome.result === "duplicate" && person?.checked_in_at) {
     const by = person.checked_in_by ? ` by ${person.checked_in_by}` : "";
@@ -639,7 +645,7 @@ function renderResults() {
   for (const person of found.slice(0, 20)) {
     const badge = el("span", { className: `badge ${person.channel}`, textContent: CHANNELS[person.channel] || person.channel });
     const who = el("div", { className: "door-person" },
-      el("strong", { textContent: person.name }), el("small", { textContent: maskEmail(person.email) }));
+      el("strong", { textContent: person.name + withGuests(person) }), el("small", { textContent: maskEmail(person.email) }));
     who.querySelector("small").prepend(badge, " ");
     let action;
     if (person.status !== "confirmed") {

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import secrets
+from dataclasses import replace
+
+from litestar.testing import AsyncTestClient
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from community.app import create_app
+from community.config import VisitorLimitSettings
 from community.models import Channel, Registration, SoldOutMode
-from community.services import visitor_limits
 from community.services.registrations import RegistrationService
 from tests.pages.conftest import MakeEvent, RunJobs, post_form, ticket_token_in
 
@@ -139,19 +144,27 @@ async def test_honeypot_and_missing_csrf_are_refused(
     assert await count_registrations(session_maker, event.id) == 0
 
 
-async def test_per_address_rate_limit(client, make_event: MakeEvent, monkeypatch) -> None:
-    monkeypatch.setattr(
-        visitor_limits, "REGISTER_PER_ADDRESS", visitor_limits.Limit("register", 2, 600)
-    )
-    event = await make_event()
-    path = f"/events/{event.slug}/register"
-    for i in range(2):
-        ok = await post_form(
-            client, path, {"name": f"P{i}", "email": f"p{i}@example.com"}, htmx=True
-        )
-        assert ok.status_code == 200
-    limited = await post_form(client, path, {"name": "P3", "email": "p3@example.com"}, htmx=True)
-    assert limited.status_code == 429 and "Too many registrations" in limited.text
+async def test_per_address_rate_limit(settings, redis, make_event: MakeEvent) -> None:
+    limits = VisitorLimitSettings(register_per_address=3, register_per_event=2, window_s=600)
+    app = create_app(replace(settings, limits=limits))
+    first, second = await make_event(), await make_event()
+    async with AsyncTestClient(app=app) as client:
+        for event in (first, first, second):
+            ok = await post_form(
+                client,
+                f"/events/{event.slug}/register",
+                {"name": "P", "email": f"p{secrets.token_hex(3)}@example.com"},
+                htmx=True,
+            )
+            assert ok.status_code == 200
+        # Two per event: the third at the first event is refused...
+        path = f"/events/{first.slug}/register"
+        limited = await post_form(client, path, {"name": "P", "email": "p3@example.com"}, htmx=True)
+        assert limited.status_code == 429 and "Too many registrations" in limited.text
+        # ...and three in all: so is one more at the second.
+        path = f"/events/{second.slug}/register"
+        limited = await post_form(client, path, {"name": "P", "email": "p4@example.com"}, htmx=True)
+        assert limited.status_code == 429
 
 
 async def test_sold_out_and_waitlist(

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 
 from community.platforms import PlatformClient, make_client
+from community.platforms.base import RemoteRegistration
 from community.sandbox.common import Person, SandboxPlatform, SeedEvent
 from community.sandbox.eventbrite import EventbriteSandbox
 from community.sandbox.luma import LumaSandbox
@@ -122,3 +123,9 @@ class CountingProvider:
     async def __call__(self, *, force_refresh: bool = False) -> str:
         self.calls.append(force_refresh)
         return self._answer(force_refresh, len(self.calls))
+
+
+def stand_in_id(registration: RemoteRegistration) -> str:
+    """The id the stand-in answered a registration with: Eventbrite's registration is the
+    order (per person), named by its first ticket's attendee id."""
+    return registration.aliases[0] if registration.aliases else registration.external_id

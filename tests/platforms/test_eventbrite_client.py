@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
-from platform_helpers import BASE, Pair, Receiver, make_pair, sweep
+from platform_helpers import BASE, Pair, Receiver, make_pair, stand_in_id, sweep
 
 from community.platforms import EventDraft, ListingState, PlatformNotFound, PlatformRejected
 from community.platforms.eventbrite import EventbriteClient
@@ -117,7 +117,7 @@ async def test_changed_since_returns_only_recent_changes(eventbrite: Pair) -> No
     recent, _ = await sweep(eventbrite.client, event_id, changed_since=watermark)
     everything, _ = await sweep(eventbrite.client, event_id)
 
-    assert [(r.external_id, r.status) for r in recent] == [(ids[2], "cancelled")]
+    assert [(stand_in_id(r), r.status) for r in recent] == [(ids[2], "cancelled")]
     assert len(everything) == 4
 
 
@@ -129,7 +129,7 @@ async def test_continuation_pages_and_bad_token() -> None:
 
     items, pages = await sweep(pair.client, event_id)
 
-    assert pages == 3 and sorted(r.external_id for r in items) == sorted(ids)
+    assert pages == 3 and sorted(stand_in_id(r) for r in items) == sorted(ids)
     assert items[0].email == "person0@example.org"
     assert items[0].member_external_id == "person0@example.org"
     with pytest.raises(PlatformRejected) as caught:
@@ -171,8 +171,9 @@ async def test_webhook_points_at_the_api_and_is_fetched_with_the_token() -> None
     (from_order,) = await pair.client.registrations_from_webhook(placed["api_url"])
     (from_attendee,) = await pair.client.registrations_from_webhook(updated["api_url"])
     # The hook is only a hint: what is fetched is the current state (cancelled by now).
-    assert (from_order.external_id, from_order.email) == (outcome.id, "hook@example.org")
-    assert (from_attendee.external_id, from_attendee.status) == (outcome.id, "cancelled")
+    assert (stand_in_id(from_order), from_order.email) == (outcome.id, "hook@example.org")
+    assert from_attendee.external_id == from_order.external_id
+    assert (stand_in_id(from_attendee), from_attendee.status) == (outcome.id, "cancelled")
     with pytest.raises(PlatformRejected):
         await pair.client.registrations_from_webhook("http://evil.test/v3/orders/1/")
 

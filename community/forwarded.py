@@ -1,0 +1,81 @@
+"""The client's address behind reverse proxies, the same under granian (`community web`) and
+uvicorn (`community serve`, `community demo`).
+
+Neither server is asked to read X-Forwarded-For (uvicorn's own reading is switched off):
+this middleware does, only when the direct peer is in TRUSTED_PROXIES. It walks the header
+from the right, skipping trusted proxies, and takes the first address that is not one: the
+left part of the header is whatever the client wrote, and only what our proxies appended can
+be believed. Everything downstream (per-address limits, the login throttle) reads
+`request.client`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Sequence
+from functools import lru_cache
+from typing import Any
+
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def client_from(peer: str, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> str:
+    """The client's address: `peer` unless it is a trusted proxy that says who it serves."""
+    if not forwarded_for or not _trusted(peer, tuple(trusted)):
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
+    client = peer
+    for hop in reversed(hops):
+        try:
+            ipaddress.ip_address(hop)
+        except ValueError:
+            return client  # garbage (or a name) where an address belongs: trust no further
+        client = hop
+        if not _trusted(hop, tuple(trusted)):
+            return hop
+    return client
+
+
+@lru_cache(maxsize=4096)
+def _trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in trusted)
+
+
+def networks_of(cidrs: Sequence[str]) -> tuple[IPNetwork, ...]:
+    return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+
+
+def forwarded_middleware(trusted: Sequence[str]) -> Any:
+    """Middleware factory for the app (TRUSTED_PROXIES, as CIDR blocks); nothing to do, and
+    no cost, when nobody is trusted."""
+    networks = networks_of(trusted)
+
+    def middleware(app: ASGIApp) -> ASGIApp:
+        if not networks:
+            return app
+
+        async def rewrite(scope: Scope, receive: Receive, send: Send) -> None:
+            client = scope.get("client")
+            if scope["type"] in ("http", "websocket") and client:
+                header = None
+                for name, value in scope["headers"]:
+                    if name == b"x-forwarded-for":
+                        # Several headers are one list, in order (RFC 9110).
+                        part = value.decode("latin-1")
+                        header = part if header is None else f"{header},{part}"
+                real = client_from(client[0], header, networks)
+                if real != client[0]:
+                    scope["client"] = (real, 0)
+            await app(scope, receive, send)
+
+        return rewrite
+
+    return middleware
