@@ -218,7 +218,7 @@ async def screenshot_pages(
 
 
 async def test_the_owner_copies_an_invite_link_under_the_pages_policy(
-    browser: Any, live_server: str, owner: User
+    browser: Any, live_server: str, owner: User, organiser: User, make_event: Any
 ) -> None:
     """The invite link selects itself on focus, from the admin script (no inline handler)."""
     context = await browser.new_context(viewport=DESKTOP)
@@ -239,5 +239,20 @@ async def test_the_owner_copies_an_invite_link_under_the_pages_policy(
         " return el.value.slice(el.selectionStart, el.selectionEnd); }"
     )
     assert selected == await link.input_value() and "/welcome/" in selected
+    # The outbox (every e-mail sent, to anyone) is the owner's page.
+    out = Path(os.environ.get("SCREENSHOT_DIR") or tempfile.gettempdir()) / "admin-screens"
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(viewport)
+        response = await page.goto(f"{live_server}/admin/outbox")
+        assert response is not None and response.status == 200
+        await page.screenshot(path=str(out / f"outbox-{label}.png"), full_page=True)
+    # The owner sees who manages an event, and can hand it over.
+    event = await make_event(title="Handed over night")
+    await page.goto(f"{live_server}/admin/events/{event.id}")
+    await page.select_option("#m-owner", str(organiser.id))
+    await page.screenshot(path=str(out / "manager-phone.png"), full_page=True)
+    await page.click("text=Hand over")
+    await page.wait_for_selector(f"text={organiser.name} now manages")
     assert not errors, errors
     await context.close()
