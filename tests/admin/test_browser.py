@@ -197,7 +197,6 @@ async def screenshot_pages(
         "members": f"{base}/admin/members",
         "platforms": f"{base}/admin/accounts",
         "sync-log": f"{base}/admin/activity",
-        "outbox": f"{base}/admin/outbox",
     }
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         context = await browser.new_context(viewport=viewport, storage_state=state)
