@@ -233,7 +233,7 @@ class RegistrationApiController(Controller):
                 registrations, queues, event_id, name=data.name, email=data.email
             )
         except AlreadyRegistered:
-            await mail_existing_ticket(registrations, queues, event_id, data.email)
+            await mail_existing_ticket(queues, event_id, data.email)
             raise
         return RegistrationResponse(
             status=reg.status.value,  # type: ignore[arg-type]

@@ -21,8 +21,7 @@ from saq import Queue
 from community.models import RegistrationStatus
 from community.services.members import normalise_email
 from community.services.registrations import Cancelled, Registered, RegistrationService
-from community.services.ticket_pages import active_registration
-from community.tasks.email import queue_ticket_email
+from community.tasks.email import queue_existing_ticket_email, queue_ticket_email
 
 log = logging.getLogger("community.registrations")
 
@@ -64,22 +63,19 @@ async def register_native(
     return registered
 
 
-async def mail_existing_ticket(
-    service: RegistrationService, queues: dict[str, Queue], event_id: UUID, email: str
-) -> None:
-    """Someone gave an address that already holds a place: send its ticket to that address.
+async def mail_existing_ticket(queues: dict[str, Queue], event_id: UUID, email: str) -> None:
+    """Someone gave an address that already has a place: send its ticket to that address.
 
     Whoever asked learns nothing (the JSON API answers the same whatever the channel); the
     owner of the address gets their ticket again, as from the "send my ticket again" form.
     """
     try:
         normalised = normalise_email(email)
+        await queue_existing_ticket_email(queues, event_id, normalised)
     except ValueError:
         return
-    async with service.session_maker() as session:
-        registration = await active_registration(session, event_id, normalised)
-    if registration is not None:
-        await _mail(queues, registration.id, "resend")
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("existing ticket e-mail not queued", extra={"error": type(exc).__name__})
 
 
 async def cancel_by_ticket(

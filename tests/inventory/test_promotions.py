@@ -21,6 +21,7 @@ from community.services.reconcile import reconcile_event
 from community.services.registrations import RegistrationService
 from community.tasks.email import install_promotion_mail, uninstall_promotion_mail
 from tests.conftest import take_ticket_mails
+from tests.inventory.test_api_hardening import run_existing_ticket_jobs
 
 Client = AsyncTestClient[Litestar]
 
@@ -120,6 +121,7 @@ async def test_api_registration_queues_the_ticket_mail_like_the_page(
     refused = await client.post(url, json={"name": "Ada", "email": "ada@example.com"})
     assert refused.status_code == 409
     # The address already has a place: its owner gets the ticket again, the caller nothing.
+    assert await run_existing_ticket_jobs(settings, redis, session_maker) == 1
     assert await take_ticket_mails(settings, redis) == [(seated["registration_id"], "resend")]
 
     async with session_maker() as session:
