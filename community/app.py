@@ -18,9 +18,9 @@ from litestar.contrib.jinja import JinjaTemplateEngine
 from litestar.datastructures import CacheControlHeader, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException
-from litestar.middleware.session.server_side import ServerSideSessionConfig
 from litestar.openapi.config import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.params import SkipValidation
 from litestar.plugins.htmx import HTMXPlugin
 from litestar.static_files import create_static_files_router
 from litestar.stores.redis import RedisStore
@@ -35,8 +35,9 @@ from community.forwarded import forwarded_middleware
 from community.load_shedding import POOL_BUSY_HANDLERS, InFlight
 from community.logs import configure_logging, request_log_middleware
 from community.queue import make_queues
-from community.redis_client import make_redis
+from community.redis_client import make_queue_redis, make_redis
 from community.security_headers import security_headers
+from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 from community.tasks.checkin_passback import PassbackGatherer
 
 log = logging.getLogger("community.app")
@@ -114,9 +115,11 @@ def create_app(
     configure_logging(settings.log_level)
     db_config = sqlalchemy_config(settings)
     owns_redis = redis is None
-    # One client and pool per process: the app, its sessions and its job queues share it.
+    # One client and pool per process: the app, its sessions and its job queues share it
+    # (the queues have their own on QUEUE_URL when REDIS_URL is a cluster).
     redis = redis or make_redis(settings)
-    queues = make_queues(settings, redis)
+    queue_redis = make_queue_redis(settings, redis)
+    queues = make_queues(settings, queue_redis)
     passback = PassbackGatherer(queues)
     in_flight = InFlight(settings.pools.max_in_flight)
 
@@ -143,26 +146,30 @@ def create_app(
             await passback.close()
             uninstall_promotion_mail(promotion_mail)
             uninstall_mirror(mirror)
-            if owns_redis:
-                # A queue's disconnect closes its client: the one client the app shares.
+            if owns_redis or queue_redis is not redis:
+                # A queue's disconnect closes its client: the one client the app shares, or
+                # the queues' own.
                 for queue in queues.values():
                     with contextlib.suppress(RedisError):
                         await queue.disconnect()
+            if owns_redis:
                 await redis.aclose()
 
     def provide_settings() -> Settings:
         return settings
 
-    session_config = ServerSideSessionConfig(
+    session_config = SignedInSessionConfig(
         key="session",
         max_age=60 * 60 * 12,
+        renew_on_access=True,
         secure=settings.secure_cookies,
         samesite="lax",
         httponly=True,
-        # Health checks must answer even when Redis (the session store) is down. The door API
-        # signs its calls in with a door token instead (community.auth), saving two Redis
-        # round trips per scan; it can still read a session itself.
-        exclude=["/healthz", "/static/", "/door/api/"],
+        # Only signed-in people have a session (community.sessions). Health checks must answer
+        # even when Redis (the session store) is down. The door API signs its calls in with a
+        # door token instead (community.auth), saving Redis round trips per scan; it can still
+        # read a session itself.
+        exclude=SESSION_EXCLUDE,
     )
 
     return Litestar(
@@ -207,7 +214,7 @@ def create_app(
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.secure_cookies,
-            exclude=["/api/", "/webhooks/", "/door/api/", "/healthz", "/_sandbox/"],
+            exclude=CSRF_EXCLUDE,
         ),
         template_config=TemplateConfig(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
@@ -229,6 +236,9 @@ def create_app(
             **POOL_BUSY_HANDLERS,
             Exception: errors.internal_error_handler,
         },
+        # Handlers take `redis: Redis`; with REDIS_URL on a cluster that is a RedisCluster (the
+        # same commands, not a subclass), so that name is resolved without an isinstance check.
+        signature_namespace={"Redis": SkipValidation[Redis]},
         # Logging is configured above (one JSON object per line, at LOG_LEVEL); Litestar's own
         # default would replace it at start-up with a plain-text handler at INFO.
         logging_config=None,

@@ -28,16 +28,18 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import NotAuthorizedException, PermissionDeniedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.middleware.session.server_side import (
-    ServerSideSessionBackend,
     ServerSideSessionConfig,
 )
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.db import app_session_maker
 from community.models import Role, User
 from community.services.users import UserService
+from community.sessions import SESSION_ID_KEY, start_session
 
 SESSION_USER_KEY = "uid"
+SESSION_VERSION_KEY = "sv"
 DOOR_TOKEN_HEADER = "x-door-token"
 DOOR_TOKEN_SECONDS = 15 * 60
 
@@ -48,19 +50,65 @@ async def load_user(connection: ASGIConnection[Any, Any, Any, Any]) -> User | No
     cached = connection.scope.get("state", {}).get("user")
     if cached is not None:
         return cached
-    raw = connection.session.get(SESSION_USER_KEY) if "session" in connection.scope else None
-    if not raw:
-        return None
-    try:
-        user_id = UUID(str(raw))
-    except ValueError:
+    data = connection.session if "session" in connection.scope else {}
+    claim = session_claim(data)
+    if claim is None:
         return None
     session: AsyncSession
     async with app_session_maker(connection.app)() as session:
-        user = await UserService(session=session).get_active(user_id)
-    if user is not None:
-        connection.state.user = user
+        user = await UserService(session=session).get_active(claim.user_id)
+    if user is None or user.session_version != claim.version:
+        return None  # disabled, or signed in before a password reset
+    connection.state.user = user
     return user
+
+
+def sign_in(connection: ASGIConnection[Any, Any, Any, Any], user: User) -> None:
+    """Start a new session (under a new id) for `user`, replacing whatever was there."""
+    start_session(
+        connection, {SESSION_USER_KEY: str(user.id), SESSION_VERSION_KEY: user.session_version}
+    )
+    connection.scope.get("state", {}).pop("user", None)
+
+
+async def sign_out(
+    connection: ASGIConnection[Any, Any, Any, Any], redis: Redis, prefix: str
+) -> None:
+    """End this session, and the door tokens issued from it (they outlive it by up to
+    DOOR_TOKEN_SECONDS otherwise)."""
+    if "session" in connection.scope and (sid := connection.session.get(SESSION_ID_KEY)):
+        await redis.set(_signed_out_key(prefix, str(sid)), b"1", ex=DOOR_TOKEN_SECONDS)
+    connection.clear_session()
+
+
+async def is_signed_out(redis: Redis, prefix: str, sid: str) -> bool:
+    return bool(await redis.exists(_signed_out_key(prefix, sid)))
+
+
+def _signed_out_key(prefix: str, sid: str) -> str:
+    return f"{prefix}signed-out:{sid}"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClaim:
+    user_id: UUID
+    version: int
+    sid: str
+
+
+def session_claim(data: dict[str, Any]) -> SessionClaim | None:
+    """Who a session's data says is signed in, or None."""
+    raw = data.get(SESSION_USER_KEY)
+    if not raw:
+        return None
+    try:
+        return SessionClaim(
+            UUID(str(raw)),
+            int(data.get(SESSION_VERSION_KEY) or 0),
+            str(data.get(SESSION_ID_KEY, "")),
+        )
+    except ValueError:
+        return None
 
 
 def requires(*roles: Role) -> Guard:
@@ -83,8 +131,8 @@ ORGANISERS = requires(Role.OWNER, Role.ORGANISER)
 DOOR = requires(Role.OWNER, Role.ORGANISER, Role.DOOR)
 
 
-async def session_user_id(connection: ASGIConnection[Any, Any, Any, Any]) -> UUID | None:
-    """The signed-in user's id from the session, also on paths the session middleware skips.
+async def session_user(connection: ASGIConnection[Any, Any, Any, Any]) -> SessionClaim | None:
+    """The session's claim, also on paths the session middleware skips.
 
     There the session is read from the store directly (and not written back: its expiry is
     renewed by the pages and /door/token, which do go through the middleware).
@@ -95,12 +143,8 @@ async def session_user_id(connection: ASGIConnection[Any, Any, Any, Any]) -> UUI
         config: ServerSideSessionConfig | None = connection.app.state.get("session_config")
         if config is None or not connection.cookies.get(config.key):
             return None
-        data = await ServerSideSessionBackend(config=config).load_from_connection(connection)
-    raw = data.get(SESSION_USER_KEY)
-    try:
-        return UUID(str(raw)) if raw else None
-    except ValueError:
-        return None
+        data = await config._backend_class(config=config).load_from_connection(connection)
+    return session_claim(data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,17 +152,21 @@ class DoorClaim:
     user_id: UUID
     role: str
     expires_at: int
+    session_version: int = 0
+    sid: str = ""
 
 
 class DoorTokens:
-    """Short-lived bearer tokens for the door API: `v1.<user id>.<role>.<expiry>.<HMAC>`.
+    """Short-lived bearer tokens for the door API:
+    `v2.<user id>.<role>.<session version>.<sign-in id>.<expiry>.<HMAC>`.
 
     Signed with a key derived from SECRET_KEY for this purpose only. The token says who was
-    signed in and until when; whether that account is still active, and its role now, is
-    checked against the database by the API (within a few seconds, see the module doc).
+    signed in, from which sign-in, and until when. The API refuses it once that sign-in has
+    ended (`sign_out`), and checks against the database whether the account is still active,
+    its role now and its session version (within a few seconds, see the module doc).
     """
 
-    VERSION = "v1"
+    VERSION = "v2"
 
     def __init__(self, secret_key: str) -> None:
         self._key = hmac.new(secret_key.encode(), b"community/door-token/v1", "sha256").digest()
@@ -133,11 +181,15 @@ class DoorTokens:
         user_id: UUID,
         role: str,
         *,
+        session_version: int = 0,
+        sid: str = "",
         seconds: int = DOOR_TOKEN_SECONDS,
         now: float | None = None,
     ) -> str:
         expires_at = int(now if now is not None else time.time()) + seconds
-        body = f"{self.VERSION}.{user_id.hex}.{role}.{expires_at}"
+        if not sid.isalnum() and sid:
+            raise ValueError("a sign-in id is letters and digits")
+        body = f"{self.VERSION}.{user_id.hex}.{role}.{session_version}.{sid}.{expires_at}"
         return f"{body}.{self._mac(body)}"
 
     def verify(self, token: str, *, now: float | None = None) -> DoorClaim | None:
@@ -158,10 +210,17 @@ class DoorTokens:
         body, _, mac = token.rpartition(".")
         if len(token) > 200 or not hmac.compare_digest(mac.encode(), self._mac(body).encode()):
             return None
-        version, user_hex, role, expiry = body.split(".")
-        if version != self.VERSION:
-            return None
-        return DoorClaim(user_id=UUID(hex=user_hex), role=role, expires_at=int(expiry))
+        parts = body.split(".")
+        if len(parts) != 6 or parts[0] != self.VERSION:
+            return None  # a v1 token from before an upgrade: the page fetches a new one
+        _, user_hex, role, session_version, sid, expiry = parts
+        return DoorClaim(
+            user_id=UUID(hex=user_hex),
+            role=role,
+            expires_at=int(expiry),
+            session_version=int(session_version),
+            sid=sid,
+        )
 
 
 @lru_cache(maxsize=4)

@@ -87,6 +87,8 @@ class Settings:
     database_url: str | None
     redis_url: str | None
     redis_prefix: str = "cd:"
+    # The job queues' Redis; unset: REDIS_URL. Required (a single server) with a cluster.
+    queue_url: str | None = None
     host: str = "127.0.0.1"
     port: int = 8000
     web_workers: int = 1
@@ -118,6 +120,14 @@ class Settings:
         return self.database_url is None or self.redis_url is None
 
     @property
+    def redis_cluster(self) -> bool:
+        return is_cluster_url(self.redis_url or "")
+
+    @property
+    def queue_redis_url(self) -> str | None:
+        return self.queue_url or self.redis_url
+
+    @property
     def secure_cookies(self) -> bool:
         return self.base_url.startswith("https://")
 
@@ -126,6 +136,14 @@ class Settings:
 
     def platform(self, name: str) -> PlatformCredentials:
         return {"meetup": self.meetup, "eventbrite": self.eventbrite, "luma": self.luma}[name]
+
+
+CLUSTER_SCHEMES = ("redis+cluster", "rediss+cluster")
+
+
+def is_cluster_url(url: str) -> bool:
+    """A Redis Cluster is named by its own scheme: redis+cluster://host:port (or rediss+)."""
+    return url.split("://", 1)[0] in CLUSTER_SCHEMES
 
 
 def _url(
@@ -268,10 +286,19 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         raise ConfigError(f"DATA_DIR must be a folder, but {data_dir} is a file.")
 
     database_url = _url(env, "DATABASE_URL", ("postgres", "postgresql", "postgresql+asyncpg"), None)
-    redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix"), None)
+    redis_url = _url(env, "REDIS_URL", ("redis", "rediss", "unix", *CLUSTER_SCHEMES), None)
+    queue_url = _url(env, "QUEUE_URL", ("redis", "rediss", "unix"), None)
+    if redis_url and is_cluster_url(redis_url) and not queue_url:
+        raise ConfigError(
+            "QUEUE_URL must name a single Redis server when REDIS_URL is a Redis Cluster:"
+            " the job queue keeps keys that a cluster would spread over several slots."
+        )
     smtp_security = env.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
     if smtp_security not in ("starttls", "ssl", "none"):
         raise ConfigError("SMTP_SECURITY must be one of starttls, ssl or none.")
+    redis_prefix = env.get("REDIS_PREFIX", "cd:").strip() or "cd:"
+    if "{" in redis_prefix or "}" in redis_prefix:
+        raise ConfigError("REDIS_PREFIX must not contain { or } (they choose a cluster slot).")
     mode = env.get("PLATFORM_MODE", "").strip().lower()
     meetup, eventbrite, luma = (_platform(env, p) for p in ("meetup", "eventbrite", "luma"))
     if not mode:
@@ -291,7 +318,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         base_url=base_url,
         database_url=normalise_database_url(database_url) if database_url else None,
         redis_url=redis_url,
-        redis_prefix=env.get("REDIS_PREFIX", "cd:").strip() or "cd:",
+        redis_prefix=redis_prefix,
+        queue_url=queue_url,
         host=env.get("HOST", "127.0.0.1").strip() or "127.0.0.1",
         port=port,
         web_workers=_int(env, "WEB_WORKERS", 1, 1, 64),

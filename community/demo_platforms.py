@@ -33,7 +33,7 @@ from community.platforms.eventbrite import EventbriteClient
 from community.platforms.luma import LumaClient
 from community.platforms.oauth import new_state
 from community.queue import make_queues
-from community.redis_client import make_redis
+from community.redis_client import make_queue_redis, make_redis
 from community.sandbox.common import SeedEvent
 from community.sandbox.demo import seed_demo
 from community.sandbox.runner import RunningSandbox, SandboxRunner
@@ -236,10 +236,13 @@ async def link_demo_listings(
     await _register_webhooks(settings, running, listings, base_url)
     # The first pulls bring the platforms' people in; each pull then pushes its listing.
     redis = make_redis(settings)
+    queue_redis = make_queue_redis(settings, redis)
     try:
-        queues = make_queues(settings, redis)
+        queues = make_queues(settings, queue_redis)
         for listing in listings.values():
             await enqueue_pull(settings, redis, queues, listing.id)
     finally:
+        if queue_redis is not redis:
+            await queue_redis.aclose()
         await redis.aclose()
     return listings

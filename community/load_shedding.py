@@ -18,6 +18,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import ServiceUnavailableException
 from litestar.types import ASGIApp, Receive, Scope, Send
+from redis.exceptions import MaxConnectionsError
 from sqlalchemy.exc import TimeoutError as DatabasePoolTimeout
 
 from community.redis_client import RedisPoolBusy
@@ -42,12 +43,17 @@ def pool_busy_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
     log.warning(
         "shed: no pooled connection in time",
         extra={"path": request.scope.get("path_template") or request.url.path,
-               "pool": "redis" if isinstance(exc, RedisPoolBusy) else "database"},
+               "pool": "database" if isinstance(exc, DatabasePoolTimeout) else "redis"},
     )  # fmt: skip
     return http_exception_handler(request, Busy())
 
 
-POOL_BUSY_HANDLERS = {RedisPoolBusy: pool_busy_handler, DatabasePoolTimeout: pool_busy_handler}
+POOL_BUSY_HANDLERS = {
+    RedisPoolBusy: pool_busy_handler,
+    # A Redis Cluster client's per-node pools do not wait: a full one raises this.
+    MaxConnectionsError: pool_busy_handler,
+    DatabasePoolTimeout: pool_busy_handler,
+}
 
 
 class InFlight:

@@ -1,19 +1,26 @@
-"""One Redis client per process; keys for one event share a `{ev:<id>}` hash tag.
+"""One Redis client per process: a single server, or a Redis Cluster
+(REDIS_URL `redis+cluster://host:port`).
 
-The client's pool is bounded and blocking: when every connection is busy a command waits up to
-REDIS_POOL_WAIT for one, then fails with RedisPoolBusy, which the app answers with a 503 and
-Retry-After (community.load_shedding). redis-py's default pool raised MaxConnectionsError at
-once instead, and that became 500s in a rush.
+The single-server pool is bounded and blocking: when every connection is busy a command waits
+up to REDIS_POOL_WAIT for one, then fails with RedisPoolBusy, which the app answers with a 503
+and Retry-After (community.load_shedding). redis-py's default pool raised MaxConnectionsError
+at once instead, and that became 500s in a rush.
+
+Keys that one script or transaction touches together share a hash tag, so they live in one
+cluster slot: `{<event id>}` for an event's keys (`event_key`), `{<listing id>}` for a
+listing's job coalescing, `{<platform>:<account>}` for a call budget. The SAQ job queues
+keep keys outside their queue's slot, so with a cluster they run on their own single server
+(QUEUE_URL, `make_queue_redis`).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
-from redis.asyncio import BlockingConnectionPool, Redis
+from redis.asyncio import BlockingConnectionPool, Redis, RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from community.config import Settings
+from community.config import Settings, is_cluster_url
 
 
 class RedisPoolBusy(RedisConnectionError):
@@ -36,14 +43,41 @@ def make_redis(
     """The process's client. `extra_connections`: on top of REDIS_POOL_SIZE, for connections
     held for long (SAQ workers block on one per concurrent job while they wait for work)."""
     assert settings.redis_url, "services must be resolved before Redis is used"
-    pool = _BoundedPool.from_url(
+    return connect(
+        settings,
         settings.redis_url,
-        max_connections=settings.pools.redis_size + extra_connections,
-        timeout=settings.pools.redis_wait_s,
+        settings.pools.redis_size + extra_connections,
         decode_responses=decode_responses,
+    )
+
+
+def make_queue_redis(settings: Settings, redis: Redis, *, extra_connections: int = 0) -> Redis:
+    """The job queues' client: the process's `redis` itself, unless QUEUE_URL names another
+    server (as it must when REDIS_URL is a cluster)."""
+    if not settings.queue_url or settings.queue_url == settings.redis_url:
+        return redis
+    return connect(settings, settings.queue_url, settings.pools.redis_size + extra_connections)
+
+
+def connect(settings: Settings, url: str, max_connections: int, **options: Any) -> Redis:
+    options.update(socket_connect_timeout=5, socket_timeout=10)
+    if is_cluster_url(url):
+        # A cluster client routes each key to its node and offers the same commands, so
+        # callers type it as `Redis`. Its pools (one per node) do not wait: a full one raises
+        # MaxConnectionsError, which is shed with a 503 like RedisPoolBusy.
+        scheme, rest = url.split("://", 1)
+        cluster = RedisCluster.from_url(
+            f"{scheme.removesuffix('+cluster')}://{rest}",
+            max_connections=max_connections,
+            **options,
+        )
+        return cast(Redis, cluster)
+    pool = _BoundedPool.from_url(
+        url,
+        max_connections=max_connections,
+        timeout=settings.pools.redis_wait_s,
         health_check_interval=30,
-        socket_connect_timeout=5,
-        socket_timeout=10,
+        **options,
     )
     return Redis.from_pool(pool)
 

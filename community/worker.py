@@ -15,7 +15,7 @@ from community.config import Settings
 from community.db import sqlalchemy_config
 from community.logs import configure_logging
 from community.queue import make_queues
-from community.redis_client import make_redis
+from community.redis_client import make_queue_redis, make_redis
 from community.tasks import registry
 from community.tasks.registry import QUEUE_NAMES
 
@@ -44,8 +44,9 @@ def make_workers(
     """`redis`: the process's one client when the web app shares the process (its pool must
     have room for `held_connections`); by default the workers make their own."""
     load_task_modules()
-    redis = redis or make_redis(settings, extra_connections=held_connections(concurrency))
-    queues = make_queues(settings, redis)
+    held = held_connections(concurrency)
+    redis = redis or make_redis(settings, extra_connections=held)
+    queues = make_queues(settings, make_queue_redis(settings, redis, extra_connections=held))
     db_config = sqlalchemy_config(
         settings, pool_size=min(WORKER_DB_POOL_SIZE, settings.pools.db_size)
     )

@@ -12,7 +12,7 @@ from msgspec import Struct
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.auth import SESSION_USER_KEY, load_user
+from community.auth import load_user, sign_in, sign_out
 from community.config import Settings
 from community.models import Role
 from community.services.login_throttle import Throttle, minutes_text
@@ -83,11 +83,12 @@ class AuthController(Controller):
                 status_code=400,
             )
         await throttle.succeeded(data.email, address)
-        request.clear_session()
-        request.set_session({SESSION_USER_KEY: str(user.id)})
+        sign_in(request, user)
         return Redirect(safe_next(data.next, home_for(user.role)), status_code=303)
 
     @post("/logout", status_code=303)
-    async def logout(self, request: Request[Any, Any, Any]) -> Redirect:
-        request.clear_session()
+    async def logout(
+        self, request: Request[Any, Any, Any], redis: Redis, settings: Settings
+    ) -> Redirect:
+        await sign_out(request, redis, settings.redis_prefix)
         return Redirect("/login", status_code=303)

@@ -29,8 +29,9 @@ from community.auth import (
     DOOR_TOKEN_HEADER,
     DOOR_TOKEN_SECONDS,
     door_tokens,
+    is_signed_out,
     load_user,
-    session_user_id,
+    session_user,
 )
 from community.config import Settings
 from community.db import driver_connection
@@ -54,6 +55,7 @@ from community.services.checkin import (
     Staff,
 )
 from community.services.tickets import ticket_signer
+from community.sessions import SESSION_ID_KEY
 from community.templating import asset
 
 STATIC = Path(__file__).resolve().parent.parent.parent / "static"
@@ -208,23 +210,30 @@ async def provide_door_user(request: Request[Any, Any, Any]) -> Staff:
     The door API is outside the session middleware (see community.auth). A token is checked
     with its HMAC, and its user read at most every few seconds per process (a disabled
     account is refused within checkin.STAFF_CACHE_SECONDS); without one, the session is read
-    from its store and the user re-read on every request. A handler that only needs this
+    from its store and the user re-read on every request. A token dies with the sign-in that
+    asked for it (sign-out: at once; a password reset: within the same seconds as a disabled
+    account). A handler that only needs this
     (the key, a check-in with the user remembered) takes no database connection for it.
     """
     state = request.app.state
     token = request.headers.get(DOOR_TOKEN_HEADER)
     if token is not None:
-        claim = door_tokens(state["settings"].secret_key).verify(token)
-        if claim is None:
+        settings: Settings = state["settings"]
+        claim = door_tokens(settings.secret_key).verify(token)
+        if claim is None or (
+            claim.sid and await is_signed_out(state["redis"], settings.redis_prefix, claim.sid)
+        ):
             raise NotAuthorizedException("Your door sign-in has expired: reload the page.")
         user = await checkin.active_user_cached(_engine(request), claim.user_id)
+        version = claim.session_version
     else:
-        user_id = await session_user_id(request)
+        signed_in = await session_user(request)
         user = None
-        if user_id is not None:
+        if signed_in is not None:
             async with driver_connection(_engine(request)) as conn:
-                user = await checkin.active_user(conn, user_id)
-    if user is None:
+                user = await checkin.active_user(conn, signed_in.user_id)
+            version = signed_in.version
+    if user is None or user.session_version != version:
         raise NotAuthorizedException("Please sign in.")
     if Role(user.role) not in DOOR_ROLES:
         raise PermissionDeniedException("Your account cannot use the door.")
@@ -300,7 +309,12 @@ class DoorPagesController(Controller):
         user = await load_user(request)  # the DOOR guard has read it already
         if user is None:
             raise NotAuthorizedException("Please sign in.")
-        token = door_tokens(settings.secret_key).issue(user.id, user.role)
+        token = door_tokens(settings.secret_key).issue(
+            user.id,
+            user.role,
+            session_version=user.session_version,
+            sid=str(request.session.get(SESSION_ID_KEY, "")),
+        )
         return Response(
             {"token": token, "expires_in": DOOR_TOKEN_SECONDS},
             headers={"Cache-Control": "no-store"},

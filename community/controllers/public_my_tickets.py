@@ -29,6 +29,7 @@ from community.services import magic_links
 from community.services import ticket_pages as tickets
 from community.services import visitor_limits as limits
 from community.services.members import normalise_email
+from community.sessions import SESSION_ID_KEY, start_session
 from community.tasks.email import queue_signin_email
 
 SESSION_KEY = "my_tickets_member"
@@ -151,11 +152,14 @@ class MyTicketsController(Controller):
             claim = await magic_links.consume(redis, settings, token)
         except magic_links.LinkError as exc:
             return _link_problem_page(request, exc)
-        request.set_session({**dict(request.session), SESSION_KEY: claim.member_id})
+        # A new session id for the newly proven identity (never the one the browser brought).
+        kept = dict(request.session) if "session" in request.scope else {}
+        start_session(request, {**kept, SESSION_KEY: claim.member_id})
         return Redirect("/my-tickets", status_code=303)
 
     @post("/signout", name="my_tickets:signout", status_code=303)
     async def signout(self, request: Request[Any, Any, Any]) -> Redirect:
         session = {k: v for k, v in dict(request.session).items() if k != SESSION_KEY}
-        request.set_session(session)
+        # Nothing left but the sign-in's id: the session ends (its Redis key goes too).
+        request.set_session(session if set(session) - {SESSION_ID_KEY} else {})
         return Redirect("/my-tickets", status_code=303)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from advanced_alchemy.base import UUIDv7AuditBase
-from sqlalchemy import Boolean, CheckConstraint, DateTime, String
+from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from community.models.enums import Role, check_in
@@ -21,3 +21,5 @@ class User(UUIDv7AuditBase):
     role: Mapped[str] = mapped_column(String(16), default=Role.ORGANISER)
     is_active: Mapped[bool] = mapped_column(Boolean, default=True)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Part of every session and door token: raising it (a password reset) ends them all.
+    session_version: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))

@@ -171,12 +171,15 @@ class Staff:
     id: UUID
     name: str
     role: str
+    session_version: int = 0
 
 
 async def active_user(conn: asyncpg.Connection, user_id: UUID) -> Staff | None:
     """The user behind a session or door token, if the account is still active."""
     row = await conn.fetchrow(_ACTIVE_USER, user_id)
-    return Staff(row["id"], row["name"], row["role"]) if row is not None else None
+    if row is None:
+        return None
+    return Staff(row["id"], row["name"], row["role"], row["session_version"])
 
 
 # The door API with a door token re-reads its user at most this often per process: a disabled
@@ -551,7 +554,7 @@ SELECT l.result, l.scanned_at, r.id, r.event_id, r.name, r.channel, r.status,
   FROM checkin_log l LEFT JOIN registrations r ON r.id = l.registration_id
  WHERE l.op_id = $1
 """
-_ACTIVE_USER = "SELECT id, name, role FROM users WHERE id = $1 AND is_active"
+_ACTIVE_USER = "SELECT id, name, role, session_version FROM users WHERE id = $1 AND is_active"
 
 
 async def _driver(session: AsyncSession) -> asyncpg.Connection:

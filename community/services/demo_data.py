@@ -108,6 +108,7 @@ async def reset_demo_owner(session: AsyncSession) -> tuple[User, str]:
         user = User(email=DEMO_ADMIN_EMAIL, name="Demo Owner", role=Role.OWNER, password_hash="")
         session.add(user)
     user.password_hash = hash_password(password)
+    user.session_version = (user.session_version or 0) + 1  # a new password ends old sessions
     user.is_active = True
     await session.commit()
     return user, password

@@ -34,7 +34,11 @@ class Throttle:
     async def retry_after(self, email: str, address: str) -> int:
         """Seconds until another attempt is allowed; 0 when it may go ahead."""
         account_key, address_key = self._keys(email, address)
-        account, per_address = await self.redis.mget(account_key, address_key)
+        # Two keys in two cluster slots: a pipeline (not MGET) reads both in one round trip.
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.get(account_key)
+            pipe.get(address_key)
+            account, per_address = await pipe.execute()
         waits = []
         if int(account or 0) >= self.max_per_account:
             waits.append(await self.redis.ttl(account_key))

@@ -60,6 +60,9 @@ def test_credentials_switch_to_live_mode(tmp_path: Path) -> None:
         ("PORT", "70000", "PORT must be between"),
         ("SMTP_SECURITY", "tls1", "SMTP_SECURITY must be one of"),
         ("PLATFORM_MODE", "prod", "PLATFORM_MODE must be sandbox or live"),
+        ("REDIS_URL", "redis+cluster://10.0.0.1:7000", "QUEUE_URL must name a single Redis"),
+        ("QUEUE_URL", "redis+cluster://10.0.0.1:7000", "QUEUE_URL must be a URL"),
+        ("REDIS_PREFIX", "cd:{x}:", "REDIS_PREFIX must not contain"),
     ],
 )
 def test_malformed_settings_name_the_setting(
@@ -69,6 +72,15 @@ def test_malformed_settings_name_the_setting(
         load_settings(env(tmp_path, **{name: value}))
     assert fragment in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_a_cluster_url_needs_a_queue_url_and_the_queues_default_to_redis(tmp_path: Path) -> None:
+    cluster = load_settings(
+        env(tmp_path, REDIS_URL="redis+cluster://10.0.0.1:7000", QUEUE_URL="redis://q:6379/0")
+    )
+    assert cluster.redis_cluster and cluster.queue_redis_url == "redis://q:6379/0"
+    single = load_settings(env(tmp_path, REDIS_URL="redis://cache:6379/0"))
+    assert not single.redis_cluster and single.queue_redis_url == "redis://cache:6379/0"
 
 
 def test_cli_stops_with_one_sentence_not_a_traceback(tmp_path: Path) -> None:

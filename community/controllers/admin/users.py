@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.auth import OWNER_ONLY, SESSION_USER_KEY
+from community.auth import OWNER_ONLY, sign_in
 from community.config import Settings
 from community.controllers.admin.common import current_user, flash, form_dict, page
 from community.controllers.auth import home_for
@@ -210,7 +210,8 @@ class WelcomeController(Controller):
         if await invitations.consume(token) != user.id:  # used in another tab meanwhile
             return Redirect("/login", status_code=303)
         user.password_hash = hash_password(password)
+        # A new password ends every other session and door token of the account.
+        user.session_version += 1
         await db_session.commit()
-        request.clear_session()
-        request.set_session({SESSION_USER_KEY: str(user.id)})
+        sign_in(request, user)
         return Redirect(home_for(user.role), status_code=303)
