@@ -230,6 +230,15 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def private_modes() -> tuple[int, int]:
+    """The widest modes allowed in DATA_DIR: (folders, files).
+
+    Run as root, the embedded PostgreSQL runs as a user of its own, which must pass through
+    DATA_DIR to reach its data folder: folders may then be traversed (711, never listed).
+    """
+    return (0o711 if os.name == "posix" and os.geteuid() == 0 else 0o700), 0o600
+
+
 def make_private(folder: Path) -> None:
     """Create `folder` and take group and other access off it and everything in it (700/600).
 
@@ -237,11 +246,15 @@ def make_private(folder: Path) -> None:
     installs made before this rule have their files tightened at the next start.
     """
     folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folders, files = private_modes()
     for path in (folder, *folder.rglob("*")):
         try:
             mode = path.lstat().st_mode
-            if not stat.S_ISLNK(mode) and mode & 0o077:
-                path.chmod(stat.S_IMODE(mode) & 0o700)
+            if stat.S_ISLNK(mode):
+                continue
+            allowed = folders if stat.S_ISDIR(mode) else files | 0o100  # keep an owner's x
+            if stat.S_IMODE(mode) & ~allowed:
+                path.chmod(stat.S_IMODE(mode) & allowed)
         except OSError:
             continue  # gone meanwhile (a server's temporary file): nothing to protect
 

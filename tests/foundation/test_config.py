@@ -100,7 +100,7 @@ def test_cli_stops_with_one_sentence_not_a_traceback(tmp_path: Path) -> None:
 def test_the_data_dir_and_an_old_secret_key_file_are_made_private(tmp_path: Path) -> None:
     fresh = tmp_path / "fresh"
     load_settings(env(fresh))
-    assert fresh.stat().st_mode & 0o777 == 0o700
+    assert fresh.stat().st_mode & 0o077 == 0
     old = tmp_path / "old"
     old.mkdir()
     (old / "secret_key").write_text("k" * 48)

@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 from redis import Redis
 
+from community.config import private_modes
 from community.db import asyncpg_dsn, ensure_database
 from community.embedded import start_postgres, start_redis
 
@@ -46,6 +47,7 @@ def test_embedded_postgres_creates_database_and_reuses_it(tmp_path: Path) -> Non
             await conn.close()
 
     asyncio.run(run("CREATE TABLE t (v text); INSERT INTO t VALUES ('kept')"))
+    assert _open_to_others(tmp_path) == []  # its files are the service's alone, too
     get_server(tmp_path / "postgres").cleanup()  # stops the server: the last handle is gone
     url = start_postgres(tmp_path)
     try:
@@ -55,10 +57,14 @@ def test_embedded_postgres_creates_database_and_reuses_it(tmp_path: Path) -> Non
 
 
 def _open_to_others(folder: Path) -> list[str]:
+    """Anything group or others may read or write (folders may be traversed when run as
+    root, for the embedded PostgreSQL's own user; see config.private_modes)."""
+    folders, _ = private_modes()
     return [
         f"{path.relative_to(folder)} {oct(path.stat().st_mode & 0o777)}"
         for path in (folder, *folder.rglob("*"))
-        if not path.is_symlink() and path.stat().st_mode & 0o077
+        if not path.is_symlink()
+        and path.stat().st_mode & 0o077 & ~(folders if path.is_dir() else 0)
     ]
 
 
