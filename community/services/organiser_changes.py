@@ -327,7 +327,7 @@ async def release_duplicates(
         token, channel = release.ticket_token, release.channel
         await fx.session.commit()
         try:
-            await fx.registrations.cancel(token)
+            await fx.registrations.cancel(token, by="organiser")
         except AlreadyCancelled:
             pass
         except RegistrationError as exc:
