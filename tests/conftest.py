@@ -207,3 +207,33 @@ async def door_client(
 ) -> AsyncTestClient[Litestar]:
     await login(client, door_user)
     return client
+
+
+# --- Content-Security-Policy in the browser tests --------------------------------------------
+
+CSP_VIOLATIONS: list[str] = []
+# Injected by the browser driver, so the policy does not apply to it; it turns each
+# violation into a console line the watcher below collects.
+_CSP_LISTENER = """document.addEventListener("securitypolicyviolation", (e) =>
+    console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI} ${e.sourceFile}`))"""
+
+
+async def watch_csp(page: Any) -> None:
+    """Record every Content-Security-Policy violation on `page` (call before navigating);
+    the autouse fixture below fails the test if there was any."""
+    await page.add_init_script(_CSP_LISTENER)
+
+    def seen(message: Any) -> None:
+        text = message.text
+        if "CSP violation" in text or "Content Security Policy" in text:
+            CSP_VIOLATIONS.append(f"{page.url}: {text}")
+
+    page.on("console", seen)
+
+
+@pytest.fixture(autouse=True)
+def no_csp_violations() -> Iterator[None]:
+    CSP_VIOLATIONS.clear()
+    yield
+    found, CSP_VIOLATIONS[:] = list(CSP_VIOLATIONS), []
+    assert not found, found

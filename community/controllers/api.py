@@ -6,7 +6,6 @@ Parse and answer only: every decision is the registration service's. Refusals ca
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -15,20 +14,26 @@ from litestar import Controller, MediaType, Request, Response, delete, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.openapi.spec import Example
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 from saq import Queue
 
 from community.controllers.api_limits import cancellation_limit, json_body_only, registration_limit
 from community.db import app_session_maker
-from community.services.native_registrations import cancel_by_ticket, register_native
+from community.errors import TOO_LARGE, ApiError, error_spec
+from community.services.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
+from community.services.native_registrations import (
+    cancel_by_ticket,
+    mail_existing_ticket,
+    register_native,
+)
 from community.services.registrations import (
     AlreadyCancelled,
     AlreadyRegistered,
     EventNotFound,
     HoldExpired,
     InvalidRegistration,
+    NotCancellable,
     RegistrationClosed,
     RegistrationError,
     RegistrationService,
@@ -46,26 +51,38 @@ STATUS_OF: dict[type[RegistrationError], int] = {
     RegistrationClosed: 409,
     AlreadyCancelled: 409,
     HoldExpired: 409,
+    NotCancellable: 409,
     RegistrationUnavailable: 503,
 }
 NO_STORE = CacheControlHeader(no_store=True)
+ALREADY_REGISTERED = (
+    "This address already has a place at this event. If it is yours, we have e-mailed "
+    "its ticket to it again."
+)
 
 
 # --- bodies ----------------------------------------------------------------------------------
 
 
 class RegistrationRequest(msgspec.Struct):
-    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200, examples=["Ada Lovelace"])]
-    email: Annotated[str, msgspec.Meta(min_length=3, max_length=320, examples=["ada@example.com"])]
+    # The limits of the event page's form and the member profiles (services.members).
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["Ada Lovelace"])]
+    email: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=3,
+            max_length=MAX_EMAIL,
+            pattern=EMAIL_PATTERN,
+            examples=["ada@example.com"],
+            description="At most 64 characters before the @, 63 per domain label.",
+        ),
+    ]
 
 
 class RegistrationResponse(msgspec.Struct):
     status: Literal["confirmed", "waitlisted"]
     registration_id: UUID
     event_id: UUID
-    ticket_token: Annotated[
-        str, msgspec.Meta(description="Secret that names the ticket; also cancels it.")
-    ]
     seat_no: int | None
     waitlist_position: Annotated[
         int | None, msgspec.Meta(description="1 for the first in line; null when seated.")
@@ -102,22 +119,8 @@ class CountsResponse(msgspec.Struct):
     per_channel: dict[str, int]
 
 
-class ApiError(msgspec.Struct, omit_defaults=True):
-    status_code: int
-    code: str
-    detail: str
-    field: str | None = None
-    channel: str | None = None
-    registered_at: datetime | None = None
-    waitlisted: bool | None = None
-
-
 def _spec(description: str, code: str, detail: str, status: int) -> ResponseSpec:
-    return ResponseSpec(
-        data_container=ApiError,
-        description=description,
-        examples=[Example(value={"status_code": status, "code": code, "detail": detail})],
-    )
+    return error_spec(status, description, detail, code)
 
 
 BAD_INPUT = _spec("A field is missing or invalid", "invalid", "Enter a valid e-mail address.", 400)
@@ -133,6 +136,8 @@ NOT_JSON = _spec(
 UNAVAILABLE = _spec(
     "Our side failed for a moment; nothing was taken", "unavailable", "Please try again.", 503
 )
+# What the framework answers before a handler runs, in the same shape.
+FRAMEWORK = {413: TOO_LARGE}
 
 
 # --- errors --------------------------------------------------------------------------------------
@@ -146,8 +151,9 @@ def registration_error_handler(
     if isinstance(exc, InvalidRegistration):
         body.field = exc.field
     if isinstance(exc, AlreadyRegistered):
-        body.channel, body.registered_at = exc.channel, exc.since
-        body.waitlisted = exc.waitlisted
+        # The same answer whatever the channel, date or waitlist: it must not tell a stranger
+        # where or when someone registered (their ticket was mailed to them instead).
+        body.detail = ALREADY_REGISTERED
     headers = {"Retry-After": "1"} if status == 503 else {}
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
@@ -190,16 +196,21 @@ class RegistrationApiController(Controller):
             "native reserve). When the event is full and in waitlist mode the person joins "
             "the waitlist and gets a position. 'Sold out' and 'already registered' are "
             "answered without touching the database. The person is e-mailed their ticket "
-            "(or their waitlist place), as when registering on the event page."
+            "(or their waitlist place), as when registering on the event page. The ticket, "
+            "and the link that cancels it, go only to that address: the answer does not "
+            "carry them. An address that already has a place is answered 409 "
+            "`already_registered`, the same whatever the channel, and its ticket is "
+            "e-mailed to it again."
         ),
         cache_control=NO_STORE,
         guards=[json_body_only, registration_limit],
         responses={
             400: BAD_INPUT,
+            **FRAMEWORK,
             404: _spec("No such event", "event_not_found", "There is no such event.", 404),
             409: _spec(
-                "Already registered (with the channel and date of the first registration), "
-                "sold out, or registration closed",
+                "Already registered (`already_registered`), sold out (`sold_out`), or "
+                "registration closed (`closed`)",
                 "sold_out",
                 "This event is sold out.",
                 409,
@@ -216,14 +227,18 @@ class RegistrationApiController(Controller):
         registrations: RegistrationService,
         request: Request[Any, Any, Any],
     ) -> RegistrationResponse:
-        reg = await register_native(
-            registrations, _queues(request), event_id, name=data.name, email=data.email
-        )
+        queues = _queues(request)
+        try:
+            reg = await register_native(
+                registrations, queues, event_id, name=data.name, email=data.email
+            )
+        except AlreadyRegistered:
+            await mail_existing_ticket(queues, event_id, data.email)
+            raise
         return RegistrationResponse(
             status=reg.status.value,  # type: ignore[arg-type]
             registration_id=reg.registration_id,
             event_id=reg.event_id,
-            ticket_token=reg.ticket_token,
             seat_no=reg.seat_no,
             waitlist_position=reg.waitlist_position,
         )
@@ -234,13 +249,22 @@ class RegistrationApiController(Controller):
         summary="Cancel a registration by its ticket token",
         description=(
             "The seat returns at once; the first person on the waitlist gets it. Both are "
-            "told by e-mail."
+            "told by e-mail. The token comes from the ticket e-mail. The rules of the ticket "
+            "page apply: a place taken on a platform is cancelled there, and a ticket used "
+            "at the door, or for a past or cancelled event, cannot be cancelled "
+            "(409 `not_cancellable`)."
         ),
         cache_control=NO_STORE,
         guards=[cancellation_limit],
         responses={
             404: _spec("No registration has this ticket", "ticket_not_found", "No ticket.", 404),
-            409: _spec("Already cancelled", "already_cancelled", "It was already cancelled.", 409),
+            409: _spec(
+                "Already cancelled (`already_cancelled`), or not cancellable here "
+                "(`not_cancellable`)",
+                "not_cancellable",
+                "This ticket has been used at the door; it can no longer be cancelled.",
+                409,
+            ),
             429: RATE_LIMITED,
             503: UNAVAILABLE,
         },

@@ -35,8 +35,17 @@ from community.auth import (
 )
 from community.config import Settings
 from community.db import driver_connection
+from community.errors import (
+    NOT_JSON,
+    SIGN_IN,
+    TOO_LARGE,
+    UNAVAILABLE,
+    WRONG_ROLE,
+    error_spec,
+)
 from community.models import Event, Role, User
 from community.services import checkin
+from community.services.access import door_sees_emails
 from community.services.checkin import (
     Actor,
     CheckinInputError,
@@ -61,6 +70,7 @@ OFFLINE_ASSETS = (
     "door/vendor/noble-ed25519.js",
 )
 MAX_OPS_PER_SYNC = 500
+SYNC_MAX_BODY = 512 * 1024  # a door that was offline for a while sends up to 500 scans at once
 DOOR_ROLES: frozenset[Role] = frozenset(DOOR.roles)  # type: ignore[attr-defined]
 ROSTER_FIELDS = (
     "id",
@@ -101,6 +111,17 @@ class QueuedOp(Struct, forbid_unknown_fields=True):
 class SyncBody(Struct, forbid_unknown_fields=True):
     device: Device
     ops: Annotated[list[QueuedOp], Meta(max_length=MAX_OPS_PER_SYNC)]
+
+
+# Documented statuses (one error shape, community.errors); reads, then writes.
+DOOR_READ_ERRORS = {
+    400: error_spec(400, "A parameter is malformed", "q: at most 200 characters."),
+    401: SIGN_IN,
+    403: WRONG_ROLE,
+    404: error_spec(404, "No such event", "No such event."),
+    503: UNAVAILABLE,
+}
+DOOR_WRITE_ERRORS = {**DOOR_READ_ERRORS, 413: TOO_LARGE, 415: NOT_JSON}
 
 
 def json_only(app: ASGIApp) -> ASGIApp:
@@ -151,11 +172,12 @@ def outcome_json(outcome: Outcome) -> dict[str, Any]:
     }
 
 
-def _row(entry: RosterEntry) -> list[Any]:
+def _row(entry: RosterEntry, staff: Staff) -> list[Any]:
     return [
         entry.id,
         entry.name,
-        entry.email or "",
+        # Door staff find people by name or by the address they say, but are shown none.
+        (entry.email or "") if door_sees_emails(staff) else "",
         entry.channel,
         entry.status,
         _iso(entry.checked_in_at),
@@ -175,8 +197,8 @@ def event_json(event: Event) -> dict[str, Any]:
     }
 
 
-async def _event(session: AsyncSession, event_id: UUID) -> Event:
-    event = await checkin.door_event(session, event_id)
+async def _event(session: AsyncSession, event_id: UUID, staff: Staff | User) -> Event:
+    event = await checkin.door_event(session, event_id, staff)
     if event is None:
         raise NotFoundException("No such event.")
     return event
@@ -218,6 +240,13 @@ async def provide_door_user(request: Request[Any, Any, Any]) -> Staff:
     return user
 
 
+async def _page_user(request: Request[Any, Any, Any]) -> User:
+    user = await load_user(request)  # the DOOR guard has read it already
+    if user is None:
+        raise NotAuthorizedException("Please sign in.")
+    return user
+
+
 def _engine(request: Request[Any, Any, Any]) -> AsyncEngine:
     config: SQLAlchemyAsyncConfig = request.app.state["db_config"]
     return config.get_engine()
@@ -246,16 +275,16 @@ class DoorPagesController(Controller):
 
     @get("/", cache=False)
     async def events(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
-        user: User | None = await load_user(request)
-        cards = await checkin.door_events(db_session)
+        user = await _page_user(request)
+        cards = await checkin.door_events(db_session, user)
         return Template("door/events.html", context={"cards": cards, "user": user})
 
     @get("/events/{event_id:uuid}", cache=False)
     async def scanner(
         self, request: Request[Any, Any, Any], db_session: AsyncSession, event_id: UUID
     ) -> Template:
-        event = await _event(db_session, event_id)
-        user: User | None = await load_user(request)
+        user = await _page_user(request)
+        event = await _event(db_session, event_id, user)
         return Template(
             "door/scan.html",
             context={
@@ -318,7 +347,12 @@ class DoorApiController(Controller):
     dependencies = {"door_user": Provide(provide_door_user)}
     tags = ["Door check-in"]
 
-    @get("/key", cache=False, summary="The public key that verifies tickets")
+    @get(
+        "/key",
+        cache=False,
+        summary="The public key that verifies tickets",
+        responses={401: SIGN_IN, 403: WRONG_ROLE},
+    )
     async def key(self, settings: Settings, door_user: Staff) -> dict[str, Any]:
         return ticket_signer(settings.secret_key).public_info()
 
@@ -326,6 +360,7 @@ class DoorApiController(Controller):
         "/events/{event_id:uuid}/roster",
         cache=False,
         summary="Everyone registered, for offline use",
+        responses=DOOR_READ_ERRORS,
     )
     async def roster(
         self,
@@ -335,7 +370,7 @@ class DoorApiController(Controller):
         event_id: UUID,
         since: datetime | None = None,
     ) -> dict[str, Any]:
-        event = await _event(db_session, event_id)
+        event = await _event(db_session, event_id, door_user)
         roster = await checkin.roster(db_session, event_id, since=since)
         return {
             "event": event_json(event),
@@ -344,18 +379,28 @@ class DoorApiController(Controller):
             "full": roster.full,
             "counts": {"checked_in": roster.counts.checked_in, "expected": roster.counts.expected},
             "fields": ROSTER_FIELDS,
-            "people": [_row(entry) for entry in roster.entries],
+            "people": [_row(entry, door_user) for entry in roster.entries],
         }
 
-    @get("/events/{event_id:uuid}/counts", cache=False, summary="Checked in / expected")
+    @get(
+        "/events/{event_id:uuid}/counts",
+        cache=False,
+        summary="Checked in / expected",
+        responses=DOOR_READ_ERRORS,
+    )
     async def counts(
         self, db_session: AsyncSession, door_user: Staff, event_id: UUID
     ) -> dict[str, int]:
-        await _event(db_session, event_id)
+        await _event(db_session, event_id, door_user)
         counts = await checkin.counts(db_session, event_id)
         return {"checked_in": counts.checked_in, "expected": counts.expected}
 
-    @get("/events/{event_id:uuid}/search", cache=False, summary="Find people by name or e-mail")
+    @get(
+        "/events/{event_id:uuid}/search",
+        cache=False,
+        summary="Find people by name or e-mail",
+        responses=DOOR_READ_ERRORS,
+    )
     async def search(
         self,
         db_session: AsyncSession,
@@ -363,14 +408,19 @@ class DoorApiController(Controller):
         event_id: UUID,
         q: Annotated[str, Meta(max_length=200)] = "",
     ) -> dict[str, Any]:
-        await _event(db_session, event_id)
+        await _event(db_session, event_id, door_user)
         try:
             found = await checkin.search(db_session, event_id, q)
         except CheckinInputError as exc:
             raise _bad_input(exc) from None
-        return {"fields": ROSTER_FIELDS, "people": [_row(entry) for entry in found]}
+        return {"fields": ROSTER_FIELDS, "people": [_row(entry, door_user) for entry in found]}
 
-    @post("/events/{event_id:uuid}/checkins", status_code=200, summary="Check one person in")
+    @post(
+        "/events/{event_id:uuid}/checkins",
+        status_code=200,
+        summary="Check one person in",
+        responses=DOOR_WRITE_ERRORS,
+    )
     async def check_in(
         self,
         request: Request[Any, Any, Any],
@@ -385,7 +435,7 @@ class DoorApiController(Controller):
         signer = ticket_signer(state["settings"].secret_key)
         op = Op(token=data.token, registration_id=data.registration_id, op_id=data.op_id)
         async with driver_connection(_engine(request)) as conn:
-            if not await checkin.event_exists_on(conn, event_id):
+            if not await checkin.event_exists_on(conn, event_id, door_user):
                 raise NotFoundException("No such event.")
             try:
                 outcome = await checkin.check_in_online(conn, signer, event_id, op, actor)
@@ -395,7 +445,12 @@ class DoorApiController(Controller):
         state["passback"].add(checkin.platform_checkins([outcome]))
         return Response(outcome_json(outcome))
 
-    @post("/events/{event_id:uuid}/undo", status_code=200, summary="Take a check-in back")
+    @post(
+        "/events/{event_id:uuid}/undo",
+        status_code=200,
+        summary="Take a check-in back",
+        responses=DOOR_WRITE_ERRORS,
+    )
     async def undo(
         self,
         door_user: Staff,
@@ -404,11 +459,17 @@ class DoorApiController(Controller):
         data: UndoBody,
     ) -> dict[str, Any]:
         actor = _actor(door_user, data.device)
-        await self._known_event(db_session, event_id)
+        await self._known_event(db_session, event_id, door_user)
         op = Op(kind="undo", registration_id=data.registration_id, op_id=data.op_id)
         return outcome_json(await checkin.undo(db_session, event_id, op, actor))
 
-    @post("/events/{event_id:uuid}/sync", status_code=200, summary="Apply a door's offline queue")
+    @post(
+        "/events/{event_id:uuid}/sync",
+        status_code=200,
+        summary="Apply a door's offline queue",
+        responses=DOOR_WRITE_ERRORS,
+        request_max_body_size=SYNC_MAX_BODY,
+    )
     async def sync(
         self,
         request: Request[Any, Any, Any],
@@ -419,7 +480,7 @@ class DoorApiController(Controller):
         data: SyncBody,
     ) -> dict[str, Any]:
         actor = _actor(door_user, data.device)
-        await self._known_event(db_session, event_id)
+        await self._known_event(db_session, event_id, door_user)
         for queued in data.ops:
             if queued.kind == "undo" and queued.registration_id is None:
                 raise ClientException("ops: an undo needs its registration_id.")
@@ -449,8 +510,8 @@ class DoorApiController(Controller):
         }
 
     @staticmethod
-    async def _known_event(session: AsyncSession, event_id: UUID) -> None:
-        if not await checkin.event_exists(session, event_id):
+    async def _known_event(session: AsyncSession, event_id: UUID, staff: Staff) -> None:
+        if not await checkin.event_exists(session, event_id, staff):
             raise NotFoundException("No such event.")
 
 

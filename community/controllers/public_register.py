@@ -30,7 +30,7 @@ from community.models import Event, RegistrationStatus
 from community.services import event_pages as pages
 from community.services import visitor_limits as limits
 from community.services.event_pages import CHANNEL_LABELS
-from community.services.members import clean_name, normalise_email
+from community.services.members import MAX_EMAIL, MAX_NAME, clean_name, normalise_email
 from community.services.native_registrations import register_native
 from community.services.registrations import (
     AlreadyRegistered,
@@ -43,9 +43,6 @@ from community.services.registrations import (
 )
 from community.services.ticket_pages import active_registration
 from community.tasks.email import queue_ticket_email
-
-MAX_NAME = 120
-MAX_EMAIL = 254
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,10 @@ from community.services.event_covers import cover_svg
 from community.services.native_registrations import cancel_by_ticket
 from community.services.registrations import (
     AlreadyCancelled,
+    NotCancellable,
     RegistrationUnavailable,
     TicketNotFound,
+    attendee_cancel_refusal,
 )
 
 PRIVATE_HEADERS = {"x-robots-tag": "noindex, nofollow", "referrer-policy": "no-referrer"}
@@ -146,7 +148,8 @@ class TicketPagesController(Controller):
         if ticket.registration.status == "cancelled":
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
         if not ticket.can_cancel:
-            return refuse(409, "This registration cannot be cancelled here.")
+            refusal = attendee_cancel_refusal(ticket.registration, ticket.event)
+            return refuse(409, refusal or "This registration cannot be cancelled here.")
         wait = await limits.hit(redis, settings, limits.CANCEL_PER_ADDRESS, client_address(request))
         if wait:
             return refuse(
@@ -159,6 +162,8 @@ class TicketPagesController(Controller):
             )
         except AlreadyCancelled:
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
+        except NotCancellable as exc:
+            return refuse(409, exc.message)
         except TicketNotFound:
             return missing_page(request)
         except RegistrationUnavailable as exc:

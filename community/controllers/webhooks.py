@@ -21,6 +21,7 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
+from community.errors import TOO_LARGE, UNAVAILABLE, error_spec
 from community.services import sync_log
 from community.services.poll_schedule import mark_selling
 from community.services.webhooks import (
@@ -47,11 +48,24 @@ async def _json_body(request: Request[Any, Any, Any]) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise HTTPException(status_code=400, detail="The webhook body is not JSON.") from None
+    except RecursionError:
+        raise HTTPException(
+            status_code=400, detail="The webhook body is nested too deeply."
+        ) from None
+
+
+RESPONSES = {
+    400: error_spec(400, "Our address, but not a webhook body we understand", "Not JSON."),
+    401: error_spec(401, "Not an address we handed out for this platform", "Unknown address."),
+    413: TOO_LARGE,
+    503: UNAVAILABLE,
+}
 
 
 class WebhooksController(Controller):
     path = "/webhooks"
     tags = ["webhooks"]
+    request_max_body_size = MAX_BODY
 
     async def _handle(
         self,
@@ -97,7 +111,12 @@ class WebhooksController(Controller):
         await db_session.commit()
         return {"status": "accepted"}
 
-    @post("/eventbrite/{token:str}", status_code=202)
+    @post(
+        "/eventbrite/{token:str}",
+        status_code=202,
+        responses=RESPONSES,
+        description="202 `accepted` (a pull is queued) or `ignored` (nothing to pull).",
+    )
     async def eventbrite(
         self,
         token: str,
@@ -110,7 +129,12 @@ class WebhooksController(Controller):
         """Eventbrite says something changed: pull the listing (the body is not trusted)."""
         return await self._handle("eventbrite", token, request, settings, redis, queues, db_session)
 
-    @post("/luma/{token:str}", status_code=202)
+    @post(
+        "/luma/{token:str}",
+        status_code=202,
+        responses=RESPONSES,
+        description="202 `accepted` (a pull is queued) or `ignored` (nothing to pull).",
+    )
     async def luma(
         self,
         token: str,

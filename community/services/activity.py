@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Event, OutboxMessage, SyncLog
@@ -58,7 +58,14 @@ def _filtered(query: Any, flt: SyncFilter) -> Any:
     return query
 
 
-async def last_checks(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
+def _scoped(query: Any, scope: ColumnElement[bool] | None) -> Any:
+    """Only the user's events (services.access), which leaves out account-level entries."""
+    return query if scope is None else query.where(SyncLog.event_id.is_not(None), scope)
+
+
+async def last_checks(
+    session: AsyncSession, flt: SyncFilter, *, scope: ColumnElement[bool] | None = None
+) -> list[SyncRow]:
     """The latest pull that found nothing new, per listing (the no-op pulls, collapsed)."""
     if flt.problems or flt.direction not in ("", "pull"):
         return []
@@ -69,17 +76,21 @@ async def last_checks(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
         .order_by(SyncLog.created_at.desc()),
         flt,
     )
-    rows = await session.execute(query.limit(12))
+    rows = await session.execute(_scoped(query, scope).limit(12))
     return [SyncRow(entry, title or "", tz or "UTC") for entry, title, tz in rows]
 
 
-async def sync_entries(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
+async def sync_entries(
+    session: AsyncSession, flt: SyncFilter, *, scope: ColumnElement[bool] | None = None
+) -> list[SyncRow]:
+    """The latest entries, within `scope` (see _scoped)."""
     query = (
         select(SyncLog, Event.title, Event.timezone)
         .outerjoin(Event, Event.id == SyncLog.event_id)
         .where(SyncLog.action != CHECKED)
         .order_by(SyncLog.created_at.desc(), SyncLog.id.desc())
     )
+    query = _scoped(query, scope)
     if flt.event_id is not None:
         query = query.where(SyncLog.event_id == flt.event_id)
     if flt.platform:
@@ -92,10 +103,13 @@ async def sync_entries(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
     return [SyncRow(entry, title or "", tz or "UTC") for entry, title, tz in rows]
 
 
-async def events_with_sync(session: AsyncSession) -> Sequence[tuple[UUID, str]]:
+async def events_with_sync(
+    session: AsyncSession, *, scope: ColumnElement[bool] | None = None
+) -> Sequence[tuple[UUID, str]]:
     rows = await session.execute(
         select(Event.id, Event.title)
         .where(Event.id.in_(select(SyncLog.event_id).distinct()))
+        .where(scope if scope is not None else true())
         .order_by(Event.starts_at.desc())
         .limit(100)
     )

@@ -15,7 +15,7 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import ColumnElement, Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import (
@@ -310,9 +310,17 @@ class MemberRow:
 
 
 async def member_directory(
-    session: AsyncSession, q: str, page: int, *, exclude: UUID | None = None
+    session: AsyncSession,
+    q: str,
+    page: int,
+    *,
+    exclude: UUID | None = None,
+    scope: ColumnElement[bool] | None = None,
 ) -> tuple[list[MemberRow], int]:
+    """A page of profiles; `scope` limits them to those the user may see (services.access)."""
     stmt = select(Member).where(visible_members_clause())
+    if scope is not None:
+        stmt = stmt.where(scope)
     if exclude is not None:
         stmt = stmt.where(Member.id != exclude)
     if q.strip():
@@ -357,11 +365,16 @@ class ProfileRegistration:
     event: Event
 
 
-async def member_registrations(session: AsyncSession, member_id: UUID) -> list[ProfileRegistration]:
-    rows = await session.execute(
+async def member_registrations(
+    session: AsyncSession, member_id: UUID, *, scope: ColumnElement[bool] | None = None
+) -> list[ProfileRegistration]:
+    """A profile's registrations, at the events `scope` allows (services.access)."""
+    stmt = (
         select(Registration, Event)
         .join(Event, Event.id == Registration.event_id)
         .where(Registration.member_id == member_id)
-        .order_by(Event.starts_at.desc())
     )
+    if scope is not None:
+        stmt = stmt.where(scope)
+    rows = await session.execute(stmt.order_by(Event.starts_at.desc()))
     return [ProfileRegistration(reg, event) for reg, event in rows]

@@ -15,14 +15,15 @@ def _utc(value: datetime) -> str:
 
 
 def _escape(text: str) -> str:
-    """TEXT values: backslash, semicolon, comma and newlines are escaped (RFC 5545 3.3.11)."""
-    return (
-        text.replace("\\", "\\\\")
-        .replace(";", "\\;")
-        .replace(",", "\\,")
-        .replace("\r\n", "\\n")
-        .replace("\n", "\\n")
+    """TEXT values: backslash, semicolon, comma and newlines are escaped (RFC 5545 3.3.11).
+
+    A lone CR counts as a line break too; other control characters are not allowed in TEXT.
+    """
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    text = "".join(
+        ch for ch in text if ch == "\n" or ch == "\t" or (ord(ch) >= 32 and ch != "\x7f")
     )
+    return text.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
 
 
 def _fold(line: str) -> str:

@@ -41,7 +41,10 @@ from community.models import (
     EventStatus,
     Registration,
     RegistrationStatus,
+    Role,
 )
+from community.services import access
+from community.services.access import Who
 from community.services.tickets import TicketError, TicketSigner
 
 log = logging.getLogger("community.checkin")
@@ -760,40 +763,42 @@ async def search(
     return [_entry(row) for row in rows]
 
 
-# Check-ins name their event in the URL; whether it exists rarely changes, so each process
-# remembers a yes for a minute instead of asking PostgreSQL on every scan.
-_EXISTING_EVENTS: dict[UUID, float] = {}
+# Check-ins name their event in the URL; whether this user may open it at the door rarely
+# changes, so each process remembers a yes for a minute instead of asking on every scan.
+_OPEN_EVENTS: dict[tuple[UUID, str, UUID], float] = {}
 EVENT_CACHE_SECONDS = 60.0
 
 
-async def event_exists(session: AsyncSession, event_id: UUID) -> bool:
-    if _event_known(event_id):
+async def event_exists(session: AsyncSession, event_id: UUID, staff: Who) -> bool:
+    """Whether `staff` may work this event at the door (see services.access)."""
+    if _event_known(event_id, staff):
         return True
     found = await session.scalar(
-        select(Event.id).where(Event.id == event_id, Event.deleted_at.is_(None))
+        select(Event.id).where(
+            Event.id == event_id, Event.deleted_at.is_(None), access.door_events(staff, _now())
+        )
     )
-    return _remember_event(event_id) if found is not None else False
+    return _remember_event(event_id, staff) if found is not None else False
 
 
-async def event_exists_on(conn: asyncpg.Connection, event_id: UUID) -> bool:
+async def event_exists_on(conn: asyncpg.Connection, event_id: UUID, staff: Who) -> bool:
     """`event_exists` on a raw connection."""
-    if _event_known(event_id):
+    if _event_known(event_id, staff):
         return True
-    found = await conn.fetchval(_EVENT_EXISTS, event_id)
-    return _remember_event(event_id) if found is not None else False
+    sql = access.DOOR_EVENT_SQL[Role(staff.role)]
+    args = (event_id, staff.id) if staff.role == Role.ORGANISER else (event_id,)
+    found = await conn.fetchval(sql, *args)
+    return _remember_event(event_id, staff) if found is not None else False
 
 
-_EVENT_EXISTS = "SELECT 1 FROM events WHERE id = $1 AND deleted_at IS NULL"
+def _event_known(event_id: UUID, staff: Who) -> bool:
+    return _OPEN_EVENTS.get((event_id, staff.role, staff.id), 0.0) > time.monotonic()
 
 
-def _event_known(event_id: UUID) -> bool:
-    return _EXISTING_EVENTS.get(event_id, 0.0) > time.monotonic()
-
-
-def _remember_event(event_id: UUID) -> bool:
-    if len(_EXISTING_EVENTS) > 1000:
-        _EXISTING_EVENTS.clear()
-    _EXISTING_EVENTS[event_id] = time.monotonic() + EVENT_CACHE_SECONDS
+def _remember_event(event_id: UUID, staff: Who) -> bool:
+    if len(_OPEN_EVENTS) > 1000:
+        _OPEN_EVENTS.clear()
+    _OPEN_EVENTS[(event_id, staff.role, staff.id)] = time.monotonic() + EVENT_CACHE_SECONDS
     return True
 
 
@@ -809,9 +814,13 @@ def platform_checkins(outcomes: Sequence[Outcome]) -> list[UUID]:
     ]
 
 
-async def door_event(session: AsyncSession, event_id: UUID) -> Event | None:
-    event = await session.get(Event, event_id)
-    return None if event is None or event.deleted_at is not None else event
+async def door_event(session: AsyncSession, event_id: UUID, staff: Who) -> Event | None:
+    """The event, if `staff` may work it at the door (see services.access)."""
+    return await session.scalar(
+        select(Event).where(
+            Event.id == event_id, Event.deleted_at.is_(None), access.door_events(staff, _now())
+        )
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -821,9 +830,10 @@ class EventCard:
 
 
 async def door_events(
-    session: AsyncSession, *, now: datetime | None = None, limit: int = 30
+    session: AsyncSession, staff: Who, *, now: datetime | None = None, limit: int = 30
 ) -> list[EventCard]:
-    """Events a door could be working, from yesterday on, soonest first, with their counts."""
+    """Events a door could be working, from yesterday on, soonest first, with their counts
+    (only those `staff` may work, see services.access)."""
     now = now or _now()
     events = list(
         (
@@ -832,6 +842,7 @@ async def door_events(
                 .where(
                     Event.deleted_at.is_(None),
                     Event.status != EventStatus.DRAFT,
+                    access.door_events(staff, now),
                     func.coalesce(Event.ends_at, Event.starts_at) >= now - timedelta(days=1),
                 )
                 .order_by(Event.starts_at)

@@ -31,7 +31,7 @@ from community.models import ListingState as ModelListingState
 from community.platforms.base import RemoteEvent
 from community.platforms.errors import PlatformError, PlatformNotFound
 from community.platforms.luma import LumaClient
-from community.services.events import InvalidInput, unique_slug
+from community.services.events import InvalidInput, multi_line, one_line, unique_slug
 from community.services.platform_accounts import active_account
 from community.services.platform_clients import client_for_listing
 from community.services.rate_budget import RateBudget
@@ -190,14 +190,14 @@ async def _resolve(client: object, ref: ListingRef) -> str:
 
 def clone_values(remote: RemoteEvent, platform: str) -> dict[str, object]:
     """Event columns for a native clone of a platform event."""
-    description = remote.description.strip()
-    summary = re.sub(r"\s+", " ", description)[:297]
+    description = multi_line(remote.description)
+    summary = one_line(description)[:297]
     if len(description) > 297:
         summary = summary.rsplit(" ", 1)[0] + "…"
     capacity = remote.capacity or max(DEFAULT_CAPACITY, remote.going_count)
     capacity = max(capacity, remote.going_count)
     return {
-        "title": (remote.title or "Imported event")[:200],
+        "title": (one_line(remote.title) or "Imported event")[:200],
         "summary": summary[:300],
         "description_md": description[:20_000],
         "starts_at": remote.starts_at,
@@ -205,9 +205,9 @@ def clone_values(remote: RemoteEvent, platform: str) -> dict[str, object]:
         if remote.ends_at and remote.ends_at >= remote.starts_at
         else None,
         "timezone": remote.timezone or "UTC",
-        "venue_name": (remote.venue_name or "")[:200],
-        "address": (remote.address or "")[:300],
-        "city": (remote.city or "")[:120],
+        "venue_name": one_line(remote.venue_name or "")[:200],
+        "address": one_line(remote.address or "")[:300],
+        "city": one_line(remote.city or "")[:120],
         # Only a two-letter code is a country code; a spelt-out name ("Germany") is dropped.
         "country": country.upper() if len(country := (remote.country or "").strip()) == 2 else "",
         "latitude": remote.lat,

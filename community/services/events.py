@@ -58,6 +58,36 @@ class FieldSpec:
     label: str = ""
 
 
+# Every other text field is one line: it goes into mail subjects, headers and .ics lines.
+MULTILINE_FIELDS = frozenset({"description_md"})
+# Dates an event may have: far enough either way for any real event, and inside what every
+# time zone, calendar and date sum (end = start + hours) can represent.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
+LATEST = datetime(2100, 12, 31, tzinfo=UTC)
+
+
+def one_line(text: str) -> str:
+    """Line breaks and tabs become spaces, other control characters (NUL, bidi overrides,
+    …) go; runs of spaces collapse."""
+    text = unicodedata.normalize("NFC", text)
+    kept = (" " if ch.isspace() else ch for ch in text if ch.isspace() or not _control(ch))
+    return " ".join("".join(kept).split())
+
+
+def _control(ch: str) -> bool:
+    return unicodedata.category(ch)[0] == "C"
+
+
+def multi_line(text: str) -> str:
+    """Line breaks kept (as LF) and tabs kept; every other control character dropped."""
+    text = unicodedata.normalize("NFC", text).replace("\r\n", "\n").replace("\r", "\n")
+    return "".join(ch for ch in text if ch in "\n\t" or unicodedata.category(ch)[0] != "C").strip()
+
+
+def clean_text(name: str, text: str) -> str:
+    return multi_line(text) if name in MULTILINE_FIELDS else one_line(text)
+
+
 TEXT_FIELDS: dict[str, FieldSpec] = {
     "title": FieldSpec(200, True, "Title"),
     "summary": FieldSpec(300),
@@ -71,8 +101,9 @@ TEXT_FIELDS: dict[str, FieldSpec] = {
 
 
 def _text(form: Mapping[str, Any], name: str) -> str:
+    """A field's text with control characters gone (see one_line and multi_line)."""
     value = form.get(name, "")
-    return value.strip() if isinstance(value, str) else ""
+    return clean_text(name, value) if isinstance(value, str) else ""
 
 
 def _url_field(value: str) -> str | None:
@@ -89,11 +120,11 @@ def parse_local_datetime(value: str, tz: ZoneInfo) -> datetime | None:
     """An <input type=datetime-local> value, read as wall-clock time in the event's zone."""
     try:
         naive = datetime.fromisoformat(value)
-    except ValueError:
+        if naive.tzinfo is not None:
+            return naive.astimezone(UTC)
+        return naive.replace(tzinfo=tz).astimezone(UTC)
+    except (ValueError, OverflowError):  # year 9999 in UTC-11 lies past datetime.max
         return None
-    if naive.tzinfo is not None:
-        return naive.astimezone(UTC)
-    return naive.replace(tzinfo=tz).astimezone(UTC)
 
 
 def _whole(value: str, field: str, errors: dict[str, str], low: int, high: int) -> int | None:
@@ -118,6 +149,8 @@ def parse_price(value: str) -> int | None:
     try:
         amount = Decimal(value.replace(",", ".").replace(" ", ""))
     except InvalidOperation:
+        return None
+    if not amount.is_finite():  # NaN, sNaN, Infinity
         return None
     if amount < 0 or amount > 100_000 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
         return None
@@ -153,9 +186,15 @@ def parse_event_form(form: Mapping[str, Any], *, with_seats: bool) -> dict[str, 
     starts_at = parse_local_datetime(starts_raw, tz) if starts_raw else None
     if starts_at is None:
         errors["starts_at"] = "Enter the date and time the event starts."
+    elif not EARLIEST <= starts_at <= LATEST:
+        errors["starts_at"] = f"Enter a date between {EARLIEST.year} and {LATEST.year}."
+        starts_at = None
     ends_at = parse_local_datetime(ends_raw, tz) if ends_raw else None
     if ends_raw and ends_at is None:
         errors["ends_at"] = "Enter a valid end date and time, or leave it empty."
+    elif ends_at and not EARLIEST <= ends_at <= LATEST:
+        errors["ends_at"] = f"Enter a date between {EARLIEST.year} and {LATEST.year}."
+        ends_at = None
     elif starts_at and ends_at and ends_at < starts_at:
         errors["ends_at"] = "The event must end after it starts."
     elif starts_at and ends_at and ends_at - starts_at > timedelta(days=31):

@@ -88,7 +88,8 @@ def store(
     """Add the message to the outbox (the caller commits)."""
     message = OutboxMessage(
         to_addr=mail.to,
-        subject=mail.subject[:300],
+        # One line whatever went into it: a CR or LF in a header cannot be sent.
+        subject=" ".join(mail.subject.split())[:300],
         text_body=mail.text,
         html_body=mail.html,
         attachments=[a.as_json() for a in mail.attachments],
@@ -316,7 +317,17 @@ async def deliver(
         return KEPT
     sender = settings.smtp.sender
     domain = Address(addr_spec=parseaddr(sender)[1] or "events@localhost").domain or "localhost"
-    mime = to_mime(message, sender, domain=domain)
+    try:
+        mime = to_mime(message, sender, domain=domain)
+    except Exception as exc:
+        message.status = FAILED
+        message.error = f"The message could not be built: {type(exc).__name__}"
+        await session.commit()
+        log.error(
+            "mail could not be built",
+            extra={"outbox_id": str(outbox_id), "error": type(exc).__name__},
+        )
+        return FAILED
     try:
         await asyncio.to_thread(smtp_send, settings.smtp, mime)
     except MailError:

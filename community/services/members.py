@@ -5,22 +5,67 @@ from __future__ import annotations
 import re
 import unicodedata
 
+import idna
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Channel, Member, MemberIdentity
 
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]{2,}$")
-MAX_EMAIL = 320
-MAX_NAME = 200
+# The one set of limits for a person's name and address: the event form, the JSON API, the
+# member profiles and the accounts all use these (RFC 5321: 64 for the local part, 63 per
+# domain label, 254 for the whole address).
+MAX_NAME = 120
+MAX_EMAIL = 254
+MAX_LOCAL = 64
+MAX_LABEL = 63
+# RFC 5322 dot-atom characters; letters beyond ASCII are allowed too (RFC 6531).
+LOCAL_RE = re.compile(r"^[\w!#$%&'*+/=?^`{|}~-]+(\.[\w!#$%&'*+/=?^`{|}~-]+)*$")
+LABEL_RE = re.compile(r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
+# A loose form of the rule for the OpenAPI schema; normalise_email has the last word.
+EMAIL_PATTERN = r"^[^@\s<>]{1,64}@[^@\s<>]+\.[^@\s<>]+$"
+
+
+def has_control_characters(text: str) -> bool:
+    """NUL, CR/LF, tabs, bidi overrides and other invisible characters (Unicode class C)."""
+    return any(unicodedata.category(ch)[0] == "C" for ch in text)
 
 
 def normalise_email(raw: str) -> str:
-    """The form profiles are matched by: trimmed and lower-case. Raises ValueError if invalid."""
+    """The form profiles are matched by: trimmed, lower-case, domain in IDNA (xn--) form.
+
+    Raises ValueError with a sentence for the person if the address cannot be a real one.
+    """
     email = unicodedata.normalize("NFC", raw).strip().lower()
-    if len(email) > MAX_EMAIL or not EMAIL_RE.match(email):
+    if has_control_characters(email):
+        raise ValueError("An e-mail address cannot contain control or invisible characters.")
+    local, at, domain = email.rpartition("@")
+    if not at or not local or not domain:
         raise ValueError("Enter a valid e-mail address.")
+    if len(local) > MAX_LOCAL:
+        raise ValueError(f"The part before the @ can be at most {MAX_LOCAL} characters long.")
+    if not LOCAL_RE.match(local):
+        raise ValueError("Enter a valid e-mail address.")
+    too_long = f"Each part of the domain can be at most {MAX_LABEL} characters long."
+    if any(len(label) > MAX_LABEL for label in domain.split(".")):
+        raise ValueError(too_long)
+    try:
+        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
+    except (idna.IDNAError, UnicodeError):
+        raise ValueError(
+            "Enter a valid e-mail address: the part after the @ is not a domain."
+        ) from None
+    labels = ascii_domain.split(".")
+    if any(len(label) > MAX_LABEL for label in labels):
+        raise ValueError(too_long)
+    tld = labels[-1]
+    if len(labels) < 2 or not all(LABEL_RE.match(x) for x in labels) or len(tld) < 2:
+        raise ValueError("Enter a valid e-mail address: the part after the @ is not a domain.")
+    if tld.isdigit():
+        raise ValueError("Enter a valid e-mail address: the part after the @ is not a domain.")
+    email = f"{local}@{ascii_domain}"
+    if len(email) > MAX_EMAIL:
+        raise ValueError(f"An e-mail address can be at most {MAX_EMAIL} characters long.")
     return email
 
 

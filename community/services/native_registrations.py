@@ -20,8 +20,9 @@ from redis.exceptions import RedisError
 from saq import Queue
 
 from community.models import RegistrationStatus
+from community.services.members import normalise_email
 from community.services.registrations import Cancelled, Registered, RegistrationService
-from community.tasks.email import queue_ticket_email
+from community.tasks.email import queue_existing_ticket_email, queue_ticket_email
 
 log = logging.getLogger("community.registrations")
 
@@ -63,13 +64,29 @@ async def register_native(
     return registered
 
 
+async def mail_existing_ticket(queues: dict[str, Queue], event_id: UUID, email: str) -> None:
+    """Someone gave an address that already has a place: send its ticket to that address.
+
+    Whoever asked learns nothing (the JSON API answers the same whatever the channel); the
+    owner of the address gets their ticket again, as from the "send my ticket again" form.
+    """
+    try:
+        normalised = normalise_email(email)
+        await queue_existing_ticket_email(queues, event_id, normalised)
+    except ValueError:
+        return
+    except (RedisError, OSError, TimeoutError) as exc:
+        log.warning("existing ticket e-mail not queued", extra={"error": type(exc).__name__})
+
+
 async def cancel_by_ticket(
     service: RegistrationService, queues: dict[str, Queue], ticket_token: str
 ) -> Cancelled:
     """Cancel by ticket token and tell the person; whoever gets the seat is mailed by the hook.
 
-    Raises what RegistrationService.cancel raises; nothing is mailed on a refusal.
+    Attendee rules apply (see registrations.attendee_cancel_refusal). Raises what
+    RegistrationService.cancel raises; nothing is mailed on a refusal.
     """
-    result = await service.cancel(ticket_token, ticket_mail=True)
+    result = await service.cancel(ticket_token, by="attendee", ticket_mail=True)
     await _mail(queues, result.registration_id, "cancelled")
     return result

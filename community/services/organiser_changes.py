@@ -210,7 +210,7 @@ async def cancel_registration(fx: Effects, registration: Registration) -> str:
     """Cancel from the admin: the seat goes back and the first person waiting gets it."""
     await fx.session.commit()
     try:
-        result = await fx.registrations.cancel(registration.ticket_token)
+        result = await fx.registrations.cancel(registration.ticket_token, by="organiser")
     except AlreadyCancelled as exc:
         raise ActionRefused("This registration was already cancelled.") from exc
     except RegistrationError as exc:
@@ -305,7 +305,7 @@ async def release_duplicates(
         token, channel = release.ticket_token, release.channel
         await fx.session.commit()
         try:
-            await fx.registrations.cancel(token)
+            await fx.registrations.cancel(token, by="organiser")
         except AlreadyCancelled:
             pass
         except RegistrationError as exc:

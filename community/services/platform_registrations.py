@@ -184,7 +184,7 @@ async def ingest(
             return Ingested.CANCELLED if released else Ingested.KNOWN
         assert existing is not None
         try:
-            await service.cancel(existing.ticket_token)
+            await service.cancel(existing.ticket_token, by="platform")
         except (AlreadyCancelled, TicketNotFound):
             return Ingested.KNOWN
         return Ingested.CANCELLED

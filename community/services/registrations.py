@@ -20,25 +20,29 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import object_session
 
 from community.config import Settings
 from community.models import (
     PLATFORM_LABELS,
     Channel,
     Event,
+    EventStatus,
     MemberIdentity,
+    OutboxMessage,
     Registration,
     RegistrationStatus,
     SoldOutMode,
 )
+from community.services.event_pages import event_end
 from community.services.inventory import (
     Already,
     Closed,
@@ -52,6 +56,7 @@ from community.services.inventory import (
     NotLoaded,
     OverCapacity,
     PlaceState,
+    PromoteResult,
     Released,
     Seat,
     SeatMove,
@@ -169,6 +174,12 @@ class AlreadyCancelled(RegistrationError):
 
     def __init__(self) -> None:
         super().__init__("This registration was already cancelled.")
+
+
+class NotCancellable(RegistrationError):
+    """The person cannot give this place back themselves; the message says where or why."""
+
+    code = "not_cancellable"
 
 
 class RegistrationUnavailable(RegistrationError):
@@ -296,6 +307,27 @@ async def waitlist_position(session: AsyncSession, reg: Registration) -> int:
 
 
 # --- the service -------------------------------------------------------------------------------
+
+
+def attendee_cancel_refusal(
+    reg: Registration, event: Event | None, now: datetime | None = None
+) -> str | None:
+    """Why the person holding this ticket cannot cancel it themselves, or None if they can.
+
+    The one rule for the ticket page and the JSON API: a platform place is changed on the
+    platform (else it stays "going" there), a checked-in person has used their ticket, and a
+    past or cancelled event has nothing left to give back.
+    """
+    if reg.channel != Channel.NATIVE:
+        label = PLATFORM_LABELS.get(reg.channel, reg.channel.title())
+        return f"This registration was made on {label}; cancel it there."
+    if reg.checked_in_at is not None:
+        return "This ticket has been used at the door; it can no longer be cancelled."
+    if event is None or event.status == EventStatus.CANCELLED:
+        return "This event was cancelled; there is nothing left to cancel."
+    if event_end(event) <= (now or datetime.now(UTC)):
+        return "This event is over; its registrations can no longer be cancelled."
+    return None
 
 
 class RegistrationService:
@@ -698,10 +730,19 @@ class RegistrationService:
 
     # --- cancelling and the waitlist ---------------------------------------------------------
 
-    async def cancel(self, ticket_token: str, *, ticket_mail: bool = False) -> Cancelled:
+    async def cancel(
+        self,
+        ticket_token: str,
+        *,
+        by: Literal["attendee", "organiser", "platform"] = "attendee",
+        ticket_mail: bool = False,
+    ) -> Cancelled:
         """Cancel by ticket token; the seat returns and the first person waiting gets it.
 
-        With `ticket_mail`, the "cancelled" e-mail's outbox row is written with the change."""
+        An attendee (ticket page, JSON API) is held to `attendee_cancel_refusal`; an
+        organiser, or the platform the registration came from, may cancel any active place.
+        With `ticket_mail`, the "cancelled" e-mail's outbox row is written with the change.
+        """
         if not TICKET_TOKEN_RE.match(ticket_token or ""):
             raise TicketNotFound()
         async with _unavailable_on_failure():
@@ -715,6 +756,11 @@ class RegistrationService:
                     raise TicketNotFound()
                 if reg.status == RegistrationStatus.CANCELLED:
                     raise AlreadyCancelled()
+                if by == "attendee":
+                    event = await session.get(Event, reg.event_id)
+                    refusal = attendee_cancel_refusal(reg, event)
+                    if refusal is not None:
+                        raise NotCancellable(refusal)
                 keys = await registration_keys(session, self.keys, reg)
                 state = _place_state(RegistrationStatus(reg.status), reg.over_capacity)
                 seat_no = (reg.seat_no or 0) if state == PlaceState.CONFIRMED else 0
@@ -857,6 +903,49 @@ class RegistrationService:
             await self.inventory.release(event_id, keys)
         await self._rebuild(event_id, None)
 
+    async def _seat_in_turn(
+        self,
+        event_id: UUID,
+        query: Select[tuple[Registration]],
+        seat: Callable[[UUID, tuple[str, ...]], Awaitable[PromoteResult]],
+        record: Callable[[Registration, int], T],
+        limit: int,
+    ) -> list[T]:
+        """Seat the places `query` finds, first in its order, while the Traffic Cop has a seat
+        for them: each is locked, seated in Redis and written in one transaction."""
+        seated: list[T] = []
+        rebuilt = False
+        while len(seated) < limit:
+            stale = False
+            try:
+                async with self.session_maker() as session, session.begin():
+                    reg = await session.scalar(query.limit(1).with_for_update(skip_locked=True))
+                    if reg is None:
+                        break
+                    keys = await registration_keys(session, self.keys, reg)
+                    result = await self._gated(event_id, partial(seat, event_id, keys))
+                    if isinstance(result, Full):
+                        break
+                    if isinstance(result, Seat):
+                        done = record(reg, result.seat_no)
+                    else:
+                        stale = True
+            except DBAPIError as exc:
+                # Redis seated them but the ledger did not: put Redis back in step.
+                log.warning("a seat was not recorded", extra={"error": type(exc).__name__})
+                await self._rebuild(event_id, None)
+                break
+            if stale:
+                if rebuilt:
+                    break
+                rebuilt = True
+                await self._rebuild(event_id, None)
+                continue
+            seated.append(done)
+        if seated:
+            await self.hooks.fire(event_id, Channel.NATIVE)
+        return seated
+
     async def seat_over_capacity(
         self, event_id: UUID, *, registration_id: UUID | None = None, limit: int = 1000
     ) -> list[UUID]:
@@ -866,59 +955,26 @@ class RegistrationService:
         them as taken, so a freed seat stays unoffered until this seats them. With
         `registration_id`, only that one (the organiser's pick). Returns who got a seat.
         """
-        seated: list[UUID] = []
-        rebuilt = False
-        while len(seated) < limit:
-            stale = False
-            try:
-                async with self.session_maker() as session, session.begin():
-                    query = select(Registration).where(
-                        Registration.event_id == event_id,
-                        Registration.status == RegistrationStatus.CONFIRMED,
-                        Registration.over_capacity.is_(True),
-                        Registration.seat_no.is_(None),
-                    )
-                    if registration_id is not None:
-                        query = query.where(Registration.id == registration_id)
-                    reg = await session.scalar(
-                        query.order_by(Registration.created_at, Registration.id)
-                        .limit(1)
-                        .with_for_update(skip_locked=True)
-                    )
-                    if reg is None:
-                        break
-                    keys = await registration_keys(session, self.keys, reg)
-                    result = await self._gated(
-                        event_id, partial(self.inventory.seat_over_capacity, event_id, keys)
-                    )
-                    if isinstance(result, Full):
-                        break
-                    if not isinstance(result, Seat):
-                        stale = True
-                    else:
-                        reg.seat_no = result.seat_no
-                        reg.over_capacity = False
-                        reg.confirmed_at = datetime.now(UTC)
-                        seated_id = reg.id
-            except DBAPIError as exc:
-                log.warning(
-                    "seat for an over-capacity place not recorded",
-                    extra={"error": type(exc).__name__},
-                )
-                await self._rebuild(event_id, None)
-                break
-            if stale:
-                if rebuilt:
-                    break
-                rebuilt = True
-                await self._rebuild(event_id, None)
-                continue
-            seated.append(seated_id)
-            if registration_id is not None:
-                break
-        if seated:
-            await self.hooks.fire(event_id, Channel.NATIVE)
-        return seated
+        query = select(Registration).where(
+            Registration.event_id == event_id,
+            Registration.status == RegistrationStatus.CONFIRMED,
+            Registration.over_capacity.is_(True),
+            Registration.seat_no.is_(None),
+        )
+        if registration_id is not None:
+            query, limit = query.where(Registration.id == registration_id), 1
+
+        def record(reg: Registration, seat_no: int) -> UUID:
+            reg.seat_no, reg.over_capacity, reg.confirmed_at = seat_no, False, datetime.now(UTC)
+            return reg.id
+
+        return await self._seat_in_turn(
+            event_id,
+            query.order_by(Registration.created_at, Registration.id),
+            self.inventory.seat_over_capacity,
+            record,
+            limit,
+        )
 
     async def promote_waitlist(self, event_id: UUID, *, limit: int = 1000) -> list[Registered]:
         """Seat people from the waitlist, first in line first, while seats are free.
@@ -926,54 +982,35 @@ class RegistrationService:
         Over-capacity places are seated first: their claim came before the waitlist's.
         """
         await self.seat_over_capacity(event_id)
-        promoted: list[Registered] = []
-        rebuilt = False
-        while len(promoted) < limit:
-            stale = False
-            try:
-                async with self.session_maker() as session, session.begin():
-                    reg = await session.scalar(
-                        select(Registration)
-                        .where(
-                            Registration.event_id == event_id,
-                            Registration.status == RegistrationStatus.WAITLISTED,
-                        )
-                        .order_by(Registration.waitlisted_at, Registration.id)
-                        .limit(1)
-                        .with_for_update(skip_locked=True)
+
+        def record(reg: Registration, seat_no: int) -> Registered:
+            reg.status, reg.seat_no = RegistrationStatus.CONFIRMED, seat_no
+            reg.confirmed_at = datetime.now(UTC)
+            session = object_session(reg)
+            if reg.email and session is not None:
+                # Mailed once, whatever seated them (see report_promotions), in this
+                # transaction.
+                session.add(
+                    OutboxMessage(
+                        registration_id=reg.id, kind="promoted", to_addr=reg.email,
+                        subject="", status="queued",
                     )
-                    if reg is None:
-                        break
-                    keys = await registration_keys(session, self.keys, reg)
-                    result = await self._gated(
-                        event_id, partial(self.inventory.promote, event_id, keys)
-                    )
-                    if isinstance(result, Full):
-                        break
-                    if not isinstance(result, Seat):
-                        stale = True
-                    else:
-                        reg.status = RegistrationStatus.CONFIRMED
-                        reg.seat_no = result.seat_no
-                        reg.confirmed_at = datetime.now(UTC)
-                        seated = _registered(reg)
-                        if reg.email:
-                            # Mailed once, whatever seated them (see report_promotions).
-                            await ensure_ticket_row(session, reg.id, "promoted", reg.email)
-            except DBAPIError as exc:
-                # Redis seated them but the ledger did not: put Redis back in step.
-                log.warning("promotion not recorded", extra={"error": type(exc).__name__})
-                await self._rebuild(event_id, None)
-                break
-            if stale:
-                if rebuilt:
-                    break
-                rebuilt = True
-                await self._rebuild(event_id, None)
-                continue
-            promoted.append(seated)
+                )  # fmt: skip
+            return _registered(reg)
+
+        promoted = await self._seat_in_turn(
+            event_id,
+            select(Registration)
+            .where(
+                Registration.event_id == event_id,
+                Registration.status == RegistrationStatus.WAITLISTED,
+            )
+            .order_by(Registration.waitlisted_at, Registration.id),
+            self.inventory.promote,
+            record,
+            limit,
+        )
         if promoted:
-            await self.hooks.fire(event_id, Channel.NATIVE)
             await self.report_promotions(event_id, [p.registration_id for p in promoted])
         return promoted
 

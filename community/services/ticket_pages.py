@@ -24,6 +24,7 @@ from community.models import (
     RegistrationStatus,
 )
 from community.services.event_pages import CHANNEL_LABELS, event_end
+from community.services.registrations import attendee_cancel_refusal
 from community.services.tickets import ticket_qr, ticket_signer
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -57,13 +58,10 @@ class TicketView:
 
     @property
     def can_cancel(self) -> bool:
-        """Native places can be given back here; platform ones are changed on the platform."""
-        return (
-            self.is_native
-            and self.registration.status != RegistrationStatus.CANCELLED
-            and self.registration.checked_in_at is None
-            and not self.is_past
-            and self.event.status != EventStatus.CANCELLED
+        """Whether the person may give the place back here (the service's rule, see
+        `attendee_cancel_refusal`); platform places are changed on the platform."""
+        return self.registration.status != RegistrationStatus.CANCELLED and (
+            attendee_cancel_refusal(self.registration, self.event) is None
         )
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -10,9 +9,8 @@ from advanced_alchemy.repository import SQLAlchemyAsyncRepository
 from advanced_alchemy.service import SQLAlchemyAsyncRepositoryService
 
 from community.models import Role, User
+from community.services.members import clean_name, normalise_email
 from community.services.passwords import hash_password, password_problem, verify_password
-
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class UserError(ValueError):
@@ -34,11 +32,14 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
     async def create_user(
         self, *, email: str, name: str, password: str, role: Role | str = Role.ORGANISER
     ) -> User:
-        email = email.strip().lower()
-        if not EMAIL_RE.match(email) or len(email) > 320:
-            raise UserError("email", "Enter a valid email address.")
-        if not name.strip() or len(name) > 120:
-            raise UserError("name", "Enter a name of at most 120 characters.")
+        try:
+            email = normalise_email(email)
+        except ValueError as exc:
+            raise UserError("email", str(exc)) from None
+        try:
+            name = clean_name(name)
+        except ValueError as exc:
+            raise UserError("name", str(exc)) from None
         if (problem := password_problem(password)) is not None:
             raise UserError("password", problem)
         try:
@@ -48,12 +49,16 @@ class UserService(SQLAlchemyAsyncRepositoryService[User]):
         if await self.exists(User.email == email):
             raise UserError("email", "A user with this email already exists.")
         return await self.create(
-            User(email=email, name=name.strip(), password_hash=hash_password(password), role=role),
+            User(email=email, name=name, password_hash=hash_password(password), role=role),
             auto_commit=True,
         )
 
     async def authenticate(self, email: str, password: str) -> User | None:
-        user = await self.get_one_or_none(User.email == email.strip().lower())
+        try:
+            email = normalise_email(email)
+        except ValueError:
+            email = email.strip().lower()  # no account has it; the same work follows
+        user = await self.get_one_or_none(User.email == email)
         if user is None or not user.is_active:
             # Same work either way, so timing does not tell which emails exist.
             verify_password(_DUMMY_HASH, password)

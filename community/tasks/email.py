@@ -8,6 +8,7 @@ job was lost (Redis restarted) or whose worker died.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 from datetime import timedelta
@@ -29,7 +30,7 @@ from community.services.inventory_hooks import (
 )
 from community.services.magic_links import signin_url
 from community.services.ticket_mail import compose_signin_mail, compose_ticket_mail
-from community.services.ticket_pages import find_ticket
+from community.services.ticket_pages import active_registration, find_ticket
 from community.tasks.registry import cron, task
 
 log = logging.getLogger("community.email")
@@ -70,6 +71,22 @@ async def queue_ticket_email(queues: dict[str, Queue], registration_id: UUID, re
         f"mail:ticket:{registration_id}:{reason}",
         registration_id=str(registration_id),
         reason=reason,
+    )
+
+
+async def queue_existing_ticket_email(queues: dict[str, Queue], event_id: UUID, email: str) -> None:
+    """Someone gave an address that already holds a place: its ticket goes to it again.
+
+    The worker finds the registration, so the request that asked never reads PostgreSQL
+    (an "already registered" answer costs Redis only). The job key names no address.
+    """
+    digest = hashlib.sha256(email.encode()).hexdigest()[:24]
+    await _queue_per_minute(
+        queues,
+        "send_existing_ticket_email",
+        f"mail:existing:{event_id}:{digest}",
+        event_id=str(event_id),
+        email=email,
     )
 
 
@@ -180,6 +197,17 @@ async def send_ticket_email(ctx: dict[str, Any], *, registration_id: str, reason
         await session.commit()
     await _queue_delivery(queues, outbox_id)
     return f"composed {outbox_id}"
+
+
+@task
+async def send_existing_ticket_email(ctx: dict[str, Any], *, event_id: str, email: str) -> str:
+    _, session_maker, queues = _deps(ctx)
+    async with session_maker() as session:
+        registration = await active_registration(session, UUID(event_id), email)
+    if registration is None:
+        return "skipped: no place"
+    await queue_ticket_email(queues, registration.id, "resend")
+    return "queued"
 
 
 @task

@@ -40,7 +40,9 @@ Register = Callable[..., Awaitable[Registered]]
 
 
 @pytest.fixture
-async def make_event(session_maker: async_sessionmaker[AsyncSession]) -> MakeEvent:
+async def make_event(session_maker: async_sessionmaker[AsyncSession], organiser: User) -> MakeEvent:
+    """An event owned by the test's organiser (pass owner=None for one nobody owns)."""
+
     async def make(
         *,
         capacity: int = 100,
@@ -48,6 +50,7 @@ async def make_event(session_maker: async_sessionmaker[AsyncSession]) -> MakeEve
         status: EventStatus = EventStatus.PUBLISHED,
         mode: SoldOutMode = SoldOutMode.WAITLIST,
         title: str = "Admin test night",
+        owner: User | None = organiser,
     ) -> Event:
         starts = datetime.now(UTC) + timedelta(days=7)
         async with session_maker() as session:
@@ -63,6 +66,7 @@ async def make_event(session_maker: async_sessionmaker[AsyncSession]) -> MakeEve
                 capacity=capacity,
                 native_reserve=reserve,
                 soldout_mode=mode,
+                owner_id=owner.id if owner is not None else None,
             )
             session.add(event)
             await session.commit()

@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, Listing, User
 from community.sandbox.common import Person, SeedEvent
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, watch_csp
 
 pytestmark = pytest.mark.browser
 
@@ -71,6 +71,7 @@ async def test_organiser_story(
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await watch_csp(page)
     await sign_in(page, base, organiser)
 
     # Create an event.
@@ -123,6 +124,7 @@ async def test_organiser_story(
 
     # A registration on the native page (another tab): the panel counts it by itself.
     visitor = await context.new_page()
+    await watch_csp(visitor)
     await visitor.goto(f"{base}/events/{event.slug}")
     await visitor.fill("#reg-name", "Nina Native")
     await visitor.fill("#reg-email", "nina@example.com")
@@ -200,12 +202,12 @@ async def screenshot_pages(
         "members": f"{base}/admin/members",
         "platforms": f"{base}/admin/accounts",
         "sync-log": f"{base}/admin/activity",
-        "outbox": f"{base}/admin/outbox",
     }
     for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
         context = await browser.new_context(viewport=viewport, storage_state=state)
         page = await context.new_page()
         page.on("pageerror", lambda exc: errors.append(str(exc)))
+        await watch_csp(page)
         for name, url in pages.items():
             response = await page.goto(url)
             assert response is not None and response.status == 200, (name, url)
@@ -217,3 +219,44 @@ async def screenshot_pages(
         await page.wait_for_url(re.compile(r"/admin/members/[0-9a-f-]{36}$"))
         await page.screenshot(path=str(out / f"member-{label}.png"), full_page=True)
         await context.close()
+
+
+async def test_the_owner_copies_an_invite_link_under_the_pages_policy(
+    browser: Any, live_server: str, owner: User, organiser: User, make_event: Any
+) -> None:
+    """The invite link selects itself on focus, from the admin script (no inline handler)."""
+    context = await browser.new_context(viewport=DESKTOP)
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    await watch_csp(page)
+    await sign_in(page, live_server, owner)
+    await page.goto(f"{live_server}/admin/users")
+    await page.fill("#u-name", "Door Person")
+    await page.fill("#u-email", "door.person@example.com")
+    await page.check("input[name=role][value=door]")
+    await page.click("text=Create invite link")
+    link = page.locator("[data-select-on-focus]")
+    await link.focus()
+    selected = await page.evaluate(
+        "() => { const el = document.activeElement;"
+        " return el.value.slice(el.selectionStart, el.selectionEnd); }"
+    )
+    assert selected == await link.input_value() and "/welcome/" in selected
+    # The outbox (every e-mail sent, to anyone) is the owner's page.
+    out = Path(os.environ.get("SCREENSHOT_DIR") or tempfile.gettempdir()) / "admin-screens"
+    await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
+    for label, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+        await page.set_viewport_size(viewport)
+        response = await page.goto(f"{live_server}/admin/outbox")
+        assert response is not None and response.status == 200
+        await page.screenshot(path=str(out / f"outbox-{label}.png"), full_page=True)
+    # The owner sees who manages an event, and can hand it over.
+    event = await make_event(title="Handed over night")
+    await page.goto(f"{live_server}/admin/events/{event.id}")
+    await page.select_option("#m-owner", str(organiser.id))
+    await page.screenshot(path=str(out / "manager-phone.png"), full_page=True)
+    await page.click("text=Hand over")
+    await page.wait_for_selector(f"text={organiser.name} now manages")
+    assert not errors, errors
+    await context.close()

@@ -19,7 +19,7 @@ from litestar.routes import HTTPRoute
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.models import Role
+from community.models import Event, Listing, Registration, Role, SyncLog
 from tests.conftest import csrf_token, login, make_user
 
 GUARDED_PREFIXES = ("/admin", "/door")
@@ -159,3 +159,117 @@ async def test_a_disabled_account_is_refused_at_once(
     response = await client.get("/admin/events", follow_redirects=False)
     assert response.status_code in (302, 303)
     assert response.headers["location"].startswith("/login")
+
+
+# --- scope: an organiser reaches only the events they manage --------------------------------
+
+SCOPED_PARAMS = ("event_id", "member_id", "registration_id", "listing_id")
+
+
+async def test_organisers_reach_only_the_events_they_manage(
+    app: Litestar,
+    client: AsyncTestClient[Litestar],
+    db_session: AsyncSession,
+    organiser: Any,
+    make_event: Any,
+    register: Any,
+) -> None:
+    """Every admin route that names an event, a member, a registration or a listing answers
+    404 to an organiser who does not manage it (nothing is changed), and the lists leave it
+    out; its own organiser and the owner reach it."""
+
+    event = await make_event(title="Alice's private evening")  # managed by `organiser`
+    reg = await register(event, "Robin Private", "robin.private@example.com")
+    registration = await db_session.get(Registration, reg.registration_id)
+    assert registration is not None
+    listing = Listing(event_id=event.id, platform="meetup", external_id="scope-1")
+    db_session.add(listing)
+    db_session.add(
+        SyncLog(event_id=event.id, platform="meetup", direction="push", action="limit",
+                outcome="ok", detail="Secret detail of Alice's event")
+    )  # fmt: skip
+    await db_session.commit()
+    ids = {
+        "event_id": str(event.id),
+        "member_id": str(registration.member_id),
+        "registration_id": str(registration.id),
+        "listing_id": str(listing.id),
+    }
+
+    stranger = await make_user(db_session, Role.ORGANISER)
+    await login(client, stranger)
+    reached = []
+    walked = 0
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute) or not route.path.startswith("/admin"):
+            continue
+        names = set(route.path_parameters)
+        if not names & set(SCOPED_PARAMS) or not names <= set(SCOPED_PARAMS):
+            continue
+        path = route.path_format.format(**{name: ids[name] for name in names})
+        for handler in route.route_handlers:
+            roles = _roles(handler)
+            for method in sorted(handler.http_methods - {"OPTIONS", "HEAD"}):
+                if roles is None or Role.ORGANISER not in roles:
+                    continue
+                walked += 1
+                response = await _call(client, Endpoint(method, route.path, path, roles))
+                if response.status_code != 404:
+                    reached.append((method, route.path, response.status_code))
+    assert walked > 15, walked
+    assert not reached, reached
+
+    # The lists leave the event, its people and its log out.
+    for page, secret in (
+        ("/admin/events", "Alice&#39;s private evening"),
+        ("/admin/events?show=drafts", "Alice"),
+        ("/admin/members", "Robin Private"),
+        ("/admin/members?q=robin", "Robin Private"),
+        ("/admin/activity", "Secret detail"),
+    ):
+        body = (await client.get(page)).text
+        assert secret not in body and "Alice's private evening" not in body, page
+    saved = await db_session.get(Event, event.id, populate_existing=True)
+    assert saved is not None and saved.status == "published"
+    assert saved.title == "Alice's private evening"
+    await db_session.refresh(registration)
+    assert registration.status == "confirmed"
+
+    # Its own organiser reaches all of it.
+    await login(client, organiser)
+    assert (await client.get(f"/admin/events/{event.id}")).status_code == 200
+    assert "Alice&#39;s private evening" in (await client.get("/admin/events")).text
+    assert "Robin Private" in (await client.get("/admin/members")).text
+    assert (await client.get(f"/admin/members/{registration.member_id}")).status_code == 200
+    csv = await client.get(f"/admin/events/{event.id}/attendees.csv")
+    assert "robin.private@example.com" in csv.text
+    assert "Secret detail" in (await client.get("/admin/activity")).text
+
+
+async def test_the_owner_sees_everything_and_hands_an_event_over(
+    client: AsyncTestClient[Litestar],
+    db_session: AsyncSession,
+    make_event: Any,
+) -> None:
+
+    unowned = await make_event(title="Nobody's evening", owner=None)
+    owner = await make_user(db_session, Role.OWNER)
+    colleague = await make_user(db_session, Role.ORGANISER)
+    await login(client, owner)
+    assert (await client.get(f"/admin/events/{unowned.id}")).status_code == 200
+    assert "Outbox" in (await client.get("/admin/events")).text
+    handed = await client.post(
+        f"/admin/events/{unowned.id}/owner",
+        data={"owner_id": str(colleague.id)},
+        headers={"x-csrftoken": await csrf_token(client)},
+        follow_redirects=False,
+    )
+    assert handed.status_code in (302, 303)
+    refreshed = await db_session.get(Event, unowned.id, populate_existing=True)
+    assert refreshed is not None and refreshed.owner_id == colleague.id
+
+    await login(client, colleague)
+    assert (await client.get(f"/admin/events/{unowned.id}")).status_code == 200
+    page = (await client.get("/admin/events")).text
+    assert "Outbox" not in page  # the outbox (every e-mail sent) is the owner's
+    assert (await client.get("/admin/outbox")).status_code == 403

@@ -15,7 +15,7 @@ from playwright.async_api import Browser, Page, Playwright, async_playwright
 
 from community.config import Settings
 from community.models import User
-from tests.conftest import TEST_PASSWORD
+from tests.conftest import TEST_PASSWORD, watch_csp
 
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 HAVE_CHROMIUM = CHROMIUM.exists()
@@ -79,6 +79,7 @@ async def launch_with_camera(playwright: Playwright, video: Path) -> Browser:
 
 
 async def sign_in(page: Page, base_url: str, user: User, next_path: str) -> None:
+    await watch_csp(page)
     await page.goto(f"{base_url}/login?next={next_path}")
     await page.fill("#email", user.email)
     await page.fill("#password", TEST_PASSWORD)

@@ -36,6 +36,8 @@ async def make_event(
     capacity: int = 100,
     timezone: str = "Europe/Berlin",
     starts_in: timedelta = timedelta(hours=2),
+    owner_id: UUID | None = None,
+    status: EventStatus = EventStatus.PUBLISHED,
 ) -> Event:
     starts_at = datetime.now(UTC) + starts_in
     event = Event(
@@ -46,8 +48,9 @@ async def make_event(
         timezone=timezone,
         venue_name="Community Hall",
         city="Berlin",
-        status=EventStatus.PUBLISHED,
+        status=status,
         capacity=capacity,
+        owner_id=owner_id,
     )
     session.add(event)
     await session.commit()

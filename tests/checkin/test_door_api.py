@@ -197,9 +197,10 @@ async def test_sync_applies_queued_ops_and_reports_reconciliation(
 
 
 async def test_roster_search_counts_and_undo(
-    organiser_client: Client, db_session: AsyncSession, settings: Settings
+    organiser_client: Client, organiser: User, db_session: AsyncSession, settings: Settings
 ) -> None:
-    event = await make_event(db_session, timezone="America/New_York")
+    # An organiser at the door of their own event: the roster carries e-mail addresses.
+    event = await make_event(db_session, timezone="America/New_York", owner_id=organiser.id)
     people = await add_people(db_session, event, ["Grace Hopper", "Alan Turing", "Ada Byron"])
     base = f"/door/api/events/{event.id}"
 

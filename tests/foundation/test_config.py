@@ -95,3 +95,15 @@ def test_cli_stops_with_one_sentence_not_a_traceback(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert result.stderr.strip().startswith("Configuration error: DATABASE_URL must be a URL")
+
+
+def test_the_data_dir_and_an_old_secret_key_file_are_made_private(tmp_path: Path) -> None:
+    fresh = tmp_path / "fresh"
+    load_settings(env(fresh))
+    assert fresh.stat().st_mode & 0o077 == 0
+    old = tmp_path / "old"
+    old.mkdir()
+    (old / "secret_key").write_text("k" * 48)
+    (old / "secret_key").chmod(0o644)
+    assert load_settings(env(old)).secret_key == "k" * 48
+    assert (old / "secret_key").stat().st_mode & 0o777 == 0o600

@@ -8,6 +8,7 @@ from pathlib import Path
 import asyncpg
 from redis import Redis
 
+from community.config import private_modes
 from community.db import asyncpg_dsn, ensure_database
 from community.embedded import start_postgres, start_redis
 
@@ -46,9 +47,45 @@ def test_embedded_postgres_creates_database_and_reuses_it(tmp_path: Path) -> Non
             await conn.close()
 
     asyncio.run(run("CREATE TABLE t (v text); INSERT INTO t VALUES ('kept')"))
+    assert _open_to_others(tmp_path) == []  # its files are the service's alone, too
     get_server(tmp_path / "postgres").cleanup()  # stops the server: the last handle is gone
     url = start_postgres(tmp_path)
     try:
         assert asyncio.run(run("SELECT 1")) == "kept"
     finally:
         get_server(tmp_path / "postgres").cleanup()
+
+
+def _open_to_others(folder: Path) -> list[str]:
+    """Anything group or others may read or write (folders may be traversed when run as
+    root, for the embedded PostgreSQL's own user; see config.private_modes)."""
+    folders, _ = private_modes()
+    return [
+        f"{path.relative_to(folder)} {oct(path.stat().st_mode & 0o777)}"
+        for path in (folder, *folder.rglob("*"))
+        if not path.is_symlink()
+        and path.stat().st_mode & 0o077 & ~(folders if path.is_dir() else 0)
+    ]
+
+
+def test_data_dir_and_the_embedded_redis_files_are_private(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir(mode=0o755)
+    # An install made by an older version: a world-readable Redis file is tightened at start.
+    (data_dir / "redis").mkdir(mode=0o755)
+    old = data_dir / "redis" / "appendonly.aof"
+    old.write_text("")
+    old.chmod(0o644)
+    url, process = start_redis(data_dir)
+    assert process is not None
+    try:
+        client = Redis.from_url(url)
+        client.set("session:abc", "admin")
+        client.bgrewriteaof()
+        client.save()
+        # Files Redis writes while running (AOF, RDB, its log) are 600, folders 700.
+        assert any(p.name.startswith("appendonly") for p in (data_dir / "redis").rglob("*"))
+        assert _open_to_others(data_dir) == []
+    finally:
+        process.terminate()
+        process.wait(10)

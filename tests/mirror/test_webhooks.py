@@ -84,7 +84,15 @@ async def test_strangers_and_malformed_bodies_are_refused(
     # Our address, but not a body Eventbrite sends: 400 with a reason.
     async with httpx.AsyncClient() as client:
         not_json = await client.post(eventbrite, content=b"{nope")
+        # 5,000 levels deep: a clear 400, never the decoder's RecursionError as a 500.
+        deep = await client.post(eventbrite, content=b"[" * 5000 + b"]" * 5000)
+        deep_luma = await client.post(luma, content=b'{"type":' + b"[" * 5000 + b"]" * 5000)
+        # Bodies past the webhook limit are refused before they are read.
+        huge = await client.post(luma, content=b'{"x":"' + b"a" * 300_000 + b'"}')
     assert not_json.status_code == 400
+    assert (deep.status_code, deep_luma.status_code) == (400, 400), deep.text
+    assert deep.json()["code"] == "invalid"
+    assert (huge.status_code, huge.json()["code"]) == (413, "too_large")
     assert (await post(eventbrite, ["a", "list"])).status_code == 400
     assert (await post(eventbrite, {"api_url": good["api_url"]})).status_code == 400
     elsewhere = {"api_url": "https://evil.example/v3/orders/1/", "config": good["config"]}

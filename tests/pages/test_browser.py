@@ -20,6 +20,7 @@ from community.config import Settings
 from community.models import Theme
 from community.services.inventory_hooks import InventoryHooks, PromotionHooks
 from community.services.registrations import RegistrationService
+from tests.conftest import CSP_VIOLATIONS, watch_csp
 from tests.pages.conftest import MakeEvent
 
 pytestmark = pytest.mark.browser
@@ -97,6 +98,7 @@ async def new_page(browser: Browser, *, javascript: bool = True, phone: bool = F
     )
     page = await context.new_page()
     page.set_default_timeout(8000)
+    await watch_csp(page)
     return page
 
 
@@ -196,3 +198,33 @@ async def test_ticket_page_shows_the_qr_on_a_phone_in_both_themes(
         await expect(page.locator("svg.qr-svg")).to_be_visible()
         await expect(page.locator(f"body.theme-{theme.value}")).to_have_count(1)
         await page.context.close()
+
+
+async def test_the_pages_policy_refuses_inline_script(
+    browser: Browser, live_server: str, make_event: MakeEvent
+) -> None:
+    """The app's own Content-Security-Policy, applied to a page with an inline script: the
+    script does not run, and the watch that every browser test carries reports it."""
+    import httpx
+
+    event = await make_event()
+    async with httpx.AsyncClient() as client:
+        real = await client.get(f"{live_server}/events/{event.slug}")
+    policy = real.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy.split("style-src")[0]
+    page = await new_page(browser)
+    probe = f"{live_server}/csp-probe"
+    await page.route(
+        probe,
+        lambda route: route.fulfill(
+            status=200,
+            headers={"content-type": "text/html", "content-security-policy": policy},
+            body="<title>before</title><script>document.title = 'ran'</script>",
+        ),
+    )
+    await page.goto(probe)
+    await page.wait_for_timeout(200)
+    assert await page.title() == "before"
+    seen = [v for v in CSP_VIOLATIONS if "csp-probe" in v]
+    assert seen, CSP_VIOLATIONS
+    CSP_VIOLATIONS.clear()  # expected here; any other page's violation fails its test

@@ -270,3 +270,51 @@ async def test_the_cancellation_job_mails_nobody_for_an_event_still_on(
         == "skipped: not cancelled"
     )
     assert queues.enqueued == []
+
+
+async def test_line_breaks_in_an_events_title_never_break_its_ticket_mails(
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    make_event: MakeEvent,
+    registrations: RegistrationService,
+    smtp_sink: SmtpSink,
+) -> None:
+    # A row saved before titles were cleaned at input (or by any other path).
+    event = await make_event(title="Night\r\nBcc: victim@example.org", venue_name="Hall\rB")
+    reg = await registrations.register(event.id, name="Ada", email="ada@example.com")
+    message = await compose(settings, session_maker, reg.registration_id, "confirmed")
+    assert "\r" not in message.subject and "\n" not in message.subject
+    ics = next(a for a in message.attachments if a["filename"].endswith(".ics"))
+    lines = base64.b64decode(ics["content_b64"]).decode().split("\r\n")
+    assert not any("\r" in line or "\n" in line for line in lines)  # no lone CR or LF
+    summary = next(line for line in lines if line.startswith("SUMMARY:"))
+    assert summary == "SUMMARY:Night\\nBcc: victim@example.org"
+    smtp = SmtpSettings(host="127.0.0.1", port=smtp_sink.port, security="none",
+                        sender="Events <events@example.org>")  # fmt: skip
+    async with session_maker() as session:
+        assert await mail.deliver(session, replace(settings, smtp=smtp), message.id) == "sent"
+    received: Message = email.message_from_bytes(smtp_sink.messages[0])
+    assert received["Bcc"] is None and received["To"] == "ada@example.com"
+
+
+async def test_a_message_that_cannot_be_built_is_marked_failed_not_retried(
+    settings: Settings, session_maker: async_sessionmaker[AsyncSession], smtp_sink: SmtpSink
+) -> None:
+    smtp = SmtpSettings(host="127.0.0.1", port=smtp_sink.port, security="none",
+                        sender="Events <events@example.org>")  # fmt: skip
+    async with session_maker() as session:
+        broken = OutboxMessage(
+            to_addr="y@example.com",
+            subject="Split\r\nsubject",
+            text_body="Body",
+            html_body="",
+            attachments=[],
+            status=mail.QUEUED,
+        )
+        session.add(broken)
+        await session.commit()
+        assert await mail.deliver(session, replace(settings, smtp=smtp), broken.id) == "failed"
+    async with session_maker() as session:
+        stored = await session.get(OutboxMessage, broken.id)
+    assert stored is not None and stored.status == "failed" and "built" in stored.error
+    assert smtp_sink.messages == []

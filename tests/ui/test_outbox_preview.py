@@ -23,7 +23,7 @@ pytestmark = pytest.mark.browser
 async def test_ticket_mail_preview_shows_the_qr_and_fits(
     browser: Any,
     app_server: str,
-    organiser: User,
+    owner: User,
     make_event: Any,
     register: Any,
     settings: Settings,
@@ -46,7 +46,7 @@ async def test_ticket_mail_preview_shows_the_qr_and_fits(
     assert message is not None and "cid:" in message.html_body
 
     page = await new_page(browser)
-    await sign_in(page, app_server, organiser)
+    await sign_in(page, app_server, owner)  # the outbox is the owner's
     for width in (1280, 390):
         await page.set_viewport_size({"width": width, "height": 900})
         await page.goto(f"{app_server}/admin/outbox/{message.id}")

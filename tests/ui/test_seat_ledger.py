@@ -32,7 +32,7 @@ async def test_platform_count_and_ours_differ_only_with_a_sentence(
     seated = await register(event, "Luma Lena", "lena@example.com", channel="luma")
     on_meetup = await register(event, "Meetup Mo", "mo@example.com", channel="meetup")
     gone = await register(event, "Luma Lou", "lou@example.com", channel="luma")
-    await registrations.cancel(gone.ticket_token)
+    await registrations.cancel(gone.ticket_token, by="organiser")
     async with session_maker() as session, session.begin():
         mo = await session.get(Registration, on_meetup.registration_id)
         assert mo is not None

@@ -10,11 +10,11 @@ from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.auth import ORGANISERS
+from community.auth import ORGANISERS, OWNER_ONLY
 from community.config import Settings
-from community.controllers.admin.common import event_or_404, fragment, is_htmx, page
+from community.controllers.admin.common import current_user, event_or_404, fragment, is_htmx, page
 from community.models import PLATFORM_LABELS, OutboxMessage
-from community.services import activity
+from community.services import access, activity
 from community.services.sync_log import DIRECTIONS
 
 OUTBOX_STATUSES = {
@@ -31,9 +31,11 @@ OUTBOX_STATUSES = {
 async def _log_context(
     request: Request[Any, Any, Any], session: AsyncSession, flt: activity.SyncFilter, url: str
 ) -> dict[str, Any]:
+    # Only the events this user manages (services.access).
+    scope = access.managed_events(await current_user(request))
     return {
-        "rows": await activity.sync_entries(session, flt),
-        "checks": await activity.last_checks(session, flt),
+        "rows": await activity.sync_entries(session, flt, scope=scope),
+        "checks": await activity.last_checks(session, flt, scope=scope),
         "flt": flt,
         "labels": PLATFORM_LABELS,
         "directions": DIRECTIONS,
@@ -64,13 +66,14 @@ class ActivityController(Controller):
             suffix = f"?{query}" if query else ""
             return Redirect(f"/admin/events/{flt.event_id}/activity{suffix}")
         context = await _log_context(request, db_session, flt, "/admin/activity")
+        scope = access.managed_events(await current_user(request))
         if is_htmx(request) and request.headers.get("hx-target") == "sync-rows":
             return fragment("admin/activity/_sync_rows.html", **context)
         return await page(
             request,
             "admin/activity/sync_log.html",
             section="activity",
-            events=await activity.events_with_sync(db_session),
+            events=await activity.events_with_sync(db_session, scope=scope),
             **context,
         )
 
@@ -85,7 +88,7 @@ class ActivityController(Controller):
         problems: str = "",
     ) -> Template:
         """The sync log of one event, on its own tab, filtered to it."""
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         flt = activity.SyncFilter.parse(str(event_id), platform, direction, problems)
         context = await _log_context(request, db_session, flt, f"/admin/events/{event_id}/activity")
         if is_htmx(request) and request.headers.get("hx-target") == "sync-rows":
@@ -99,7 +102,8 @@ class ActivityController(Controller):
             **context,
         )
 
-    @get("/outbox", name="admin:outbox", cache=False)
+    # Every e-mail sent, to anyone, for any event: the owner's to read.
+    @get("/outbox", name="admin:outbox", cache=False, guards=[OWNER_ONLY])
     async def outbox(
         self,
         request: Request[Any, Any, Any],
@@ -120,7 +124,7 @@ class ActivityController(Controller):
             smtp=settings.smtp.configured,
         )
 
-    @get("/outbox/{message_id:uuid}", name="admin:outbox_message")
+    @get("/outbox/{message_id:uuid}", name="admin:outbox_message", guards=[OWNER_ONLY])
     async def outbox_message(
         self,
         request: Request[Any, Any, Any],

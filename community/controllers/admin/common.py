@@ -9,12 +9,14 @@ from litestar import Request
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
 from redis.asyncio import Redis
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import load_user
 from community.config import Settings
 from community.db import app_session_maker
 from community.models import Event, Member, User
+from community.services import access
 from community.services.events import get_event
 from community.services.organiser_changes import Effects
 
@@ -24,7 +26,10 @@ NAV = (
     ("members", "Members", "/admin/members"),
     ("accounts", "Platforms", "/admin/accounts"),
     ("activity", "Sync log", "/admin/activity"),
+)
+OWNER_NAV = (
     ("outbox", "Outbox", "/admin/outbox"),
+    ("users", "Users", "/admin/users"),
 )
 
 
@@ -58,8 +63,8 @@ async def page(
     """Render an admin page with the navigation, the user and any flash messages."""
     user = await current_user(request)
     nav = list(NAV)
-    if user.role == "owner":
-        nav.append(("users", "Users", "/admin/users"))
+    if access.sees_everything(user):
+        nav.extend(OWNER_NAV)
     return Template(
         template,
         context={
@@ -84,15 +89,26 @@ async def form_dict(request: Request[Any, Any, Any]) -> dict[str, str]:
     return {key: value for key, value in form.items() if isinstance(value, str)}
 
 
-async def event_or_404(session: AsyncSession, event_id: UUID) -> Event:
+async def event_or_404(
+    request: Request[Any, Any, Any], session: AsyncSession, event_id: UUID
+) -> Event:
+    """The event, if the signed-in user manages it (services.access); else 404, as if it
+    did not exist."""
     event = await get_event(session, event_id)
-    if event is None:
+    if event is None or not access.manages(await current_user(request), event):
         raise NotFoundException("There is no such event; it may have been deleted.")
     return event
 
 
-async def member_or_404(session: AsyncSession, member_id: UUID) -> Member:
-    member = await session.get(Member, member_id)
+async def member_or_404(
+    request: Request[Any, Any, Any], session: AsyncSession, member_id: UUID
+) -> Member:
+    """The profile, if the signed-in user may see it (services.access); else 404."""
+    member = await session.scalar(
+        select(Member).where(
+            Member.id == member_id, access.visible_members(await current_user(request))
+        )
+    )
     if member is None:
         raise NotFoundException("There is no such member profile.")
     return member

@@ -27,8 +27,8 @@ from community.controllers.admin.common import (
 from community.controllers.public import event_page_context
 from community.controllers.public_render import render
 from community.db import app_session_maker
-from community.models import PLATFORM_LABELS, Event, EventStatus
-from community.services import event_import, events
+from community.models import PLATFORM_LABELS, Event, EventStatus, User
+from community.services import access, event_import, events
 from community.services.event_stats import confirmed_by_event
 from community.services.events import InvalidInput
 from community.services.organiser_changes import (
@@ -53,9 +53,9 @@ COMMON_TIMEZONES = (
 )  # fmt: skip
 
 
-async def _event_list(session: AsyncSession, show: str) -> list[Event]:
+async def _event_list(session: AsyncSession, show: str, user: User) -> list[Event]:
     now = datetime.now(UTC)
-    query = select(Event).where(Event.deleted_at.is_(None))
+    query = select(Event).where(Event.deleted_at.is_(None), access.managed_events(user))
     recent = now - timedelta(hours=6)
     if show == "drafts":
         query = query.where(Event.status == EventStatus.DRAFT).order_by(Event.starts_at)
@@ -85,6 +85,8 @@ class EventsController(Controller):
     path = "/admin"
     guards = [ORGANISERS]
     include_in_schema = False
+    # A 20,000-character description in any script, percent-encoded, passes 64 KB.
+    request_max_body_size = 256 * 1024
 
     @get("/", name="admin:home")
     async def home(self) -> Redirect:
@@ -95,7 +97,7 @@ class EventsController(Controller):
         self, request: Request[Any, Any, Any], db_session: AsyncSession, show: str = "upcoming"
     ) -> Template:
         show = show if show in FILTERS else "upcoming"
-        items = await _event_list(db_session, show)
+        items = await _event_list(db_session, show, await current_user(request))
         taken = await confirmed_by_event(db_session, [e.id for e in items])
         return await page(
             request,
@@ -153,6 +155,8 @@ class EventsController(Controller):
             try:
                 base = await events.get_event(db_session, UUID(event_id))
             except ValueError:
+                base = None
+            if base is not None and not access.manages(await current_user(request), base):
                 base = None
         transient = events.preview_event(form, base)
         context = await event_page_context(db_session, redis, settings, transient)
@@ -225,7 +229,7 @@ class EventsController(Controller):
     async def edit_event(
         self, request: Request[Any, Any, Any], event_id: UUID, db_session: AsyncSession
     ) -> Template:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         return await page(
             request,
             "admin/events/form.html",
@@ -239,7 +243,7 @@ class EventsController(Controller):
     async def update_event(
         self, request: Request[Any, Any, Any], event_id: UUID, db_session: AsyncSession
     ) -> Template | Redirect:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         try:
             values = events.parse_event_form(form, with_seats=False)
@@ -269,7 +273,7 @@ class EventsController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Redirect:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         try:
             await events.publish_event(db_session, event)
         except events.EventStateError as exc:
@@ -283,7 +287,7 @@ class EventsController(Controller):
     async def unpublish(
         self, request: Request[Any, Any, Any], event_id: UUID, db_session: AsyncSession
     ) -> Redirect:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         try:
             await events.unpublish_event(db_session, event)
         except events.EventStateError as exc:
@@ -301,7 +305,7 @@ class EventsController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Redirect:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         if form.get("confirm") != event.slug:
             flash(request, "To cancel, type the event's short name exactly as shown.", "error")
@@ -325,7 +329,7 @@ class EventsController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Template | Redirect:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         try:
             ref = event_import.parse_listing_ref(form.get("source", ""), form.get("platform", ""))

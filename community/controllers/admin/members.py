@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.auth import ORGANISERS
 from community.config import Settings
 from community.controllers.admin.common import (
+    current_user,
     effects,
     event_or_404,
     flash,
@@ -27,8 +28,8 @@ from community.controllers.admin.common import (
     page,
 )
 from community.controllers.auth import safe_next
-from community.models import PLATFORM_LABELS, Registration
-from community.services import attendees, member_merge
+from community.models import PLATFORM_LABELS, Member, Registration
+from community.services import access, attendees, member_merge
 from community.services.attendees import STATUS_LABELS, AttendeeQuery
 from community.services.event_pages import CHANNEL_LABELS
 from community.services.organiser_changes import (
@@ -81,7 +82,7 @@ class AttendeesController(Controller):
         page_no: int = 1,
         flag: str = "",
     ) -> Template:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         query = AttendeeQuery.parse(q, channel, "over" if flag == "over" else status, page_no)
         rows, total = await attendees.attendee_page(db_session, event.id, query)
         context = {
@@ -104,13 +105,14 @@ class AttendeesController(Controller):
     @get("/attendees.csv", name="admin:attendees_csv")
     async def attendee_csv(
         self,
+        request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
         q: str = "",
         channel: str = "",
         status: str = "all",
     ) -> Response[bytes]:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         query = AttendeeQuery.parse(q, channel, status, 1)
         body = await attendees.attendee_csv(db_session, event, query)
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
@@ -134,6 +136,7 @@ class AttendeesController(Controller):
     ) -> Redirect:
         """Run one organiser action on a registration of this event, flash its outcome (or
         why it was refused) and go back to the attendee list."""
+        await event_or_404(request, fx.session, event_id)
         registration = await fx.session.get(Registration, registration_id)
         if registration is None or registration.event_id != event_id:
             raise NotFoundException("That registration does not belong to this event.")
@@ -217,7 +220,8 @@ class MembersController(Controller):
         page_no: int = 1,
     ) -> Template:
         page_no = max(1, min(page_no, 10_000))
-        rows, total = await attendees.member_directory(db_session, q, page_no)
+        scope = access.visible_members(await current_user(request))
+        rows, total = await attendees.member_directory(db_session, q, page_no, scope=scope)
         context = {
             "rows": rows,
             "total": total,
@@ -238,21 +242,30 @@ class MembersController(Controller):
         db_session: AsyncSession,
         q: str = "",
     ) -> Template | Redirect:
-        member = await member_or_404(db_session, member_id)
-        if not member.identities and (
-            target := await member_merge.merged_into(db_session, member_id)
+        merged = await db_session.get(Member, member_id)
+        if (
+            merged is not None
+            and not merged.identities
+            and (target := await member_merge.merged_into(db_session, member_id))
         ):
+            await member_or_404(request, db_session, target)  # only to a profile in sight
             flash(request, "This profile was merged; here is the profile it became part of.")
             return Redirect(f"/admin/members/{target}")
+        member = await member_or_404(request, db_session, member_id)
+        user = await current_user(request)
         candidates: list[attendees.MemberRow] = []
         if q.strip():
-            candidates, _ = await attendees.member_directory(db_session, q, 1, exclude=member.id)
+            candidates, _ = await attendees.member_directory(
+                db_session, q, 1, exclude=member.id, scope=access.visible_members(user)
+            )
         return await page(
             request,
             "admin/members/profile.html",
             section="members",
             member=member,
-            registrations=await attendees.member_registrations(db_session, member.id),
+            registrations=await attendees.member_registrations(
+                db_session, member.id, scope=access.managed_events(user)
+            ),
             parts=await member_merge.merged_parts(db_session, member.id),
             candidates=candidates[:8],
             q=q.strip()[:120],
@@ -269,11 +282,12 @@ class MembersController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Redirect | Template:
-        member = await member_or_404(db_session, member_id)
+        member = await member_or_404(request, db_session, member_id)
         form = await form_dict(request)
         try:
             other_id = UUID(form.get("other_id", ""))
-        except ValueError:
+            await member_or_404(request, db_session, other_id)  # both must be in sight
+        except (ValueError, NotFoundException):
             flash(request, "Choose the profile to merge into this one.", "error")
             return Redirect(f"/admin/members/{member_id}")
         fx = effects(request, db_session, redis, settings)
@@ -282,7 +296,7 @@ class MembersController(Controller):
             clashes = await member_merge.clashes(db_session, member_id, other_id)
             if clashes and not form.get("confirm"):
                 # One person, two seats: offer the choice of the seat to keep, then merge.
-                other = await member_or_404(db_session, other_id)
+                other = await member_or_404(request, db_session, other_id)
                 return await page(
                     request,
                     "admin/members/merge_choice.html",
@@ -327,7 +341,7 @@ class MembersController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Redirect:
-        await member_or_404(db_session, member_id)
+        await member_or_404(request, db_session, member_id)
         form = await form_dict(request)
         try:
             original_id = UUID(form.get("original_id", ""))

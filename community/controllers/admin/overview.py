@@ -8,21 +8,23 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.auth import ORGANISERS
+from community.auth import ORGANISERS, OWNER_ONLY
 from community.config import Settings
 from community.controllers.admin.common import (
+    current_user,
     effects,
     event_or_404,
+    flash,
     form_dict,
     fragment,
     page,
 )
 from community.models import PLATFORM_LABELS, Event, Listing
-from community.services import event_stats
+from community.services import access, event_stats
 from community.services.events import InvalidInput
 from community.services.inventory_panel import build_panel
 from community.services.organiser_changes import Effects, change_seats, retry_listing
@@ -54,6 +56,8 @@ async def overview_page(
     chart = await event_stats.registration_chart(session, event)
     checkins = await event_stats.checkin_summary(session, event)
     linked = {row.listing.platform for row in panel.listings}
+    user = await current_user(request)
+    managers = await access.possible_managers(session) if access.sees_everything(user) else []
     return await page(
         request,
         "admin/events/overview.html",
@@ -71,6 +75,7 @@ async def overview_page(
         link_values=link_values or {"source": "", "platform": ""},
         link_errors=link_errors or {},
         public_url=f"{settings.base_url}/events/{event.slug}",
+        managers=managers,
     )
 
 
@@ -94,7 +99,7 @@ class OverviewController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Template:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         return await overview_page(request, db_session, redis, settings, event)
 
     @get("/inventory", name="admin:inventory", cache=False)
@@ -107,7 +112,7 @@ class OverviewController(Controller):
         settings: Settings,
     ) -> Template:
         """The live part of the panel; the page polls it every two seconds."""
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         return await _live_panel(effects(request, db_session, redis, settings), event)
 
     @post("/inventory", name="admin:inventory_update")
@@ -119,7 +124,7 @@ class OverviewController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Template:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         errors: dict[str, str] = {}
         notice = ""
@@ -140,6 +145,25 @@ class OverviewController(Controller):
             notice=notice,
         )
 
+    @post("/owner", name="admin:event_owner", guards=[OWNER_ONLY])
+    async def hand_over(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        db_session: AsyncSession,
+    ) -> Redirect:
+        """The owner hands an event to an organiser, who then sees and manages it."""
+        event = await event_or_404(request, db_session, event_id)
+        form = await form_dict(request)
+        try:
+            user = await access.hand_over(db_session, event, UUID(form.get("owner_id", "")))
+        except ValueError:
+            flash(request, "Choose an active organiser.", "error")
+            return Redirect(f"/admin/events/{event_id}")
+        await db_session.commit()
+        flash(request, f"{user.name} now manages “{event.title}”.")
+        return Redirect(f"/admin/events/{event_id}")
+
     @post("/listings/{listing_id:uuid}/retry", name="admin:listing_retry")
     async def retry(
         self,
@@ -150,7 +174,7 @@ class OverviewController(Controller):
         redis: Redis,
         settings: Settings,
     ) -> Template:
-        event = await event_or_404(db_session, event_id)
+        event = await event_or_404(request, db_session, event_id)
         listing = await db_session.get(Listing, listing_id)
         if listing is None or listing.event_id != event.id:
             raise NotFoundException("That listing does not belong to this event.")
