@@ -104,7 +104,7 @@ def store(
 def fill(message: OutboxMessage, mail: OutgoingMail) -> None:
     """Put a composed message into a row written before it was composed."""
     message.to_addr = mail.to
-    message.subject = mail.subject[:300]
+    message.subject = " ".join(mail.subject.split())[:300]  # one line, as in store()
     message.text_body = mail.text
     message.html_body = mail.html
     message.attachments = [a.as_json() for a in mail.attachments]
