@@ -9,6 +9,11 @@ registration service (its hook enqueues the pushes) and measures, in one run:
 - a burst of N registrations (default 100, 25 at a time): API calls the stand-ins answered,
   pushes per listing, and the final limits. Baseline: one push per registration per listing
   (what "decrement each platform by one" would cost), counted the same way.
+- recovery (issue 16, ``recovery_s``): every stand-in fails every call for ``--outage`` seconds
+  (default 90; 429s asking for 5 s, 503s and hangs in turn) while natives keep registering;
+  then the time from the faults clearing to every listing in step (its pushed limit shown on
+  the platform, nothing owed). The scheduler's tick runs as in production. Baseline: the same
+  listings coming into step after one registration with no fault.
 
 It creates its own database on DATABASE_URL's server (default: the local one) and its own
 Redis key prefix, and removes both afterwards. With --json the last line is one JSON object.
@@ -16,7 +21,7 @@ Redis key prefix, and removes both afterwards. With --json the last line is one 
 Load generator: in-process asyncio tasks, no HTTP to our app (stand-ins are real HTTP on
 loopback). Generator, workers and stand-ins share this process and the machine's cores.
 
-    python bench/mirror.py [--samples 30] [--burst 100] [--json]
+    python bench/mirror.py [--samples 30] [--burst 100] [--outage 90] [--json]
 """
 
 from __future__ import annotations
@@ -48,7 +53,12 @@ from community.services.job_coalescing import Coalescer
 from community.services.platform_clients import use_sandbox_credentials
 from community.services.registrations import RegistrationService
 from community.tasks import registry
-from community.tasks.mirror import enqueue_event_mirror, install_mirror, uninstall_mirror
+from community.tasks.mirror import (
+    enqueue_event_mirror,
+    install_mirror,
+    push_owed,
+    uninstall_mirror,
+)
 from community.worker import load_task_modules
 
 LOAD_GENERATOR = "in-process asyncio tasks (stand-ins on loopback HTTP, SAQ workers in-process)"
@@ -76,6 +86,7 @@ class Rig:
         self.queues = make_queues(settings, redis)
         self.service = RegistrationService.build(settings, redis, session_maker)
         self.people = 0
+        self.startup: Any = None  # the workers' startup, set once they are built
 
     def limits(self, externals: dict[str, str]) -> dict[str, int | None]:
         return {p: self.running[p].sandbox.event_state(externals[p])["limit"] for p in PLATFORMS}
@@ -124,7 +135,9 @@ async def wait_for(check: Any, within: float = 30.0) -> None:
     raise TimeoutError("the stand-ins did not reach the expected state in time")
 
 
-async def make_event(rig: Rig) -> tuple[UUID, dict[str, str], list[UUID]]:
+async def make_event(
+    rig: Rig, capacity: int = CAPACITY, reserve: int = 0
+) -> tuple[UUID, dict[str, str], list[UUID]]:
     starts = datetime.now(UTC) + timedelta(days=7)
     async with rig.session_maker() as session:
         event = Event(
@@ -133,8 +146,8 @@ async def make_event(rig: Rig) -> tuple[UUID, dict[str, str], list[UUID]]:
             starts_at=starts,
             ends_at=starts + timedelta(hours=2),
             status=EventStatus.PUBLISHED,
-            capacity=CAPACITY,
-            native_reserve=0,
+            capacity=capacity,
+            native_reserve=reserve,
         )
         session.add(event)
         await session.flush()
@@ -241,6 +254,83 @@ async def naive_burst(rig: Rig, externals: dict[str, str], size: int) -> dict[st
     return rig.calls()
 
 
+# --- recovery after a total outage (issue 16, point 5) -----------------------------------------
+
+RECOVERY_RATE_WAIT_S = 5  # what the outage's 429s ask for
+
+
+async def in_step(rig: Rig, listing_ids: list[UUID], externals: dict[str, str]) -> bool:
+    """Every listing shows what we last pushed, is marked in step and owes no push."""
+    ctx = {"settings": rig.settings, "redis": rig.redis, "session_maker": rig.session_maker}
+    limits = rig.limits(externals)
+    async with rig.session_maker() as session:
+        rows = [await session.get(Listing, lid) for lid in listing_ids]
+    for row in rows:
+        if row is None or row.sync_state != "in_step":
+            return False
+        if limits[row.platform] != row.last_pushed_limit:
+            return False
+        if await push_owed(ctx, row.id):
+            return False
+    return await rig.settled(listing_ids)
+
+
+async def recovery_phase(rig: Rig, outage_s: int) -> dict[str, Any]:
+    """Seconds from the faults clearing to every listing in step, after ``outage_s`` of
+    total failure; and the same with no fault, as the baseline."""
+    scheduler = Worker(
+        rig.queues["default"],
+        functions=list(registry.TASKS.values()),
+        cron_jobs=registry.CRON_JOBS,
+        startup=rig.startup,
+        concurrency=4,
+    )
+    scheduler.SIGNALS = []
+    ticking = asyncio.create_task(scheduler.start())
+    try:
+        # No native reserve: every native registration moves every listing's target.
+        event_id, externals, listing_ids = await make_event(rig, capacity=200, reserve=0)
+        await enqueue_event_mirror(
+            rig.settings, rig.redis, rig.queues, rig.session_maker, event_id, urgent=True
+        )
+        await wait_for(lambda: in_step(rig, listing_ids, externals), within=60)
+        started = time.monotonic()
+        await rig.register(event_id)
+        await wait_for(lambda: in_step(rig, listing_ids, externals), within=60)
+        baseline_s = time.monotonic() - started
+
+        for p in PLATFORMS:
+            rig.running[p].sandbox.faults.outage(
+                outage_s, ("429", "5xx", "hang"), rate_limit_wait_s=RECOVERY_RATE_WAIT_S
+            )
+        cleared = time.monotonic() + outage_s
+        registered, in_error, next_native = 0, 0, time.monotonic()
+        while time.monotonic() < cleared:
+            if time.monotonic() >= next_native and time.monotonic() < cleared - 1:
+                await rig.register(event_id)  # natives keep coming during the outage
+                registered += 1
+                next_native += outage_s / 10
+            async with rig.session_maker() as session:
+                rows = [await session.get(Listing, lid) for lid in listing_ids]
+            shown = sum(1 for r in rows if r is not None and r.sync_state == "error")
+            in_error = max(in_error, shown)
+            await asyncio.sleep(min(0.5, max(0.0, cleared - time.monotonic())))
+        await wait_for(lambda: in_step(rig, listing_ids, externals), within=600)
+        recovery_s = time.monotonic() - cleared
+    finally:
+        for p in PLATFORMS:
+            rig.running[p].sandbox.faults.clear()
+        await scheduler.stop()
+        ticking.cancel()
+        await asyncio.gather(ticking, return_exceptions=True)
+    return {
+        "recovery_s": recovery_s,
+        "baseline_s": baseline_s,
+        "registered_during": registered,
+        "in_error_during": in_error,
+    }
+
+
 async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
     assert settings.database_url and settings.redis_url
     load_task_modules()
@@ -266,6 +356,8 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
                 settings=settings, redis=redis, session_maker=session_maker, queues=rig.queues
             )
 
+        rig.startup = startup
+
         workers = [
             Worker(queue, functions=list(registry.TASKS.values()), startup=startup, concurrency=10)
             for queue in rig.queues.values()
@@ -285,6 +377,7 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             burst_figures = await burst(rig, event_id, externals, listing_ids, args.burst)
             direct = await direct_pushes(rig, externals, args.samples)
             naive_calls = await naive_burst(rig, externals, args.burst)
+            recovery = await recovery_phase(rig, args.outage)
         finally:
             uninstall_mirror(listener)
             await asyncio.gather(*(w.stop() for w in workers), return_exceptions=True)
@@ -319,6 +412,17 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         f"  baseline, one push per registration per listing: {naive_total} API calls "
         f"{naive_calls} ({naive_total / max(1, total_calls):.0f}x)"
     )
+    print(
+        f"Recovery after a {args.outage} s total outage of all three stand-ins (429 asking "
+        f"{RECOVERY_RATE_WAIT_S} s / 503 / hang in turn; {recovery['registered_during']} "
+        f"natives registered meanwhile, at most {recovery['in_error_during']}/3 listings showing "
+        f"their error at once): every listing in step {recovery['recovery_s']:.1f} s after the "
+        f"faults cleared (target < 30 s)"
+    )
+    print(
+        f"  baseline, the same listings in step after one registration with no fault: "
+        f"{recovery['baseline_s']:.2f} s"
+    )
     return {
         "samples": args.samples,
         "burst": args.burst,
@@ -334,6 +438,9 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "burst_last_limit_shown_s": round(burst_figures["last_limit_shown_s"], 3),
         "baseline_calls_per_100_registrations": round(naive_total * 100 / args.burst, 1),
         "final_limits_right": burst_figures["final_limits_right"],
+        "recovery_s": round(recovery["recovery_s"], 2),
+        "recovery_outage_s": args.outage,
+        "recovery_baseline_s": round(recovery["baseline_s"], 3),
     }
 
 
@@ -341,10 +448,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=30, help="one-at-a-time registrations")
     parser.add_argument("--burst", type=int, default=100, help="registrations in the burst")
+    parser.add_argument("--outage", type=int, default=90, help="seconds of total outage")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON figures")
     args = parser.parse_args()
-    if args.samples < 1 or args.burst < 1:
-        parser.error("samples and burst must be at least 1")
+    if args.samples < 1 or args.burst < 1 or args.outage < 1:
+        parser.error("samples, burst and outage must be at least 1")
 
     figures = run_in_scratch_database("mirror", lambda settings: bench(settings, args))
     if args.json:

@@ -2,13 +2,16 @@
 
 ``POST /webhooks/eventbrite/{secret}`` and ``POST /webhooks/luma/{secret}``: the secret names
 one listing and proves the sender got the address from us (services.webhooks). Anything else
-is answered 401 (unknown address) or 400 (not a webhook we understand), never 500.
+is answered 401 (unknown address) or 400 (not a webhook we understand), never 500. A Luma one
+is pulled at once; an Eventbrite one is first confirmed by fetching its ``api_url`` with our
+token (tasks.platform_webhooks), since Eventbrite signs nothing.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, post
@@ -19,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.services import sync_log
+from community.services.poll_schedule import mark_selling
 from community.services.webhooks import (
     WebhookDecision,
     WebhookRefused,
@@ -26,6 +30,7 @@ from community.services.webhooks import (
     check_luma,
     listing_for,
 )
+from community.tasks.platform_webhooks import enqueue_webhook_confirmation
 from community.tasks.pull import enqueue_pull
 
 MAX_BODY = 256 * 1024
@@ -69,7 +74,16 @@ class WebhooksController(Controller):
             raise HTTPException(status_code=exc.status, detail=exc.message) from None
         if not decision.pull:
             return {"status": "ignored", "action": decision.action}
-        await enqueue_pull(settings, redis, queues, listing.id)
+        # The platform is busy with this listing: poll it often for a while (adaptive polling).
+        mark_selling(listing, datetime.now(UTC))
+        if platform == "eventbrite":
+            await enqueue_webhook_confirmation(
+                queues, listing.id, decision.api_url, decision.action
+            )
+            detail = "Confirming with Eventbrite, then pulling."
+        else:
+            await enqueue_pull(settings, redis, queues, listing.id)
+            detail = "Pull requested."
         await sync_log.record(
             db_session,
             listing=listing,
@@ -77,7 +91,7 @@ class WebhooksController(Controller):
             direction="webhook",
             action=decision.action,
             outcome=sync_log.OK,
-            detail="Pull requested.",
+            detail=detail,
             duration_ms=int((time.perf_counter() - started) * 1000),
         )
         await db_session.commit()

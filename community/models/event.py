@@ -10,6 +10,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -88,6 +89,8 @@ class Listing(UUIDv7AuditBase):
         CheckConstraint(check_in("sync_state", SyncState), name="sync_state"),
         UniqueConstraint("event_id", "platform", name="uq_listings_event_platform"),
         UniqueConstraint("platform", "external_id", name="uq_listings_platform_external"),
+        Index("ix_listings_retry_at", "retry_at"),
+        Index("ix_listings_next_pull_at", "next_pull_at"),
     )
 
     event_id: Mapped[UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
@@ -105,6 +108,14 @@ class Listing(UUIDv7AuditBase):
     last_pushed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_pulled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     pull_cursor: Mapped[str] = mapped_column(Text, default="")
+    # Self-healing (tasks.listing_health): when the current run of failures began, and when the
+    # listing is tried again; both None while the listing is in step.
+    failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Adaptive polling (services.poll_schedule): the next scheduled pull, and the last time a
+    # pull or webhook saw the platform's count go up.
+    next_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    sales_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     event: Mapped[Event] = relationship(back_populates="listings", lazy="noload")
     account: Mapped[PlatformAccount | None] = relationship(lazy="noload")

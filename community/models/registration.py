@@ -75,9 +75,7 @@ class Registration(UUIDv7AuditBase):
     event_id: Mapped[UUID] = mapped_column(ForeignKey("events.id", ondelete="CASCADE"))
     # NULL for a guest seat (see guest_of_id): guests are not people we know, so the one
     # active place per member stays the host's and a guest never counts as a second person.
-    member_id: Mapped[UUID] = mapped_column(
-        ForeignKey("members.id", ondelete="RESTRICT"), nullable=True
-    )
+    member_id: Mapped[UUID | None] = mapped_column(ForeignKey("members.id", ondelete="RESTRICT"))
     # A seat taken by a guest (a Meetup +1, an extra ticket of the same Eventbrite order):
     # it follows the host registration, which shows it as "+N guests".
     guest_of_id: Mapped[UUID | None] = mapped_column(

@@ -340,6 +340,37 @@ class EventbriteClient:
             self._organization_id = str(organizations[0]["id"])
         return self._organization_id
 
+    async def webhook_event_id(self, api_url: str) -> str:
+        """The event an (unsigned) webhook's ``api_url`` belongs to, read with our own token.
+
+        This is how an Eventbrite webhook is verified: the object must exist on the configured
+        API host and be visible to our account (else PlatformNotFound / PlatformRejected).
+        """
+        prefix = f"{self._base_url}/v3/"
+        if not api_url.startswith(prefix) or urlsplit(api_url).netloc != urlsplit(prefix).netloc:
+            raise PlatformRejected(PLATFORM, "The webhook pointed outside Eventbrite's API.")
+        path = "/v3/" + api_url[len(prefix) :].split("?")[0]
+        if not re.fullmatch(r"/v3/(orders/\d+|events/\d+/attendees/\d+|events/\d+)/?", path):
+            raise PlatformRejected(PLATFORM, "The webhook pointed at something we do not read.")
+        body = await self._call("GET", path)
+        if path.startswith("/v3/events/") and "/attendees/" not in path:
+            return str(body.get("id") or "")  # the event itself
+        return str(body.get("event_id") or "")
+
+    async def ensure_webhook(
+        self, endpoint_url: str, actions: list[str], *, event_id: str
+    ) -> tuple[str, bool]:
+        """Our webhook for the event, created unless it exists: (its id, whether it is new)."""
+        organization = await self.organization_id()
+        body = await self._call("GET", f"/v3/organizations/{organization}/webhooks/")
+        for hook in body.get("webhooks") or []:
+            if hook.get("endpoint_url") == endpoint_url and str(hook.get("event_id") or "") in (
+                "",
+                event_id,
+            ):
+                return str(hook["id"]), False
+        return await self.register_webhook(endpoint_url, actions, event_id=event_id), True
+
     async def register_webhook(
         self, endpoint_url: str, actions: list[str], *, event_id: str | None = None
     ) -> str:
@@ -386,7 +417,7 @@ def _raise_error(response: httpx.Response, body: dict[str, Any]) -> None:
         raise PlatformRateLimited(
             PLATFORM,
             "Eventbrite asked us to slow down.",
-            retry_after=_rate_wait(response),
+            retry_after=rate_wait(response),
             code=code,
         )
     if status >= 500 or code == "REQUEST_CONFLICT":
@@ -401,7 +432,7 @@ def _raise_error(response: httpx.Response, body: dict[str, Any]) -> None:
         raise PlatformRejected(PLATFORM, f"Eventbrite refused the change: {description}", code=code)
 
 
-def _rate_wait(response: httpx.Response) -> float:
+def rate_wait(response: httpx.Response) -> float:
     if "Retry-After" in response.headers:
         return retry_after_seconds(response, DEFAULT_RATE_WAIT)
     match = re.search(r"reset=(\d+)s", response.headers.get("x-rate-limit", ""))

@@ -2,12 +2,18 @@
 
 Luma's "get event" shows neither ``max_capacity`` nor counts, so counts come from the guest
 list and the limit is the one this client last pushed (None before any push).
+
+A push costs two calls (Luma's budget is 200 a minute per calendar): the update, and one page
+of approved guests to count them (more pages only past ``COUNT_PAGE`` guests). Whether a full
+event shows a waitlist or "sold out" is the event's read-only ``waitlist_status``, remembered
+from the last read of the event; both count as closed for the mirror (services.mirror_plan).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -36,6 +42,7 @@ from community.platforms.tokens import TokenProvider, as_provider
 PLATFORM = "luma"
 # 200 calls per minute per calendar, reportedly with a one-minute lockout.
 DEFAULT_RATE_WAIT = 60.0
+COUNT_PAGE = 1000  # guests asked for per page when only counting (the server may cap it)
 _GUEST_STATUS: dict[str, RemoteStatus] = {
     "approved": "going",
     "waitlist": "waitlist",
@@ -70,6 +77,7 @@ class LumaClient:
         )
         self._page_size = page_size
         self._pushed_limit: dict[str, int | None] = {}
+        self._waitlist: dict[str, bool] = {}  # event id -> waitlist_status enabled, as last read
 
     async def aclose(self) -> None:
         await self._session.aclose()
@@ -108,6 +116,29 @@ class LumaClient:
             listing_state=_state(limit, going, event),
         )
 
+    async def find_event_by_slug(self, slug: str) -> str | None:
+        """The ``evt-`` id of the calendar's event whose public URL is ``lu.ma/<slug>``.
+
+        Luma's API reads events by id only; the events this key manages are listed with their
+        public ``url``, so the slug is looked for there. None when no event of the calendar has it.
+        """
+        wanted = slug.strip("/").lower()
+        cursor: str | None = None
+        for _ in range(50):
+            params = {"pagination_limit": "100"}
+            if cursor:
+                params["pagination_cursor"] = cursor
+            body = await self._call("GET", "/v1/calendars/events/list", params=params)
+            for entry in body.get("entries") or []:
+                event = entry.get("event") or entry
+                path = urlsplit(str(event.get("url") or "")).path.strip("/").lower()
+                if path and path.split("/")[-1] == wanted:
+                    return str(event.get("id") or event.get("api_id") or entry.get("api_id"))
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                return None
+        return None
+
     async def whoami(self) -> str:
         return (await self.account()).name
 
@@ -140,7 +171,12 @@ class LumaClient:
     # -- pushing -------------------------------------------------------------------------
 
     async def set_limit(self, external_id: str, limit: int) -> PushResult:
-        """Set the event's ``max_capacity``; Luma closes registration when it is reached."""
+        """Set the event's ``max_capacity`` (Luma closes registration when it is reached), then
+        count the approved guests: two calls."""
+        await self._update_capacity(external_id, limit)
+        return self._result(external_id, await self._approved_count(external_id))
+
+    async def _update_capacity(self, external_id: str, limit: int) -> None:
         if limit < 0:
             raise ValueError("limit must not be negative")
         await self._call(
@@ -149,7 +185,6 @@ class LumaClient:
             json={"event_id": external_id, "max_capacity": limit, "suppress_notifications": True},
         )
         self._pushed_limit[external_id] = limit
-        return await self._push_result(external_id)
 
     async def set_state(
         self,
@@ -168,15 +203,45 @@ class LumaClient:
         if state is ListingState.OPEN:
             if limit is not None:
                 return await self.set_limit(external_id, limit)
-            return await self._push_result(external_id)
-        going, _ = await self._counts(external_id)
-        return await self.set_limit(external_id, max(going_count, going))
+            return self._result(external_id, await self._approved_count(external_id))
+        # Count first, so the event closes at what it really has (two calls in all).
+        going = await self._approved_count(external_id)
+        await self._update_capacity(external_id, max(going_count, going))
+        return self._result(external_id, going, asked=state)
 
-    async def _push_result(self, external_id: str) -> PushResult:
-        event = await self._event(external_id)
-        going, _ = await self._counts(external_id)
+    def _result(
+        self, external_id: str, going: int, *, asked: ListingState = ListingState.SOLD_OUT
+    ) -> PushResult:
+        """The state visitors see; for a full event whose waitlist setting this client has not
+        read, the state asked for (the mirror treats both closed states alike on Luma)."""
         limit = self._pushed_limit.get(external_id)
+        known = self._waitlist.get(external_id)
+        waitlist = asked is ListingState.WAITLIST if known is None else known
+        event = {"waitlist_status": "enabled" if waitlist else "disabled"}
         return PushResult(limit=limit, going_count=going, state=_state(limit, going, event))
+
+    async def _approved_count(self, external_id: str) -> int:
+        """Seats of the approved guests (their tickets, plus-ones included), counted from the
+        list filtered to them (one call per COUNT_PAGE guests)."""
+        going = 0
+        cursor: str | None = None
+        while True:
+            params = {
+                "event_id": external_id,
+                "approval_status": "approved",
+                "pagination_limit": str(COUNT_PAGE),
+            }
+            if cursor:
+                params["pagination_cursor"] = cursor
+            body = await self._call("GET", "/v1/events/guests/list", params=params)
+            going += sum(
+                _tickets(_guest(entry))
+                for entry in body.get("entries") or []
+                if _guest(entry).get("approval_status", "approved") == "approved"
+            )
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                return going
 
     # -- creating, webhooks, check-in ------------------------------------------------------
 
@@ -199,6 +264,26 @@ class LumaClient:
         self._pushed_limit[event_id] = draft.capacity
         return await self.get_event(event_id)
 
+    async def ensure_webhook(self, url: str, event_types: list[str]) -> tuple[str, bool]:
+        """Our webhook, created unless an active one exists: (its id, whether it is new).
+
+        Luma's webhooks belong to the key's calendar, not to one event: the receiver drops
+        deliveries about the calendar's other events.
+        """
+        cursor: str | None = None
+        for _ in range(20):
+            params = {"pagination_cursor": cursor} if cursor else None
+            body = await self._call("GET", "/v1/webhooks/list", params=params)
+            for hook in body.get("entries") or []:
+                hook = hook.get("webhook") or hook
+                if hook.get("url") == url and hook.get("status", "active") == "active":
+                    return str(hook.get("id")), False
+            cursor = body.get("next_cursor")
+            if not body.get("has_more") or not cursor:
+                break
+        created = await self.register_webhook(url, event_types)
+        return str(created.get("id")), True
+
     async def register_webhook(self, url: str, event_types: list[str]) -> dict[str, Any]:
         """Returns Luma's webhook record (``id``, ``secret``...)."""
         body = await self._call(
@@ -215,7 +300,9 @@ class LumaClient:
 
     async def _event(self, external_id: str) -> dict[str, Any]:
         body = await self._call("GET", "/v1/events/get", params={"event_id": external_id})
-        return body.get("event") or body
+        event = body.get("event") or body
+        self._waitlist[external_id] = event.get("waitlist_status") == "enabled"
+        return event
 
     async def _guest_page(self, external_id: str, cursor: str | None) -> dict[str, Any]:
         params = {

@@ -260,7 +260,7 @@ class MeetupClient:
         )
         body = json_body(response)
         errors = body.get("errors") if isinstance(body, dict) else None
-        _raise_for_rate_limit(response, errors)
+        raise_for_rate_limit(response, errors)
         if response.status_code >= 500:
             raise PlatformTransient(
                 PLATFORM,
@@ -289,7 +289,7 @@ class MeetupClient:
         return data or {}
 
 
-def _raise_for_rate_limit(response: httpx.Response, errors: list[dict[str, Any]] | None) -> None:
+def raise_for_rate_limit(response: httpx.Response, errors: list[dict[str, Any]] | None) -> None:
     limited = next(
         (e for e in errors or [] if (e.get("extensions") or {}).get("code") == "RATE_LIMITED"),
         None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -22,7 +23,7 @@ import httpx
 from litestar import Litestar, Request, Response
 from litestar.exceptions import HTTPException
 
-from community.sandbox.faults import CallLog, Faults, RateBudget
+from community.sandbox.faults import CallLog, Faults, WindowQuota
 from community.sandbox.webhooks import WebhookSender
 
 Scope = MutableMapping[str, Any]
@@ -211,7 +212,7 @@ class SandboxPlatform(ABC):
     # -- what each platform provides ------------------------------------------------------
 
     @abstractmethod
-    def default_budget(self) -> RateBudget: ...
+    def default_budget(self) -> WindowQuota: ...
 
     @abstractmethod
     def api_handlers(self) -> list[Any]: ...
@@ -324,16 +325,20 @@ class Gate:
             await self.app(scope, receive, send)  # type: ignore[arg-type]
             return
         started = time.perf_counter()
+        received = time.time()
         platform = self.platform
         method, path = scope["method"], scope["path"]  # before the router normalises them
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         status = 0
+        answered = 0.0
+        rate_wait: float | None = None
         gated = path.startswith(platform.api_prefixes)
 
         async def logged_send(message: Message) -> None:
-            nonlocal status
+            nonlocal status, answered
             if message["type"] == "http.response.start":
                 status = message["status"]
+                answered = time.time()
                 if gated:
                     extra = [
                         (k.lower().encode(), v.encode())
@@ -343,21 +348,28 @@ class Gate:
             await send(message)
 
         try:
-            reply = await self._gate(headers, scope) if gated else None
+            reply, rate_wait = await self._gate(headers, scope) if gated else (None, None)
             if reply is None:
                 await self.app(scope, receive, logged_send)  # type: ignore[arg-type]
             else:
                 await _send_reply(logged_send, reply)
         finally:
+            timing: dict[str, Any] = {"received": received, "answered": answered or time.time()}
+            if rate_wait is not None:
+                timing["retry_after_s"] = rate_wait
             platform.log.record(
                 method,
                 path,
                 status,
                 (time.perf_counter() - started) * 1000,
                 **_call_details(headers),
+                **timing,
             )
 
-    async def _gate(self, headers: dict[str, str], scope: Scope) -> Reply | None:
+    async def _gate(
+        self, headers: dict[str, str], scope: Scope
+    ) -> tuple[Reply | None, float | None]:
+        """The reply that stops the call here (or None), and the wait a 429 asked for."""
         platform = self.platform
         if platform.faults.latency_ms:
             await asyncio.sleep(platform.faults.latency_ms / 1000)
@@ -365,17 +377,19 @@ class Gate:
         if fault is not None:
             if fault.kind == "hang":
                 await platform.faults.hang()
-                return platform.error_reply(504, "The stand-in hung on purpose.")
+                return platform.error_reply(504, "The stand-in hung on purpose."), None
             if fault.kind == "429":
-                return platform.rate_limited_reply(30.0)
-            return platform.error_reply(fault.status, "Injected server error.")
+                wait = float(max(1, math.ceil(platform.faults.rate_limit_wait_s)))
+                return platform.rate_limited_reply(wait), wait
+            return platform.error_reply(fault.status, "Injected server error."), None
         denied = platform.authorized(headers, scope.get("query_string", b"").decode("latin-1"))
         if denied is not None:
-            return denied
+            return denied, None
         reset_in = platform.budget.take()
         if reset_in is not None:
-            return platform.rate_limited_reply(reset_in)
-        return None
+            wait = float(max(1, math.ceil(reset_in)))  # whole seconds, never shorter than true
+            return platform.rate_limited_reply(wait), wait
+        return None, None
 
 
 def _call_details(headers: dict[str, str]) -> dict[str, Any]:

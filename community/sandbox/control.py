@@ -83,6 +83,17 @@ def control_handlers(platform: SandboxPlatform) -> list[Any]:
             count = _whole(data, "count", 1, low=1, high=1000)
             status = _whole(data, "status", 503, low=500, high=599) if kind == "5xx" else None
             platform.faults.inject(kind, count, status=status)
+        if "rate_limit_wait_s" in data:
+            platform.faults.rate_limit_wait_s = _whole(
+                data, "rate_limit_wait_s", 30, low=1, high=3600
+            )
+        if "outage_s" in data:
+            # {"outage_s": 90, "kinds": ["429", "5xx", "hang"]}: every call fails meanwhile.
+            kinds = data.get("kinds", list(FAULT_KINDS))
+            valid = isinstance(kinds, list) and kinds and all(k in FAULT_KINDS for k in kinds)
+            require(bool(valid), 400, f"kinds must list some of {', '.join(FAULT_KINDS)}.")
+            seconds = _whole(data, "outage_s", 90, low=1, high=3600)
+            platform.faults.outage(seconds, tuple(kinds))
         return platform.faults.describe()
 
     @delete("/_sandbox/faults", status_code=200, sync_to_thread=False)

@@ -38,11 +38,11 @@ DEMO_PEOPLE: dict[str, list[Person]] = {
     "meetup": [
         Person("Ada Lovelace", member_id="100001"),
         Person("Grace Hopper", member_id="100002"),
-        Person("Alan Turing", member_id="100003"),
+        Person("Alan Turing", member_id="100003", guests=1),
     ],
     "eventbrite": [
         Person("Katherine Johnson", "katherine@example.org"),
-        Person("Linus Torvalds", "linus@example.org"),
+        Person("Linus Torvalds", "linus@example.org", guests=2),  # an order of 3 tickets
         Person("Grace Hopper", "grace@example.org"),
     ],
     "luma": [

@@ -33,7 +33,7 @@ from community.sandbox.common import (
     read_json,
     require,
 )
-from community.sandbox.faults import RateBudget
+from community.sandbox.faults import WindowQuota
 from community.sandbox.oauth import OAuthServer, bearer_token
 
 _EVENT_FIELDS = {
@@ -198,8 +198,8 @@ class EventbriteSandbox(SandboxPlatform):
 
     # -- gate hooks ------------------------------------------------------------------------
 
-    def default_budget(self) -> RateBudget:
-        return RateBudget(2000, 3600.0)
+    def default_budget(self) -> WindowQuota:
+        return WindowQuota(2000, 3600.0)
 
     def authorized(self, headers: dict[str, str], query: str) -> Reply | None:
         token = bearer_token(headers, query)

@@ -36,7 +36,7 @@ from community.sandbox.common import (
     read_json,
     require,
 )
-from community.sandbox.faults import RateBudget
+from community.sandbox.faults import WindowQuota
 
 ACTIVE = ("approved", "waitlist", "pending_approval")
 STATUSES = ("approved", "declined", "pending_approval", "waitlist")
@@ -114,6 +114,7 @@ class LumaEvent:
     max_capacity: int | None = None
     visibility: str = "public"
     ticket_type_id: str = field(default_factory=lambda: _luma_id("ttype"))
+    slug: str = field(default_factory=lambda: secrets.token_hex(4))  # the public lu.ma/<slug>
     guests: dict[str, Guest] = field(default_factory=dict)
 
     def count(self, status: str) -> int:
@@ -155,8 +156,8 @@ class LumaSandbox(SandboxPlatform):
 
     # -- gate hooks ------------------------------------------------------------------------
 
-    def default_budget(self) -> RateBudget:
-        return RateBudget(200, 60.0)
+    def default_budget(self) -> WindowQuota:
+        return WindowQuota(200, 60.0)
 
     def authorized(self, headers: dict[str, str], query: str) -> Reply | None:
         if headers.get("x-luma-api-key") in self.api_keys:
@@ -217,6 +218,18 @@ class LumaSandbox(SandboxPlatform):
         @post("/v1/events/create", status_code=200)
         async def create_event(request: Request[Any, Any, Any]) -> dict[str, Any]:
             return {"id": sb._create(await read_json(request), sb._calendar(request))}
+
+        @get("/v1/calendars/events/list", sync_to_thread=False)
+        def list_calendar_events(request: Request[Any, Any, Any]) -> dict[str, Any]:
+            calendar = sb._calendar(request)
+            events = sorted(
+                (e for e in sb.events.values() if e.calendar_id == calendar),
+                key=lambda e: (e.start_at, e.id),
+            )
+            return _paged(
+                [{"api_id": e.id, "event": sb._event_json(e)} for e in events],
+                request.query_params,
+            )
 
         @get("/v1/events/guests/list", sync_to_thread=False)
         def list_guests(request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -295,6 +308,7 @@ class LumaSandbox(SandboxPlatform):
         return [
             get_self,
             read_event,
+            list_calendar_events,
             update_event,
             create_event,
             list_guests,
@@ -352,6 +366,8 @@ class LumaSandbox(SandboxPlatform):
         )
         event_id = self.seed_event(seed)
         self.events[event_id].calendar_id = calendar_id
+        if isinstance(body.get("slug"), str) and body["slug"].strip():
+            self.events[event_id].slug = body["slug"].strip()
         return event_id
 
     # -- JSON shapes ---------------------------------------------------------------------------
@@ -377,7 +393,7 @@ class LumaSandbox(SandboxPlatform):
             "location_visibility": "public",
             "meeting_url": event.meeting_url,
             "cover_url": event.cover_url,
-            "url": f"{self.public_url}/{event.id}",
+            "url": f"{self.public_url}/{event.slug}",
             "visibility": event.visibility,
             "waitlist_status": event.waitlist_status,
             "registration_questions": [],
@@ -586,6 +602,22 @@ class LumaSandbox(SandboxPlatform):
                 for g in event.guests.values()
             ],
         }
+
+
+def _paged(entries: list[dict[str, Any]], query: Any) -> dict[str, Any]:
+    """Offset pages behind an opaque cursor, ``{entries, has_more, next_cursor}``."""
+    limit_text = query.get("pagination_limit") or "50"
+    require(limit_text.isdigit() and int(limit_text) >= 1, 400, "Bad pagination_limit.")
+    limit = min(int(limit_text), MAX_PAGE)
+    cursor = query.get("pagination_cursor")
+    start = int(_decode_cursor(cursor)[0]) if cursor else 0
+    page = entries[start : start + limit]
+    more = start + limit < len(entries)
+    return {
+        "entries": page,
+        "has_more": more,
+        "next_cursor": _encode_cursor((str(start + limit), "")) if more else None,
+    }
 
 
 def _public_hook(hook: dict[str, Any]) -> dict[str, Any]:

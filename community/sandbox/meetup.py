@@ -32,7 +32,7 @@ from community.sandbox.common import (
     now,
     read_json,
 )
-from community.sandbox.faults import RateBudget
+from community.sandbox.faults import WindowQuota
 from community.sandbox.graphql_lite import (
     GraphQLError,
     Obj,
@@ -186,8 +186,8 @@ class MeetupSandbox(SandboxPlatform):
 
     # -- gate hooks ------------------------------------------------------------------------
 
-    def default_budget(self) -> RateBudget:
-        return RateBudget(500, 60.0)
+    def default_budget(self) -> WindowQuota:
+        return WindowQuota(500, 60.0)
 
     def authorized(self, headers: dict[str, str], query: str) -> Reply | None:
         token = bearer_token(headers, "")
@@ -202,7 +202,11 @@ class MeetupSandbox(SandboxPlatform):
         return Reply(status, {"errors": [{"message": message, "extensions": {"code": code}}]})
 
     def rate_limited_reply(self, reset_in: float) -> Reply:
-        reset_at = (now() + timedelta(seconds=reset_in)).isoformat(timespec="seconds")
+        # Rounded up to the second: the announced reset is never earlier than the real one.
+        when = now() + timedelta(seconds=reset_in)
+        if when.microsecond:
+            when = when.replace(microsecond=0) + timedelta(seconds=1)
+        reset_at = when.isoformat(timespec="seconds")
         error = {
             "message": "Too many requests, please try again later.",
             "extensions": {

@@ -30,6 +30,7 @@ from community.models import (
 from community.models import ListingState as ModelListingState
 from community.platforms.base import RemoteEvent
 from community.platforms.errors import PlatformError, PlatformNotFound
+from community.platforms.luma import LumaClient
 from community.services.events import InvalidInput, unique_slug
 from community.services.platform_accounts import active_account
 from community.services.platform_clients import client_for_listing
@@ -111,6 +112,14 @@ async def _existing(session: AsyncSession, ref: ListingRef) -> Listing | None:
     )
 
 
+async def _refuse_if_linked(session: AsyncSession, ref: ListingRef) -> None:
+    if (found := await _existing(session, ref)) is not None:
+        event = await session.get(Event, found.event_id)
+        title = event.title if event else "another event"
+        label = PLATFORM_LABELS[ref.platform]
+        raise InvalidInput({"source": f"This {label} event is already linked to “{title}”."})
+
+
 async def fetch_remote(
     session: AsyncSession,
     settings: Settings,
@@ -125,10 +134,7 @@ async def fetch_remote(
     their own credentials, like the mirror does.
     """
     label = PLATFORM_LABELS[ref.platform]
-    if (found := await _existing(session, ref)) is not None:
-        event = await session.get(Event, found.event_id)
-        title = event.title if event else "another event"
-        raise InvalidInput({"source": f"This {label} event is already linked to “{title}”."})
+    await _refuse_if_linked(session, ref)
     account = await active_account(session, user.id, ref.platform)
     if account is None and settings.platform_mode != "sandbox":
         raise InvalidInput(
@@ -142,27 +148,44 @@ async def fetch_remote(
     except PlatformError as exc:
         raise InvalidInput({"source": exc.message}) from exc
     try:
-        remote = await client.client.get_event(ref.external_id)
+        external_id = await _resolve(client.client, ref)
+        remote = await client.client.get_event(external_id)
     except PlatformNotFound as exc:
-        luma_slug = ref.platform == Platform.LUMA and not ref.external_id.startswith("evt-")
-        hint = (
-            " (Luma links use a short name; paste the event id, which starts with evt-)."
-            if luma_slug
-            else "."
-        )
         raise InvalidInput(
-            {"source": f"{label} has no event {ref.external_id} that your account can see{hint}"}
+            {"source": f"{label} has no event {ref.external_id} that your account can see."}
         ) from exc
     except PlatformError as exc:
         raise InvalidInput({"source": exc.message}) from exc
     finally:
         await client.aclose()
-    listing.external_id = remote.external_id or ref.external_id
+    listing.external_id = remote.external_id or external_id
+    if listing.external_id != ref.external_id:  # found by its public link: linked already?
+        await _refuse_if_linked(session, ListingRef(ref.platform, listing.external_id))
     listing.url = remote.url[:500]
     listing.platform_count = remote.going_count
     listing.last_pushed_limit = remote.capacity
     listing.remote_state = ModelListingState(remote.listing_state.value)
     return remote, listing
+
+
+LUMA_ID_WHERE = (
+    "Luma has no event at lu.ma/{slug} among the events your API key manages: paste the "
+    "event's id instead, which starts with evt- and is at the end of the address of the "
+    "event's Manage page on Luma (luma.com/event/manage/evt-…)."
+)
+
+
+async def _resolve(client: object, ref: ListingRef) -> str:
+    """The platform's id for ``ref``: a pasted public Luma link (lu.ma/<slug>) is looked up
+    among the calendar's events, since Luma's API reads events by their evt- id only."""
+    if ref.platform != Platform.LUMA or ref.external_id.startswith("evt-"):
+        return ref.external_id
+    if not isinstance(client, LumaClient):
+        return ref.external_id
+    found = await client.find_event_by_slug(ref.external_id)
+    if found is None:
+        raise InvalidInput({"source": LUMA_ID_WHERE.format(slug=ref.external_id)})
+    return found
 
 
 def clone_values(remote: RemoteEvent, platform: str) -> dict[str, object]:

@@ -147,6 +147,7 @@ async def going_counts(session: AsyncSession, event_id: UUID, *, faces: int = 8)
                 .where(
                     Registration.event_id == event_id,
                     Registration.status == RegistrationStatus.CONFIRMED,
+                    Registration.guest_of_id.is_(None),  # faces of people, not guest seats
                 )
                 .order_by(Registration.created_at.desc())
                 .limit(faces)

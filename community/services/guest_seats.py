@@ -18,12 +18,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from community.models import Registration, RegistrationStatus
 from community.services.inventory import Already, Closed, OverCapacity, PlaceState
 from community.services.registrations import (
+    GUEST_MARK,
     MAX_EXTERNAL_ID,
     SEAT_GUARDS,
     RegistrationService,
@@ -35,7 +36,6 @@ from community.services.registrations import (
 
 log = logging.getLogger("community.guests")
 
-GUEST_MARK = "#g"
 # A platform may say anything; nobody brings more guests than this to one registration.
 MAX_GUESTS = 50
 
@@ -123,11 +123,24 @@ async def sync_guests(
             if over is None:
                 break  # the event takes no registrations any more
             change = GuestChange(change.taken + 1, change.over_capacity + over, change.released)
+    if change.changed:
+        await _touch(service, host_id)
     if change.released:
         await service.promote_waitlist(event_id)
     if change.changed:
         await service.hooks.fire(event_id, platform)
     return change
+
+
+async def _touch(service: RegistrationService, host_id: UUID) -> None:
+    """The host's row shows the guest count: mark it changed for those who read changes
+    since a moment (the door's roster updates)."""
+    async with service.session_maker() as session, session.begin():
+        await session.execute(
+            update(Registration)
+            .where(Registration.id == host_id)
+            .values(updated_at=datetime.now(UTC))
+        )
 
 
 async def release_guests(
@@ -139,6 +152,8 @@ async def release_guests(
         return 0
     async with _unavailable_on_failure():
         released = await _release(service, event_id, rows)
+        for host_id in {r.guest_of_id for r in rows if r.guest_of_id}:
+            await _touch(service, host_id)
     await service.promote_waitlist(event_id)
     await service.hooks.fire(event_id, platform)
     return released

@@ -101,12 +101,15 @@ async def after_listing_linked(fx: Effects, listing: Listing) -> None:
 
     The pull job records the people registered there, then pushes the listing's first limit
     (it pushes whenever the listing does not show its target, even with nobody to record), so
-    the first limit already counts them.
+    the first limit already counts them. Where the platform offers webhooks (Eventbrite, Luma)
+    a job registers ours for the listing, so its sales are known in seconds, not at a poll.
     """
+    from community.tasks.platform_webhooks import enqueue_webhook_setup
     from community.tasks.pull import enqueue_pull
 
     await fx.session.commit()
     await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
+    await enqueue_webhook_setup(fx.queues, listing.id)
 
 
 async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> str:

@@ -3,12 +3,22 @@
 The credential is the listing's connected account (decrypted only here, refreshed by
 services.platform_accounts). In sandbox mode a listing without an account talks to the local
 stand-ins with their own credentials, so the mirror works with no platform account at all.
-Every HTTP request first spends one unit of the account's rate budget (services.rate_budget).
+Every HTTP request first spends one unit of the account's rate budget (services.rate_budget),
+and a rate-limit answer closes the whole account until the platform's wait is over, at the
+moment it arrives: no other request on that token leaves in between, whatever job sends it.
+For that to hold, a process sends one request per token at a time (``TokenLane``): a request
+already on its way when another one's 429 comes back would otherwise reach the platform after
+it. The platforms' budgets (3 to 8 calls a second) are below what one lane carries.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import weakref
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -18,13 +28,42 @@ from community.models import PLATFORM_LABELS, Listing, PlatformAccount
 from community.platforms.base import PlatformClient
 from community.platforms.errors import PlatformAuthError, PlatformRateLimited
 from community.platforms.factory import make_client
+from community.platforms.rate_limits import rate_limit_wait
 from community.platforms.tokens import StaticToken, TokenProvider
 from community.services.platform_accounts import ConnectError, token_provider
 from community.services.rate_budget import BudgetExhausted, RateBudget
 
 SANDBOX_ACCOUNT = "sandbox"
-# A job waits this long for budget inline; beyond it, it reschedules instead of holding a slot.
+# A request waits at most this long for its token's lane (a platform that hangs): then it goes
+# anyway rather than stall every listing of the account behind one stuck connection.
+LANE_WAIT_S = 5.0
+# A job waits this long for budget inline; beyond it (and always after a 429), it reschedules
+# itself for when there is room instead of holding a worker slot.
 INLINE_BUDGET_WAIT = 2.0
+
+
+class TokenLane:
+    """One request at a time per platform token in this process (see the module's note)."""
+
+    # Per event loop: an asyncio lock belongs to the loop it was first used in.
+    _locks: ClassVar[weakref.WeakKeyDictionary[Any, dict[tuple[str, str], asyncio.Lock]]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def held(cls, platform: str, account: str) -> AsyncIterator[None]:
+        lanes = cls._locks.setdefault(asyncio.get_running_loop(), {})
+        lock = lanes.setdefault((platform, account), asyncio.Lock())
+        try:
+            await asyncio.wait_for(lock.acquire(), LANE_WAIT_S)
+        except TimeoutError:
+            yield  # the lane is stuck behind a hanging call: go without it
+            return
+        try:
+            yield
+        finally:
+            lock.release()
 
 
 class BudgetedTransport(httpx.AsyncBaseTransport):
@@ -45,18 +84,32 @@ class BudgetedTransport(httpx.AsyncBaseTransport):
         self._account = account
         self._max_wait = max_wait
 
+    def _holding_back(self, retry_after: float) -> PlatformRateLimited:
+        label = PLATFORM_LABELS.get(self._platform, self._platform)
+        return PlatformRateLimited(
+            self._platform,
+            f"Holding back to stay within {label}'s rate limit.",
+            retry_after=retry_after,
+            code="BUDGET",
+        )
+
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        platform, account = self._platform, self._account
         try:
-            await self._budget.acquire(self._platform, self._account, max_wait=self._max_wait)
+            await self._budget.acquire(platform, account, max_wait=self._max_wait)
         except BudgetExhausted as exc:
-            label = PLATFORM_LABELS.get(self._platform, self._platform)
-            raise PlatformRateLimited(
-                self._platform,
-                f"Holding back to stay within {label}'s rate limit.",
-                retry_after=exc.retry_after,
-                code="BUDGET",
-            ) from exc
-        return await self._inner.handle_async_request(request)
+            raise self._holding_back(exc.retry_after) from exc
+        async with TokenLane.held(platform, account):
+            # A 429 may have come back while we waited: look once more before leaving.
+            if (held := self._budget.blocked_for(platform, account)) > 0:
+                raise self._holding_back(held)
+            response = await self._inner.handle_async_request(request)
+            wait = await rate_limit_wait(platform, response)
+            if wait is not None:
+                # In this process first (no await), then in Redis for the other processes.
+                self._budget.block_here(platform, account, wait)
+                await self._budget.block(platform, account, wait)
+        return response
 
     async def aclose(self) -> None:
         await self._inner.aclose()

@@ -9,6 +9,7 @@ keeps that one seat; the platform identity is linked to their profile instead.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,6 +40,8 @@ from community.services.registrations import (
 log = logging.getLogger("community.pull")
 ACTIVE = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
 MAX_EXTERNAL_ID = 120
+# How long to look again for a place another pull is writing (seconds, about 1.5 in all).
+PLACE_PAUSES = (0.02, 0.05, 0.1, 0.2, 0.4, 0.8)
 
 
 class Ingested(StrEnum):
@@ -242,23 +245,31 @@ async def _guests(
 async def _place_held(
     service: RegistrationService, event_id: UUID, platform: str, item: RemoteRegistration
 ) -> UUID | None:
-    """The active place of the person this platform registration belongs to."""
-    async with service.session_maker() as session:
-        member = await find_member(
-            session,
-            email=_normalised(item.email),
-            platform=platform,
-            external_id=item.member_external_id or None,
-        )
-        if member is None:
-            return None
-        return await session.scalar(
-            select(Registration.id).where(
-                Registration.event_id == event_id,
-                Registration.member_id == member.id,
-                Registration.status.in_(ACTIVE),
+    """The active place of the person this platform registration belongs to.
+
+    Another channel's pull may have taken the person's place in Redis and not yet written
+    it: it is then looked for again for a moment, so their guests are not left out."""
+    for pause in (0.0, *PLACE_PAUSES):
+        await asyncio.sleep(pause)
+        async with service.session_maker() as session:
+            member = await find_member(
+                session,
+                email=_normalised(item.email),
+                platform=platform,
+                external_id=item.member_external_id or None,
             )
-        )
+            found = None
+            if member is not None:
+                found = await session.scalar(
+                    select(Registration.id).where(
+                        Registration.event_id == event_id,
+                        Registration.member_id == member.id,
+                        Registration.status.in_(ACTIVE),
+                    )
+                )
+        if found is not None:
+            return found
+    return None
 
 
 def _normalised(email: str | None) -> str | None:

@@ -5,13 +5,16 @@ capacity ``B`` refilling at ``r`` per second lets through at most ``B + r * W`` 
 window ``W``; with ``B = f * L`` and ``r = (1 - f) * L / W`` that is exactly ``L``, the
 platform's own limit. ``HEADROOM`` keeps a tenth of it free for the organiser's other tools.
 
-A 429 from the platform empties the bucket until its Retry-After, so other jobs on the same
-account wait too instead of each finding out on its own.
+A 429 from the platform closes the account until its Retry-After: no request on that token
+leaves earlier, whichever listing or job it is for (``block``, called by the HTTP transport the
+moment the 429 arrives). The bucket itself is left as it was, so once the wait is over calls
+resume at the platform's documented rate instead of starting from an empty bucket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from dataclasses import dataclass
 
@@ -66,17 +69,26 @@ redis.call('PEXPIRE', key, ttl)
 return {0, math.ceil((cost - tokens) * 1000 / rate)}
 """
 
+# Only the deadline moves: the tokens keep refilling while the account waits.
 _BLOCK = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local untill = now + tonumber(ARGV[1])
 local current = tonumber(redis.call('HGET', KEYS[1], 'until') or '0')
 if untill > current then
-  redis.call('HSET', KEYS[1], 'until', untill, 'tokens', '0', 'ts', untill)
-  redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 60000)
+  redis.call('HSET', KEYS[1], 'until', untill)
+  local ttl = redis.call('PTTL', KEYS[1])
+  if ttl < tonumber(ARGV[1]) + 60000 then
+    redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[1]) + 60000)
+  end
 end
 return untill
 """
+
+# This process's copy of each account's 429 deadline (monotonic clock). It is set in the same
+# step that sees the 429, before any other coroutine of the process can send, and checked right
+# before a request leaves; Redis carries the same deadline to the other processes.
+_local_blocks: dict[str, float] = {}
 
 
 class BudgetExhausted(Exception):
@@ -101,11 +113,27 @@ class RateBudget:
     def key(self, platform: str, account: str) -> str:
         return f"{self.prefix}budget:{{{platform}:{account}}}"
 
+    def blocked_for(self, platform: str, account: str) -> float:
+        """Seconds this process still holds the account back after a 429 (0.0: not held)."""
+        key = self.key(platform, account)
+        left = _local_blocks.get(key, 0.0) - time.monotonic()
+        if left <= 0:
+            _local_blocks.pop(key, None)
+            return 0.0
+        return left
+
+    def block_here(self, platform: str, account: str, seconds: float) -> None:
+        """Hold the account back in this process at once (no await: nothing slips past)."""
+        key = self.key(platform, account)
+        _local_blocks[key] = max(_local_blocks.get(key, 0.0), time.monotonic() + seconds)
+
     async def try_take(self, platform: str, account: str, cost: int = 1) -> float:
         """Spend ``cost`` calls now if there is room: 0.0, else the seconds until there is."""
         limit = self.limits[platform]
         if cost > limit.capacity:
             raise ValueError(f"a single request cannot cost more than the {platform} burst")
+        if (held := self.blocked_for(platform, account)) > 0:
+            return held
         granted, wait_ms = await self._take(
             keys=[self.key(platform, account)],
             args=[limit.capacity, limit.refill_per_s, cost],
@@ -132,4 +160,7 @@ class RateBudget:
 
     async def block(self, platform: str, account: str, seconds: float) -> None:
         """The platform said 429: nobody on this account calls it for ``seconds``."""
-        await self._block(keys=[self.key(platform, account)], args=[max(1, int(seconds * 1000))])
+        self.block_here(platform, account, seconds)
+        await self._block(
+            keys=[self.key(platform, account)], args=[max(1, math.ceil(seconds * 1000))]
+        )

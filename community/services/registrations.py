@@ -34,6 +34,7 @@ from community.models import (
     PLATFORM_LABELS,
     Channel,
     Event,
+    MemberIdentity,
     Registration,
     RegistrationStatus,
     SoldOutMode,
@@ -77,6 +78,8 @@ T = TypeVar("T")
 
 TICKET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_EXTERNAL_ID = 120
+# A guest's platform id: the id of the registration that brought them, then "#g<n>".
+GUEST_MARK = "#g"
 
 # Ledger guards that mean "Redis handed out a seat it did not have": rebuild and retry.
 SEAT_GUARDS = frozenset(
@@ -211,6 +214,13 @@ class HeldSeat:
 class SeatChange:
     moves: list[SeatMove]
     promoted: list[Registered]
+
+
+@dataclass(frozen=True)
+class _Host:
+    member_id: UUID | None
+    name: str
+    email: str | None
 
 
 @dataclass(frozen=True)
@@ -696,24 +706,113 @@ class RegistrationService:
                 registration_id, event_id, channel = reg.id, reg.event_id, reg.channel
                 reg.status = RegistrationStatus.CANCELLED
                 reg.cancelled_at = datetime.now(UTC)
-                # Guests come and go with the person who brought them.
-                guests = await self.end_guest_seats(
-                    session,
-                    await session.scalars(
-                        select(Registration)
-                        .where(
-                            Registration.guest_of_id == registration_id,
-                            Registration.status == RegistrationStatus.CONFIRMED,
-                        )
-                        .with_for_update()
-                    ),
-                )
+                host = _Host(reg.member_id, reg.name, reg.email)
+                # Guests come and go with the person who brought them. Guests the person
+                # brought through another platform (linked there) still hold tickets there.
+                own_mark = f"{reg.external_id}{GUEST_MARK}" if reg.external_id else None
+                own, elsewhere = [], []
+                for guest in await session.scalars(
+                    select(Registration)
+                    .where(
+                        Registration.guest_of_id == registration_id,
+                        Registration.status == RegistrationStatus.CONFIRMED,
+                    )
+                    .with_for_update()
+                ):
+                    mine = guest.channel == channel and own_mark is not None
+                    mine = mine and (guest.external_id or "").startswith(own_mark)
+                    (own if mine else elsewhere).append(guest)
+                guests = await self.end_guest_seats(session, own)
+                moving = [(g.id, g.channel, g.external_id or "", g.listing_id) for g in elsewhere]
             await self._forget_place(event_id, keys, seat_no)
             for guest_keys, guest_seat in guests:
                 await self._forget_place(event_id, guest_keys, guest_seat)
+            if moving:
+                await self._rehome_guests(event_id, host, moving)
             promoted = await self.promote_waitlist(event_id)
             await self.hooks.fire(event_id, channel)
         return Cancelled(registration_id, event_id, promoted)
+
+    async def _rehome_guests(
+        self,
+        event_id: UUID,
+        host: _Host,
+        guests: list[tuple[UUID, str, str, UUID | None]],
+    ) -> None:
+        """The person cancelled the place their guests hung on, but still holds tickets on
+        another platform (where they were linked): that registration becomes their place and
+        keeps its guests, so those seats are never given up while the platform counts them."""
+        sources: dict[tuple[str, str], list[tuple[UUID, UUID | None]]] = {}
+        for guest_id, platform, external_id, listing_id in guests:
+            source = external_id.rpartition(GUEST_MARK)[0]
+            sources.setdefault((platform, source), []).append((guest_id, listing_id))
+        new_host: UUID | None = None
+        stranded: list[UUID] = []
+        for (platform, source), rows in sources.items():
+            if new_host is None:
+                new_host = await self._place_from(event_id, host, platform, source, rows[0][1])
+            if new_host is None:
+                stranded.extend(guest_id for guest_id, _ in rows)
+                continue
+            async with self.session_maker() as session, session.begin():
+                await session.execute(
+                    update(Registration)
+                    .where(Registration.id.in_([guest_id for guest_id, _ in rows]))
+                    .values(guest_of_id=new_host)
+                )
+        if stranded:
+            async with self.session_maker() as session, session.begin():
+                places = await self.end_guest_seats(
+                    session,
+                    await session.scalars(
+                        select(Registration).where(Registration.id.in_(stranded)).with_for_update()
+                    ),
+                )
+            for guest_keys, guest_seat in places:
+                await self._forget_place(event_id, guest_keys, guest_seat)
+
+    async def _place_from(
+        self,
+        event_id: UUID,
+        host: _Host,
+        platform: str,
+        source: str,
+        listing_id: UUID | None,
+    ) -> UUID | None:
+        """The person's place taken again, from their registration on `platform`."""
+        if host.member_id is None:
+            return None
+        async with self.session_maker() as session:
+            platform_member_id = await session.scalar(
+                select(MemberIdentity.external_id).where(
+                    MemberIdentity.member_id == host.member_id,
+                    MemberIdentity.platform == platform,
+                )
+            )
+        try:
+            placed = await self.record_platform_registration(
+                event_id,
+                platform=platform,
+                name=host.name or "Guest",
+                email=host.email,
+                platform_member_id=platform_member_id or "",
+                external_id=source,
+                listing_id=listing_id,
+            )
+        except AlreadyRegistered:
+            async with self.session_maker() as session:
+                return await session.scalar(
+                    select(Registration.id).where(
+                        Registration.event_id == event_id,
+                        Registration.member_id == host.member_id,
+                        Registration.status.in_(
+                            [RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED]
+                        ),
+                    )
+                )
+        except (RegistrationClosed, InvalidRegistration):
+            return None
+        return placed.registration_id
 
     async def end_guest_seats(
         self, session: AsyncSession, guests: Iterable[Registration]

@@ -8,7 +8,9 @@ Luma's scheme is not published), so the body is never trusted. What can be verif
 - the body has the shape the platform sends, and names the same event as the listing
   (Luma) or points at the configured Eventbrite API host (Eventbrite's ``api_url``).
 
-Then the listing is pulled through the API with our own credentials, as on a schedule.
+Then the listing is pulled through the API with our own credentials, as on a schedule. An
+Eventbrite webhook is also verified before that pull: its ``api_url`` is fetched with our token
+and must name the listing's event (tasks.platform_webhooks).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ class WebhookRefused(Exception):
 class WebhookDecision:
     pull: bool  # False: acknowledged, nothing to do (test ping, an unrelated type)
     action: str
+    api_url: str = ""  # Eventbrite: what to fetch with our token to confirm the webhook
 
 
 def _signature(settings: Settings, platform: str, listing_id: UUID) -> str:
@@ -126,7 +129,7 @@ def check_eventbrite(settings: Settings, listing: Listing, body: Any) -> Webhook
         raise WebhookRefused(400, "The webhook is about another Eventbrite event.")
     if action not in EVENTBRITE_PULL_ACTIONS:
         return WebhookDecision(False, action[:64])
-    return WebhookDecision(True, action)
+    return WebhookDecision(True, action, api_url)
 
 
 def check_luma(settings: Settings, listing: Listing, body: Any) -> WebhookDecision:
@@ -142,5 +145,7 @@ def check_luma(settings: Settings, listing: Listing, body: Any) -> WebhookDecisi
     event = data.get("event") if isinstance(data.get("event"), dict) else {}
     event_id = event.get("id") or event.get("api_id") or data.get("event_id")
     if event_id is not None and str(event_id) != listing.external_id:
-        raise WebhookRefused(400, "The webhook is about another Luma event.")
+        # Luma's webhooks are per calendar: news of the calendar's other events is acknowledged
+        # (an error answer could get the webhook paused) and changes nothing here.
+        return WebhookDecision(False, "another event")
     return WebhookDecision(True, kind)

@@ -5,10 +5,12 @@ and runs again if the target moved meanwhile (services.job_coalescing): a burst 
 becomes a few calls, and the last change is never swallowed by a job that is already running.
 Changes caused by native registrations go to the ``urgent`` queue, ahead of everything else.
 
-Failures map to what the organiser or the job can do about them:
-auth, not found, rejected -> the listing shows the error in plain words, no retry;
-rate limited -> wait the platform's Retry-After (and hold every job on that account back);
-transient -> retry with exponential backoff and jitter, then show the error.
+Failures map to what the organiser or the job can do about them; a failing listing is never
+given up on (services.listing_health): it shows its last error and when it is tried again.
+rate limited -> wait the platform's Retry-After (every job on that account is held back);
+transient -> the job retries itself with a capped backoff (seat changes meanwhile join it);
+auth, not found, rejected -> the error in plain words; the scheduler (tasks.scheduler)
+re-drives it after a minute or more, and the organiser's fix or a recount pushes at once.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ from community.services.inventory_hooks import (
     inventory_changed,
 )
 from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
+from community.services.listing_health import retry_delay
 from community.services.mirror_counts import MirrorCounts, live_counts
 from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
 from community.services.platform_clients import ListingClient, client_for_listing
@@ -57,7 +60,8 @@ from community.tasks.registry import task
 log = logging.getLogger("community.mirror")
 
 PUSH_TIMEOUT_S = 100  # below the coalescing lease (120 s), above a few slow platform calls
-PUSH_RETRIES = 8
+# Never give up: the delays come from services.listing_health (at most 5 minutes apart).
+PUSH_RETRIES = 100_000
 RETRY_BASE_S = 1.0
 RETRY_MAX_S = 300.0
 # Pushes of one listing at most this often during a burst; a lone change is pushed at once.
@@ -185,8 +189,9 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
         plan = _plan(listing, event, counts)
         if not _owes(plan, listing, in_step=listing.sync_state == SyncState.IN_STEP):
             return None
-        listing.sync_state = SyncState.PUSHING
-        await session.commit()
+        if listing.sync_state != SyncState.ERROR:  # a failing listing shows its error meanwhile
+            listing.sync_state = SyncState.PUSHING
+            await session.commit()
         return Target(
             listing_id=listing.id,
             event_id=event.id,
@@ -225,15 +230,18 @@ async def push_owed(ctx: dict[str, Any], listing_id: UUID) -> bool:
     """Whether the listing does not show its target yet, by what we last pushed to it.
 
     True when it never got a limit from us, or the limit or state it last got is not the plan
-    now. A listing in error waits for the organiser's retry (or the next seat change) instead
-    of failing again on every pull. When the counts cannot be read, True: the push job reads
-    the target again when it runs and skips if nothing is owed.
+    now, and always for a listing in error: a pull that worked means the platform answers
+    again, so the failing listing is re-driven at once instead of at its next retry time. When
+    the counts cannot be read, True: the push job reads the target again when it runs and
+    skips if nothing is owed.
     """
     try:
         async with ctx["session_maker"]() as session:
             listing = await session.get(Listing, listing_id)
-            if listing is None or listing.sync_state == SyncState.ERROR:
+            if listing is None:
                 return False
+            if listing.sync_state == SyncState.ERROR:
+                return True
             event = await session.get(Event, listing.event_id)
             if event is None:
                 return False
@@ -353,6 +361,7 @@ async def _succeeded(
         listing.remote_state = ListingState(result.state).value
         listing.sync_state = SyncState.IN_STEP
         listing.last_error = ""
+        listing.failing_since = listing.retry_at = None
         listing.last_pushed_at = datetime.now(UTC)
         await sync_log.record(
             session,
@@ -375,34 +384,38 @@ async def _succeeded(
 async def _failed(
     ctx: dict[str, Any], target: Target, exc: PlatformError, ms: int, account_key: str
 ) -> None:
-    """Record the failure; raise RetryLater when another attempt can help."""
-    job = ctx.get("job")
+    """Record the failure and when the listing is tried again; RetryLater to hold the job.
+
+    Our own budget holding a call back is pacing, not a failure: the listing keeps pushing.
+    Anything else puts it in error, with its last error kept until a push succeeds.
+    """
     outcome = sync_log.outcome_of(exc)
     retryable = isinstance(exc, PlatformRateLimited | PlatformTransient)
-    final = job is None or job.attempts >= job.retries
-    message = exc.message
-    delay: float | None = None
+    pacing = isinstance(exc, PlatformRateLimited) and exc.code == "BUDGET"
+    asked = 0.0
     if isinstance(exc, PlatformRateLimited):
-        delay = await rate_limit_delay(ctx, target.platform, exc, account_key)
-        message = f"{exc.message} Trying again in {max(1, round(delay))} s."
-    elif isinstance(exc, PlatformTransient) and not final:
-        message = f"{exc.message} Retrying shortly."
-    give_up = not retryable or final
-    if retryable and final:
-        attempts = job.attempts if job is not None else 1
-        message = f"Gave up after {attempts} attempts: {exc.message}"
+        asked = await rate_limit_delay(ctx, target.platform, exc, account_key)
     recount = False
+    delay = asked
     async with ctx["session_maker"]() as session:
         listing = await session.get(Listing, target.listing_id)
         if listing is not None:
+            now = datetime.now(UTC)
+            if not pacing:
+                listing.failing_since = listing.failing_since or now
+                delay = retry_delay(
+                    now - listing.failing_since, retryable=retryable, at_least=asked
+                )
+            listing.retry_at = now + timedelta(seconds=delay)
             # A limit below the platform's own count means people arrived there since our last
             # pull: pull them (which pushes again), at most once a minute.
             pulled = listing.last_pulled_at
             recount = isinstance(exc, PlatformRejected) and (
-                pulled is None or datetime.now(UTC) - pulled > REPULL_AFTER_REJECT
+                pulled is None or now - pulled > REPULL_AFTER_REJECT
             )
-            listing.sync_state = SyncState.ERROR if give_up else SyncState.PUSHING
-            listing.last_error = message
+            listing.sync_state = SyncState.PUSHING if pacing else SyncState.ERROR
+            listing.last_error = "" if pacing else exc.message
+            wait = "Trying again" if isinstance(exc, PlatformRateLimited) else "Retrying"
             await sync_log.record(
                 session,
                 listing=listing,
@@ -410,7 +423,7 @@ async def _failed(
                 direction="push",
                 action="push",
                 outcome=outcome,
-                detail=message,
+                detail=f"{exc.message} {wait} in {max(1, round(delay))} s.",
                 duration_ms=ms,
             )
         await session.commit()
@@ -426,19 +439,23 @@ async def _failed(
         await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], target.listing_id)
     log.info(
         "push failed",
-        extra={"listing_id": str(target.listing_id), "outcome": outcome, "final": give_up},
+        extra={"listing_id": str(target.listing_id), "outcome": outcome, "retry_in_s": delay},
     )
-    if not give_up:
+    if retryable:
         raise RetryLater(outcome, delay)
 
 
 async def rate_limit_delay(
     ctx: dict[str, Any], platform: str, exc: PlatformRateLimited, account_key: str
 ) -> float:
-    """Seconds until the next attempt; a platform's 429 holds back the whole account."""
+    """Seconds until the next attempt; a platform's 429 holds back the whole account.
+
+    The HTTP transport already closed the account when the 429 arrived; this repeats it for a
+    rate limit a client raised without one (harmless: the later deadline wins).
+    """
     if exc.code != "BUDGET" and account_key:
         await _budget(ctx).block(platform, account_key, exc.retry_after)
-    # A little jitter, so jobs held back together do not all return in the same instant.
+    # A little jitter (never earlier), so jobs held back together do not all return at once.
     return exc.retry_after * (1 + random.random() * 0.1) + 0.05
 
 

@@ -23,10 +23,10 @@ from typing import Any
 from uuid import UUID
 
 from saq import Queue
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 
 from community.config import Settings
-from community.models import Event, EventStatus, Listing, Platform
+from community.models import Event, EventStatus, Listing, Platform, SyncState
 from community.platforms.errors import (
     PlatformError,
     PlatformRateLimited,
@@ -35,6 +35,7 @@ from community.platforms.errors import (
 from community.services import sync_log
 from community.services.job_coalescing import Coalescer, run_coalesced
 from community.services.platform_registrations import PullTally, ingest
+from community.services.poll_schedule import HOT_FOR, facts_of, mark_selling, next_pull_at
 from community.services.registrations import RegistrationService
 from community.tasks.mirror import (
     JobClient,
@@ -178,8 +179,14 @@ async def pull_once(
         listing = await session.get(Listing, listing_id)
         if listing is None:
             return None
+        now = datetime.now(UTC)
+        if platform_count > before_count:
+            mark_selling(listing, now)
         listing.platform_count = platform_count
-        listing.last_pulled_at = datetime.now(UTC)
+        listing.last_pulled_at = now
+        listing.next_pull_at = next_pull_at(
+            facts_of(listing), now, hot_on_account=await _hot_on_account(session, listing, now)
+        )
         listing.pull_cursor = PullCursor(
             since=started_at, full_at=started_at if whole else cursor.full_at
         ).dump()
@@ -203,6 +210,22 @@ def _ms_since(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
+async def _hot_on_account(session: Any, listing: Listing, now: datetime) -> int:
+    """Listings on the same token that sold lately: they share its polling budget."""
+    count = await session.scalar(
+        select(func.count())
+        .select_from(Listing)
+        .where(
+            Listing.platform == listing.platform,
+            Listing.account_id.is_(None)
+            if listing.account_id is None
+            else Listing.account_id == listing.account_id,
+            Listing.sales_seen_at > now - HOT_FOR,
+        )
+    )
+    return max(1, int(count or 0))
+
+
 async def _pull_failed(
     ctx: dict[str, Any],
     listing_id: UUID,
@@ -221,8 +244,9 @@ async def _pull_failed(
     async with ctx["session_maker"]() as session:
         listing = await session.get(Listing, listing_id)
         if listing is not None:
-            if not retryable or final:
-                # Pulls only report here; a listing's push state is the push job's to set.
+            if (not retryable or final) and listing.sync_state != SyncState.ERROR:
+                # Pulls only report here; a listing's push state is the push job's to set, and
+                # a push error stays shown until a push succeeds.
                 listing.last_error = f"Pull: {message}"
             await sync_log.record(
                 session,
@@ -266,9 +290,11 @@ async def pull_listing(
     finally:
         await client.aclose()
         # After the pull lease is gone: pushes for this listing were held back meanwhile, so
-        # a push that ran during the pull was skipped; nothing is lost if one is owed now.
+        # a push that ran during the pull was skipped; nothing is lost if one is owed now. Even
+        # after a failed pull: the push then fails into the listing's own retry schedule rather
+        # than leave a change no job carries.
         pulled = [o for o in outcomes if o is not None]
-        if any(o.changed for o in pulled) or (pulled and await push_owed(ctx, lid)):
+        if any(o.changed for o in pulled) or await push_owed(ctx, lid):
             await enqueue_push(settings, ctx["redis"], ctx["queues"], lid, urgent=False)
     if done is None:
         return {"outcome": "busy"}
@@ -276,33 +302,78 @@ async def pull_listing(
     return {"outcome": "done", "passes": len(outcomes), "counts": [dict(t) for t in tallies]}
 
 
-@cron("* * * * *", timeout=60)
-async def pull_all_listings(ctx: dict[str, Any]) -> dict[str, int]:
-    """Every minute: pull every listing of a published event that has not long ended.
+# Every 2 seconds (SAQ cron with a seconds field; one run per tick across all workers).
+TICK_CRON = "* * * * * */2"
+# A due listing is not handed out again for this long while its pull is queued or running.
+PULL_CLAIM = timedelta(seconds=30)
 
-    Meetup has no webhooks, so this is how its RSVPs arrive; for Eventbrite and Luma it
-    catches whatever a lost webhook would have told us. Pushes still owed are resumed too.
+
+@cron(TICK_CRON, timeout=30)
+async def pull_all_listings(ctx: dict[str, Any]) -> dict[str, int]:
+    """The scheduler's tick: pull the listings whose next pull is due, re-drive failing
+    listings whose retry time has come, and (once a minute) resume stranded pushes.
+
+    Listings of published events are pulled from their linking until two days after the
+    event; how often is services.poll_schedule's call (a new listing at once). Meetup has no
+    webhooks, so this is how its RSVPs arrive; for Eventbrite and Luma it also catches
+    whatever a lost webhook would have told us.
     """
     now = datetime.now(UTC)
+    active = (
+        select(Listing)
+        .join(Event, Event.id == Listing.event_id)
+        .where(
+            Event.status == EventStatus.PUBLISHED,
+            Event.deleted_at.is_(None),
+            Event.starts_at > now - PULL_AFTER_END,
+        )
+    )
+    settings, redis, queues = ctx["settings"], ctx["redis"], ctx["queues"]
     async with ctx["session_maker"]() as session:
-        rows = await session.scalars(
-            select(Listing.id)
-            .join(Event, Event.id == Listing.event_id)
-            .where(
-                Event.status == EventStatus.PUBLISHED,
-                Event.deleted_at.is_(None),
-                Event.starts_at > now - PULL_AFTER_END,
+        due = list(
+            await session.scalars(
+                active.where(
+                    or_(
+                        Listing.next_pull_at.is_(None),
+                        Listing.next_pull_at <= now,
+                        Listing.retry_at <= now,
+                    )
+                ).with_for_update(skip_locked=True, of=Listing)
             )
         )
-        listing_ids = list(rows)
-    settings, redis, queues = ctx["settings"], ctx["redis"], ctx["queues"]
-    pushes = Coalescer(redis, settings.redis_prefix, "push")
-    stranded = 0
-    for listing_id in listing_ids:
+        to_pull = [row.id for row in due if row.next_pull_at is None or row.next_pull_at <= now]
+        to_redrive = [
+            row.id
+            for row in due
+            if row.retry_at is not None
+            and row.retry_at <= now
+            and row.sync_state != SyncState.IN_STEP
+        ]
+        for row in due:
+            if row.id in to_pull:
+                row.next_pull_at = now + PULL_CLAIM  # the pull sets the real next time
+            if row.retry_at is not None and row.retry_at <= now:
+                row.retry_at = None  # the push sets the next one if it fails again
+        await session.commit()
+    for listing_id in to_pull:
         await enqueue_pull(settings, redis, queues, listing_id)
-        progress = await pushes.progress(listing_id)
-        if progress.pending and not progress.runner_active:
-            # A change no push has carried yet (its job gave up, or its worker died).
-            stranded += 1
-            await enqueue_push(settings, redis, queues, listing_id, urgent=False)
-    return {"listings": len(listing_ids), "pushes_resumed": stranded}
+    for listing_id in to_redrive:
+        await enqueue_push(settings, redis, queues, listing_id, urgent=False)
+    stranded = 0
+    if await _minute_due(redis, settings, now):
+        async with ctx["session_maker"]() as session:
+            every = list(await session.scalars(active.with_only_columns(Listing.id)))
+        pushes = Coalescer(redis, settings.redis_prefix, "push")
+        for listing_id in every:
+            progress = await pushes.progress(listing_id)
+            if progress.pending and not progress.runner_active:
+                # A change no push has carried yet (its job gave up, or its worker died).
+                stranded += 1
+                await enqueue_push(settings, redis, queues, listing_id, urgent=False)
+    return {"listings": len(to_pull), "redriven": len(to_redrive), "pushes_resumed": stranded}
+
+
+async def _minute_due(redis: Any, settings: Settings, now: datetime) -> bool:
+    """True once per minute across all workers."""
+    key = f"{settings.redis_prefix}sched:stranded:{now.strftime('%Y%m%d%H%M')}"
+    return bool(await redis.set(key, "1", nx=True, ex=120))

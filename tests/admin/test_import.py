@@ -142,3 +142,34 @@ async def test_link_a_second_listing_and_refuse_a_duplicate(
         f"/admin/events/{event.id}/listings", {"source": "evt-doesnotexist", "platform": "luma"}
     )
     assert missing.status_code == 422 and "Luma has no event evt-doesnotexist" in missing.text
+
+
+async def test_a_pasted_public_luma_link_finds_its_event_or_says_where_the_id_is(
+    rig: Any, live_client: LiveClient, organiser: User, make_event: MakeEvent
+) -> None:
+    event = await make_event()
+    luma = rig.sandboxes["luma"].sandbox
+    external_id = luma.seed_event(SeedEvent(title=event.title))
+    slug = luma.events[external_id].slug
+    await live_client.sign_in(organiser)
+
+    unknown = await live_client.form(
+        f"/admin/events/{event.id}/listings", {"source": "https://lu.ma/no-such-night"}
+    )
+    assert unknown.status_code == 422
+    assert "starts with evt-" in unknown.text and "Manage page" in unknown.text
+
+    linked = await live_client.form(
+        f"/admin/events/{event.id}/listings",
+        {"source": f"https://luma.com/{slug}"},
+        follow_redirects=True,
+    )
+    assert "Linked the Luma listing" in linked.text
+    async with rig.session_maker() as session:
+        listing = await session.scalar(select(Listing).where(Listing.event_id == event.id))
+        assert listing is not None and listing.external_id == external_id
+    # The same event pasted by its link again is refused as already linked, not a crash.
+    again = await live_client.form(
+        f"/admin/events/{event.id}/listings", {"source": f"https://lu.ma/{slug}"}
+    )
+    assert again.status_code == 422 and "already" in again.text

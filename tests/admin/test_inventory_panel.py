@@ -3,7 +3,9 @@ rules, over-capacity alerts, and the listing retry."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -230,3 +232,25 @@ async def test_a_meetup_listing_sold_out_while_the_plan_says_waitlist_is_not_in_
     assert rows["meetup"].in_step is False  # Meetup still shows sold out: a push is owed
     assert rows["eventbrite"].plan.state == ListingState.SOLD_OUT
     assert rows["eventbrite"].in_step is True
+
+
+async def test_a_listing_in_error_keeps_its_error_and_says_when_it_is_retried(
+    organiser_client: Client, make_event: MakeEvent, db_session: AsyncSession
+) -> None:
+    event = await make_event()
+    retry_at = datetime(2026, 12, 4, 16, 31, 5, tzinfo=UTC)
+    listing = Listing(
+        event_id=event.id,
+        platform="meetup",
+        external_id="retry-at-1",
+        sync_state=SyncState.ERROR,
+        last_error="Meetup had a server error (503).",
+        failing_since=retry_at - timedelta(minutes=3),
+        retry_at=retry_at,
+    )
+    db_session.add(listing)
+    await db_session.commit()
+    html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    shown = retry_at.astimezone(ZoneInfo(event.timezone)).strftime("%H:%M:%S")
+    assert "Meetup had a server error (503)." in html
+    assert f"Retrying at {shown}." in html

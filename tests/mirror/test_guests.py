@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 
 from sqlalchemy import func, select, update
 
@@ -80,11 +81,16 @@ async def test_a_meetup_rsvp_with_two_guests_takes_three_and_follows_the_count(
     assert len(hosts) == 1 and len(guests) == 2
 
     # One guest cannot come after all: that seat is released.
+    before = datetime.now(UTC)
     meetup(rig).set_guests(event.external("meetup"), rsvp, 1)
     await pull_everything(rig, event)
     hosts, guests = hosts_and_guests(await active(rig, event))
     assert len(hosts) == 1 and len(guests) == 1
     assert (await rig.registrations.counts(event.id)).external == 2
+    async with rig.session_maker() as session:
+        changed = await checkin.roster(session, event.id, since=before)
+    # The door's roster update carries the new guest count.
+    assert [(e.name, e.guests) for e in changed.entries] == [("Mia Meetup", 1)]
 
     # The member cancels: the guest goes with them.
     meetup(rig).cancel_registration(event.external("meetup"), rsvp)
@@ -130,13 +136,39 @@ async def test_one_person_on_two_platforms_holds_one_registration_plus_their_gue
     assert sorted(g.channel for g in guests) == ["eventbrite", "eventbrite", "luma"]
     assert (await rig.registrations.counts(event.id)).external == 4
 
-    # The Luma registration is cancelled: only its guest goes; Pat keeps their place.
+    # The Luma registration is cancelled: only its guest goes. Pat keeps a place with the
+    # two guests of the Eventbrite order, whichever platform their place was recorded from.
     luma = rig.sandboxes["luma"].sandbox
     (guest_id,) = [r["id"] for r in luma.event_state(event.external("luma"))["registrations"]]
     luma.cancel_registration(event.external("luma"), guest_id)
     await pull_everything(rig, event)
     hosts, guests = hosts_and_guests(await active(rig, event))
-    assert len(hosts) == 1 and sorted(g.channel for g in guests) == ["eventbrite", "eventbrite"]
+    assert [(h.email, h.channel) for h in hosts] == [("pat@example.org", "eventbrite")]
+    assert sorted(g.channel for g in guests) == ["eventbrite", "eventbrite"]
+    assert {g.guest_of_id for g in guests} == {hosts[0].id}
+    assert (await rig.registrations.counts(event.id)).external == 3
+
+
+async def test_a_person_cancelling_their_own_place_keeps_the_seats_bought_elsewhere(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=20, reserve=5)
+    native = await rig.registrations.register(event.id, name="Nia Native", email="nia@example.org")
+    add(rig, event, "eventbrite", Person("Nia Native", "nia@example.org", guests=1))
+    await pull_everything(rig, event)
+    hosts, guests = hosts_and_guests(await active(rig, event))
+    assert [h.channel for h in hosts] == ["native"] and len(guests) == 1
+    assert (await rig.registrations.counts(event.id)).taken == 2
+
+    # Nia cancels on our page; her two Eventbrite tickets still stand there.
+    await rig.registrations.cancel(native.ticket_token)
+
+    hosts, guests = hosts_and_guests(await active(rig, event))
+    assert [(h.channel, h.email) for h in hosts] == [("eventbrite", "nia@example.org")]
+    assert [g.guest_of_id for g in guests] == [hosts[0].id]
+    assert (await rig.registrations.counts(event.id)).taken == 2
+    await pull_everything(rig, event)  # the next pull finds it as it is
+    assert len(await active(rig, event)) == 2
 
 
 async def test_guest_seats_survive_a_rebuild_from_the_ledger(

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -12,16 +13,19 @@ from dataclasses import replace
 import httpx
 import pytest
 import uvicorn
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from community.app import create_app
-from community.models import Registration, SyncLog
+from community.models import Listing, PlatformAccount, Registration, Role, SyncLog, User
 from community.platforms import make_client
 from community.platforms.eventbrite import EventbriteClient
 from community.platforms.luma import LumaClient
 from community.sandbox.common import Person
+from community.services.crypto import encrypt
+from community.services.job_coalescing import Coalescer
 from community.services.webhooks import webhook_token
-from tests.mirror.conftest import MakeEvent, MirroredEvent, MirrorRig, eventually
+from community.tasks.platform_webhooks import register_webhooks, unreachable_reason
+from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
 class _Server(uvicorn.Server):
@@ -91,8 +95,10 @@ async def test_strangers_and_malformed_bodies_are_refused(
     assert (await post(eventbrite, other_event)).status_code == 400
     assert (await post(luma, {"type": "guest.updated"})).status_code == 400
     assert (await post(luma, {"type": "nonsense", "data": {}})).status_code == 400
+    # Luma webhooks are per calendar: another event's news is acknowledged, not pulled.
     wrong = {"type": "guest.updated", "data": {"event": {"id": "evt-someoneelse"}}}
-    assert (await post(luma, wrong)).status_code == 400
+    other = await post(luma, wrong)
+    assert other.status_code == 202 and other.json()["status"] == "ignored"
 
     # A test ping and event-level news are acknowledged without a pull.
     ping = await post(eventbrite, {"api_url": "", "config": {"action": "test"}})
@@ -146,3 +152,149 @@ async def test_platform_webhooks_pull_new_registrations(
 
     # No schedule runs in tests: only the webhooks can have caused these pulls.
     await eventually(both_recorded)
+    await eventually(lambda: jobs_idle(rig, event))  # before the event is deleted
+
+
+async def jobs_idle(rig: MirrorRig, event: MirroredEvent) -> bool:
+    for kind in ("pull", "push"):
+        coalescer = Coalescer(rig.redis, rig.settings.redis_prefix, kind)
+        for listing in event.listings.values():
+            progress = await coalescer.progress(listing.id)
+            if progress.pending or progress.runner_active:
+                return False
+    return True
+
+
+async def _connect_accounts(rig: MirrorRig, event: MirroredEvent) -> None:
+    """Connected (live-style) accounts for the Eventbrite and Luma listings, not the sandbox's
+    fallback credential: webhooks are registered for any account."""
+    async with rig.session_maker() as session:
+        owner = User(
+            email=f"owner-{secrets.token_hex(4)}@example.org",
+            name="Owner",
+            role=Role.OWNER,
+            password_hash="-",
+        )
+        session.add(owner)
+        await session.flush()
+        creds = {p: rig.sandboxes[p].credentials for p in ("eventbrite", "luma")}
+        key = rig.settings.secret_key
+        accounts = {
+            "eventbrite": PlatformAccount(
+                user_id=owner.id,
+                platform="eventbrite",
+                access_token_enc=encrypt(
+                    rig.settings.secret_key, creds["eventbrite"]["access_token"]
+                ),
+            ),
+            "luma": PlatformAccount(
+                user_id=owner.id,
+                platform="luma",
+                api_key_enc=encrypt(key, creds["luma"]["api_key"]),
+            ),
+        }
+        for platform, account in accounts.items():
+            session.add(account)
+            await session.flush()
+            listing = await session.get(Listing, event.listings[platform].id)
+            assert listing is not None
+            listing.account_id = account.id
+        await session.commit()
+
+
+async def test_webhooks_are_registered_for_connected_accounts_and_trigger_pulls(
+    served: tuple[str, MirrorRig], make_event: MakeEvent
+) -> None:
+    base, rig = served
+    event = await make_event()
+    await _connect_accounts(rig, event)
+    eventbrite_sb = rig.sandboxes["eventbrite"].sandbox
+    luma_sb = rig.sandboxes["luma"].sandbox
+
+    outcomes = {
+        p: await register_webhooks(rig.ctx(), listing_id=str(event.listings[p].id))
+        for p in PLATFORMS
+    }
+    assert outcomes == {
+        "meetup": {"outcome": "none"},  # Meetup has no webhooks: it is polled
+        "eventbrite": {"outcome": "registered"},
+        "luma": {"outcome": "registered"},
+    }
+    # Registering again finds ours instead of adding a second one.
+    again = await register_webhooks(rig.ctx(), listing_id=str(event.listings["luma"].id))
+    assert again == {"outcome": "present"}
+    hooks = [h for h in eventbrite_sb.webhook_subscriptions.values() if base in h["endpoint_url"]]
+    assert [h["event_id"] for h in hooks] == [event.external("eventbrite")]
+    assert url(base, rig, "luma", event) in [
+        h["url"] for h in luma_sb.webhook_subscriptions.values()
+    ]
+
+    for platform, sandbox in (("eventbrite", eventbrite_sb), ("luma", luma_sb)):
+        email = f"{platform}-buyer@example.org"
+        sandbox.add_registration(event.external(platform), Person(platform.title(), email))
+
+    async def both_recorded() -> bool:
+        async with rig.session_maker() as session:
+            rows = await session.scalars(
+                select(Registration.channel).where(Registration.event_id == event.id)
+            )
+            return set(rows) == {"eventbrite", "luma"}
+
+    started = asyncio.get_running_loop().time()
+    await eventually(both_recorded)  # no schedule runs in tests: the webhooks did this
+    assert asyncio.get_running_loop().time() - started < 5
+    async with rig.session_maker() as session:
+        details = list(
+            await session.scalars(
+                select(SyncLog.detail).where(
+                    SyncLog.event_id == event.id, SyncLog.direction == "webhook"
+                )
+            )
+        )
+        listing = await session.get(Listing, event.listings["eventbrite"].id)
+        assert listing is not None and listing.sales_seen_at is not None  # polled often now
+    assert "Confirmed with Eventbrite; pull requested." in details
+    await eventually(lambda: jobs_idle(rig, event))
+
+
+async def test_an_eventbrite_webhook_is_verified_with_our_token_before_any_pull(
+    served: tuple[str, MirrorRig], make_event: MakeEvent
+) -> None:
+    base, rig = served
+    ours, other = await make_event(), await make_event()
+    sandbox = rig.sandboxes["eventbrite"].sandbox
+    # A real order, but of another event: its api_url passes the shape checks.
+    sandbox.add_registration(other.external("eventbrite"), Person("Olga", "olga@example.org"))
+    order_id = next(iter(sandbox.events[other.external("eventbrite")].attendees.values())).order_id
+    api = rig.settings.eventbrite.api_url
+    forged = {
+        "api_url": f"{api}/v3/orders/{order_id}/",
+        "config": {"action": "order.placed", "webhook_id": "1"},
+    }
+    answer = await post(url(base, rig, "eventbrite", ours), forged)
+    assert answer.status_code == 202
+
+    async def refused() -> bool:
+        async with rig.session_maker() as session:
+            rows = await session.scalars(
+                select(SyncLog.detail).where(
+                    SyncLog.event_id == ours.id, SyncLog.direction == "webhook"
+                )
+            )
+            return any(d.startswith("Not confirmed") for d in rows)
+
+    await eventually(refused)
+    async with rig.session_maker() as session:
+        pulls = await session.scalar(
+            select(func.count()).where(SyncLog.event_id == ours.id, SyncLog.direction == "pull")
+        )
+    assert pulls == 0
+
+
+def test_real_platforms_are_not_asked_to_deliver_to_a_loopback_address(
+    rig: MirrorRig,
+) -> None:
+    live = replace(rig.settings, platform_mode="live", base_url="http://127.0.0.1:8000")
+    assert "public BASE_URL" in unreachable_reason(live)
+    assert unreachable_reason(replace(live, base_url="https://events.example.org")) == ""
+    assert unreachable_reason(replace(live, platform_mode="sandbox")) == ""

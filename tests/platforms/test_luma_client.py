@@ -156,3 +156,35 @@ async def test_create_event_and_rejection_of_bad_input(luma: Pair) -> None:
             EventDraft("Bad", "", start, start + timedelta(hours=1), "Mars/Olympus")
         )
     assert "timezone" in caught.value.message
+
+
+@pytest.mark.asyncio
+async def test_a_push_costs_two_calls() -> None:
+    pair = await make_pair("luma")  # guests counted in one page
+    try:
+        event_id = pair.seed(waitlist=True)
+        pair.register(event_id, 5)
+        pair.sandbox.log.clear()
+        opened = await pair.client.set_limit(event_id, 12)
+        assert (opened.limit, opened.going_count, opened.state) == (12, 5, ListingState.OPEN)
+        assert [c["path"] for c in pair.sandbox.log.entries()] == [
+            "/v1/events/update",
+            "/v1/events/guests/list",
+        ]
+        pair.sandbox.log.clear()
+        closed = await pair.client.set_state(event_id, ListingState.WAITLIST, 4)
+        assert (closed.limit, closed.going_count, closed.state) == (5, 5, ListingState.WAITLIST)
+        assert len(pair.sandbox.log.entries()) == 2
+        assert pair.state(event_id)["limit"] == 5
+    finally:
+        await pair.client.aclose()
+        await pair.sandbox.aclose()
+
+
+@pytest.mark.asyncio
+async def test_a_public_link_slug_is_found_among_the_calendars_events(luma: Pair) -> None:
+    event_ids = [luma.seed(title=f"Night {i}") for i in range(5)]
+    wanted = luma.sandbox.events[event_ids[3]]  # type: ignore[attr-defined]
+    assert isinstance(luma.client, LumaClient)
+    assert await luma.client.find_event_by_slug(wanted.slug) == event_ids[3]
+    assert await luma.client.find_event_by_slug("no-such-night") is None

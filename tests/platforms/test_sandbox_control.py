@@ -153,7 +153,13 @@ async def test_fault_queue_latency_and_clear_over_http(
 
     assert statuses == [500, 500, 200]
     await http.post("/_sandbox/faults", json={"kind": "429"})
-    assert (await http.delete("/_sandbox/faults")).json() == {"latency_ms": 0, "pending": []}
+    cleared = (await http.delete("/_sandbox/faults")).json()
+    assert cleared == {
+        "latency_ms": 0,
+        "pending": [],
+        "outage_left_s": 0.0,
+        "rate_limit_wait_s": 30.0,
+    }
     assert (await http.request(method, path, headers=headers, json=body)).status_code == 200
     logged = [c["status"] for c in (await http.get("/_sandbox/state")).json()["calls"]]
     assert logged == [500, 500, 200, 200]
