@@ -130,6 +130,10 @@ def create_app(
                 # Start anyway: /healthz reports Redis as down and the queue reconnects later.
                 log.warning("job queue unavailable at start", extra={"error": type(exc).__name__})
         from community.db import app_session_maker
+        from community.services.page_versions import (
+            install_page_versions,
+            uninstall_page_versions,
+        )
         from community.tasks.email import install_promotion_mail, uninstall_promotion_mail
         from community.tasks.mirror import install_mirror, uninstall_mirror
 
@@ -137,12 +141,15 @@ def create_app(
         mirror = install_mirror(settings, redis, queues, app_session_maker(app))
         # People seated from the waitlist by anything this process does get their ticket.
         promotion_mail = install_promotion_mail(queues)
+        # Seat changes made here show on the shared event pages of every process.
+        page_versions = install_page_versions(redis, settings.redis_prefix)
         tune_garbage_collector()
         try:
             yield
         finally:
             await passback.close()
             uninstall_promotion_mail(promotion_mail)
+            uninstall_page_versions(page_versions)
             uninstall_mirror(mirror)
             if owns_redis or queue_redis is not redis:
                 # A queue's disconnect closes its client: the one client the app shares, or

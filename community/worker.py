@@ -56,6 +56,7 @@ def make_workers(
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx.update(settings=settings, redis=redis, session_maker=session_maker, queues=queues)
+        from community.services.page_versions import install_page_versions
         from community.tasks.email import install_promotion_mail
         from community.tasks.mirror import install_mirror
 
@@ -64,6 +65,8 @@ def make_workers(
         # Seats freed by jobs (platform cancellations, the reconciler) go to people waiting,
         # who get their ticket by e-mail.
         install_promotion_mail(queues)
+        # ...and show on the shared event pages of the web processes.
+        install_page_versions(redis, settings.redis_prefix)
 
     functions = list(registry.TASKS.values())
     workers = []

@@ -14,16 +14,26 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
+from community.controllers.public_cache import (
+    SHARED,
+    SharedPage,
+    shared_cacheable,
+    shared_pages,
+    shared_response,
+)
 from community.controllers.public_render import (
     NEVER_CACHE,
+    PAGE_CACHE,
     SITE_NAME,
     base_context,
     etag_for,
     fragment,
     html_page,
     not_modified,
+    render,
     theme_of,
 )
+from community.controllers.same_origin import PUBLIC_FORM
 from community.models import Event
 from community.services import event_pages as pages
 from community.services.calendar import google_calendar_url, ics_for_event
@@ -36,6 +46,7 @@ from community.services.event_seo import (
     sitemap_xml,
     social_tags,
 )
+from community.services.page_versions import seats_version
 
 # Crawlers and link checkers ask HEAD; the server sends the headers without the body.
 GET_AND_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
@@ -149,7 +160,7 @@ async def event_page_context(
 class PublicPagesController(Controller):
     include_in_schema = False
 
-    @route("/", http_method=GET_AND_HEAD, name="public:events")
+    @route("/", http_method=GET_AND_HEAD, name="public:events", opt=PUBLIC_FORM)
     async def upcoming(
         self,
         request: Request[Any, Any, Any],
@@ -193,9 +204,12 @@ class PublicPagesController(Controller):
             items=items,
             nav="events",
         )
-        return html_page(request, f"themes/{chosen}/events.html", context)
+        # Nothing personal on it: browsers and CDNs may share it (revalidated by its ETag).
+        shared = shared_cacheable(request)
+        cache = SHARED if shared else PAGE_CACHE
+        return html_page(request, f"themes/{chosen}/events.html", context, cache_control=cache)
 
-    @route("/events/{slug:str}", http_method=GET_AND_HEAD, name="public:event")
+    @route("/events/{slug:str}", http_method=GET_AND_HEAD, name="public:event", opt=PUBLIC_FORM)
     async def event_page(
         self,
         request: Request[Any, Any, Any],
@@ -210,13 +224,23 @@ class PublicPagesController(Controller):
         event, state = found
         if slug != event.slug:  # /events/Python-Night: one address per page for search engines
             return Redirect(f"/events/{event.slug}", status_code=301)
-        context = await event_page_context(db_session, redis, settings, event)
-        template = f"themes/{context['theme']}/event.html"
         # A cancelled event keeps its page (people look for what happened) but answers 410.
         status = 410 if state == PageState.CANCELLED else 200
-        return html_page(request, template, context, status_code=status)
+        if not shared_cacheable(request):
+            context = await event_page_context(db_session, redis, settings, event)
+            template = f"themes/{context['theme']}/event.html"
+            return html_page(request, template, context, status_code=status)
+        # Rendered once per version: the event's row (every edit) and its seats (any change).
+        seats = await seats_version(redis, settings, event.id)
+        key = ("event", event.id, event.slug, event.updated_at, state, seats)
+        page = shared_pages(request).get(key)
+        if page is None:
+            context = await event_page_context(db_session, redis, settings, event)
+            body = render(request, f"themes/{context['theme']}/event.html", context)
+            page = shared_pages(request).put(key, SharedPage.of(body, status))
+        return shared_response(request, page)
 
-    @get("/events/{slug:str}/live", name="public:live")
+    @get("/events/{slug:str}/live", name="public:live", opt=PUBLIC_FORM)
     async def live(
         self,
         request: Request[Any, Any, Any],

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.config import Settings
 from community.controllers.public import event_page_context, find_page_event, missing_page
 from community.controllers.public_render import fragment, html_page
+from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services import event_pages as pages
@@ -141,7 +142,13 @@ class RegistrationController(Controller):
     path = "/events/{slug:str}"
     include_in_schema = False
 
-    @post("/register", name="public:register", status_code=200)
+    @post(
+        "/register",
+        name="public:register",
+        status_code=200,
+        opt=PUBLIC_FORM,
+        guards=[same_origin_only],
+    )
     async def register(
         self,
         request: Request[Any, Any, Any],
@@ -227,7 +234,9 @@ class RegistrationController(Controller):
             request, db_session, redis, settings, event, status_code=200, outcome=outcome
         )
 
-    @post("/resend", name="public:resend", status_code=200)
+    @post(
+        "/resend", name="public:resend", status_code=200, opt=PUBLIC_FORM, guards=[same_origin_only]
+    )
     async def resend(
         self,
         request: Request[Any, Any, Any],

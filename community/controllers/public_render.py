@@ -13,6 +13,7 @@ from functools import cache
 from typing import Any
 
 from litestar import MediaType, Request, Response
+from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 
 from community.models import Theme
@@ -68,12 +69,10 @@ def base_context(theme: str, **extra: Any) -> dict[str, Any]:
 def render(request: Request[Any, Any, Any], template: str, context: dict[str, Any]) -> str:
     engine = request.app.template_engine
     assert engine is not None
-    token = ScopeState.from_scope(request.scope).csrf_token or ""
-    full = {
-        **context,
-        "request": request,
-        "csrf_input": f'<input type="hidden" name="_csrf_token" value="{html.escape(token)}">',
-    }
+    # No token on the shared public pages (their forms are checked by origin instead).
+    token = value_or_default(ScopeState.from_scope(request.scope).csrf_token, "")
+    field = f'<input type="hidden" name="_csrf_token" value="{html.escape(token)}">'
+    full = {**context, "request": request, "csrf_input": field if token else ""}
     return engine.get_template(template).render(**full)
 
 

@@ -95,7 +95,9 @@ def registrations(
     )
 
 
-async def csrf(client: AsyncTestClient[Litestar], path: str = "/") -> str:
+async def csrf(client: AsyncTestClient[Litestar], path: str = "/my-tickets") -> str:
+    """The CSRF token of the signed-in and personal pages (the shared event pages carry
+    none: their forms are checked by origin)."""
     if "csrftoken" not in client.cookies:
         await client.get(path)
     return client.cookies.get("csrftoken") or ""

@@ -130,7 +130,7 @@ async def test_bad_input_is_answered_in_place_with_the_field_named(
     assert await count_registrations(session_maker, event.id) == 0
 
 
-async def test_honeypot_and_missing_csrf_are_refused(
+async def test_honeypot_and_cross_site_posts_are_refused(
     client, make_event: MakeEvent, session_maker
 ) -> None:
     event = await make_event()
@@ -139,9 +139,32 @@ async def test_honeypot_and_missing_csrf_are_refused(
         client, path, {"name": "Bot", "email": "bot@example.com", "website": "http://spam"}
     )
     assert bot.status_code == 400 and "looked automated" in bot.text
-    no_token = await client.post(path, data={"name": "Eve", "email": "eve@example.com"})
-    assert no_token.status_code == 403
+    # The page is shared, so its form carries no token: the browser's word on where the
+    # post comes from decides. Another site's page cannot register its visitors.
+    eve = {"name": "Eve", "email": "eve@example.com"}
+    for cross_site in (
+        {"sec-fetch-site": "cross-site"},
+        {"sec-fetch-site": "same-site"},
+        {"origin": "https://evil.example"},
+        {"origin": "null"},
+    ):
+        refused = await client.post(path, data=eve, headers=cross_site)
+        assert refused.status_code == 403, cross_site
+        assert "can only be sent from" in refused.text
+        resend = await client.post(
+            f"/events/{event.slug}/resend", data={"email": "eve@example.com"}, headers=cross_site
+        )
+        assert resend.status_code == 403
     assert await count_registrations(session_maker, event.id) == 0
+    # From the page itself (or from a client that is no browser), no token is needed.
+    own = await client.post(
+        path,
+        data=eve,
+        headers={"sec-fetch-site": "same-origin", "origin": "http://testserver.local"},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303
+    assert await count_registrations(session_maker, event.id) == 1
 
 
 async def test_per_address_rate_limit(settings, redis, make_event: MakeEvent) -> None:
