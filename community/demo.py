@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from community.config import Settings
@@ -52,5 +53,12 @@ async def _run(platforms: DemoPlatforms, host: str | None, port: int | None) -> 
         "Press Ctrl+C to stop.",
         "",
     ]
-    print("\n".join(lines), flush=True)
-    await serve_all(settings, host=host, port=port)
+
+    def ready() -> None:
+        # Last on the terminal, after every startup line: the addresses and the login. The
+        # demo's terminal then shows what happens (our INFO lines, warnings), not each page
+        # poll of an open admin tab, so the login stays in view.
+        logging.getLogger("community.access").setLevel(logging.WARNING)
+        print("\n".join(lines), flush=True)
+
+    await serve_all(settings, host=host, port=port, on_ready=ready)

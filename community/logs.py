@@ -33,9 +33,13 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # Their own access lines would repeat ours and may carry query strings.
-    for noisy in ("uvicorn.access", "granian.access", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    logging.getLogger("community").setLevel(level)
+    # Their own access lines would repeat ours and may carry query strings; the job queue
+    # logs every job it runs (dozens a minute): only its warnings and errors are worth a line.
+    numeric = logging.getLevelName(level)
+    quiet = max(logging.WARNING, numeric if isinstance(numeric, int) else logging.INFO)
+    for noisy in ("uvicorn.access", "granian.access", "httpx", "httpcore", "saq"):
+        logging.getLogger(noisy).setLevel(quiet)
 
 
 access_log = logging.getLogger("community.access")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 
 import uvicorn
 
@@ -15,8 +16,14 @@ from community.worker import held_connections, make_workers
 
 
 async def serve_all(
-    settings: Settings, *, host: str | None = None, port: int | None = None
+    settings: Settings,
+    *,
+    host: str | None = None,
+    port: int | None = None,
+    on_ready: Callable[[], None] | None = None,
 ) -> None:
+    """Serve until stopped; ``on_ready`` runs once the server listens and the workers started
+    (the demo prints its addresses then, after every startup line)."""
     # One Redis client and pool for the process: the web app, its sessions and the workers.
     redis = make_redis(settings, extra_connections=held_connections())
     app = create_app(settings, redis=redis)
@@ -44,7 +51,14 @@ async def serve_all(
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, lambda: setattr(server, "should_exit", True))
     try:
-        await server.serve()
+        serving = asyncio.create_task(server.serve())
+        if on_ready is not None:
+            while not server.started and not serving.done():  # noqa: ASYNC110 (uvicorn has no event)
+                await asyncio.sleep(0.05)
+            if server.started:
+                await asyncio.sleep(0.5)  # let the workers' startup lines come out first
+                on_ready()
+        await serving
     finally:
         await asyncio.gather(*(worker.stop() for worker in workers), return_exceptions=True)
         for task in worker_tasks:

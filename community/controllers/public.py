@@ -24,6 +24,7 @@ from community.controllers.public_cache import (
 from community.controllers.public_render import (
     NEVER_CACHE,
     PAGE_CACHE,
+    PERSONAL_CACHE,
     SITE_NAME,
     base_context,
     etag_for,
@@ -34,8 +35,9 @@ from community.controllers.public_render import (
     theme_of,
 )
 from community.controllers.same_origin import PUBLIC_FORM
-from community.models import Event
+from community.models import Event, Registration
 from community.services import event_pages as pages
+from community.services import visitor_places
 from community.services.calendar import google_calendar_url, ics_for_event
 from community.services.event_covers import cover_for, cover_png, cover_svg
 from community.services.event_pages import PageState
@@ -50,6 +52,9 @@ from community.services.page_versions import seats_version
 
 # Crawlers and link checkers ask HEAD; the server sends the headers without the body.
 GET_AND_HEAD = [HttpMethod.GET, HttpMethod.HEAD]
+
+# States in which the page shows the registration form.
+REGISTRABLE = frozenset({"open", "limited", "waitlist"})
 
 # The button's word and the line above the form, in each theme's own voice.
 REGISTER_COPY = {
@@ -107,6 +112,45 @@ def calendar_download(
     )
 
 
+async def personal_place(
+    request: Request[Any, Any, Any], session: AsyncSession, settings: Settings, event: Event
+) -> Registration | None:
+    """Personal or shared: the one place that decides.
+
+    A visitor whose signed cookie names an active place at this event gets the page rendered
+    for them (their place shown, never stored by anyone); everyone else gets the shared page,
+    the same bytes for all. Without the cookie this costs nothing.
+    """
+    ids = visitor_places.decode(settings.secret_key, request.cookies.get(visitor_places.COOKIE))
+    return await visitor_places.place_at(session, ids, event.id)
+
+
+def cache_for(place: Registration | None) -> str:
+    return PERSONAL_CACHE if place is not None else PAGE_CACHE
+
+
+def remember_places(
+    response: Response[Any],
+    request: Request[Any, Any, Any],
+    settings: Settings,
+    ids: list[Any],
+) -> Response[Any]:
+    """Add these places to the visitor's signed cookie (no server session needed)."""
+    if ids:
+        response.set_cookie(
+            visitor_places.COOKIE,
+            visitor_places.add(
+                settings.secret_key, request.cookies.get(visitor_places.COOKIE), ids
+            ),
+            max_age=visitor_places.MAX_AGE,
+            path="/",
+            httponly=True,
+            secure=settings.secure_cookies,
+            samesite="lax",
+        )
+    return response
+
+
 async def _seats_view(
     session: AsyncSession, redis: Redis, settings: Settings, event: Event
 ) -> tuple[pages.EventView, pages.GoingCounts, pages.Availability]:
@@ -128,6 +172,7 @@ async def event_page_context(
     errors: dict[str, str] | None = None,
     notice: str = "",
     outcome: Any = None,
+    mine: Registration | None = None,
 ) -> dict[str, Any]:
     """Everything the event page shows; also used to re-render it with a form's errors."""
     view, going, availability = await _seats_view(session, redis, settings, event)
@@ -154,6 +199,7 @@ async def event_page_context(
         errors=errors or {},
         notice=notice,
         outcome=outcome,
+        mine=mine,
     )
 
 
@@ -227,9 +273,13 @@ class PublicPagesController(Controller):
         # A cancelled event keeps its page (people look for what happened) but answers 410.
         status = 410 if state == PageState.CANCELLED else 200
         if not shared_cacheable(request):
-            context = await event_page_context(db_session, redis, settings, event)
+            # Personal: this visitor's own place shown, the response kept by nobody.
+            mine = await personal_place(request, db_session, settings, event)
+            context = await event_page_context(db_session, redis, settings, event, mine=mine)
             template = f"themes/{context['theme']}/event.html"
-            return html_page(request, template, context, status_code=status)
+            return html_page(
+                request, template, context, status_code=status, cache_control=cache_for(mine)
+            )
         # Rendered once per version: the event's row (every edit) and its seats (any change).
         seats = await seats_version(redis, settings, event.id)
         key = ("event", event.id, event.slug, event.updated_at, state, seats)
@@ -248,13 +298,30 @@ class PublicPagesController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        shown: str = "",
     ) -> Response[Any]:
         event, state = await pages.find_event(db_session, slug)
         if event is None or state in (PageState.MISSING, PageState.GONE):
             # 286 tells htmx to stop polling a page that no longer exists.
             return Response(b"", status_code=286, headers={"cache-control": NEVER_CACHE})
         view, going, availability = await _seats_view(db_session, redis, settings, event)
-        context = {"view": view, "going": going, "availability": availability, "theme": view.theme}
+        context = {
+            "view": view,
+            "going": going,
+            "availability": availability,
+            "theme": view.theme,
+            "mine": await personal_place(request, db_session, settings, event),
+            # The state the page shows now: when the live count moves it to another, the
+            # button, the intro and the mobile bar follow.
+            "changed": bool(shown) and shown != availability.state,
+            "shown_could_register": shown in REGISTRABLE,
+            "form": {},
+            "errors": {},
+            "notice": "",
+            "outcome": None,
+            "register_label": REGISTER_COPY[view.theme][0],
+            "register_intro": REGISTER_COPY[view.theme][1],
+        }
         return fragment(request, "public/live.html", context)
 
     @get("/events/{slug:str}/cover.png", name="public:cover")

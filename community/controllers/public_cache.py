@@ -22,10 +22,11 @@ from litestar import MediaType, Request, Response
 from litestar.utils.scope.state import ScopeState
 
 from community.controllers.public_render import etag_for, not_modified
+from community.services import visitor_places
 
 # Cookies that make a page personal. Someone adding a personal variant of a public page
 # (e.g. "you're going") adds its cookie here, and its visitors skip the shared copy.
-PERSONAL_COOKIES: list[str] = ["session"]
+PERSONAL_COOKIES: list[str] = ["session", visitor_places.COOKIE]
 # A CDN may serve the shared copy for a few seconds, then must ask again (a 304 when nothing
 # changed). The live seat count has its own never-cached fragment, refreshed by the page.
 SHARED = "public, max-age=10, must-revalidate"

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
+from community.controllers.public import remember_places
 from community.controllers.public_register import (
     MAX_EMAIL,
     client_address,
@@ -25,7 +26,7 @@ from community.controllers.public_register import (
 from community.controllers.public_render import base_context, fragment
 from community.controllers.public_tickets import private_page
 from community.services import event_pages as pages
-from community.services import magic_links
+from community.services import magic_links, visitor_places
 from community.services import ticket_pages as tickets
 from community.services import visitor_limits as limits
 from community.services.members import normalise_email
@@ -146,7 +147,12 @@ class MyTicketsController(Controller):
 
     @post("/signin/{token:str}", name="my_tickets:signin", status_code=303)
     async def signin(
-        self, request: Request[Any, Any, Any], token: str, redis: Redis, settings: Settings
+        self,
+        request: Request[Any, Any, Any],
+        token: str,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
     ) -> Response[Any]:
         try:
             claim = await magic_links.consume(redis, settings, token)
@@ -155,7 +161,15 @@ class MyTicketsController(Controller):
         # A new session id for the newly proven identity (never the one the browser brought).
         kept = dict(request.session) if "session" in request.scope else {}
         start_session(request, {**kept, SESSION_KEY: claim.member_id})
-        return Redirect("/my-tickets", status_code=303)
+        # The event pages show this person's places too, from a signed cookie (no session).
+        try:
+            member_id = UUID(str(claim.member_id))
+        except ValueError:
+            member_id = None
+        places = (
+            [] if member_id is None else await visitor_places.member_places(db_session, member_id)
+        )
+        return remember_places(Redirect("/my-tickets", status_code=303), request, settings, places)
 
     @post("/signout", name="my_tickets:signout", status_code=303)
     async def signout(self, request: Request[Any, Any, Any]) -> Redirect:

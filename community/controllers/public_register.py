@@ -17,7 +17,12 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
-from community.controllers.public import event_page_context, find_page_event, missing_page
+from community.controllers.public import (
+    event_page_context,
+    find_page_event,
+    missing_page,
+    remember_places,
+)
 from community.controllers.public_render import fragment, html_page
 from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.db import app_session_maker
@@ -219,9 +224,11 @@ class RegistrationController(Controller):
             return await again(503, notice=exc.message)
 
         waitlisted = registered.status == RegistrationStatus.WAITLISTED
+        place = [registered.registration_id]
         if not is_htmx(request):
             # Post/redirect/get: a reload of the ticket page never submits the form again.
-            return Redirect(f"/tickets/{registered.ticket_token}?new=1", status_code=303)
+            redirect = Redirect(f"/tickets/{registered.ticket_token}?new=1", status_code=303)
+            return remember_places(redirect, request, settings, place)
         normalised = normalise_email(email)
         outcome = Outcome(
             kind="waitlisted" if waitlisted else "confirmed",
@@ -230,9 +237,10 @@ class RegistrationController(Controller):
             ticket_token=registered.ticket_token,
             position=registered.waitlist_position,
         )
-        return await _answer(
+        answer = await _answer(
             request, db_session, redis, settings, event, status_code=200, outcome=outcome
         )
+        return remember_places(answer, request, settings, place)
 
     @post(
         "/resend", name="public:resend", status_code=200, opt=PUBLIC_FORM, guards=[same_origin_only]

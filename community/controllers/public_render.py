@@ -28,6 +28,8 @@ SITE_NAME = "Community events"
 # and must ask each time; the ETag makes that question cheap.
 PAGE_CACHE = "private, no-cache"
 NEVER_CACHE = "no-store"
+# A page rendered for one visitor (their own place shown): never kept, by anyone.
+PERSONAL_CACHE = "private, no-store"
 
 
 def theme_of(value: str | None) -> str:
@@ -98,7 +100,7 @@ def html_page(
     """Render a themed page; answer 304 when the browser already holds these exact bytes."""
     body = render(request, template, context)
     all_headers = {"cache-control": cache_control, "vary": "Cookie, HX-Request", **(headers or {})}
-    if status_code == 200 and cache_control != NEVER_CACHE:
+    if status_code == 200 and "no-store" not in cache_control:
         etag = etag_for(body)
         all_headers["etag"] = etag
         if not_modified(request, etag):

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Event, OutboxMessage, SyncLog
-from community.services.sync_log import DIRECTIONS, OK, SKIPPED
+from community.services.sync_log import CHECKED, DIRECTIONS, OK, SKIPPED
 
 PAGE_SIZE = 100
 
@@ -40,16 +41,43 @@ class SyncFilter:
 class SyncRow:
     entry: SyncLog
     event_title: str
+    timezone: str = "UTC"  # times are shown in the event's own zone, named
 
     @property
     def ok(self) -> bool:
         return self.entry.outcome in (OK, SKIPPED)
 
 
+def _filtered(query: Any, flt: SyncFilter) -> Any:
+    if flt.event_id is not None:
+        query = query.where(SyncLog.event_id == flt.event_id)
+    if flt.platform:
+        query = query.where(SyncLog.platform == flt.platform)
+    if flt.direction:
+        query = query.where(SyncLog.direction == flt.direction)
+    return query
+
+
+async def last_checks(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
+    """The latest pull that found nothing new, per listing (the no-op pulls, collapsed)."""
+    if flt.problems or flt.direction not in ("", "pull"):
+        return []
+    query = _filtered(
+        select(SyncLog, Event.title, Event.timezone)
+        .outerjoin(Event, Event.id == SyncLog.event_id)
+        .where(SyncLog.action == CHECKED)
+        .order_by(SyncLog.created_at.desc()),
+        flt,
+    )
+    rows = await session.execute(query.limit(12))
+    return [SyncRow(entry, title or "", tz or "UTC") for entry, title, tz in rows]
+
+
 async def sync_entries(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
     query = (
-        select(SyncLog, Event.title)
+        select(SyncLog, Event.title, Event.timezone)
         .outerjoin(Event, Event.id == SyncLog.event_id)
+        .where(SyncLog.action != CHECKED)
         .order_by(SyncLog.created_at.desc(), SyncLog.id.desc())
     )
     if flt.event_id is not None:
@@ -61,7 +89,7 @@ async def sync_entries(session: AsyncSession, flt: SyncFilter) -> list[SyncRow]:
     if flt.problems:
         query = query.where(SyncLog.outcome.not_in([OK, SKIPPED]))
     rows = await session.execute(query.limit(PAGE_SIZE))
-    return [SyncRow(entry, title or "") for entry, title in rows]
+    return [SyncRow(entry, title or "", tz or "UTC") for entry, title, tz in rows]
 
 
 async def events_with_sync(session: AsyncSession) -> Sequence[tuple[UUID, str]]:
@@ -87,3 +115,17 @@ async def outbox_messages(
         .limit(PAGE_SIZE)
     )
     return list(rows), total
+
+
+_SAFE_IMAGE = ("image/png", "image/jpeg", "image/gif", "image/svg+xml")
+
+
+def preview_html(message: OutboxMessage) -> str:
+    """The HTML part as the recipient's mail program shows it: images the mail carries inline
+    (``cid:`` links, such as the ticket's QR code) are put in place from the attachments."""
+    html = message.html_body
+    for item in message.attachments or []:
+        cid, kind = item.get("cid"), str(item.get("content_type", "")).split(";")[0].strip()
+        if cid and kind in _SAFE_IMAGE:
+            html = html.replace(f"cid:{cid}", f"data:{kind};base64,{item['content_b64']}")
+    return html

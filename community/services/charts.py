@@ -198,12 +198,16 @@ def arrival_buckets(times: Iterable[datetime], *, minutes: int = 15, tz: ZoneInf
     return buckets
 
 
+MIN_SLOTS = 8
+
+
 def arrivals_chart(buckets: Sequence[Bucket], *, tz: ZoneInfo, title: str) -> str:
     if not buckets:
         return ""
     width, height, pad_l, pad_b, pad_t = 720, 200, 36, 30, 12
     top, step = nice_scale(max(b.count for b in buckets), 2)
-    slot_w = (width - pad_l - 8) / len(buckets)
+    # At least two hours of slots across, so one busy quarter hour is one bar, not the width.
+    slot_w = (width - pad_l - 8) / max(len(buckets), MIN_SLOTS)
     plot_h = height - pad_t - pad_b
     parts = [
         f'<svg class="chart" viewBox="0 0 {width} {height}" role="img" '

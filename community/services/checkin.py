@@ -680,6 +680,23 @@ async def counts(session: AsyncSession, event_id: UUID) -> Counts:
     return Counts(checked_in=row[1], expected=row[0])
 
 
+def _not_superseded() -> Any:
+    """Leave out a cancelled place of someone who holds another place at the same event (a
+    merged duplicate): the door lists one person once."""
+    other = aliased(Registration)
+    holds_another = (
+        select(other.id)
+        .where(
+            other.event_id == Registration.event_id,
+            other.member_id == Registration.member_id,
+            other.id != Registration.id,
+            other.status.in_((RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)),
+        )
+        .exists()
+    )
+    return or_(Registration.status != RegistrationStatus.CANCELLED, ~holds_another)
+
+
 def _people(event_id: UUID) -> Select[Any]:
     """One row per person (guests come with their host), with how many guests they bring."""
     guest = aliased(Registration)
@@ -695,11 +712,14 @@ def _people(event_id: UUID) -> Select[Any]:
 
 
 async def roster(session: AsyncSession, event_id: UUID, *, since: datetime | None = None) -> Roster:
-    """Everyone registered (any status), or only those changed since `since`."""
+    """Everyone registered (any status), or only those changed since `since` (changes keep
+    merged-away places, so a door that listed one learns it is cancelled)."""
     generated_at = _now()
     query = _people(event_id)
     if since is not None:
         query = query.where(Registration.updated_at >= since)
+    else:
+        query = query.where(_not_superseded())
     rows = (await session.execute(query.order_by(Registration.name))).all()
     entries = [_entry(row) for row in rows]
     return Roster(generated_at, entries, await counts(session, event_id), full=since is None)
@@ -730,7 +750,7 @@ async def search(
     words = q.split()
     if not words or len(q.strip()) < 2:
         raise CheckinInputError("q: type at least two letters of a name or e-mail.")
-    query = _people(event_id)
+    query = _people(event_id).where(_not_superseded())
     for word in words[:5]:
         pattern = _like(word)
         query = query.where(

@@ -63,7 +63,11 @@ def _wrap(title: str, width: int) -> list[str]:
 
 
 def cover_svg(slug: str, title: str, kicker: str, *, square: bool = False) -> str:
-    """An inline SVG cover: gradient, soft circles, the title set large."""
+    """An inline SVG cover: gradient, soft circles, the group's name and the title's initial.
+
+    The title itself is printed right beside the cover on every page, so the art does not
+    repeat it (the shared image, ``cover_png``, still carries it for link previews).
+    """
     cover = cover_for(slug)
     w, h = (1000, 1000) if square else (OG_WIDTH, OG_HEIGHT)
     gid = f"g{hashlib.sha1(slug.encode()).hexdigest()[:6]}"
@@ -71,13 +75,8 @@ def cover_svg(slug: str, title: str, kicker: str, *, square: bool = False) -> st
         f'<circle cx="{x * w:.0f}" cy="{y * h:.0f}" r="{r * w:.0f}" fill="#fff" opacity=".12"/>'
         for x, y, r in cover.circles
     )
-    size = 84 if square else 72
-    lines = _wrap(title, 16 if square else 24)
-    top = h - 90 - (len(lines) - 1) * size * 1.08
-    text = "".join(
-        f'<tspan x="72" y="{top + i * size * 1.08:.0f}">{escape(line)}</tspan>'
-        for i, line in enumerate(lines)
-    )
+    initial = next((c for c in title if c.isalnum()), "")
+    size = 520 if square else 420
     return (
         f'<svg class="cover-art" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
         f'preserveAspectRatio="xMidYMid slice" '
@@ -87,11 +86,12 @@ def cover_svg(slug: str, title: str, kicker: str, *, square: bool = False) -> st
         f'<stop offset=".55" stop-color="{cover.stops[1]}"/>'
         f'<stop offset="1" stop-color="{cover.stops[2]}"/></linearGradient></defs>'
         f'<rect width="{w}" height="{h}" fill="url(#{gid})"/>{circles}'
+        f'<text x="{w - 60}" y="{h - 60}" text-anchor="end" fill="#fff" opacity=".22" '
+        f'font-size="{size}" font-weight="800" font-family="system-ui,sans-serif">'
+        f"{escape(initial.upper())}</text>"
         f'<text x="72" y="110" fill="#fff" opacity=".85" font-size="34" font-weight="600" '
         f'font-family="system-ui,sans-serif" letter-spacing="2">'
-        f"{escape(kicker.upper()[:40])}</text>"
-        f'<text fill="#fff" font-size="{size}" font-weight="800" '
-        f'font-family="system-ui,sans-serif">{text}</text></svg>'
+        f"{escape(kicker.upper()[:40])}</text></svg>"
     )
 
 

@@ -263,6 +263,18 @@ class EventView:
     def title(self) -> str:
         return self.event.title
 
+    @property
+    def map_embed(self) -> str:
+        """An OpenStreetMap map of the venue, loaded only when the visitor asks for it."""
+        lat, lon = self.event.latitude, self.event.longitude
+        if lat is None or lon is None or not self.has_venue:
+            return ""
+        box = f"{lon - 0.004:.5f},{lat - 0.0025:.5f},{lon + 0.004:.5f},{lat + 0.0025:.5f}"
+        return (
+            "https://www.openstreetmap.org/export/embed.html?"
+            f"bbox={box}&layer=mapnik&marker={lat:.5f},{lon:.5f}"
+        )
+
 
 def _time_range(start: datetime, end: datetime) -> str:
     tz = start.strftime("%Z")

@@ -36,6 +36,9 @@ class RegistrationChart:
     total: int
 
 
+MIN_CHART_SPAN = timedelta(minutes=15)
+
+
 async def registration_chart(session: AsyncSession, event: Event) -> RegistrationChart:
     """Places held over time per channel, from the first registration until now (or the end)."""
     rows = (
@@ -58,10 +61,12 @@ async def registration_chart(session: AsyncSession, event: Event) -> Registratio
     if not changes:
         return RegistrationChart("", [], 0)
     now = datetime.now(UTC)
-    end = min(now, event.ends_at or event.starts_at + timedelta(hours=3))
-    start = min(changes[0].at, end - timedelta(hours=1))
-    # A little room before the first registration, so the first step is visible.
-    start -= (end - start) * 0.03
+    last = event.ends_at or event.starts_at + timedelta(hours=3)
+    first = changes[0].at
+    # From the first registration to now, at least a quarter of an hour wide: registrations
+    # that all came in a moment ago are a step at the left, not a sliver at the right edge.
+    end = max(min(now, last), first + MIN_CHART_SPAN)
+    start = first - (end - first) * 0.03  # a little room before the first step
     data = charts.stack(changes, start, end)
     tz = _zone(event.timezone)
     svg = charts.registrations_chart(

@@ -201,11 +201,12 @@ def parse_seats(
     capacity = _whole(_text(form, "capacity"), "capacity", errors, 0, MAX_CAPACITY)
     reserve_raw = _text(form, "native_reserve") or "0"
     reserve = _whole(reserve_raw, "native_reserve", errors, 0, MAX_CAPACITY)
+    # Every rule is checked, so the organiser sees every problem at once.
     if capacity is not None and capacity < taken:
         errors["capacity"] = (
             f"{taken:,} people already hold a seat; capacity cannot go below {taken:,}."
         )
-    elif capacity is not None and reserve is not None and reserve > capacity:
+    if capacity is not None and reserve is not None and reserve > capacity:
         errors["native_reserve"] = f"The reserve cannot be more than the capacity ({capacity:,})."
     mode = _text(form, "soldout_mode") or SoldOutMode.SOLD_OUT
     if mode not in set(SoldOutMode):

@@ -27,6 +27,7 @@ from community.services.inventory import Counts
 from community.services.ledger import accepting as event_accepting
 from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
 from community.services.registrations import RegistrationError, RegistrationService
+from community.services.seat_ledger import PlatformLedger, platform_ledgers
 
 CHANNEL_ORDER = [c.value for c in Channel]
 
@@ -106,6 +107,7 @@ class Panel:
     live: bool  # True when the counts came from the Traffic Cop
     listings: list[ListingRow]
     over_capacity: list[OverCapacityRow] = field(default_factory=list)
+    ledgers: dict[str, PlatformLedger] = field(default_factory=dict)
 
     @property
     def accepting(self) -> bool:
@@ -181,4 +183,5 @@ async def build_panel(service: RegistrationService, session: AsyncSession, event
         live=live,
         listings=rows,
         over_capacity=[OverCapacityRow(*row) for row in over],
+        ledgers=await platform_ledgers(session, event.id, listings),
     )

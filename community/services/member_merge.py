@@ -5,8 +5,9 @@ remembers the profile it came from (``original_member_id``, set only on its firs
 an unmerge can hand exactly those rows back. The emptied profile stays as an anchor for the
 unmerge; lists hide profiles without identities.
 
-Two profiles that both hold a place at the same event cannot be merged: one person holds one
-seat, and choosing which place to drop is the organiser's call (cancel one, then merge).
+Two profiles that both hold a place at the same event are one person with two seats: the
+merge then keeps one place per event (the organiser's choice, offered with a sensible default)
+and releases the other through the Traffic Cop before the profiles are joined.
 """
 
 from __future__ import annotations
@@ -59,6 +60,50 @@ async def shared_events(session: AsyncSession, a: UUID, b: UUID) -> list[str]:
         .order_by(Event.starts_at)
     )
     return list(rows)
+
+
+@dataclass(frozen=True)
+class Clash:
+    """One event where both profiles hold a place: one must go for the merge."""
+
+    event: Event
+    places: tuple[Registration, Registration]  # (this profile's, the other's)
+
+    @property
+    def suggested_keep(self) -> Registration:
+        """Checked in first, then confirmed over waitlisted, then the earlier registration."""
+
+        def rank(r: Registration) -> tuple[int, int, float]:
+            return (
+                0 if r.checked_in_at else 1,
+                0 if r.status == RegistrationStatus.CONFIRMED and r.seat_no else 1,
+                r.created_at.timestamp(),
+            )
+
+        return min(self.places, key=rank)
+
+
+async def clashes(session: AsyncSession, keep_id: UUID, other_id: UUID) -> list[Clash]:
+    rows = await session.scalars(
+        select(Registration)
+        .where(Registration.member_id.in_((keep_id, other_id)), Registration.status.in_(ACTIVE))
+        .order_by(Registration.created_at)
+    )
+    by_event: dict[UUID, dict[UUID, Registration]] = {}
+    for r in rows:
+        by_event.setdefault(r.event_id, {})[r.member_id] = r
+    out = []
+    for event_id, places in by_event.items():
+        if len(places) == 2:
+            event = await session.get(Event, event_id)
+            assert event is not None
+            out.append(Clash(event, (places[keep_id], places[other_id])))
+    out.sort(key=lambda c: c.event.starts_at)
+    return out
+
+
+def plural(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
 
 
 async def merge_members(session: AsyncSession, keep_id: UUID, other_id: UUID) -> MergeResult:

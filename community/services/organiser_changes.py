@@ -48,6 +48,7 @@ from community.services.registrations import (
     RegistrationError,
     RegistrationService,
 )
+from community.services.seat_ledger import FULL_PULL_WORDS
 
 
 @dataclass(frozen=True)
@@ -150,14 +151,33 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
     except RegistrationError as exc:
         raise InvalidInput({"capacity": exc.message}) from exc
     await fx.session.refresh(event)
-    notice = f"Saved: capacity {event.capacity}, native reserve {event.native_reserve}."
+    notice = "Saved: " + ", ".join(_seat_changes(before, after)) + "."
     if change.promoted:
         notice += f" {len(change.promoted)} from the waitlist got a seat."
     if seated := await seat_everyone_over_capacity(fx, event):
-        notice += f" {seated} over-capacity registration(s) now hold a seat."
+        notice += (
+            f" {seated} over-capacity registration{'s' if seated != 1 else ''} now"
+            f" hold{'s' if seated == 1 else ''} a seat."
+        )
     if event.listings:
         notice += " The new limits are on their way to the listings."
     return notice
+
+
+MODE_WORDS = {"waitlist": "open a waitlist when full", "sold_out": "show sold out when full"}
+
+
+def _seat_changes(before: tuple[int, int, str], after: tuple[int, int, str]) -> list[str]:
+    """Every setting that changed, as "capacity 100 → 120"."""
+    names = ("capacity", "native reserve")
+    words = [
+        f"{name} {old} → {new}"
+        for name, old, new in zip(names, before[:2], after[:2], strict=True)
+        if old != new
+    ]
+    if before[2] != after[2]:
+        words.append(MODE_WORDS.get(str(after[2]), str(after[2])))
+    return words
 
 
 async def retry_listing(fx: Effects, listing: Listing) -> None:
@@ -186,7 +206,12 @@ async def cancel_registration(fx: Effects, registration: Registration) -> str:
     notice = f"Cancelled {registration.name or 'the registration'}."
     if registration.channel != Channel.NATIVE:
         label = PLATFORM_LABELS.get(registration.channel, registration.channel)
-        notice += f" Remove them on {label} too, or the next sync brings them back."
+        when = FULL_PULL_WORDS.get(registration.channel, "within the hour")
+        notice += (
+            f" Their seat is free here now. We cannot cancel a {label} registration through"
+            f" {label}'s API: remove them on {label} too. Until you do, {label} still counts"
+            f" them, and the next full pull ({when}) gives them a seat again."
+        )
     if result.promoted:
         notice += f" {len(result.promoted)} from the waitlist got the seat."
     return notice
@@ -281,3 +306,38 @@ async def seat_everyone_over_capacity(fx: Effects, event: Event) -> int:
             break
         seated += 1
     return seated
+
+
+async def release_duplicates(
+    fx: Effects, keep_id: UUID, other_id: UUID, keep_places: Mapping[UUID, UUID]
+) -> list[str]:
+    """Before merging two profiles of one person: at every event where both hold a place, keep
+    the place the organiser chose (``keep_places``: event id -> registration id) and release
+    the other through the Traffic Cop. Returns a sentence per released platform place saying
+    what to do on the platform, whose API cannot cancel it."""
+    from community.services.member_merge import MergeError, clashes
+
+    notes: list[str] = []
+    for clash in await clashes(fx.session, keep_id, other_id):
+        chosen = keep_places.get(clash.event.id)
+        if chosen not in {p.id for p in clash.places}:
+            raise MergeError(f"Choose which place to keep at “{clash.event.title}”.")
+        release = next(p for p in clash.places if p.id != chosen)
+        kept = next(p for p in clash.places if p.id == chosen)
+        token, channel = release.ticket_token, release.channel
+        await fx.session.commit()
+        try:
+            await fx.registrations.cancel(token)
+        except AlreadyCancelled:
+            pass
+        except RegistrationError as exc:
+            raise MergeError(exc.message) from exc
+        if channel != Channel.NATIVE:
+            label = PLATFORM_LABELS.get(channel, channel)
+            kept_on = PLATFORM_LABELS.get(kept.channel, "this page")
+            notes.append(
+                f"At “{clash.event.title}” their {label} place was released here; we cannot "
+                f"cancel it through {label}'s API, so remove them on {label}. Until then "
+                f"{label} lists them, and we count them once, on {kept_on}."
+            )
+    return notes

@@ -82,8 +82,12 @@ class PullTally:
         words = [
             f"{self.counts[Ingested.RECORDED]} new",
             f"{self.counts[Ingested.CANCELLED]} cancelled",
-            f"{self.counts[Ingested.LINKED]} already registered elsewhere (linked)",
         ]
+        if self.counts[Ingested.LINKED]:
+            words.append(
+                f"{self.counts[Ingested.LINKED]} already holding a seat through another channel"
+                " (linked, counted once)"
+            )
         if self.counts[Ingested.GUESTS]:
             words.append(f"{self.counts[Ingested.GUESTS]} with a changed number of guests")
         raced = self.counts[Ingested.RACED] + self.counts[Ingested.OVER_CAPACITY]

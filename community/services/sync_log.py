@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Listing, SyncLog
@@ -28,6 +28,8 @@ from community.platforms.errors import (
 
 OK = "ok"
 SKIPPED = "skipped"
+# The action of a pull that changed nothing: only the latest one per listing is kept.
+CHECKED = "pull_checked"
 DIRECTIONS = ("push", "pull", "webhook", "checkin")
 _KINDS: tuple[tuple[type[PlatformError], str], ...] = (
     (PlatformAuthError, "auth"),
@@ -126,3 +128,10 @@ async def recent(
     if direction is not None:
         query = query.where(SyncLog.direction == direction)
     return (await session.scalars(query.limit(max(1, min(limit, 500))))).all()
+
+
+async def forget_checks(session: AsyncSession, listing_id: UUID) -> None:
+    """Drop the listing's earlier no-change pulls: the new one says when it was last checked."""
+    await session.execute(
+        delete(SyncLog).where(SyncLog.listing_id == listing_id, SyncLog.action == CHECKED)
+    )

@@ -192,18 +192,26 @@ async def pull_once(
         ).dump()
         if listing.last_error.startswith("Pull:"):
             listing.last_error = ""
+        outcome = PullOutcome(tally, platform_count != before_count)
+        if outcome.changed:
+            action = "pull_all" if whole else "pull_changes"
+            detail = f"{tally.describe()} {platform_count} going on the platform."
+        else:
+            # A pull that found nothing new is one "last checked" line, not a row a minute.
+            await sync_log.forget_checks(session, listing.id)
+            action, detail = sync_log.CHECKED, f"No change: {platform_count} going on the platform."
         await sync_log.record(
             session,
             listing=listing,
             platform=platform,
             direction="pull",
-            action="pull_all" if whole else "pull_changes",
+            action=action,
             outcome=sync_log.OK,
-            detail=f"{tally.describe()} {platform_count} going on the platform.",
+            detail=detail,
             duration_ms=_ms_since(started),
         )
         await session.commit()
-    return PullOutcome(tally, platform_count != before_count)
+    return outcome
 
 
 def _ms_since(started: float) -> int:

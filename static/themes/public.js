@@ -23,3 +23,45 @@
   document.addEventListener("htmx:responseError", function (e) { say(e.detail.elt, e.detail.xhr.status); });
   document.addEventListener("htmx:sendError", function (e) { say(e.detail.elt, 0); });
 })();
+
+/* The mobile bar's button goes to the form and puts the cursor in its first field; an error
+   under a field goes away as soon as the field is fixed. */
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var link = e.target && e.target.closest ? e.target.closest("a[data-focus]") : null;
+    if (!link) return;
+    var field = document.querySelector(link.getAttribute("data-focus"));
+    if (!field) return; // no form on the page now (sold out, or already registered)
+    e.preventDefault();
+    field.scrollIntoView({ block: "center", behavior: "smooth" });
+    field.focus({ preventScroll: true });
+  });
+  document.addEventListener("input", function (e) {
+    var input = e.target;
+    var box = input && input.closest ? input.closest(".field.has-error") : null;
+    if (!box || !input.checkValidity()) return;
+    box.classList.remove("has-error");
+    input.removeAttribute("aria-invalid");
+    var error = box.querySelector(".field-error");
+    if (error) error.remove();
+  });
+})();
+
+/* The venue map loads only when the visitor taps "Show map": nothing from outside before. */
+(function () {
+  "use strict";
+  document.addEventListener("click", function (e) {
+    var link = e.target && e.target.closest ? e.target.closest("a[data-map-load]") : null;
+    if (!link) return;
+    var slot = link.closest("[data-map-src]");
+    if (!slot) return;
+    e.preventDefault();
+    var frame = document.createElement("iframe");
+    frame.className = "map-frame";
+    frame.title = "Map of the venue";
+    frame.src = slot.getAttribute("data-map-src");
+    frame.setAttribute("referrerpolicy", "no-referrer");
+    slot.replaceChildren(frame);
+  });
+})();

@@ -68,7 +68,10 @@ async def test_capacity_and_reserve_change_inline(
         organiser_client, event, capacity="120", native_reserve="40", soldout_mode="sold_out"
     )
     assert response.status_code == 200
-    assert "Saved: capacity 120, native reserve 40." in response.text
+    assert (
+        "Saved: capacity 100 → 120, native reserve 0 → 40, show sold out when full."
+        in response.text
+    )
     assert 'hx-swap-oob="true"' in response.text  # the live numbers update in the same answer
     saved = await db_session.get(Event, event.id)
     assert (saved.capacity, saved.native_reserve, saved.soldout_mode) == (120, 40, "sold_out")
@@ -143,7 +146,7 @@ async def test_over_capacity_platform_races_are_alerted(
     response = await seats(
         organiser_client, event, capacity="2", native_reserve="0", soldout_mode="waitlist"
     )
-    assert "1 over-capacity registration(s) now hold a seat." in response.text
+    assert "1 over-capacity registration now holds a seat." in response.text
     assert 'data-testid="over-capacity"' not in response.text
     assert stat_of(response.text, "taken") == "2"
 
@@ -251,6 +254,6 @@ async def test_a_listing_in_error_keeps_its_error_and_says_when_it_is_retried(
     db_session.add(listing)
     await db_session.commit()
     html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
-    shown = retry_at.astimezone(ZoneInfo(event.timezone)).strftime("%H:%M:%S")
+    shown = retry_at.astimezone(ZoneInfo(event.timezone)).strftime("%H:%M:%S %Z")
     assert "Meetup had a server error (503)." in html
     assert f"Retrying at {shown}." in html

@@ -253,3 +253,23 @@ async def _pushes_equal(rig: MirrorRig, listing_id: object, expected: int) -> bo
         listing = await session.get(Listing, listing_id)
         in_step = listing is not None and listing.sync_state == "in_step"
     return in_step and len(await push_log(rig, listing_id)) == expected
+
+
+async def test_pulls_that_find_nothing_new_leave_one_last_checked_row(
+    rig: MirrorRig, make_event: MakeEvent
+) -> None:
+    event = await make_event()
+    add(rig, event, "luma", Person("Guido van Rossum", "guido@example.org"))
+    listing_id = str(event.listings["luma"].id)
+    await pull_listing(rig.ctx(), listing_id=listing_id)
+    for _ in range(3):  # nothing new on Luma: three checks, one row
+        await pull_listing(rig.ctx(), listing_id=listing_id)
+    async with rig.session_maker() as session:
+        actions = (
+            await session.scalars(
+                select(SyncLog.action).where(
+                    SyncLog.listing_id == event.listings["luma"].id, SyncLog.direction == "pull"
+                )
+            )
+        ).all()
+    assert sorted(actions) == ["pull_all", "pull_checked"], actions

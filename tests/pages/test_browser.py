@@ -117,7 +117,14 @@ async def test_register_with_htmx_without_a_reload(
     await expect(page.locator("#live-seats")).to_contain_text("29 spots left")
 
     # Same address again, typed differently: told where and when, in place.
+    # This browser now knows its place: the page says so instead of offering the form again.
     await page.reload()
+    await expect(page.locator('[data-testid="you-are-going"]')).to_contain_text("You're going")
+    await page.context.close()
+
+    # Another browser, same address typed differently: told where and when, in place.
+    page = await new_page(browser)
+    await page.goto(f"{live_server}/events/{event.slug}")
     await page.get_by_label("Your name").fill("Ada L")
     await page.get_by_label("E-mail").fill("ADA@example.com")
     await page.get_by_label("E-mail").press("Enter")  # keyboard only

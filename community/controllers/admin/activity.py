@@ -7,12 +7,12 @@ from uuid import UUID
 
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
-from litestar.response import Template
+from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import ORGANISERS
 from community.config import Settings
-from community.controllers.admin.common import fragment, is_htmx, page
+from community.controllers.admin.common import event_or_404, fragment, is_htmx, page
 from community.models import PLATFORM_LABELS, OutboxMessage
 from community.services import activity
 from community.services.sync_log import DIRECTIONS
@@ -24,6 +24,20 @@ OUTBOX_STATUSES = {
     "sent": "Sent",
     "failed": "Failed",
 }
+
+
+async def _log_context(
+    request: Request[Any, Any, Any], session: AsyncSession, flt: activity.SyncFilter, url: str
+) -> dict[str, Any]:
+    return {
+        "rows": await activity.sync_entries(session, flt),
+        "checks": await activity.last_checks(session, flt),
+        "flt": flt,
+        "labels": PLATFORM_LABELS,
+        "directions": DIRECTIONS,
+        "query": request.url.query,
+        "rows_url": url,
+    }
 
 
 class ActivityController(Controller):
@@ -40,15 +54,14 @@ class ActivityController(Controller):
         platform: str = "",
         direction: str = "",
         problems: str = "",
-    ) -> Template:
+    ) -> Template | Redirect:
         flt = activity.SyncFilter.parse(event, platform, direction, problems)
-        context = {
-            "rows": await activity.sync_entries(db_session, flt),
-            "flt": flt,
-            "labels": PLATFORM_LABELS,
-            "directions": DIRECTIONS,
-            "query": request.url.query,
-        }
+        if flt.event_id is not None and not is_htmx(request):
+            # One event's log lives on that event's own tab.
+            query = request.url.query.replace(f"event={event}", "").strip("&")
+            suffix = f"?{query}" if query else ""
+            return Redirect(f"/admin/events/{flt.event_id}/activity{suffix}")
+        context = await _log_context(request, db_session, flt, "/admin/activity")
         if is_htmx(request) and request.headers.get("hx-target") == "sync-rows":
             return fragment("admin/activity/_sync_rows.html", **context)
         return await page(
@@ -56,6 +69,31 @@ class ActivityController(Controller):
             "admin/activity/sync_log.html",
             section="activity",
             events=await activity.events_with_sync(db_session),
+            **context,
+        )
+
+    @get("/events/{event_id:uuid}/activity", name="admin:event_activity", cache=False)
+    async def event_log(
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        db_session: AsyncSession,
+        platform: str = "",
+        direction: str = "",
+        problems: str = "",
+    ) -> Template:
+        """The sync log of one event, on its own tab, filtered to it."""
+        event = await event_or_404(db_session, event_id)
+        flt = activity.SyncFilter.parse(str(event_id), platform, direction, problems)
+        context = await _log_context(request, db_session, flt, f"/admin/events/{event_id}/activity")
+        if is_htmx(request) and request.headers.get("hx-target") == "sync-rows":
+            return fragment("admin/activity/_sync_rows.html", **context)
+        return await page(
+            request,
+            "admin/activity/event_log.html",
+            section="events",
+            event=event,
+            tab="activity",
             **context,
         )
 
@@ -96,5 +134,6 @@ class ActivityController(Controller):
             "admin/activity/message.html",
             section="outbox",
             message=message,
+            preview=activity.preview_html(message),
             smtp=settings.smtp.configured,
         )

@@ -37,10 +37,18 @@ from community.services.organiser_changes import (
     cancel_registration,
     promote_registration,
     refresh_events,
+    release_duplicates,
     seat_over_capacity,
 )
 
 LABELS = {"native": "Native", **PLATFORM_LABELS}
+
+
+def _uuid_or_none(value: str | None) -> UUID | None:
+    try:
+        return UUID(value or "")
+    except ValueError:
+        return None
 
 
 def _pages(total: int) -> int:
@@ -260,27 +268,54 @@ class MembersController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
-    ) -> Redirect:
-        await member_or_404(db_session, member_id)
+    ) -> Redirect | Template:
+        member = await member_or_404(db_session, member_id)
         form = await form_dict(request)
         try:
             other_id = UUID(form.get("other_id", ""))
         except ValueError:
             flash(request, "Choose the profile to merge into this one.", "error")
             return Redirect(f"/admin/members/{member_id}")
+        fx = effects(request, db_session, redis, settings)
+        notes: list[str] = []
         try:
+            clashes = await member_merge.clashes(db_session, member_id, other_id)
+            if clashes and not form.get("confirm"):
+                # One person, two seats: offer the choice of the seat to keep, then merge.
+                other = await member_or_404(db_session, other_id)
+                return await page(
+                    request,
+                    "admin/members/merge_choice.html",
+                    section="members",
+                    member=member,
+                    other=other,
+                    clashes=clashes,
+                    labels=LABELS,
+                )
+            if clashes:
+                keep = {c.event.id: _uuid_or_none(form.get(f"keep_{c.event.id}")) for c in clashes}
+                notes = await release_duplicates(
+                    fx, member_id, other_id, {k: v for k, v in keep.items() if v}
+                )
             result = await member_merge.merge_members(db_session, member_id, other_id)
         except member_merge.MergeError as exc:
             await db_session.rollback()
             flash(request, str(exc), "error")
             return Redirect(f"/admin/members/{member_id}")
+        plural = member_merge.plural
+        released = (
+            f" {plural(len(clashes), 'duplicate seat', 'duplicate seats')} released."
+            if clashes
+            else ""
+        )
         return await _settle_merge(
             request,
-            effects(request, db_session, redis, settings),
+            fx,
             member_id,
             result.event_ids,
-            f"Merged: {result.identities_moved} identity(ies) and {result.registrations_moved} "
-            "registration(s) moved here. You can undo this below.",
+            f"Merged: {plural(result.identities_moved, 'identity', 'identities')} and "
+            f"{plural(result.registrations_moved, 'registration', 'registrations')} moved here."
+            f"{released} {' '.join(notes)} You can undo the merge below.".replace("  ", " "),
         )
 
     @post("/{member_id:uuid}/unmerge", name="admin:member_unmerge")
