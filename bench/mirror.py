@@ -8,7 +8,12 @@ registration service (its hook enqueues the pushes) and measures, in one run:
   directly by the platform clients, with no queue, job or coalescing in between.
 - a burst of N registrations (default 100, 25 at a time): API calls the stand-ins answered,
   pushes per listing, and the final limits. Baseline: one push per registration per listing
-  (what "decrement each platform by one" would cost), counted the same way.
+  (what "decrement each platform by one" would cost), counted the same way. These two phases
+  use shared allocation, where every listing's limit is its count plus all the shared seats.
+- sold out: natives take every seat of small events; from the last seat taken to every listing
+  closed (soldout_p95_s), in strict allocation and, as the baseline, in shared allocation.
+- a race: three platforms each selling 5 a second while natives register, pulled every second;
+  the most places over capacity at any instant (race_peak_over_capacity), strict vs shared.
 - recovery (issue 16, ``recovery_s``): every stand-in fails every call for ``--outage`` seconds
   (default 90; 429s asking for 5 s, 503s and hangs in turn) while natives keep registering;
   then the time from the faults clearing to every listing in step (its pushed limit shown on
@@ -28,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import secrets
 import sys
@@ -44,14 +50,14 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from community.config import PlatformCredentials, Settings
-from community.models import Event, EventStatus, Listing, SyncLog
+from community.models import Allocation, Event, EventStatus, Listing, SyncLog
 from community.platforms import make_client
 from community.queue import make_queues
-from community.sandbox.common import SeedEvent
+from community.sandbox.common import Person, SeedEvent
 from community.sandbox.runner import RunningSandbox, run_sandboxes
 from community.services.job_coalescing import Coalescer
 from community.services.platform_clients import use_sandbox_credentials
-from community.services.registrations import RegistrationService
+from community.services.registrations import RegistrationError, RegistrationService
 from community.tasks import registry
 from community.tasks.mirror import (
     enqueue_event_mirror,
@@ -59,6 +65,7 @@ from community.tasks.mirror import (
     push_owed,
     uninstall_mirror,
 )
+from community.tasks.pull import enqueue_pull
 from community.worker import load_task_modules
 
 LOAD_GENERATOR = "in-process asyncio tasks (stand-ins on loopback HTTP, SAQ workers in-process)"
@@ -136,7 +143,11 @@ async def wait_for(check: Any, within: float = 30.0) -> None:
 
 
 async def make_event(
-    rig: Rig, capacity: int = CAPACITY, reserve: int = 0
+    rig: Rig,
+    *,
+    capacity: int = CAPACITY,
+    reserve: int = 0,
+    allocation: Allocation = Allocation.SHARED,
 ) -> tuple[UUID, dict[str, str], list[UUID]]:
     starts = datetime.now(UTC) + timedelta(days=7)
     async with rig.session_maker() as session:
@@ -148,13 +159,14 @@ async def make_event(
             status=EventStatus.PUBLISHED,
             capacity=capacity,
             native_reserve=reserve,
+            allocation=allocation,
         )
         session.add(event)
         await session.flush()
         externals, listing_ids = {}, []
         for platform in PLATFORMS:
             externals[platform] = rig.running[platform].sandbox.seed_event(
-                SeedEvent(title=event.title, starts_at=starts)
+                SeedEvent(title=event.title, starts_at=starts, waitlist=False)
             )
             listing = Listing(event_id=event.id, platform=platform, external_id=externals[platform])
             session.add(listing)
@@ -252,6 +264,104 @@ async def naive_burst(rig: Rig, externals: dict[str, str], size: int) -> dict[st
     finally:
         await asyncio.gather(*(c.aclose() for c in clients.values()))
     return rig.calls()
+
+
+# --- seats across platforms: sold out, and a race of three platforms with natives -----------
+
+
+def going(rig: Rig, externals: dict[str, str], platform: str) -> int:
+    state = rig.running[platform].sandbox.event_state(externals[platform])
+    if platform == "eventbrite":
+        return sum(tc["sold"] for tc in state["ticket_classes"])
+    return int(state["going"])
+
+
+def all_closed(rig: Rig, externals: dict[str, str]) -> bool:
+    return all(not rig.running[p].sandbox.event_state(externals[p])["open"] for p in PLATFORMS)
+
+
+async def mirrored(rig: Rig, event_id: UUID, externals: dict[str, str]) -> None:
+    await enqueue_event_mirror(
+        rig.settings, rig.redis, rig.queues, rig.session_maker, event_id, urgent=True
+    )
+    await wait_for(lambda: all(v is not None for v in rig.limits(externals).values()))
+
+
+async def sold_out_once(rig: Rig, allocation: Allocation) -> tuple[float, int]:
+    """Natives take every seat of a small event; seconds from the last seat taken to every
+    listing closed (negative: they were closed before it), and refusals met on the way."""
+    event_id, externals, _ = await make_event(rig, capacity=20, allocation=allocation)
+    await mirrored(rig, event_id, externals)
+    refused = 0
+    while True:
+        try:
+            await rig.register(event_id)
+        except RegistrationError:
+            refused += 1
+            await asyncio.sleep(0.01)
+        if (await rig.service.counts(event_id)).native_left <= 0:
+            break
+    last_seat = time.perf_counter()
+    closed_at = last_seat
+    if not all_closed(rig, externals):
+        await wait_for(lambda: all_closed(rig, externals))
+        closed_at = time.perf_counter()
+    return closed_at - last_seat, refused
+
+
+async def race_once(rig: Rig, allocation: Allocation, seconds: float) -> dict[str, int]:
+    """Three platforms each selling 5 a second while natives register; we learn of platform
+    sales by pulling every second. Places are checked continuously against the capacity."""
+    capacity = 60
+    event_id, externals, listing_ids = await make_event(
+        rig, capacity=capacity, reserve=20, allocation=allocation
+    )
+    await mirrored(rig, event_id, externals)
+    stop = asyncio.Event()
+
+    async def sell(platform: str) -> None:
+        sandbox = rig.running[platform].sandbox
+        for i in range(100_000):
+            if stop.is_set():
+                return
+            who = Person(f"{platform} {i}", email=f"{platform}{i}@example.org", member_id=f"8{i}")
+            sandbox.add_registration(externals[platform], who)
+            await asyncio.sleep(0.2)
+
+    async def natives() -> None:
+        while not stop.is_set():
+            with contextlib.suppress(RegistrationError):
+                await rig.register(event_id)
+            await asyncio.sleep(0.1)
+
+    async def poll() -> None:
+        while not stop.is_set():
+            for listing_id in listing_ids:
+                await enqueue_pull(rig.settings, rig.redis, rig.queues, listing_id)
+            await asyncio.sleep(1.0)
+
+    workers = [asyncio.create_task(sell(p)) for p in PLATFORMS]
+    workers += [asyncio.create_task(natives()), asyncio.create_task(poll())]
+    peak, started = 0, time.monotonic()
+    try:
+        while time.monotonic() - started < seconds:
+            native = (await rig.service.counts(event_id)).native
+            peak = max(peak, native + sum(going(rig, externals, p) for p in PLATFORMS))
+            if peak >= capacity and all_closed(rig, externals):
+                break
+            await asyncio.sleep(0.005)
+    finally:
+        stop.set()
+        await asyncio.gather(*workers, return_exceptions=True)
+    return {"peak_places": peak, "capacity": capacity, "over": max(0, peak - capacity)}
+
+
+async def seats_across_platforms(rig: Rig, rounds: int) -> dict[str, Any]:
+    soldout = {a: [await sold_out_once(rig, a) for _ in range(rounds)] for a in Allocation}
+    race = {
+        a: [await race_once(rig, a, 30.0) for _ in range(max(1, rounds // 4))] for a in Allocation
+    }
+    return {"soldout": soldout, "race": race}
 
 
 # --- recovery after a total outage (issue 16, point 5) -----------------------------------------
@@ -377,6 +487,7 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
             burst_figures = await burst(rig, event_id, externals, listing_ids, args.burst)
             direct = await direct_pushes(rig, externals, args.samples)
             naive_calls = await naive_burst(rig, externals, args.burst)
+            seats = await seats_across_platforms(rig, args.rounds)
             recovery = await recovery_phase(rig, args.outage)
         finally:
             uninstall_mirror(listener)
@@ -412,6 +523,20 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         f"  baseline, one push per registration per listing: {naive_total} API calls "
         f"{naive_calls} ({naive_total / max(1, total_calls):.0f}x)"
     )
+    soldout_s = {a: [s for s, _ in seats["soldout"][a]] for a in Allocation}
+    refused = {a: sum(r for _, r in seats["soldout"][a]) for a in Allocation}
+    race_over = {a: max(r["over"] for r in seats["race"][a]) for a in Allocation}
+    race_peak = {a: max(r["peak_places"] for r in seats["race"][a]) for a in Allocation}
+    for a in Allocation:
+        print(
+            f"Sold out, {a} allocation ({args.rounds} events of 20 seats sold natively): last seat "
+            f"-> every listing closed p95 {percentile(soldout_s[a], 0.95):.3f} s "
+            f"(negative: closed before the last seat); natives refused on the way: {refused[a]}"
+        )
+        print(
+            f"Race, {a} allocation (3 platforms x 5/s + natives, C=60, R=20, pulled every 1 s): "
+            f"peak places {race_peak[a]} / 60, over capacity {race_over[a]}"
+        )
     print(
         f"Recovery after a {args.outage} s total outage of all three stand-ins (429 asking "
         f"{RECOVERY_RATE_WAIT_S} s / 503 / hang in turn; {recovery['registered_during']} "
@@ -424,6 +549,11 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         f"{recovery['baseline_s']:.2f} s"
     )
     return {
+        "soldout_p95_s": round(max(0.0, percentile(soldout_s[Allocation.STRICT], 0.95)), 3),
+        "soldout_p95_s_shared": round(max(0.0, percentile(soldout_s[Allocation.SHARED], 0.95)), 3),
+        "race_peak_over_capacity": race_over[Allocation.STRICT],
+        "race_peak_over_capacity_shared": race_over[Allocation.SHARED],
+        "natives_refused_while_promised": refused[Allocation.STRICT],
         "samples": args.samples,
         "burst": args.burst,
         "load_generator": LOAD_GENERATOR,
@@ -448,6 +578,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--samples", type=int, default=30, help="one-at-a-time registrations")
     parser.add_argument("--burst", type=int, default=100, help="registrations in the burst")
+    parser.add_argument("--rounds", type=int, default=8, help="sold-out events per allocation")
     parser.add_argument("--outage", type=int, default=90, help="seconds of total outage")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON figures")
     args = parser.parse_args()

@@ -263,9 +263,10 @@ class RegistrationApiController(Controller):
         "/events/{event_id:uuid}/counts",
         summary="Live seat counts",
         description=(
-            "The Traffic Cop's counts: shared_used = external + max(0, native - reserve), "
-            "shared_left = (capacity - reserve) - shared_used, native_left = capacity - "
-            "native - external. Held seats count as taken."
+            "The Traffic Cop's counts: shared_used = external + over_capacity + "
+            "max(0, native - reserve), shared_left = (capacity - reserve) - shared_used, "
+            "native_left = capacity - native - external - over_capacity. Held seats and "
+            "over-capacity claims count as taken; free counts seats nobody holds."
         ),
         cache_control=NO_STORE,
         responses={

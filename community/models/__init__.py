@@ -2,6 +2,7 @@
 
 from community.models.enums import (
     PLATFORM_LABELS,
+    Allocation,
     Channel,
     EventStatus,
     ListingState,
@@ -22,6 +23,7 @@ from community.models.user import User
 
 __all__ = [
     "PLATFORM_LABELS",
+    "Allocation",
     "Channel",
     "CheckinLog",
     "Event",

@@ -30,6 +30,15 @@ class SoldOutMode(StrEnum):
     WAITLIST = "waitlist"
 
 
+class Allocation(StrEnum):
+    """How the shared seats are offered on the platform listings."""
+
+    # Split among the listings: together they can never sell more than the pool.
+    STRICT = "strict"
+    # Every listing may sell the whole pool: faster, but they may oversell until the next pull.
+    SHARED = "shared"
+
+
 class Platform(StrEnum):
     MEETUP = "meetup"
     EVENTBRITE = "eventbrite"

@@ -19,6 +19,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from community.models.enums import (
+    Allocation,
     EventStatus,
     ListingState,
     Platform,
@@ -40,6 +41,7 @@ class Event(UUIDv7AuditBase):
         CheckConstraint(check_in("status", EventStatus), name="status"),
         CheckConstraint(check_in("theme", Theme), name="theme"),
         CheckConstraint(check_in("soldout_mode", SoldOutMode), name="soldout_mode"),
+        CheckConstraint(check_in("allocation", Allocation), name="allocation"),
         CheckConstraint("capacity >= 0", name="capacity"),
         CheckConstraint("native_reserve >= 0 AND native_reserve <= capacity", name="reserve"),
         CheckConstraint("ends_at IS NULL OR ends_at >= starts_at", name="end_after_start"),
@@ -67,6 +69,9 @@ class Event(UUIDv7AuditBase):
     capacity: Mapped[int] = mapped_column(Integer, default=0)
     native_reserve: Mapped[int] = mapped_column(Integer, default=0)
     soldout_mode: Mapped[str] = mapped_column(String(16), default=SoldOutMode.SOLD_OUT)
+    allocation: Mapped[str] = mapped_column(
+        String(16), default=Allocation.STRICT, server_default=Allocation.STRICT.value
+    )
     price_cents: Mapped[int] = mapped_column(Integer, default=0)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
     owner_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -102,6 +107,9 @@ class Listing(UUIDv7AuditBase):
     url: Mapped[str] = mapped_column(String(500), default="")
     platform_count: Mapped[int] = mapped_column(Integer, default=0)
     last_pushed_limit: Mapped[int | None] = mapped_column(Integer)
+    # The platform's own "going" count as it last reported it, in a pull or after a push: a
+    # push never goes below it.
+    remote_going: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     remote_state: Mapped[str] = mapped_column(String(16), default=ListingState.OPEN)
     sync_state: Mapped[str] = mapped_column(String(16), default=SyncState.IN_STEP)
     last_error: Mapped[str] = mapped_column(Text, default="")

@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import (
+    Allocation,
     Event,
     EventStatus,
     Registration,
@@ -196,7 +197,7 @@ def parse_event_form(form: Mapping[str, Any], *, with_seats: bool) -> dict[str, 
 def parse_seats(
     form: Mapping[str, Any], errors: dict[str, str], *, taken: int = 0
 ) -> dict[str, Any]:
-    """Capacity, native reserve and sold-out mode, with the rules of the inventory model."""
+    """Capacity, native reserve, sold-out mode and allocation, with the inventory model's rules."""
     out: dict[str, Any] = {}
     capacity = _whole(_text(form, "capacity"), "capacity", errors, 0, MAX_CAPACITY)
     reserve_raw = _text(form, "native_reserve") or "0"
@@ -211,7 +212,11 @@ def parse_seats(
     mode = _text(form, "soldout_mode") or SoldOutMode.SOLD_OUT
     if mode not in set(SoldOutMode):
         errors["soldout_mode"] = "Choose sold out or waitlist."
+    allocation = _text(form, "allocation") or Allocation.STRICT
+    if allocation not in set(Allocation):
+        errors["allocation"] = "Choose how the listings share the seats: split or shared."
     out["capacity"], out["native_reserve"], out["soldout_mode"] = capacity, reserve, mode
+    out["allocation"] = allocation
     return out
 
 
@@ -365,6 +370,7 @@ def form_values(event: Event) -> dict[str, str]:
         "capacity": str(event.capacity),
         "native_reserve": str(event.native_reserve),
         "soldout_mode": event.soldout_mode,
+        "allocation": event.allocation,
     }
 
 
@@ -385,6 +391,7 @@ def blank_form(default_tz: str = "Europe/Berlin") -> dict[str, str]:
         "capacity": "100",
         "native_reserve": "0",
         "soldout_mode": SoldOutMode.WAITLIST,
+        "allocation": Allocation.STRICT,
     }
 
 

@@ -6,13 +6,15 @@ tag (so one cluster slot). Scripts are loaded once and called by SHA; redis-py r
 when the server answers NOSCRIPT (after a restart or SCRIPT FLUSH).
 
 The counts follow the inventory model: with capacity C, native reserve R, native places n_int
-and platform places n_ext (held seats included),
+and platform places n_ext (held seats and over-capacity claims included),
 
     shared_used = n_ext + max(0, n_int - R)
     shared_left = (C - R) - shared_used
     native_left = C - n_int - n_ext
 
 a native registration needs native_left > 0, a platform registration shared_left > 0.
+Over-capacity places (a platform accepted someone when no seat was left) count in n_ext until
+they are seated: the first seats that come free go to them, before anyone else.
 """
 
 from __future__ import annotations
@@ -192,19 +194,27 @@ class Counts:
     native: int  # n_int: native places with a seat, held ones included
     external: int  # n_ext: platform places with a seat, held ones included
     held: int
-    over_capacity: int
+    over_capacity: int  # platform places past the mirror with no seat: they claim the next one
     waiting: int
-    free: int
+    free: int  # seats nobody holds; while over_capacity > 0 they are not offered
     per_channel: dict[str, int] = field(default_factory=dict)
     closes_at_ms: int = 0
+    # Strict allocation: shared seats promised to each platform listing and not yet sold there.
+    promised: dict[str, int] = field(default_factory=dict)
 
     @property
-    def taken(self) -> int:
+    def seated(self) -> int:
+        """Places holding a seat number (held ones included)."""
         return self.native + self.external
 
     @property
+    def taken(self) -> int:
+        """Places holding or claiming a seat: over-capacity places keep their claim."""
+        return self.native + self.external + self.over_capacity
+
+    @property
     def shared_used(self) -> int:
-        return self.external + max(0, self.native - self.reserve)
+        return self.external + self.over_capacity + max(0, self.native - self.reserve)
 
     @property
     def shared_left(self) -> int:
@@ -212,7 +222,22 @@ class Counts:
 
     @property
     def native_left(self) -> int:
-        return self.capacity - self.native - self.external
+        return self.capacity - self.taken
+
+    @property
+    def promised_total(self) -> int:
+        return sum(self.promised.values())
+
+    @property
+    def unpromised_left(self) -> int:
+        """Shared seats no listing was promised: what the native page may use past its reserve."""
+        return self.shared_left - self.promised_total
+
+    @property
+    def offered_natively(self) -> int:
+        """Seats the native page can still give: its reserve left, then unpromised seats."""
+        reserve_left = max(0, self.reserve - self.native)
+        return max(0, min(self.native_left, reserve_left + max(0, self.unpromised_left)))
 
     def platform_limit(self, platform_count: int) -> int:
         """The absolute limit to push to a platform whose own "going" count is `platform_count`."""
@@ -234,6 +259,17 @@ class SnapshotEntry:
 class Snapshot:
     settings: InventorySettings
     entries: list[SnapshotEntry]
+    # Seats promised to each platform listing, by the limits the platforms last confirmed.
+    promised: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Promise:
+    """A listing's promised seats after a `promise` call, and the mark to confirm it with."""
+
+    seats: int
+    mark: int
+    before: int  # the listing's promise before the call
 
 
 @dataclass(frozen=True)
@@ -299,6 +335,7 @@ def _counts(meta_flat: Sequence[Any], free_listed: int) -> tuple[Counts, dict[st
 
     capacity, top = n("cap"), n("top")
     per_channel = {c.value: n(f"ch:{c.value}") for c in Channel}
+    promised = {c.value: n(f"x:{c.value}") for c in Channel if c != Channel.NATIVE}
     counts = Counts(
         capacity=capacity,
         reserve=n("res"),
@@ -312,6 +349,7 @@ def _counts(meta_flat: Sequence[Any], free_listed: int) -> tuple[Counts, dict[st
         free=free_listed + max(0, capacity - top),
         per_channel=per_channel,
         closes_at_ms=n("closes"),
+        promised=promised,
     )
     return counts, meta
 
@@ -439,6 +477,20 @@ class Inventory:
             return Mismatch(PlaceState(_s(reply[1])), int(reply[2]))
         return Missing() if kind == "missing" else NOT_LOADED
 
+    async def seat_over_capacity(
+        self, event_id: UUID | str, member_keys: Sequence[str]
+    ) -> PromoteResult:
+        """Give an over-capacity place a seat that came free (their claim came first)."""
+        reply = await self._run("seat_over", event_id, *_check_keys(member_keys))
+        kind = _s(reply[0])
+        if kind == "ok":
+            return Seat(int(reply[1]), PlaceState.CONFIRMED, _s(reply[2]))
+        if kind == "full":
+            return Full()
+        if kind == "not_over":
+            return Mismatch(PlaceState(_s(reply[1])), int(reply[2]))
+        return Missing() if kind == "missing" else NOT_LOADED
+
     async def promote(self, event_id: UUID | str, member_keys: Sequence[str]) -> PromoteResult:
         """Seat a waitlisted member if their channel has a free seat."""
         reply = await self._run("promote", event_id, *_check_keys(member_keys))
@@ -495,6 +547,26 @@ class Inventory:
             SeatMove(_s(rest[i]), int(rest[i + 1]), int(rest[i + 2]))
             for i in range(0, len(rest), 3)
         ]
+
+    # --- strict allocation -------------------------------------------------------------------
+
+    async def promise(
+        self, event_id: UUID | str, channel: str, wanted: int, *, mark: int = -1
+    ) -> Promise | NotLoaded:
+        """Before a push (mark -1): promise the listing up to `wanted` unsold seats, as far as
+        seats nobody else was promised allow; a smaller promise waits for the platform.
+        After the platform confirmed a push planned at `mark`: shrink it to what is unsold."""
+        channel = Channel(channel).value
+        if channel == Channel.NATIVE:
+            raise ValueError("only a platform listing is promised seats")
+        reply = await self._run("promise", event_id, channel, int(wanted), int(mark), "")
+        if _s(reply[0]) != "ok":
+            return NOT_LOADED
+        return Promise(int(reply[1]), int(reply[2]), int(reply[3]))
+
+    async def drop_promises(self, event_id: UUID | str) -> None:
+        """Forget every promise (shared mode: each listing may sell the whole pool)."""
+        await self._run("promise", event_id, Channel.MEETUP.value, 0, 0, "reset")
 
     async def counts(self, event_id: UUID | str) -> Counts | NotLoaded:
         reply = await self._run("counts", event_id)
@@ -572,6 +644,7 @@ class Inventory:
             "mode": SoldOutMode(settings.mode).value,
             "open": "1" if settings.open else "0",
             "closes": int(settings.closes_at_ms),
+            "promised": {Channel(ch).value: max(0, int(n)) for ch, n in snapshot.promised.items()},
         }
         reply = await self._run(
             "load",

@@ -23,9 +23,10 @@ from community.models import (
     SoldOutMode,
     SyncState,
 )
+from community.services.allocation import allotment_for, listing_plan
 from community.services.inventory import Counts
 from community.services.ledger import accepting as event_accepting
-from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
+from community.services.mirror_plan import ListingPlan, needs_push
 from community.services.registrations import RegistrationError, RegistrationService
 from community.services.seat_ledger import PlatformLedger, platform_ledgers
 
@@ -145,12 +146,11 @@ async def build_panel(service: RegistrationService, session: AsyncSession, event
     accepting = event_accepting(event) and counts.open
     rows = []
     for listing in listings:
-        plan = plan_listing(
-            platform=listing.platform,
-            platform_count=listing.platform_count,
-            shared_left=counts.shared_left,
-            mode=event.soldout_mode,
-            accepting=accepting,
+        allotment = await allotment_for(
+            session, event, listing.platform, counts, accepting=accepting
+        )
+        plan = listing_plan(
+            event, listing.platform, listing.platform_count, allotment, accepting=accepting
         )
         in_step = not needs_push(
             plan,

@@ -17,9 +17,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import (
+    Allocation,
     Channel,
     Event,
     EventStatus,
+    Listing,
+    ListingState,
     Member,
     MemberIdentity,
     Registration,
@@ -193,4 +196,25 @@ async def ledger_snapshot(
         )
         for member_id, channel, status, seat_no, email, created_at, external_id in rows
     ]
-    return Snapshot(inventory_settings(event), entries)
+    return Snapshot(inventory_settings(event), entries, await confirmed_promises(session, event))
+
+
+async def confirmed_promises(session: AsyncSession, event: Event) -> dict[str, int]:
+    """Seats each open listing may still sell by the limit its platform last confirmed.
+
+    Strict allocation only (shared mode promises nothing): Redis keeps the live promises; these
+    are what a Redis that lost them starts from.
+    """
+    if event.allocation != Allocation.STRICT:
+        return {}
+    rows = await session.execute(
+        select(Listing.platform, Listing.last_pushed_limit, Listing.platform_count).where(
+            Listing.event_id == event.id,
+            Listing.remote_state == ListingState.OPEN,
+            Listing.last_pushed_limit.is_not(None),
+        )
+    )
+    promised: dict[str, int] = {}
+    for platform, limit, going in rows:
+        promised[platform] = promised.get(platform, 0) + max(0, limit - going)
+    return promised

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from community.models import Event
+from community.services.inventory import Counts
 from community.services.ledger import accepting
 from community.services.registrations import EventNotFound, RegistrationService
 
@@ -14,6 +15,13 @@ from community.services.registrations import EventNotFound, RegistrationService
 class MirrorCounts:
     shared_left: int
     accepting: bool  # the event takes registrations at all (published, not over, not cancelled)
+    counts: Counts | None = None  # None when the event was deleted meanwhile
+    service: RegistrationService | None = None
+
+    @property
+    def pool(self) -> int:
+        """Shared seats the listings may offer between them."""
+        return max(0, self.shared_left) if self.accepting else 0
 
 
 async def live_counts(ctx: dict[str, Any], event: Event) -> MirrorCounts:
@@ -23,4 +31,9 @@ async def live_counts(ctx: dict[str, Any], event: Event) -> MirrorCounts:
     except EventNotFound:
         # Deleted meanwhile: the listings show sold out rather than sell seats we do not track.
         return MirrorCounts(shared_left=0, accepting=False)
-    return MirrorCounts(shared_left=counts.shared_left, accepting=accepting(event) and counts.open)
+    return MirrorCounts(
+        shared_left=counts.shared_left,
+        accepting=accepting(event) and counts.open,
+        counts=counts,
+        service=service,
+    )

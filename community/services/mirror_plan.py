@@ -19,9 +19,10 @@ mode and what each platform's API can do (platforms.md section 4):
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-from community.models.enums import ListingState, Platform, SoldOutMode
+from community.models.enums import PLATFORM_LABELS, ListingState, Platform, SoldOutMode
 
 # Whether asking a platform for "waitlist" can give visitors a waitlist there.
 WAITLIST_CAPABLE: dict[str, bool] = {
@@ -125,3 +126,48 @@ def needs_push(
     if not same_state(platform, plan.state, ListingState(remote_state)):
         return True
     return last_pushed_limit != plan.limit
+
+
+# --- strict allocation ----------------------------------------------------------------------
+
+
+def split_pool(pool: int, recent_sales: Mapping[str, int]) -> dict[str, int]:
+    """Split ``pool`` shared seats among the channels by their recent sales.
+
+    Each channel gets one seat while seats last (the busiest first), so no channel closes
+    while it could still sell; the rest goes by recent sales plus one, largest remainders
+    first. Ties go to the native page, then by name, so the split is the same wherever it is
+    computed.
+    """
+    # Our own page comes first among equals: its registrants are the ones we can answer.
+    names = sorted(recent_sales, key=lambda ch: (-recent_sales[ch], ch != "native", ch))
+    shares = dict.fromkeys(names, 0)
+    left = max(0, pool)
+    for name in names[:left]:
+        shares[name] = 1
+    left -= min(left, len(names))
+    if left == 0 or not names:
+        return shares
+    weights = {ch: max(0, recent_sales[ch]) + 1 for ch in names}
+    total = sum(weights.values())
+    exact = {ch: left * weights[ch] / total for ch in names}
+    for ch in names:
+        shares[ch] += int(exact[ch])
+    rest = left - sum(int(exact[ch]) for ch in names)
+    by_remainder = sorted(names, key=lambda ch: (-(exact[ch] - int(exact[ch])), names.index(ch)))
+    for ch in by_remainder[:rest]:
+        shares[ch] += 1
+    return shares
+
+
+def share_note(platform: str, share: int, pool: int) -> str:
+    """Why a listing shows fewer seats than are left, in the organiser's words."""
+    if share >= pool:
+        return ""
+    label = PLATFORM_LABELS.get(platform, platform)
+    if share == 0:
+        return (
+            f"{label}'s share of the shared seats is used up; {pool} remain on other channels "
+            "(strict allocation: the listings together never sell more than are left)."
+        )
+    return f"{label} may sell {share} of the {pool} shared seats left (strict allocation)."

@@ -16,13 +16,13 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from saq import Queue
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import (
     PLATFORM_LABELS,
+    Allocation,
     Channel,
     Event,
     Listing,
@@ -37,9 +37,6 @@ from community.services.inventory import (
     Full,
     InventoryError,
     NotLoaded,
-    OverCapacity,
-    PlaceState,
-    Released,
     Seat,
 )
 from community.services.ledger import registration_keys
@@ -132,11 +129,19 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
     values = parse_seats(form, errors, taken=taken)
     if errors:
         raise InvalidInput(errors)
-    before = (event.capacity, event.native_reserve, event.soldout_mode)
-    after = (values["capacity"], values["native_reserve"], values["soldout_mode"])
+    before = (event.capacity, event.native_reserve, event.soldout_mode, event.allocation)
+    after = (
+        values["capacity"],
+        values["native_reserve"],
+        values["soldout_mode"],
+        values["allocation"],
+    )
     if before == after:
         return "Nothing changed."
+    event.allocation = after[3]
     await fx.session.commit()  # the service locks the event row in its own transaction
+    if after[3] == Allocation.SHARED:
+        await fx.registrations.inventory.drop_promises(event.id)
     try:
         change = await service.change_seats(
             event.id,
@@ -154,7 +159,7 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
     notice = "Saved: " + ", ".join(_seat_changes(before, after)) + "."
     if change.promoted:
         notice += f" {len(change.promoted)} from the waitlist got a seat."
-    if seated := await seat_everyone_over_capacity(fx, event):
+    if seated := len(change.seated_over_capacity):
         notice += (
             f" {seated} over-capacity registration{'s' if seated != 1 else ''} now"
             f" hold{'s' if seated == 1 else ''} a seat."
@@ -167,7 +172,13 @@ async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> st
 MODE_WORDS = {"waitlist": "open a waitlist when full", "sold_out": "show sold out when full"}
 
 
-def _seat_changes(before: tuple[int, int, str], after: tuple[int, int, str]) -> list[str]:
+ALLOCATION_WORDS = {
+    Allocation.STRICT: "the listings split the shared seats",
+    Allocation.SHARED: "every listing may sell all the shared seats left",
+}
+
+
+def _seat_changes(before: tuple[int, int, str, str], after: tuple[int, int, str, str]) -> list[str]:
     """Every setting that changed, as "capacity 100 → 120"."""
     names = ("capacity", "native reserve")
     words = [
@@ -177,6 +188,8 @@ def _seat_changes(before: tuple[int, int, str], after: tuple[int, int, str]) -> 
     ]
     if before[2] != after[2]:
         words.append(MODE_WORDS.get(str(after[2]), str(after[2])))
+    if before[3] != after[3]:
+        words.append(ALLOCATION_WORDS.get(Allocation(after[3]), str(after[3])))
     return words
 
 
@@ -260,52 +273,17 @@ async def promote_registration(fx: Effects, registration: Registration) -> str:
 
 
 async def seat_over_capacity(fx: Effects, registration: Registration) -> int | None:
-    """Give a platform race that got no seat a free one now; None when none is free.
-
-    Its place is released and taken again as the platform registration it is: that takes a
-    shared seat, else a reserved one, else it stays over capacity (the place is back as it was).
-    """
+    """Give this over-capacity platform registration a free seat now; None when none is free."""
     if not (registration.over_capacity and registration.seat_no is None):
         raise ActionRefused("This registration already holds a seat.")
-    service = fx.registrations
-    event_id = registration.event_id
-    keys = await registration_keys(fx.session, service.keys, registration)
-    await service.load(event_id)
-    released = await service.inventory.release(event_id, keys, states=[PlaceState.OVER_CAPACITY])
-    if not isinstance(released, Released):
-        await service.refresh(event_id)
-        raise ActionRefused("The seat list was out of date and has been rebuilt; try again.")
-    result = await service.inventory.admit_past_mirror(event_id, keys, registration.channel)
-    if not isinstance(result, Seat):
-        if isinstance(result, OverCapacity):
-            return None
-        await service.refresh(event_id)
-        raise ActionRefused("Registration is closed for this event.")
-    registration.over_capacity = False
-    await _record_seat(fx, service, registration, result.seat_no)
-    return result.seat_no
-
-
-async def seat_everyone_over_capacity(fx: Effects, event: Event) -> int:
-    """After more seats appear: seat the platform races, first come first, while seats last."""
-    waiting = list(
-        await fx.session.scalars(
-            select(Registration)
-            .where(
-                Registration.event_id == event.id,
-                Registration.status == RegistrationStatus.CONFIRMED,
-                Registration.over_capacity.is_(True),
-                Registration.seat_no.is_(None),
-            )
-            .order_by(Registration.created_at)
-        )
+    await fx.session.commit()
+    seated = await fx.registrations.seat_over_capacity(
+        registration.event_id, registration_id=registration.id
     )
-    seated = 0
-    for registration in waiting:
-        if await seat_over_capacity(fx, registration) is None:
-            break
-        seated += 1
-    return seated
+    if not seated:
+        return None
+    await fx.session.refresh(registration)
+    return registration.seat_no
 
 
 async def release_duplicates(

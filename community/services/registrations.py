@@ -214,6 +214,7 @@ class HeldSeat:
 class SeatChange:
     moves: list[SeatMove]
     promoted: list[Registered]
+    seated_over_capacity: list[UUID] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -840,8 +841,75 @@ class RegistrationService:
             await self.inventory.release(event_id, keys)
         await self._rebuild(event_id, None)
 
+    async def seat_over_capacity(
+        self, event_id: UUID, *, registration_id: UUID | None = None, limit: int = 1000
+    ) -> list[UUID]:
+        """Give seats that came free to over-capacity places, first arrived first.
+
+        Their claim is older than any newcomer's and than the waitlist's: the Traffic Cop counts
+        them as taken, so a freed seat stays unoffered until this seats them. With
+        `registration_id`, only that one (the organiser's pick). Returns who got a seat.
+        """
+        seated: list[UUID] = []
+        rebuilt = False
+        while len(seated) < limit:
+            stale = False
+            try:
+                async with self.session_maker() as session, session.begin():
+                    query = select(Registration).where(
+                        Registration.event_id == event_id,
+                        Registration.status == RegistrationStatus.CONFIRMED,
+                        Registration.over_capacity.is_(True),
+                        Registration.seat_no.is_(None),
+                    )
+                    if registration_id is not None:
+                        query = query.where(Registration.id == registration_id)
+                    reg = await session.scalar(
+                        query.order_by(Registration.created_at, Registration.id)
+                        .limit(1)
+                        .with_for_update(skip_locked=True)
+                    )
+                    if reg is None:
+                        break
+                    keys = await registration_keys(session, self.keys, reg)
+                    result = await self._gated(
+                        event_id, partial(self.inventory.seat_over_capacity, event_id, keys)
+                    )
+                    if isinstance(result, Full):
+                        break
+                    if not isinstance(result, Seat):
+                        stale = True
+                    else:
+                        reg.seat_no = result.seat_no
+                        reg.over_capacity = False
+                        reg.confirmed_at = datetime.now(UTC)
+                        seated_id = reg.id
+            except DBAPIError as exc:
+                log.warning(
+                    "seat for an over-capacity place not recorded",
+                    extra={"error": type(exc).__name__},
+                )
+                await self._rebuild(event_id, None)
+                break
+            if stale:
+                if rebuilt:
+                    break
+                rebuilt = True
+                await self._rebuild(event_id, None)
+                continue
+            seated.append(seated_id)
+            if registration_id is not None:
+                break
+        if seated:
+            await self.hooks.fire(event_id, Channel.NATIVE)
+        return seated
+
     async def promote_waitlist(self, event_id: UUID, *, limit: int = 1000) -> list[Registered]:
-        """Seat people from the waitlist, first in line first, while seats are free."""
+        """Seat people from the waitlist, first in line first, while seats are free.
+
+        Over-capacity places are seated first: their claim came before the waitlist's.
+        """
+        await self.seat_over_capacity(event_id)
         promoted: list[Registered] = []
         rebuilt = False
         while len(promoted) < limit:
@@ -959,9 +1027,10 @@ class RegistrationService:
                 break
             else:
                 raise RegistrationUnavailable("The seats could not be changed just now; try again.")
+            seated = await self.seat_over_capacity(event_id)
             promoted = await self.promote_waitlist(event_id)
             await self.hooks.fire(event_id, Channel.NATIVE)
-        return SeatChange(moves, promoted)
+        return SeatChange(moves, promoted, seated)
 
     async def refresh(self, event_id: UUID) -> None:
         """Reload an event from the ledger after it changed elsewhere (published, cancelled,

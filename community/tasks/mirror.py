@@ -19,7 +19,7 @@ import asyncio
 import logging
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -42,6 +42,7 @@ from community.platforms.errors import (
     PlatformTransient,
 )
 from community.services import sync_log
+from community.services.allocation import Allotment, allotment_for, listing_plan, settle
 from community.services.inventory_hooks import (
     InventoryHooks,
     InventoryListener,
@@ -50,11 +51,11 @@ from community.services.inventory_hooks import (
 )
 from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
 from community.services.listing_health import retry_delay
-from community.services.mirror_counts import MirrorCounts, live_counts
-from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
+from community.services.mirror_counts import live_counts
+from community.services.mirror_plan import ListingPlan, needs_push
 from community.services.platform_clients import ListingClient, client_for_listing
 from community.services.rate_budget import RateBudget
-from community.services.registrations import RegistrationError
+from community.services.registrations import RegistrationError, RegistrationService
 from community.tasks.registry import task
 
 log = logging.getLogger("community.mirror")
@@ -167,11 +168,16 @@ class Target:
     platform_count: int
     shared_left: int
     remote_state: str
+    allotment: Allotment
+    # The platform's own count as it last reported it: a push never goes below it.
+    floor: int = 0
 
 
 async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
     """The listing's target now, or None when it needs no push (or no longer exists).
 
+    In strict mode the listing's share of the shared seats is promised to it here, before the
+    push: the promise is what keeps natives and the other listings off those seats.
     None as well while the listing is being pulled: its own count and ours are moving, and
     the pull pushes once it has recorded everyone (tasks.pull).
     """
@@ -186,7 +192,18 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
         if event is None:
             return None
         counts = await live_counts(ctx, event)
-        plan = _plan(listing, event, counts)
+        inventory = counts.service.inventory if counts.service is not None else None
+        allotment = await allotment_for(
+            session,
+            event,
+            listing.platform,
+            counts.counts,
+            accepting=counts.accepting,
+            inventory=inventory,
+        )
+        plan = listing_plan(
+            event, listing.platform, listing.platform_count, allotment, accepting=counts.accepting
+        )
         if not _owes(plan, listing, in_step=listing.sync_state == SyncState.IN_STEP):
             return None
         if listing.sync_state != SyncState.ERROR:  # a failing listing shows its error meanwhile
@@ -201,17 +218,24 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
             platform_count=listing.platform_count,
             shared_left=counts.shared_left,
             remote_state=listing.remote_state,
+            allotment=allotment,
+            floor=listing.remote_going,
         )
 
 
-def _plan(listing: Listing, event: Event, counts: MirrorCounts) -> ListingPlan:
-    """What the listing should show now, from the live counts."""
-    return plan_listing(
-        platform=listing.platform,
-        platform_count=listing.platform_count,
-        shared_left=counts.shared_left,
-        mode=event.soldout_mode,
-        accepting=counts.accepting,
+async def _planned(
+    ctx: dict[str, Any], session: AsyncSession, listing: Listing
+) -> ListingPlan | None:
+    """The listing's plan now, previewed (nothing promised); None when its event is gone."""
+    event = await session.get(Event, listing.event_id)
+    if event is None:
+        return None
+    counts = await live_counts(ctx, event)
+    allotment = await allotment_for(
+        session, event, listing.platform, counts.counts, accepting=counts.accepting
+    )
+    return listing_plan(
+        event, listing.platform, listing.platform_count, allotment, accepting=counts.accepting
     )
 
 
@@ -242,17 +266,47 @@ async def push_owed(ctx: dict[str, Any], listing_id: UUID) -> bool:
                 return False
             if listing.sync_state == SyncState.ERROR:
                 return True
-            event = await session.get(Event, listing.event_id)
-            if event is None:
+            plan = await _planned(ctx, session, listing)
+            if plan is None:
                 return False
-            counts = await live_counts(ctx, event)
     except (RegistrationError, DBAPIError, RedisError, OSError) as exc:
         log.warning(
             "could not tell whether a push is owed",
             extra={"listing_id": str(listing_id), "error": type(exc).__name__},
         )
         return True
-    return _owes(_plan(listing, event, counts), listing, in_step=True)
+    return _owes(plan, listing, in_step=True)
+
+
+async def clamped_to_sold(client: PlatformClient, target: Target) -> Target | None:
+    """The target with its limit raised to what the platform counts as sold now, or None when
+    it is not below it. A platform refuses a capacity below its sales (Eventbrite:
+    BAD_QUANTITIES); the extra people are pulled in next, which re-plans the limit."""
+    going = (await client.get_event(target.external_id)).going_count
+    if target.plan.limit >= going:
+        return None
+    return replace(target, plan=replace(target.plan, limit=going))
+
+
+async def push_never_below_sold(
+    client: PlatformClient, target: Target
+) -> tuple[Target, str, PushResult]:
+    """Push the target; a limit below what the platform sold is recounted there and clamped.
+
+    Recounted first when it is below what the platform last reported; recounted after the
+    platform refused it too, since sales since our last pull are unknown until we ask.
+    """
+    if target.plan.limit < target.floor:
+        target = await clamped_to_sold(client, target) or target
+    try:
+        action, result = await apply_plan(client, target)
+    except PlatformRejected:
+        clamped = await clamped_to_sold(client, target)
+        if clamped is None:
+            raise
+        target = clamped
+        action, result = await apply_plan(client, target)
+    return target, action, result
 
 
 async def apply_plan(client: PlatformClient, target: Target) -> tuple[str, PushResult]:
@@ -271,7 +325,12 @@ async def apply_plan(client: PlatformClient, target: Target) -> tuple[str, PushR
 def describe(target: Target, action: str, result: PushResult) -> str:
     label = PLATFORM_LABELS.get(target.platform, target.platform)
     plan = target.plan
-    if plan.is_open:
+    if plan.is_open and target.allotment.strict:
+        words = (
+            f"Limit {plan.limit}: {target.platform_count} going on {label} + its share of "
+            f"{target.allotment.seats} of the {target.allotment.pool} shared seats left."
+        )
+    elif plan.is_open:
         words = (
             f"Limit {plan.limit}: {target.platform_count} going on {label} + "
             f"{target.shared_left} shared seats left."
@@ -336,7 +395,7 @@ async def push_once(ctx: dict[str, Any], listing_id: UUID, client: JobClient) ->
         return "skipped"
     started = time.perf_counter()
     try:
-        action, result = await apply_plan(await client.get(), target)
+        target, action, result = await push_never_below_sold(await client.get(), target)
     except PlatformError as exc:
         await _failed(ctx, target, exc, _ms_since(started), client.account_key)
         return "failed"
@@ -358,6 +417,7 @@ async def _succeeded(
         if listing is None:
             return
         listing.last_pushed_limit = target.plan.limit
+        listing.remote_going = result.going_count
         listing.remote_state = ListingState(result.state).value
         listing.sync_state = SyncState.IN_STEP
         listing.last_error = ""
@@ -374,11 +434,34 @@ async def _succeeded(
             duration_ms=ms,
         )
         await session.commit()
+    allotment = target.allotment
+    if allotment.strict:
+        service = RegistrationService.build(ctx["settings"], ctx["redis"], ctx["session_maker"])
+        freed = await settle(
+            service.inventory,
+            target.event_id,
+            target.platform,
+            allotment,
+            beyond=result.going_count - target.platform_count,
+        )
+        if freed:
+            # Seats this listing gave up go to whoever waits for one first (over capacity,
+            # then the waitlist), and may be what another listing was waiting for.
+            await service.promote_waitlist(target.event_id)
+            await enqueue_siblings(ctx, target)
     if result.going_count > target.platform_count:
         # The platform has people we have not pulled yet: fetch them, which re-plans the limit.
         from community.tasks.pull import enqueue_pull
 
         await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], target.listing_id)
+
+
+async def enqueue_siblings(ctx: dict[str, Any], target: Target) -> None:
+    async with ctx["session_maker"]() as session:
+        ids = await listing_ids_of(session, target.event_id)
+    for listing_id in ids:
+        if listing_id != target.listing_id:
+            await enqueue_push(ctx["settings"], ctx["redis"], ctx["queues"], listing_id)
 
 
 async def _failed(

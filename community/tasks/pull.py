@@ -33,6 +33,7 @@ from community.platforms.errors import (
     PlatformTransient,
 )
 from community.services import sync_log
+from community.services.allocation import settle_after_pull
 from community.services.job_coalescing import Coalescer, run_coalesced
 from community.services.platform_registrations import PullTally, ingest
 from community.services.poll_schedule import HOT_FOR, facts_of, mark_selling, next_pull_at
@@ -211,7 +212,23 @@ async def pull_once(
             duration_ms=_ms_since(started),
         )
         await session.commit()
+        await _settle_promise(ctx, service, listing)
     return outcome
+
+
+async def _settle_promise(
+    ctx: dict[str, Any], service: RegistrationService, listing: Listing
+) -> None:
+    """Strict allocation: shrink the listing's promise to what its confirmed limit still
+    allows, now that everyone is recorded. Not while a push of it is on its way: that push
+    may rely on the larger promise, and it settles the promise itself when it lands."""
+    pushes = Coalescer(ctx["redis"], ctx["settings"].redis_prefix, "push")
+    if (await pushes.progress(listing.id)).runner_active:
+        return
+    async with ctx["session_maker"]() as session:
+        event = await session.get(Event, listing.event_id)
+    if event is not None and await settle_after_pull(service.inventory, event, listing):
+        await service.promote_waitlist(event.id)
 
 
 def _ms_since(started: float) -> int:

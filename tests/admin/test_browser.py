@@ -96,8 +96,13 @@ async def test_organiser_story(
     assert "cannot be more than the capacity (100)" in await error.inner_text()
     assert page.url == event_url  # no navigation: the form answered in place
     await page.fill("#s-reserve", "40")
+    # Every listing may sell all the shared seats (strict splitting has its own tests).
+    await page.select_option("#s-allocation", "shared")
     await page.click("text=Save and push")
     await page.locator(".seat-form .alert.ok").wait_for()
+    assert "every listing may sell all the shared seats left." in (
+        await page.locator(".seat-form .alert.ok").inner_text()
+    )
     await wait_stat(page, "shared-left", "60")
 
     # Publish, then link a Luma listing seeded on the stand-in.

@@ -131,8 +131,9 @@ async def test_link_a_second_listing_and_refuse_a_duplicate(
     assert "Linked the Meetup listing" in linked.text
     assert 'data-testid="listing-meetup"' in linked.text
     # Nobody is registered anywhere, yet the listing gets its first limit from the pull job:
-    # the 60 shared seats (100 minus the native reserve of 40).
-    await eventually(lambda: meetup.event_state(external_id)["limit"] == 60, within=15)
+    # its share of the 60 shared seats (100 minus the native reserve of 40), split with our
+    # page while neither has sold anything (strict allocation).
+    await eventually(lambda: meetup.event_state(external_id)["limit"] == 30, within=15)
     duplicate = await live_client.form(
         f"/admin/events/{event.id}/listings",
         {"source": external_id, "platform": "meetup"},

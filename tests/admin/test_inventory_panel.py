@@ -151,7 +151,7 @@ async def test_over_capacity_platform_races_are_alerted(
     assert stat_of(response.text, "taken") == "2"
 
 
-async def test_an_over_capacity_registration_takes_a_freed_seat(
+async def test_a_freed_seat_goes_to_the_over_capacity_registration_first(
     organiser_client: Client,
     make_event: MakeEvent,
     register: Register,
@@ -165,12 +165,15 @@ async def test_an_over_capacity_registration_takes_a_freed_seat(
     token = await csrf_token(organiser_client)
     full = await organiser_client.post(url, headers={"x-csrftoken": token})
     assert "No seat is free." in full.text
-    await registrations.cancel(first.ticket_token)  # a seat comes free
-    seated = await organiser_client.post(url, headers={"x-csrftoken": token})
-    assert "Racer now holds seat 1." in seated.text
+    # A seat comes free: it goes to the racer at once, never to a newcomer.
+    await registrations.cancel(first.ticket_token)
     reg = await db_session.get(Registration, raced.registration_id)
     await db_session.refresh(reg)
     assert reg.seat_no == 1 and reg.over_capacity is False
+    again = await organiser_client.post(url, headers={"x-csrftoken": token})
+    assert "This registration already holds a seat." in again.text
+    html = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert 'data-testid="over-capacity"' not in html
 
 
 async def test_retry_marks_the_listing_pushing_and_enqueues(
@@ -235,6 +238,31 @@ async def test_a_meetup_listing_sold_out_while_the_plan_says_waitlist_is_not_in_
     assert rows["meetup"].in_step is False  # Meetup still shows sold out: a push is owed
     assert rows["eventbrite"].plan.state == ListingState.SOLD_OUT
     assert rows["eventbrite"].in_step is True
+
+
+async def test_strict_allocation_is_explained_and_shared_mode_warns_of_overflow(
+    organiser_client: Client, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=10, reserve=4)
+    overview = (await organiser_client.get(f"/admin/events/{event.id}")).text
+    assert 'value="strict" selected' in overview
+    live = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert "Split: 0 promised to the listings, 6 for this page" in live
+    response = await seats(
+        organiser_client,
+        event,
+        capacity="10",
+        native_reserve="4",
+        soldout_mode="waitlist",
+        allocation="shared",
+    )
+    assert "every listing may sell all the shared seats left." in response.text
+    assert 'value="shared" selected' in response.text
+    live = (await organiser_client.get(f"/admin/events/{event.id}/inventory")).text
+    assert "Every listing may sell all of them" in live
+    # A wrong allocation is refused in words.
+    bad = await seats(organiser_client, event, capacity="10", native_reserve="4", allocation="x")
+    assert "Choose how the listings share the seats" in bad.text
 
 
 async def test_a_listing_in_error_keeps_its_error_and_says_when_it_is_retried(

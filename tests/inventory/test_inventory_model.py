@@ -71,12 +71,17 @@ class Model:
 
     @property
     def native_left(self) -> int:
-        return self.capacity - self.n_int - self.n_ext
+        # An over-capacity place holds its claim: it counts as taken until it is seated.
+        return self.capacity - self.n_int - self.n_ext - self.count("o")
 
     @property
     def shared_left(self) -> int:
-        used = self.n_ext + max(0, self.n_int - self.reserve)
+        used = self.n_ext + self.count("o") + max(0, self.n_int - self.reserve)
         return (self.capacity - self.reserve) - used
+
+    @property
+    def physically_free(self) -> int:
+        return self.capacity - sum(1 for p in self.places.values() if p.seat)
 
     def lowest_free(self) -> int | None:
         used = {p.seat for p in self.places.values() if p.seat}
@@ -140,6 +145,21 @@ class Model:
             return "full"
         p.state, p.seat = "c", seat
         return f"seat {seat}"
+
+    def seat_over(self, who: str) -> str:
+        p = self.places.get(who)
+        if p is None:
+            return "missing"
+        if p.state != "o":
+            return "mismatch"
+        seat = self.lowest_free()
+        if seat is None:
+            return "full"
+        p.state, p.seat = "c", seat
+        return f"seat {seat}"
+
+    def first_over(self) -> str | None:
+        return next((w for w, p in self.places.items() if p.state == "o"), None)
 
     def configure(self, capacity: int, reserve: int, mode: str, renumber: bool) -> str:
         if not 0 <= reserve <= capacity:
@@ -230,6 +250,30 @@ class InventoryMachine(RuleBasedStateMachine):
         got = describe(self.run(self.inventory.promote(self.event_id, [who])))
         assert got == self.model.promote(who)
 
+    @rule(who=st.sampled_from(PEOPLE))
+    def seat_over_capacity(self, who: str) -> None:
+        got = describe(self.run(self.inventory.seat_over_capacity(self.event_id, [who])))
+        assert got == self.model.seat_over(who)
+
+    @rule()
+    def over_capacity_then_cancellations(self) -> None:
+        """Fill the event past its capacity through platform races, then free two seats: the
+        freed seats go to the people over capacity, never to a newcomer."""
+        racers = [w for w in PEOPLE if w not in self.model.places]
+        for who in racers:
+            if self.model.native_left <= -2:
+                break
+            self.platform_race(who, PLATFORMS[len(who) % len(PLATFORMS)])
+        for who in [w for w, p in self.model.places.items() if p.state in "ch"][:2]:
+            self.cancel(who)
+        for who in [w for w in PEOPLE if w not in self.model.places][:1]:
+            self.register(who, "native")
+        while (first := self.model.first_over()) is not None:
+            before = self.model.physically_free
+            self.seat_over_capacity(first)
+            if before == 0:
+                break
+
     @rule(
         capacity=st.integers(0, 9),
         reserve=st.integers(0, 9),
@@ -274,7 +318,12 @@ class InventoryMachine(RuleBasedStateMachine):
         taken = {p.seat_no for p in state.places if p.seat_no}
         assert state.top <= c.capacity
         assert all(s <= state.top and s not in taken for s in state.free_listed)
-        assert c.free == c.capacity - len(taken) == m.native_left
+        assert c.free == c.capacity - len(taken) == m.physically_free
+        # The invariant: every place that holds or claims a seat is counted as taken, so the
+        # seats offered never exceed the seats nobody holds or claims.
+        claims = sum(1 for p in state.places if p.state.value in "cho")
+        assert c.taken == claims
+        assert c.native_left == c.capacity - claims
 
     def teardown(self) -> None:
         self.run(self.inventory.forget(self.event_id))

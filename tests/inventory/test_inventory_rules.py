@@ -33,6 +33,8 @@ async def call(inventory: Inventory, event_id: Any, op: str, who: str, arg: str)
             return describe(await inventory.release(event_id, keys, seat_no=seat))
         case "promote":
             return describe(await inventory.promote(event_id, keys))
+        case "seat_over":
+            return describe(await inventory.seat_over_capacity(event_id, keys))
     raise AssertionError(op)
 
 
@@ -219,7 +221,38 @@ CASES: list[tuple[str, int, int, str, list[tuple[str, str, str, str]], dict[str,
             ("race", "d", L, "already luma o"),
             ("reserve", "e", N, "sold out"),
         ],
-        {"native": 0, "external": 3, "over_capacity": 1, "free": 0, "shared_left": -2},
+        {"native": 0, "external": 3, "over_capacity": 1, "free": 0, "shared_left": -3},
+    ),
+    (
+        "a seat freed while someone is over capacity is theirs, not a newcomer's",
+        3,
+        1,
+        "waitlist",
+        [
+            ("race", "a", M, "seat 1"),
+            ("race", "b", E, "seat 2"),
+            ("race", "c", L, "seat 3 raced"),
+            ("race", "d", L, "over capacity"),
+            ("race", "e", M, "over capacity"),
+            ("release", "a", "", "released 1"),
+            ("reserve", "n", N, "waitlist"),
+            ("race", "f", E, "over capacity"),
+            ("seat_over", "d", "", "seat 1"),
+            ("seat_over", "e", "", "full"),
+            ("promote", "n", "", "full"),
+            ("release", "b", "", "released 2"),
+            ("promote", "n", "", "full"),
+            ("seat_over", "e", "", "seat 2"),
+            ("seat_over", "b", "", "missing"),
+        ],
+        {
+            "native": 0,
+            "external": 3,
+            "over_capacity": 1,
+            "waiting": 1,
+            "free": 0,
+            "native_left": -1,
+        },
     ),
     (
         "a race within the shared seats is an ordinary seat",
@@ -272,8 +305,8 @@ async def test_inventory_rules(
     counts = await inventory.counts(event_id)
     assert not isinstance(counts, NotLoaded)
     assert {name: getattr(counts, name) for name in expected} == expected
-    # The free list and the counters always agree.
-    assert counts.free == counts.native_left
+    # The free list and the counters always agree; over-capacity claims wait for free seats.
+    assert counts.free - counts.over_capacity == counts.native_left
 
 
 async def test_closed_event_answers_closed_but_keeps_duplicates(

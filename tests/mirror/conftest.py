@@ -25,7 +25,7 @@ from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import PlatformCredentials, Settings
-from community.models import Event, EventStatus, Listing, SoldOutMode
+from community.models import Allocation, Event, EventStatus, Listing, SoldOutMode
 from community.queue import make_queues
 from community.redis_client import make_redis
 from community.sandbox.common import SeedEvent
@@ -192,6 +192,9 @@ async def make_event(rig: MirrorRig) -> AsyncIterator[MakeEvent]:
         *,
         platform_limit: int | None = None,
         platform_waitlist: bool = True,
+        # The push and pull mechanics are tested with every listing offered the whole pool;
+        # strict allocation (the product's default) has its own tests (test_strict_allocation.py).
+        allocation: Allocation = Allocation.SHARED,
     ) -> MirroredEvent:
         starts = datetime.now(UTC) + timedelta(days=10)
         async with rig.session_maker() as session:
@@ -204,6 +207,7 @@ async def make_event(rig: MirrorRig) -> AsyncIterator[MakeEvent]:
                 capacity=capacity,
                 native_reserve=reserve,
                 soldout_mode=mode,
+                allocation=allocation,
             )
             session.add(event)
             await session.flush()

@@ -7,7 +7,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from community.models.enums import ListingState, SoldOutMode
-from community.services.mirror_plan import ListingPlan, needs_push, plan_listing
+from community.services.mirror_plan import (
+    ListingPlan,
+    needs_push,
+    plan_listing,
+    share_note,
+    split_pool,
+)
 
 PLATFORMS = ("meetup", "eventbrite", "luma")
 
@@ -115,3 +121,48 @@ def test_sold_out_versus_waitlist_is_only_pushed_where_the_api_can_switch_it(
         assert needs_push(
             plan, platform=platform, last_pushed_limit=7, remote_state="open", in_step=True
         )
+
+
+# --- strict allocation: splitting the shared pool -----------------------------------------
+
+
+def test_the_pool_is_split_by_recent_sales() -> None:
+    assert split_pool(10, {"native": 0, "meetup": 6, "eventbrite": 2, "luma": 0}) == {
+        "native": 1,
+        "meetup": 5,
+        "eventbrite": 3,
+        "luma": 1,
+    }
+
+
+def test_a_small_pool_goes_to_the_busiest_channels_first() -> None:
+    assert split_pool(2, {"native": 1, "meetup": 5, "luma": 0}) == {
+        "meetup": 1,
+        "native": 1,
+        "luma": 0,
+    }
+    # Among equals, our own page comes first.
+    assert split_pool(1, {"native": 0, "luma": 0}) == {"native": 1, "luma": 0}
+    assert split_pool(0, {"meetup": 5}) == {"meetup": 0}
+    assert split_pool(-3, {"meetup": 5}) == {"meetup": 0}
+
+
+@given(
+    pool=st.integers(-5, 500),
+    sales=st.dictionaries(
+        st.sampled_from(["native", "meetup", "eventbrite", "luma"]), st.integers(0, 50)
+    ),
+)
+def test_the_shares_add_up_to_the_pool_and_never_more(pool: int, sales: dict[str, int]) -> None:
+    shares = split_pool(pool, sales)
+    assert set(shares) == set(sales)
+    assert all(share >= 0 for share in shares.values())
+    if sales:
+        assert sum(shares.values()) == max(0, pool)
+        if pool >= len(sales):
+            assert all(share >= 1 for share in shares.values())
+
+
+def test_a_listing_whose_share_is_used_up_says_why() -> None:
+    assert "share of the shared seats is used up; 4 remain" in share_note("luma", 0, 4)
+    assert share_note("meetup", 4, 4) == ""

@@ -33,6 +33,7 @@ def seat_values(event: Event) -> dict[str, str]:
         "capacity": str(event.capacity),
         "native_reserve": str(event.native_reserve),
         "soldout_mode": event.soldout_mode,
+        "allocation": event.allocation,
     }
 
 

@@ -130,14 +130,45 @@ local function sweep(now)
   end
 end
 
+-- Over-capacity places (platform races with no seat) hold their claim: they count as taken,
+-- so no seat is offered while any of them waits, and a freed seat goes to them (seat_over).
 local function native_left()
-  return num('cap') - num('n_int') - num('n_ext')
+  return num('cap') - num('n_int') - num('n_ext') - num('over')
 end
 
 -- Native seats spill into the shared pool only once the reserve is used up.
 local function shared_left()
   local res = num('res')
-  return (num('cap') - res) - (num('n_ext') + math.max(0, num('n_int') - res))
+  return (num('cap') - res) - (num('n_ext') + num('over') + math.max(0, num('n_int') - res))
+end
+
+-- Shared seats not promised to any platform listing (strict allocation; 0 promised otherwise).
+local function unpromised_left()
+  return shared_left() - num('alloc')
+end
+
+-- A platform registration was recorded: it used up one of its listing's promised seats.
+local function consume_promise(channel)
+  if channel == 'native' then return end
+  bump('c:' .. channel, 1)
+  if num('x:' .. channel) > 0 then
+    bump('x:' .. channel, -1)
+    bump('alloc', -1)
+  end
+end
+
+-- Whether a seat may be offered on a channel now. Past the reserve, a native seat comes from
+-- the shared seats no listing was promised; a platform may also use its own promise.
+local function room_for(channel)
+  if channel == 'native' then
+    return native_left() > 0 and (num('n_int') < num('res') or unpromised_left() > 0)
+  end
+  return unpromised_left() + num('x:' .. channel) > 0
+end
+
+-- A seat nobody holds, whether or not it may be offered.
+local function seat_free()
+  return redis.call('ZCARD', FREE) > 0 or num('top') < num('cap')
 end
 
 local function argv_keys(first)

@@ -1,6 +1,6 @@
 -- Replace an event's state with a snapshot of the ledger (PostgreSQL).
 -- ARGV: lock token ('' = no lock check), generation, settings JSON
---       {cap, res, mode, open, closes}, keep_recent_ms, entries JSON
+--       {cap, res, mode, open, closes, promised: {channel: n}}, keep_recent_ms, entries JSON
 --       [[state, channel, seat, since_ms, [keys...]], ...]
 -- With keep_recent_ms >= 0, open holds (never in the ledger) and places taken in the last
 -- keep_recent_ms (requests still on their way to the ledger) are carried over when they
@@ -22,11 +22,30 @@ if keep_recent >= 0 and loaded() then
   end
 end
 
+-- Promises to platform listings (promise.lua) outlive a rebuild: Redis knows the newest ones,
+-- the ledger (`promised`, from the limits the platforms confirmed) the ones that survive a
+-- restart. The larger of the two is kept: a promise is only ever shrunk on purpose.
+local promised, marks = {}, {}
+for ch, n in pairs(conf.promised or {}) do promised[ch] = tonumber(n) end
+if loaded() then
+  local old = redis.call('HGETALL', META)
+  for i = 1, #old, 2 do
+    local prefix, ch = string.sub(old[i], 1, 2), string.sub(old[i], 3)
+    if prefix == 'x:' then promised[ch] = math.max(promised[ch] or 0, tonumber(old[i + 1])) end
+    if prefix == 'c:' then marks[ch] = tonumber(old[i + 1]) end
+  end
+end
+
 redis.call('DEL', META, FREE, WHO, ENT, SEATS, HOLDS)
 local cap = tonumber(conf.cap)
 redis.call('HSET', META, 'cap', cap, 'res', tonumber(conf.res), 'mode', conf.mode,
   'open', conf.open, 'closes', string.format('%d', tonumber(conf.closes)), 'gen', ARGV[2],
-  'top', 0, 'n_int', 0, 'n_ext', 0, 'held', 0, 'over', 0, 'waiting', 0)
+  'top', 0, 'n_int', 0, 'n_ext', 0, 'held', 0, 'over', 0, 'waiting', 0, 'alloc', 0)
+for ch, n in pairs(promised) do
+  redis.call('HSET', META, 'x:' .. ch, n)
+  bump('alloc', n)
+end
+for ch, n in pairs(marks) do redis.call('HSET', META, 'c:' .. ch, n) end
 
 local taken, top, placed = {}, 0, 0
 for _, e in ipairs(entries) do

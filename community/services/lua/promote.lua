@@ -4,10 +4,8 @@ sweep(now_ms())
 local id, r = find(argv_keys(1))
 if not r then return {'missing'} end
 if r.state ~= 'w' then return {'not_waiting', r.state, r.seat} end
-local room
-if r.channel == 'native' then room = native_left() > 0 else room = shared_left() > 0 end
 local seat = nil
-if room then seat = take_seat() end
+if room_for(r.channel) then seat = take_seat() end
 if not seat then return {'full'} end
 tally(r, -1)
 r.state = 'c'

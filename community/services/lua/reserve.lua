@@ -37,6 +37,7 @@ if kind == 'race' then
   if native_left() > 0 then seat = take_seat() end
   if seat then entry.seat = seat else entry.state = 'o' end
   store(keys[1], entry)
+  consume_promise(channel)
   return {'ok', entry.state, entry.seat, raced, gen, 0}
 end
 
@@ -44,9 +45,9 @@ local waitlist_mode = redis.call('HGET', META, 'mode') == 'waitlist'
 local room
 if channel == 'native' then
   -- People already waiting go first: a newcomer does not jump the queue.
-  room = native_left() > 0 and not (waitlist_mode and num('waiting') > 0)
+  room = room_for(channel) and not (waitlist_mode and num('waiting') > 0)
 else
-  room = shared_left() > 0
+  room = room_for(channel)
 end
 local seat = nil
 if room then seat = take_seat() end
@@ -64,4 +65,5 @@ if kind == 'hold' then
   entry.exp = now + ttl
 end
 store(keys[1], entry)
+consume_promise(channel)
 return {'ok', entry.state, seat, 0, gen, entry.exp}
