@@ -8,7 +8,9 @@ when the URLs are unset) with one published event, starts the product as product
 closed loop over --connections keep-alive connections, as a browser asks (Accept-Encoding:
 gzip, no cookies: an anonymous visitor):
 - the static file `/static/vendor/htmx.min.js` (the baseline: the server doing no work);
-- the event's page `/events/<slug>`.
+- the event's page `/events/<slug>`;
+then both again without asking for compression (`*_uncompressed`; the figures named in the
+issue are the browser-like ones).
 `transfer_kb` is the size of the event page as sent (gzipped when the server compresses it).
 
 The load generator is bench/http_load.py (plain asyncio sockets, one Python process); it
@@ -95,7 +97,16 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await closed_loop(*load, page_calls[:500], args.connections)
         static = await closed_loop(*load, static_calls, args.connections)
         pages = await closed_loop(*load, page_calls, args.connections)
-        for label, run in (("static file", static), ("event page", pages)):
+        # The same without compression (a client that does not ask for it).
+        plain = ("127.0.0.1", args.port, {"Accept": "text/html"})
+        static_plain = await closed_loop(*plain, static_calls, args.connections)
+        pages_plain = await closed_loop(*plain, page_calls, args.connections)
+        for label, run in (
+            ("static file", static),
+            ("event page", pages),
+            ("static file, uncompressed", static_plain),
+            ("event page, uncompressed", pages_plain),
+        ):
             if set(run.outcomes) != {"ok"}:
                 raise RuntimeError(f"the {label} was not always answered 200: {run.outcomes}")
     finally:
@@ -117,6 +128,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         },
         "static": summary(static),
         "page": summary(pages),
+        "static_uncompressed": summary(static_plain),
+        "page_uncompressed": summary(pages_plain),
+        "ratio_vs_static_uncompressed": round(pages_plain.per_second / static_plain.per_second, 3),
         "page_rps": round(pages.per_second, 1),
         "static_rps": round(static.per_second, 1),
         "ratio_vs_static": round(pages.per_second / static.per_second, 3),
@@ -146,7 +160,13 @@ def report(figures: dict[str, Any]) -> str:
         "",
         f"{'':<28}{'req/s':>8}{'p50':>9}{'p99':>9}  answers",
     ]
-    for label, key in (("static htmx.min.js", "static"), ("event page", "page")):
+    rows = (
+        ("static htmx.min.js, gzip", "static"),
+        ("event page, gzip", "page"),
+        ("static htmx.min.js, plain", "static_uncompressed"),
+        ("event page, plain", "page_uncompressed"),
+    )
+    for label, key in rows:
         run = figures[key]
         lines.append(
             f"{label:<28}{run['rps']:>8.0f}{run['p50_ms']:>7.1f}ms{run['p99_ms']:>7.1f}ms"

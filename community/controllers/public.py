@@ -257,13 +257,13 @@ class PublicPagesController(Controller):
 
     @route("/events/{slug:str}", http_method=GET_AND_HEAD, name="public:event", opt=PUBLIC_FORM)
     async def event_page(
-        self,
-        request: Request[Any, Any, Any],
-        slug: str,
-        db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        self, request: Request[Any, Any, Any], slug: str, db_session: AsyncSession
     ) -> Response[Any]:
+        # Redis and the settings come from the app's state rather than injection: one
+        # dependency to resolve, not three (Litestar starts a task group per request for
+        # several, which cost more than answering from the shared copy).
+        redis: Redis = request.app.state["redis"]
+        settings: Settings = request.app.state["settings"]
         found = await find_page_event(request, db_session, slug)
         if isinstance(found, Response):
             return found

@@ -25,7 +25,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import Select, func, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -52,6 +52,7 @@ from community.services.inventory import (
     NotLoaded,
     OverCapacity,
     PlaceState,
+    PromoteResult,
     Released,
     Seat,
     SeatMove,
@@ -841,6 +842,49 @@ class RegistrationService:
             await self.inventory.release(event_id, keys)
         await self._rebuild(event_id, None)
 
+    async def _seat_in_turn(
+        self,
+        event_id: UUID,
+        query: Select[tuple[Registration]],
+        seat: Callable[[UUID, tuple[str, ...]], Awaitable[PromoteResult]],
+        record: Callable[[Registration, int], T],
+        limit: int,
+    ) -> list[T]:
+        """Seat the places `query` finds, first in its order, while the Traffic Cop has a seat
+        for them: each is locked, seated in Redis and written in one transaction."""
+        seated: list[T] = []
+        rebuilt = False
+        while len(seated) < limit:
+            stale = False
+            try:
+                async with self.session_maker() as session, session.begin():
+                    reg = await session.scalar(query.limit(1).with_for_update(skip_locked=True))
+                    if reg is None:
+                        break
+                    keys = await registration_keys(session, self.keys, reg)
+                    result = await self._gated(event_id, partial(seat, event_id, keys))
+                    if isinstance(result, Full):
+                        break
+                    if isinstance(result, Seat):
+                        done = record(reg, result.seat_no)
+                    else:
+                        stale = True
+            except DBAPIError as exc:
+                # Redis seated them but the ledger did not: put Redis back in step.
+                log.warning("a seat was not recorded", extra={"error": type(exc).__name__})
+                await self._rebuild(event_id, None)
+                break
+            if stale:
+                if rebuilt:
+                    break
+                rebuilt = True
+                await self._rebuild(event_id, None)
+                continue
+            seated.append(done)
+        if seated:
+            await self.hooks.fire(event_id, Channel.NATIVE)
+        return seated
+
     async def seat_over_capacity(
         self, event_id: UUID, *, registration_id: UUID | None = None, limit: int = 1000
     ) -> list[UUID]:
@@ -850,59 +894,26 @@ class RegistrationService:
         them as taken, so a freed seat stays unoffered until this seats them. With
         `registration_id`, only that one (the organiser's pick). Returns who got a seat.
         """
-        seated: list[UUID] = []
-        rebuilt = False
-        while len(seated) < limit:
-            stale = False
-            try:
-                async with self.session_maker() as session, session.begin():
-                    query = select(Registration).where(
-                        Registration.event_id == event_id,
-                        Registration.status == RegistrationStatus.CONFIRMED,
-                        Registration.over_capacity.is_(True),
-                        Registration.seat_no.is_(None),
-                    )
-                    if registration_id is not None:
-                        query = query.where(Registration.id == registration_id)
-                    reg = await session.scalar(
-                        query.order_by(Registration.created_at, Registration.id)
-                        .limit(1)
-                        .with_for_update(skip_locked=True)
-                    )
-                    if reg is None:
-                        break
-                    keys = await registration_keys(session, self.keys, reg)
-                    result = await self._gated(
-                        event_id, partial(self.inventory.seat_over_capacity, event_id, keys)
-                    )
-                    if isinstance(result, Full):
-                        break
-                    if not isinstance(result, Seat):
-                        stale = True
-                    else:
-                        reg.seat_no = result.seat_no
-                        reg.over_capacity = False
-                        reg.confirmed_at = datetime.now(UTC)
-                        seated_id = reg.id
-            except DBAPIError as exc:
-                log.warning(
-                    "seat for an over-capacity place not recorded",
-                    extra={"error": type(exc).__name__},
-                )
-                await self._rebuild(event_id, None)
-                break
-            if stale:
-                if rebuilt:
-                    break
-                rebuilt = True
-                await self._rebuild(event_id, None)
-                continue
-            seated.append(seated_id)
-            if registration_id is not None:
-                break
-        if seated:
-            await self.hooks.fire(event_id, Channel.NATIVE)
-        return seated
+        query = select(Registration).where(
+            Registration.event_id == event_id,
+            Registration.status == RegistrationStatus.CONFIRMED,
+            Registration.over_capacity.is_(True),
+            Registration.seat_no.is_(None),
+        )
+        if registration_id is not None:
+            query, limit = query.where(Registration.id == registration_id), 1
+
+        def record(reg: Registration, seat_no: int) -> UUID:
+            reg.seat_no, reg.over_capacity, reg.confirmed_at = seat_no, False, datetime.now(UTC)
+            return reg.id
+
+        return await self._seat_in_turn(
+            event_id,
+            query.order_by(Registration.created_at, Registration.id),
+            self.inventory.seat_over_capacity,
+            record,
+            limit,
+        )
 
     async def promote_waitlist(self, event_id: UUID, *, limit: int = 1000) -> list[Registered]:
         """Seat people from the waitlist, first in line first, while seats are free.
@@ -910,51 +921,25 @@ class RegistrationService:
         Over-capacity places are seated first: their claim came before the waitlist's.
         """
         await self.seat_over_capacity(event_id)
-        promoted: list[Registered] = []
-        rebuilt = False
-        while len(promoted) < limit:
-            stale = False
-            try:
-                async with self.session_maker() as session, session.begin():
-                    reg = await session.scalar(
-                        select(Registration)
-                        .where(
-                            Registration.event_id == event_id,
-                            Registration.status == RegistrationStatus.WAITLISTED,
-                        )
-                        .order_by(Registration.waitlisted_at, Registration.id)
-                        .limit(1)
-                        .with_for_update(skip_locked=True)
-                    )
-                    if reg is None:
-                        break
-                    keys = await registration_keys(session, self.keys, reg)
-                    result = await self._gated(
-                        event_id, partial(self.inventory.promote, event_id, keys)
-                    )
-                    if isinstance(result, Full):
-                        break
-                    if not isinstance(result, Seat):
-                        stale = True
-                    else:
-                        reg.status = RegistrationStatus.CONFIRMED
-                        reg.seat_no = result.seat_no
-                        reg.confirmed_at = datetime.now(UTC)
-                        seated = _registered(reg)
-            except DBAPIError as exc:
-                # Redis seated them but the ledger did not: put Redis back in step.
-                log.warning("promotion not recorded", extra={"error": type(exc).__name__})
-                await self._rebuild(event_id, None)
-                break
-            if stale:
-                if rebuilt:
-                    break
-                rebuilt = True
-                await self._rebuild(event_id, None)
-                continue
-            promoted.append(seated)
+
+        def record(reg: Registration, seat_no: int) -> Registered:
+            reg.status, reg.seat_no = RegistrationStatus.CONFIRMED, seat_no
+            reg.confirmed_at = datetime.now(UTC)
+            return _registered(reg)
+
+        promoted = await self._seat_in_turn(
+            event_id,
+            select(Registration)
+            .where(
+                Registration.event_id == event_id,
+                Registration.status == RegistrationStatus.WAITLISTED,
+            )
+            .order_by(Registration.waitlisted_at, Registration.id),
+            self.inventory.promote,
+            record,
+            limit,
+        )
         if promoted:
-            await self.hooks.fire(event_id, Channel.NATIVE)
             await self.report_promotions(event_id, [p.registration_id for p in promoted])
         return promoted
 

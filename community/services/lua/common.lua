@@ -93,6 +93,17 @@ local function take_seat()
   return nil
 end
 
+-- A waiting place (waitlisted or over capacity) takes `seat` and is confirmed.
+local function seat_entry(id, r, seat)
+  tally(r, -1)
+  r.state = 'c'
+  r.seat = seat
+  tally(r, 1)
+  redis.call('HSET', ENT, id, encode(r))
+  redis.call('HSET', SEATS, seat, id)
+  return {'ok', seat, redis.call('HGET', META, 'gen')}
+end
+
 -- Lower `top` past free seats at the end, so the free list stays short.
 local function trim(top)
   while top > 0 and redis.call('ZSCORE', FREE, top) do

@@ -7,10 +7,4 @@ if r.state ~= 'w' then return {'not_waiting', r.state, r.seat} end
 local seat = nil
 if room_for(r.channel) then seat = take_seat() end
 if not seat then return {'full'} end
-tally(r, -1)
-r.state = 'c'
-r.seat = seat
-tally(r, 1)
-redis.call('HSET', ENT, id, encode(r))
-redis.call('HSET', SEATS, seat, id)
-return {'ok', seat, redis.call('HGET', META, 'gen')}
+return seat_entry(id, r, seat)

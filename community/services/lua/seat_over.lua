@@ -6,11 +6,4 @@ local id, r = find(argv_keys(1))
 if not r then return {'missing'} end
 if r.state ~= 'o' then return {'not_over', r.state, r.seat} end
 if not seat_free() then return {'full'} end
-local seat = take_seat()
-tally(r, -1)
-r.state = 'c'
-r.seat = seat
-tally(r, 1)
-redis.call('HSET', ENT, id, encode(r))
-redis.call('HSET', SEATS, seat, id)
-return {'ok', seat, redis.call('HGET', META, 'gen')}
+return seat_entry(id, r, take_seat())
