@@ -1,11 +1,13 @@
 """Who is signed in, and guards that let only the right roles through.
 
-The session holds only the user id; the user is re-read on each guarded request, so a
-disabled account or a changed role takes effect at once.
+The session holds the user id, the account's session version at sign-in and a random id of
+the sign-in (`sid`); the user is re-read on each guarded request, so a disabled account, a
+changed role or a password reset (which raises the session version) takes effect at once.
 
 The door's JSON API is the exception, for speed: it is kept out of the session middleware
 (no session read from and written back to Redis on every scan). The door page asks for a
-short-lived door token (`DoorTokens`, an HMAC over user id, role and expiry) and sends it
+short-lived door token (`DoorTokens`, an HMAC over user id, role, session version, sign-in
+id and expiry) and sends it
 with each API call; the API then re-reads the user at most every few seconds per process
 (see community.services.checkin.active_user_cached), so a disabled account is refused
 within that bound rather than at once. Without a token the API still accepts the session

@@ -9,6 +9,7 @@ import contextlib
 import secrets
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -42,6 +43,7 @@ from community.tasks.registry import QUEUE_NAMES
 from community.worker import make_workers
 from tests.checkin.factory import make_event
 from tests.conftest import login
+from tests.inventory.test_overload import MANY, _rush, concurrent_client
 
 Client = AsyncTestClient[Litestar]
 
@@ -229,3 +231,24 @@ async def test_a_worker_runs_the_ticket_mail_the_app_enqueued(
         for task in running:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
+
+
+async def test_a_rush_past_the_node_pools_gets_no_500_and_loses_no_seat(
+    cluster_settings: Settings, cluster: Redis, queue_redis: Redis, db_session: AsyncSession
+) -> None:
+    """A cluster client's pools (one per node) do not wait: what they cannot serve is shed
+    with 503 and Retry-After, and everyone told 201 holds a seat."""
+    from community.app import create_app
+
+    pools = replace(cluster_settings.pools, redis_size=4)
+    app = create_app(replace(cluster_settings, pools=pools, limits=MANY))
+    event = await make_event(db_session, capacity=10)
+    async with concurrent_client(app) as client:
+        answers = await _rush(client, event.id, 60)
+        statuses = {a.status_code for a in answers}
+        assert statuses <= {201, 409, 503}, statuses
+        shed = [a for a in answers if a.status_code == 503]
+        assert shed and all(a.headers["retry-after"] == "1" for a in shed)
+        created = sum(a.status_code == 201 for a in answers)
+        counts = (await client.get(f"/api/events/{event.id}/counts")).json()
+        assert counts["taken"] == created

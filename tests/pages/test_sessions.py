@@ -16,6 +16,7 @@ from community.auth import DOOR_TOKEN_HEADER
 from community.config import Settings
 from community.models import User
 from community.services import checkin, magic_links
+from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE
 from tests.conftest import TEST_PASSWORD, csrf_token, login
 from tests.pages.conftest import MakeEvent, post_form
 
@@ -217,4 +218,17 @@ async def test_an_event_slug_that_looks_like_an_exempt_path_keeps_csrf(
     cross_site = {"sec-fetch-site": "cross-site", "origin": "https://evil.example"}
     data = {"name": "Eve", "email": "eve@example.com"}
     response = await client.post(path, data=data, headers=cross_site)
+    assert response.status_code == 403
+
+
+async def test_exemptions_match_only_at_the_start_of_the_path(client: Client) -> None:
+    """A token-protected form whose path merely contains an exempt word keeps its check."""
+    for pattern in (*CSRF_EXCLUDE, *SESSION_EXCLUDE):
+        assert pattern.startswith("^"), pattern
+    exempt_csrf = re.compile("|".join(CSRF_EXCLUDE))
+    assert exempt_csrf.search("/healthz") and exempt_csrf.search("/api/events/x/registrations")
+    for path in ("/events/healthz-party/register", "/welcome/healthz", "/tickets/api/cancel"):
+        assert not exempt_csrf.search(path), path
+    # Through the app: no token, so refused before the handler looks at the link.
+    response = await client.post("/welcome/healthz", data={"password": "x", "password_again": "x"})
     assert response.status_code == 403
