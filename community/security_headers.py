@@ -7,10 +7,12 @@ from __future__ import annotations
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 # Styles may be inline (style attributes in templates, htmx's indicator style); scripts may
-# not: every script is a file under /static. Cover images may come from any https host.
+# not: every script is a file under /static. Cover images may come from any https host. The
+# event page's map is OpenStreetMap's embed, framed only once the person asks for it.
 POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
     "img-src 'self' data: blob: https:; font-src 'self' data:; connect-src 'self'; "
+    "frame-src https://www.openstreetmap.org; "
     "worker-src 'self' blob:; manifest-src 'self'; object-src 'none'; base-uri 'self'"
 )
 NOT_FRAMED = POLICY + "; frame-ancestors 'none'"
