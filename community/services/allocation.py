@@ -63,10 +63,8 @@ async def shares(
     return split_pool(pool, {ch: sales.get(ch, 0) for ch in channels})
 
 
-def preview(counts: Counts, event: Event, platform: str, share: int, pool: int) -> Allotment:
+def preview(counts: Counts, platform: str, share: int, pool: int) -> Allotment:
     """What `allot` would give, without promising anything (panels, "is a push owed?")."""
-    if not is_strict(event):
-        return Allotment(seats=pool, pool=pool, strict=False)
     promised = counts.promised.get(platform, 0)
     seats = share
     if share > promised:
@@ -78,8 +76,6 @@ async def allot(
     inventory: Inventory, event: Event, platform: str, share: int, pool: int
 ) -> Allotment | None:
     """Promise the listing its share before its limit is pushed; None when Redis lost the event."""
-    if not is_strict(event):
-        return Allotment(seats=pool, pool=pool, strict=False)
     promise = await inventory.promise(event.id, platform, share)
     if not isinstance(promise, Promise):
         return None
@@ -152,7 +148,7 @@ async def allotment_for(
         platform
     ]
     if inventory is None:
-        return preview(counts, event, platform, share, pool)
+        return preview(counts, platform, share, pool)
     allotted = await allot(inventory, event, platform, share, pool)
     if allotted is None:
         # Redis lost the event just now: offer no more than was already promised.

@@ -207,11 +207,6 @@ class Counts:
     promised: dict[str, int] = field(default_factory=dict)
 
     @property
-    def seated(self) -> int:
-        """Places holding a seat number (held ones included)."""
-        return self.native + self.external
-
-    @property
     def taken(self) -> int:
         """Places holding or claiming a seat: over-capacity places keep their claim."""
         return self.native + self.external + self.over_capacity

@@ -18,11 +18,6 @@ class MirrorCounts:
     counts: Counts | None = None  # None when the event was deleted meanwhile
     service: RegistrationService | None = None
 
-    @property
-    def pool(self) -> int:
-        """Shared seats the listings may offer between them."""
-        return max(0, self.shared_left) if self.accepting else 0
-
 
 async def live_counts(ctx: dict[str, Any], event: Event) -> MirrorCounts:
     service = RegistrationService.build(ctx["settings"], ctx["redis"], ctx["session_maker"])
