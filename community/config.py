@@ -8,7 +8,7 @@ import secrets
 import stat
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 from urllib.parse import urlsplit
 
 
@@ -17,6 +17,16 @@ class ConfigError(Exception):
 
 
 PlatformMode = Literal["sandbox", "live"]
+SmtpSecurity = Literal["starttls", "ssl", "none"]
+PLATFORM_MODES: tuple[PlatformMode, ...] = ("sandbox", "live")
+SMTP_SECURITIES: tuple[SmtpSecurity, ...] = ("starttls", "ssl", "none")
+_Choice = TypeVar("_Choice", bound=str)
+
+
+def _one_of(value: str, choices: tuple[_Choice, ...]) -> _Choice | None:
+    """The choice `value` names (so typed as one of them), or None."""
+    return next((choice for choice in choices if choice == value), None)
+
 
 DEFAULT_API_URLS = {
     "meetup": "https://api.meetup.com",
@@ -48,7 +58,7 @@ class SmtpSettings:
     username: str = ""
     password: str = field(default="", repr=False)
     sender: str = "Community events <events@localhost>"
-    security: Literal["starttls", "ssl", "none"] = "starttls"
+    security: SmtpSecurity = "starttls"
 
     @property
     def configured(self) -> bool:
@@ -327,18 +337,21 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             "QUEUE_URL must name a single Redis server when REDIS_URL is a Redis Cluster:"
             " the job queue keeps keys that a cluster would spread over several slots."
         )
-    smtp_security = env.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
-    if smtp_security not in ("starttls", "ssl", "none"):
+    smtp_security = _one_of(
+        env.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls", SMTP_SECURITIES
+    )
+    if smtp_security is None:
         raise ConfigError("SMTP_SECURITY must be one of starttls, ssl or none.")
     redis_prefix = env.get("REDIS_PREFIX", "cd:").strip() or "cd:"
     if "{" in redis_prefix or "}" in redis_prefix:
         raise ConfigError("REDIS_PREFIX must not contain { or } (they choose a cluster slot).")
-    mode = env.get("PLATFORM_MODE", "").strip().lower()
+    given_mode = env.get("PLATFORM_MODE", "").strip().lower()
     meetup, eventbrite, luma = (_platform(env, p) for p in ("meetup", "eventbrite", "luma"))
-    if not mode:
+    if not given_mode:
         # Without any platform credentials the local stand-ins are the only thing to talk to.
-        mode = "live" if (meetup.configured or eventbrite.configured) else "sandbox"
-    if mode not in ("sandbox", "live"):
+        given_mode = "live" if (meetup.configured or eventbrite.configured) else "sandbox"
+    mode = _one_of(given_mode, PLATFORM_MODES)
+    if mode is None:
         raise ConfigError("PLATFORM_MODE must be sandbox or live.")
     log_level = env.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
     if log_level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
@@ -364,12 +377,12 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             username=env.get("SMTP_USERNAME", "").strip(),
             password=env.get("SMTP_PASSWORD", ""),
             sender=env.get("SMTP_FROM", "").strip() or "Community events <events@localhost>",
-            security=smtp_security,  # type: ignore[arg-type]
+            security=smtp_security,
         ),
         meetup=meetup,
         eventbrite=eventbrite,
         luma=luma,
-        platform_mode=mode,  # type: ignore[arg-type]
+        platform_mode=mode,
         debug=env.get("DEBUG", "").strip().lower() in ("1", "true", "yes"),
         mail_limits=MailLimits(
             repeat_window_s=_int(env, "MAIL_REPEAT_MINUTES", 10, 0, 24 * 60) * 60,

@@ -73,7 +73,8 @@ def sqlalchemy_config(
         engine_config=EngineConfig(
             pool_size=pool_size or pools.db_size,
             max_overflow=pools.db_overflow,
-            pool_timeout=pools.db_wait_s,
+            # SQLAlchemy's pool waits fractions of a second too; advanced-alchemy says int.
+            pool_timeout=pools.db_wait_s,  # type: ignore[arg-type]
             pool_pre_ping=False,
             pool_recycle=POOL_RECYCLE_SECONDS,
             connect_args=timeout_connect_args(settings, statements=statement_timeout),
@@ -153,7 +154,8 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
     """
     async with _slots(engine):
         pooled = await engine.raw_connection()  # lighter than engine.connect(): no Connection
-        raw = pooled.driver_connection
+        raw: asyncpg.Connection | None = pooled.driver_connection
+        assert raw is not None  # a connection checked out of the pool is open
         try:
             yield raw
         except Exception as exc:

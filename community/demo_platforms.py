@@ -11,6 +11,7 @@ the admin's sync log and listing states show the mirror at work without any cred
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, replace
 from urllib.parse import parse_qs, urlsplit
 
@@ -109,7 +110,7 @@ async def _connect_meetup(session: AsyncSession, settings: Settings, owner: User
 async def connect_demo_accounts(
     session: AsyncSession, settings: Settings, owner: User, running: dict[str, RunningSandbox]
 ) -> dict[str, PlatformAccount]:
-    steps = {
+    steps: dict[str, Callable[[], Awaitable[object]]] = {
         "meetup": lambda: _connect_meetup(session, settings, owner),
         "eventbrite": lambda: connect_with_secret(
             session,

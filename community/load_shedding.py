@@ -16,8 +16,9 @@ import logging
 from typing import Any
 
 from litestar import Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import ServiceUnavailableException
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import ASGIApp, ExceptionHandlersMap, Receive, Scope, Send
 from redis.exceptions import MaxConnectionsError
 from sqlalchemy.exc import TimeoutError as DatabasePoolTimeout
 
@@ -48,12 +49,13 @@ def pool_busy_handler(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return http_exception_handler(request, Busy())
 
 
-POOL_BUSY_HANDLERS = {
-    RedisPoolBusy: pool_busy_handler,
+POOL_BUSY_ERRORS: tuple[type[Exception], ...] = (
+    RedisPoolBusy,
     # A Redis Cluster client's per-node pools do not wait: a full one raises this.
-    MaxConnectionsError: pool_busy_handler,
-    DatabasePoolTimeout: pool_busy_handler,
-}
+    MaxConnectionsError,
+    DatabasePoolTimeout,
+)
+POOL_BUSY_HANDLERS: ExceptionHandlersMap = dict.fromkeys(POOL_BUSY_ERRORS, pool_busy_handler)
 
 
 class InFlight:
@@ -66,7 +68,7 @@ class InFlight:
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         async def guard(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http" or scope["path"].startswith(NEVER_SHED):
+            if scope["type"] != ScopeType.HTTP or scope["path"].startswith(NEVER_SHED):
                 await app(scope, receive, send)
                 return
             if self.count >= self.limit:
@@ -100,4 +102,4 @@ async def _shed(scope: Scope, send: Send) -> None:
             ],
         }
     )
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -15,8 +15,9 @@ from typing import Any
 
 import asyncpg
 from litestar import Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import ServiceUnavailableException
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sa_errors
 
@@ -44,7 +45,7 @@ _DATABASE_REFUSALS: tuple[type[BaseException], ...] = (
     asyncpg.TooManyConnectionsError,
 )
 # A pool wait that ran out: overload, answered as load_shedding answers it.
-BUSY_POOLS = tuple(load_shedding.POOL_BUSY_HANDLERS)
+BUSY_POOLS = load_shedding.POOL_BUSY_ERRORS
 LOG_EVERY_S = 30.0
 _last_logged: dict[str, float] = {}
 
@@ -90,7 +91,7 @@ def database_outage_handler(request: Request[Any, Any, Any], exc: Exception) -> 
     return errors.http_exception_handler(request, ServiceOutage("The database"))
 
 
-OUTAGE_HANDLERS: dict[type[Exception], Any] = {
+OUTAGE_HANDLERS: ExceptionHandlersMap = {
     **dict.fromkeys(REDIS_OUTAGES, redis_outage_handler),
     **dict.fromkeys(DATABASE_OUTAGES, database_outage_handler),
 }
@@ -113,7 +114,7 @@ def outage_guard_middleware(app: ASGIApp) -> ASGIApp:
     has not sent anything, so the client can still be told to retry instead of getting a 500."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         started = False
@@ -152,6 +153,6 @@ def outage_guard_middleware(app: ASGIApp) -> ASGIApp:
                 (b"cache-control", b"no-store"),
             ]
             await send({"type": "http.response.start", "status": 503, "headers": headers})
-            await send({"type": "http.response.body", "body": payload})
+            await send({"type": "http.response.body", "body": payload, "more_body": False})
 
     return middleware

@@ -32,7 +32,8 @@ class RedisPoolBusy(RedisConnectionError):
 class _BoundedPool(BlockingConnectionPool):
     async def get_connection(self, *args: Any, **kwargs: Any) -> Any:
         try:
-            return await super().get_connection(*args, **kwargs)
+            # redis-py leaves this method unannotated (the base class's is typed).
+            return await super().get_connection(*args, **kwargs)  # type: ignore[no-untyped-call]
         except RedisConnectionError as exc:
             if "No connection available" in str(exc):
                 raise RedisPoolBusy("No Redis connection became free in time.") from exc

@@ -4,6 +4,7 @@ and the door (their pages show people's names and e-mail addresses)."""
 
 from __future__ import annotations
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 # Styles may be inline (style attributes in templates, htmx's indicator style); scripts may
@@ -30,7 +31,7 @@ def _private(path: str) -> bool:
 
 def security_headers(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await app(scope, receive, send)
             return
         path: str = scope["path"]

@@ -15,7 +15,8 @@ Paths that never need a session skip the middleware altogether (`SESSION_EXCLUDE
 from __future__ import annotations
 
 import secrets
-from typing import Any
+from collections.abc import MutableMapping
+from typing import Any, cast
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import Cookie, MutableScopeHeaders
@@ -44,12 +45,18 @@ _LOADED = "community.session.loaded"  # (id, raw bytes) found in the store for t
 _START = "community.session.start"  # set by start_session: issue a new id
 
 
+def _scope_extras(connection: ASGIConnection[Any, Any, Any, Any]) -> MutableMapping[str, Any]:
+    """The request's scope as the plain dict it is, for this module's own keys: Litestar types
+    the scope as a closed TypedDict, while ASGI lets a middleware add keys to it."""
+    return cast("MutableMapping[str, Any]", connection.scope)
+
+
 def start_session(connection: ASGIConnection[Any, Any, Any, Any], data: dict[str, Any]) -> str:
     """Sign in: replace the session with `data` under a new id; returns the sign-in's `sid`
     (kept if `data` carries one: the same sign-in gained a privilege)."""
     sid = str(data.get(SESSION_ID_KEY) or secrets.token_hex(16))
     connection.scope["session"] = {**data, SESSION_ID_KEY: sid}
-    connection.scope[_START] = True  # type: ignore[typeddict-unknown-key]
+    _scope_extras(connection)[_START] = True
     return sid
 
 
@@ -64,11 +71,11 @@ class SignedInSessionBackend(ServerSideSessionBackend):
         raw = await self.get(session_id, store=store)
         if raw is None:
             return {}  # never issued, expired or ended: not adopted
-        connection.scope[_LOADED] = (session_id, raw)  # type: ignore[typeddict-unknown-key]
+        _scope_extras(connection)[_LOADED] = (session_id, raw)
         return self.deserialize_data(raw)
 
     def get_session_id(self, connection: ASGIConnection[Any, Any, Any, Any]) -> str:
-        loaded = connection.scope.get(_LOADED)
+        loaded: tuple[str, bytes] | None = _scope_extras(connection).get(_LOADED)
         return loaded[0] if loaded else ""
 
     async def store_in_message(
@@ -78,8 +85,8 @@ class SignedInSessionBackend(ServerSideSessionBackend):
         connection: ASGIConnection[Any, Any, Any, Any],
     ) -> None:
         scope = connection.scope
-        loaded: tuple[str, bytes] | None = scope.get(_LOADED)
-        starting = bool(scope.get(_START))
+        loaded: tuple[str, bytes] | None = _scope_extras(connection).get(_LOADED)
+        starting = bool(_scope_extras(connection).get(_START))
         store = self.config.get_store_from_app(scope["app"])
         headers = MutableScopeHeaders.from_message(message)
         params = dict(
@@ -112,4 +119,4 @@ class SignedInSessionBackend(ServerSideSessionBackend):
 
 
 class SignedInSessionConfig(ServerSideSessionConfig):
-    _backend_class = SignedInSessionBackend  # type: ignore[assignment]
+    _backend_class = SignedInSessionBackend

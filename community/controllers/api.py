@@ -175,7 +175,8 @@ def provide_registrations(request: Request[Any, Any, Any]) -> RegistrationServic
 
 
 def _queues(request: Request[Any, Any, Any]) -> dict[str, Queue]:
-    return request.app.state["queues"]  # type: ignore[no-any-return]
+    queues: dict[str, Queue] = request.app.state["queues"]  # set up by the app's lifespan
+    return queues
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -236,6 +237,7 @@ class RegistrationApiController(Controller):
             await mail_existing_ticket(queues, event_id, data.email)
             raise
         return RegistrationResponse(
+            # A registration just made is confirmed or waitlisted, never cancelled.
             status=reg.status.value,  # type: ignore[arg-type]
             registration_id=reg.registration_id,
             event_id=reg.event_id,
@@ -304,7 +306,7 @@ class RegistrationApiController(Controller):
             event_id=event_id,
             capacity=c.capacity,
             native_reserve=c.reserve,
-            mode=c.mode.value,  # type: ignore[arg-type]
+            mode=c.mode.value,
             open=c.open,
             taken=c.taken,
             native=c.native,

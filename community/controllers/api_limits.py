@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, TooManyRequestsException
 from litestar.handlers import BaseRouteHandler
@@ -23,8 +24,8 @@ class UnsupportedMediaType(HTTPException):
 
 
 def json_body_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-    media_type, _params = connection.content_type
-    if media_type != "application/json":
+    # Guards an HTTP route, so the connection is a request (one with a body to declare).
+    if not isinstance(connection, Request) or connection.content_type[0] != "application/json":
         raise UnsupportedMediaType(
             detail="Send the body as JSON, with Content-Type: application/json."
         )

@@ -13,6 +13,7 @@ from uuid import UUID
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
+from litestar.enums import ScopeType
 from litestar.exceptions import (
     ClientException,
     NotAuthorizedException,
@@ -71,7 +72,7 @@ OFFLINE_ASSETS = (
 )
 MAX_OPS_PER_SYNC = 500
 SYNC_MAX_BODY = 512 * 1024  # a door that was offline for a while sends up to 500 scans at once
-DOOR_ROLES: frozenset[Role] = frozenset(DOOR.roles)  # type: ignore[attr-defined]
+DOOR_ROLES: frozenset[Role] = frozenset(DOOR.roles)
 ROSTER_FIELDS = (
     "id",
     "name",
@@ -132,7 +133,7 @@ def json_only(app: ASGIApp) -> ASGIApp:
     """
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["method"] == "POST":
+        if scope["type"] == ScopeType.HTTP and scope["method"] == "POST":
             content_type = next((v for k, v in scope["headers"] if k == b"content-type"), b"")
             if content_type.split(b";")[0].strip().lower() != b"application/json":
                 raise ClientException(

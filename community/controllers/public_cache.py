@@ -119,4 +119,4 @@ def shared_pages(request: Request[Any, Any, Any]) -> SharedPages:
     pages = state.get("shared_pages")
     if pages is None:
         pages = state["shared_pages"] = SharedPages()
-    return pages  # type: ignore[no-any-return]
+    return pages

@@ -18,7 +18,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.config import Settings
 from community.controllers.public import remember_places
 from community.controllers.public_register import (
-    MAX_EMAIL,
     client_address,
     is_htmx,
     mask_email,
@@ -29,7 +28,7 @@ from community.services import event_pages as pages
 from community.services import magic_links, visitor_places
 from community.services import ticket_pages as tickets
 from community.services import visitor_limits as limits
-from community.services.members import normalise_email
+from community.services.members import MAX_EMAIL, normalise_email
 from community.sessions import SESSION_ID_KEY, start_session
 from community.tasks.email import queue_signin_email
 

@@ -21,7 +21,7 @@ from community.services.event_pages import DEFAULT_THEME
 from community.templating import STATIC
 
 THEMES = frozenset(t.value for t in Theme)
-THEME_COLOURS = {Theme.MEETUP: "#d42a44", Theme.LUMA: "#1f1f29"}
+THEME_COLOURS: dict[str, str] = {Theme.MEETUP: "#d42a44", Theme.LUMA: "#1f1f29"}
 SITE_NAME = "Community events"
 
 # Per-visitor (each page carries the visitor's CSRF token), so only the browser may keep it,
@@ -75,7 +75,8 @@ def render(request: Request[Any, Any, Any], template: str, context: dict[str, An
     token = value_or_default(ScopeState.from_scope(request.scope).csrf_token, "")
     field = f'<input type="hidden" name="_csrf_token" value="{html.escape(token)}">'
     full = {**context, "request": request, "csrf_input": field if token else ""}
-    return engine.get_template(template).render(**full)
+    page: str = engine.get_template(template).render(**full)  # Jinja renders text
+    return page
 
 
 def etag_for(body: str | bytes) -> str:

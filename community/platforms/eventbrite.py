@@ -526,7 +526,9 @@ def _paragraphs(markdown: str) -> str:
 
 
 def _float(value: object) -> float | None:
+    if not isinstance(value, int | float | str) or value == "":  # absent, null or not a number
+        return None
     try:
-        return float(value) if value not in (None, "") else None  # type: ignore[arg-type]
-    except (TypeError, ValueError):
+        return float(value)
+    except ValueError:
         return None

@@ -311,7 +311,7 @@ def _words(message: object) -> str:
 
 
 def _require_event(data: dict[str, Any], external_id: str) -> dict[str, Any]:
-    event = data.get("event")
+    event: dict[str, Any] | None = data.get("event")
     if not event:
         raise PlatformNotFound(PLATFORM, f"Meetup has no event {external_id}.", code="NOT_FOUND")
     return event
@@ -326,7 +326,7 @@ def _payload_event(data: dict[str, Any], field: str, what: str) -> dict[str, Any
         if "NOT_FOUND" in code.upper():
             raise PlatformNotFound(PLATFORM, f"Meetup has no event {what}.", code=code)
         raise PlatformRejected(PLATFORM, f"Meetup refused the change: {message}", code=code)
-    event = payload.get("event")
+    event: dict[str, Any] | None = payload.get("event")
     if not event:
         raise PlatformRejected(PLATFORM, "Meetup answered without the event.", code="EMPTY")
     return event
@@ -400,7 +400,9 @@ def _to_registration(node: dict[str, Any]) -> RemoteRegistration:
 
 
 def _int(value: object) -> int:
+    if not isinstance(value, int | float | str):  # absent, null or not a JSON number
+        return 0
     try:
-        return int(value)  # type: ignore[call-overload]
-    except (TypeError, ValueError):
+        return int(value)
+    except ValueError:
         return 0

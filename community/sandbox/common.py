@@ -13,7 +13,6 @@ import json
 import math
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -21,15 +20,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import httpx
 from litestar import Litestar, Request, Response
+from litestar.enums import ScopeType
 from litestar.exceptions import HTTPException
+from litestar.types import Message, Receive, Scope, Send
 
 from community.sandbox.faults import CallLog, Faults, WindowQuota
 from community.sandbox.webhooks import WebhookSender
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 OutcomeStatus = Literal["going", "waitlist", "refused"]
 
 
@@ -164,9 +161,10 @@ class SeedEvent:
 
 
 def _text(data: dict[str, Any], key: str) -> str:
-    if not isinstance(data[key], str):
+    value = data[key]
+    if not isinstance(value, str):
         raise SandboxHTTPError(400, f"{key} must be a string.")
-    return data[key]
+    return value
 
 
 def _instant(data: dict[str, Any], key: str) -> datetime:
@@ -321,8 +319,8 @@ class Gate:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["path"].startswith("/_sandbox"):
-            await self.app(scope, receive, send)  # type: ignore[arg-type]
+        if scope["type"] != ScopeType.HTTP or scope["path"].startswith("/_sandbox"):
+            await self.app(scope, receive, send)
             return
         started = time.perf_counter()
         received = time.time()
@@ -350,7 +348,7 @@ class Gate:
         try:
             reply, rate_wait = await self._gate(headers, scope) if gated else (None, None)
             if reply is None:
-                await self.app(scope, receive, logged_send)  # type: ignore[arg-type]
+                await self.app(scope, receive, logged_send)
             else:
                 await _send_reply(logged_send, reply)
         finally:
@@ -404,4 +402,4 @@ async def _send_reply(send: Send, reply: Reply) -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     headers += [(k.lower().encode(), v.encode()) for k, v in reply.headers.items()]
     await send({"type": "http.response.start", "status": reply.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body})
+    await send({"type": "http.response.body", "body": body, "more_body": False})

@@ -15,7 +15,7 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeGuard
 from zoneinfo import ZoneInfo
 
 import httpx
@@ -306,7 +306,8 @@ class EventbriteSandbox(SandboxPlatform):
                 "A ticket class needs a name.",
             )
             capacity = changes.get("capacity", changes.get("quantity_total"))
-            require(_count(capacity), 400, "A ticket class needs a capacity.", "NO_QUANTITY_TOTAL")
+            if not _count(capacity):
+                raise SandboxHTTPError(400, "A ticket class needs a capacity.", "NO_QUANTITY_TOTAL")
             tc = TicketClass(
                 sb._new_id(),
                 changes["name"],
@@ -355,8 +356,9 @@ class EventbriteSandbox(SandboxPlatform):
         def attendee(event_id: str, attendee_id: str) -> dict[str, Any]:
             event = sb._event(event_id)
             found = event.attendees.get(attendee_id)
-            require(found is not None, 404, "The attendee does not exist.")
-            return sb._attendee_json(event, found)  # type: ignore[arg-type]
+            if found is None:
+                raise SandboxHTTPError(404, "The attendee does not exist.")
+            return sb._attendee_json(event, found)
 
         @get("/v3/orders/{order_id:str}/", sync_to_thread=False)
         def order(order_id: str, request: Request[Any, Any, Any]) -> dict[str, Any]:
@@ -379,7 +381,8 @@ class EventbriteSandbox(SandboxPlatform):
             sb._org(org_id)
             body = _wrapped(await read_json(request), "venue", {"name", "address", "capacity"})
             require(isinstance(body.get("name"), str), 400, "A venue needs a name.")
-            address = body.get("address") if isinstance(body.get("address"), dict) else {}
+            given = body.get("address")
+            address = given if isinstance(given, dict) else {}
             venue = sb._add_venue(body["name"], address)
             return venue
 
@@ -496,11 +499,11 @@ class EventbriteSandbox(SandboxPlatform):
     def _create(self, body: Any) -> EbEvent:
         data = _wrapped(body, "event", _EVENT_FIELDS)
         name = data.get("name")
-        require(isinstance(name, dict) and bool(name.get("html")), 400, "name.html is required.")
+        if not (isinstance(name, dict) and name.get("html")):
+            raise SandboxHTTPError(400, "name.html is required.")
         start, end = data.get("start"), data.get("end")
-        require(
-            isinstance(start, dict) and isinstance(end, dict), 400, "start and end are required."
-        )
+        if not (isinstance(start, dict) and isinstance(end, dict)):
+            raise SandboxHTTPError(400, "start and end are required.")
         try:
             starts_at = datetime.fromisoformat(str(start["utc"]).replace("Z", "+00:00"))
             ends_at = datetime.fromisoformat(str(end["utc"]).replace("Z", "+00:00"))
@@ -520,7 +523,8 @@ class EventbriteSandbox(SandboxPlatform):
             "An event cannot have a venue and be online.",
             "VENUE_AND_ONLINE",
         )
-        description = data.get("description") if isinstance(data.get("description"), dict) else {}
+        given = data.get("description")
+        description = given if isinstance(given, dict) else {}
         event = EbEvent(
             id=self._new_id(),
             name=str(name["html"]),
@@ -847,7 +851,7 @@ def _capacity(value: Any, field: str, sold: int, too_small: str) -> Any:
     return value
 
 
-def _count(value: Any) -> bool:
+def _count(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
@@ -859,7 +863,8 @@ def _wrapped(body: Any, key: str, allowed: set[str]) -> dict[str, Any]:
     if unknown:
         field_name = sorted(unknown)[0]
         raise SandboxHTTPError(400, f"Unknown field {key}.{field_name}.", "ARGUMENTS_ERROR")
-    return body[key]
+    fields: dict[str, Any] = body[key]
+    return fields
 
 
 def _when(moment: datetime, tz: ZoneInfo) -> dict[str, str]:

@@ -27,6 +27,7 @@ from litestar import Request, get, post
 
 from community.sandbox.common import (
     Outcome,
+    OutcomeStatus,
     Person,
     Reply,
     SandboxHTTPError,
@@ -531,7 +532,8 @@ class LumaSandbox(SandboxPlatform):
         )
         existing = next((g for g in event.guests.values() if g.user_id == user_id), None)
         if existing and existing.approval_status in ACTIVE:
-            status = "going" if existing.approval_status == "approved" else "waitlist"
+            approved = existing.approval_status == "approved"
+            status: OutcomeStatus = "going" if approved else "waitlist"
             return Outcome(status, existing.id, "already registered")
         tickets = 1 + person.guests
         full = (

@@ -24,6 +24,7 @@ from litestar import Request, Response, post
 
 from community.sandbox.common import (
     Outcome,
+    OutcomeStatus,
     Person,
     Reply,
     SandboxHTTPError,
@@ -572,7 +573,7 @@ class MeetupSandbox(SandboxPlatform):
         member_id = self._member_id(person)
         existing = next((r for r in event.rsvps.values() if r.member_id == member_id), None)
         if existing and existing.status in (*GOING, "WAITLIST"):
-            status = "going" if existing.status in GOING else "waitlist"
+            status: OutcomeStatus = "going" if existing.status in GOING else "waitlist"
             return Outcome(status, existing.id, "already registered")
         if event.closed:
             return Outcome("refused", None, "RSVPs are closed.")

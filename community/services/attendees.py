@@ -100,7 +100,7 @@ def _like(text: str) -> str:
     return f"%{escaped}%"
 
 
-def _filtered(event_id: UUID, query: AttendeeQuery) -> Select[tuple[Registration, str, str]]:
+def _filtered(event_id: UUID, query: AttendeeQuery) -> Select[Registration, str, str | None]:
     stmt = (
         select(Registration, Member.name, Member.email)
         .join(Member, Member.id == Registration.member_id)
@@ -172,7 +172,13 @@ async def guests_of(session: AsyncSession, host_ids: Iterable[UUID]) -> dict[UUI
         )
         .group_by(Registration.guest_of_id)
     )
-    return {host: (int(n), int(o)) for host, n, o in rows}
+    return {host: (int(n), int(o)) for host, n, o in rows if host is not None}
+
+
+def _member_of(registration: Registration) -> UUID:
+    """A listed row's member: the listing joins members, so a guest's place is never a row."""
+    assert registration.member_id is not None
+    return registration.member_id
 
 
 def _channels(row_channel: str, known: Sequence[str]) -> list[str]:
@@ -191,14 +197,14 @@ async def attendee_page(
             .limit(PAGE_SIZE)
         )
     ).all()
-    known = await channels_of(session, (r[0].member_id for r in rows))
+    known = await channels_of(session, (_member_of(r[0]) for r in rows))
     guests = await guests_of(session, (r[0].id for r in rows))
     return [
         AttendeeRow(
             reg,
             name,
             email,
-            _channels(reg.channel, known.get(reg.member_id, [])),
+            _channels(reg.channel, known.get(_member_of(reg), [])),
             *guests.get(reg.id, (0, 0)),
         )
         for reg, name, email in rows
@@ -273,7 +279,7 @@ async def attendee_csv(session: AsyncSession, event: Event, query: AttendeeQuery
     rows = (
         await session.execute(_filtered(event.id, query).order_by(Registration.created_at))
     ).all()
-    known = await channels_of(session, (r[0].member_id for r in rows))
+    known = await channels_of(session, (_member_of(r[0]) for r in rows))
     guests = await guests_of(session, (r[0].id for r in rows))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
@@ -284,7 +290,7 @@ async def attendee_csv(session: AsyncSession, event: Event, query: AttendeeQuery
                 _cell(reg.name or member_name),
                 _cell(reg.email or member_email or ""),
                 reg.channel,
-                " ".join(_channels(reg.channel, known.get(reg.member_id, []))),
+                " ".join(_channels(reg.channel, known.get(_member_of(reg), []))),
                 reg.status,
                 "yes" if reg.over_capacity and reg.seat_no is None else "",
                 reg.seat_no or "",
@@ -354,7 +360,7 @@ async def member_directory(
             .where(Registration.member_id.in_(ids))
             .group_by(Registration.member_id)
         )
-        stats = {member_id: (int(n), last) for member_id, n, last in rows}
+        stats = {member_id: (int(n), last) for member_id, n, last in rows if member_id is not None}
     known = await channels_of(session, ids)
     return [MemberRow(m, known.get(m.id, []), *stats.get(m.id, (0, None))) for m in members], total
 

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Any, Literal, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -245,6 +245,9 @@ def offline_time(scanned_at: datetime | None, now: datetime) -> datetime:
     return min(scanned_at, now)
 
 
+# A row of any columns: the attendee queries read theirs by name.
+_AnyRow: TypeAlias = Row[*tuple[Any, ...]]
+
 _ATTENDEE_COLUMNS = (
     Registration.id,
     Registration.name,
@@ -255,7 +258,7 @@ _ATTENDEE_COLUMNS = (
 )
 
 
-def _attendee(row: Row[Any] | _Current) -> Attendee:
+def _attendee(row: _AnyRow | _Current) -> Attendee:
     return Attendee(
         id=row.id,
         name=row.name,
@@ -268,7 +271,7 @@ def _attendee(row: Row[Any] | _Current) -> Attendee:
 
 async def _current(
     session: AsyncSession, registration_id: UUID, *, lock: bool = False
-) -> Row[Any] | None:
+) -> _AnyRow | None:
     query = select(*_ATTENDEE_COLUMNS, Registration.event_id).where(
         Registration.id == registration_id
     )
@@ -277,7 +280,7 @@ async def _current(
     return (await session.execute(query)).one_or_none()
 
 
-def _refusal(row: Row[Any] | _Current | None, event_id: UUID) -> Result | None:
+def _refusal(row: _AnyRow | _Current | None, event_id: UUID) -> Result | None:
     """Why this registration cannot be checked in at all, if it cannot."""
     if row is None or row.event_id != event_id:
         return Result.UNKNOWN if row is None else Result.OTHER_EVENT
@@ -505,6 +508,7 @@ async def _finish_on(
 async def _replay_on(conn: asyncpg.Connection, op_id: UUID) -> Outcome:
     """`_replay` on a raw connection."""
     found = await conn.fetchrow(_REPLAY, op_id)
+    assert found is not None  # called for an op the log already holds
     row = _Current.of(found) if found["id"] is not None else None
     return Outcome(
         result=Result(found["result"]),
@@ -563,7 +567,9 @@ async def _driver(session: AsyncSession) -> asyncpg.Connection:
     Used before the session begins a transaction, each runs on its own (autocommit).
     """
     connection = await session.connection()
-    return (await connection.get_raw_connection()).driver_connection
+    driver: asyncpg.Connection | None = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None  # the session's connection is open
+    return driver
 
 
 async def _check_in_offline(
@@ -728,7 +734,7 @@ async def roster(session: AsyncSession, event_id: UUID, *, since: datetime | Non
     return Roster(generated_at, entries, await counts(session, event_id), full=since is None)
 
 
-def _entry(row: Row[Any]) -> RosterEntry:
+def _entry(row: _AnyRow) -> RosterEntry:
     return RosterEntry(
         id=row.id,
         name=row.name,

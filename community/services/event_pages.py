@@ -9,12 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any, TypeVar
 from urllib.parse import quote_plus
 from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from redis.asyncio import Redis
-from sqlalchemy import func, or_, select
+from sqlalchemy import Select, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import lazyload
 
@@ -52,7 +53,10 @@ def zone(name: str) -> ZoneInfo:
         return ZoneInfo("UTC")
 
 
-def _public(query):  # type: ignore[no-untyped-def]
+_Query = TypeVar("_Query", bound=Select[Any])
+
+
+def _public(query: _Query) -> _Query:
     return query.where(Event.status != EventStatus.DRAFT, Event.deleted_at.is_(None))
 
 

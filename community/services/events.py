@@ -150,9 +150,10 @@ def parse_price(value: str) -> int | None:
         amount = Decimal(value.replace(",", ".").replace(" ", ""))
     except InvalidOperation:
         return None
-    if not amount.is_finite():  # NaN, sNaN, Infinity
+    exponent = amount.as_tuple().exponent
+    if not isinstance(exponent, int):  # NaN, sNaN, Infinity: a letter, not a number
         return None
-    if amount < 0 or amount > 100_000 or amount.as_tuple().exponent < -2:  # type: ignore[operator]
+    if amount < 0 or amount > 100_000 or exponent < -2:
         return None
     return int(amount * 100)
 

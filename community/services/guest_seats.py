@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from community.models import Registration, RegistrationStatus
-from community.services.inventory import Already, Closed, OverCapacity, PlaceState
+from community.services.inventory import Already, Closed, OverCapacity, PlaceState, Raced
 from community.services.registrations import (
     GUEST_MARK,
     MAX_EXTERNAL_ID,
@@ -198,7 +198,7 @@ async def _take(
     True if over capacity, False if seated, None if the event is closed."""
     keys = (service.keys.guest(platform, external_id),)
     for _ in range(service.max_attempts):
-        result = await service._gated(
+        result: Raced = await service._gated(
             event_id, lambda: service.inventory.admit_past_mirror(event_id, keys, platform)
         )
         if isinstance(result, Closed):
@@ -208,7 +208,7 @@ async def _take(
             await service._rebuild(event_id, result.generation)
             continue
         over = isinstance(result, OverCapacity)
-        seat_no = 0 if over else result.seat_no
+        seat_no = 0 if isinstance(result, OverCapacity) else result.seat_no
         state = PlaceState.OVER_CAPACITY if over else PlaceState.CONFIRMED
         try:
             await _insert(

@@ -161,10 +161,14 @@ class SeatMove:
     new_seat: int
 
 
-ReserveResult = Seat | Already | SoldOut | JoinedWaitlist | Closed | NotLoaded
-RaceResult = Seat | OverCapacity | Already | Closed | NotLoaded
+# What each call answers once the event is loaded in Redis, and what it answers at all.
+Reserved = Seat | Already | SoldOut | JoinedWaitlist | Closed
+Raced = Seat | OverCapacity | Already | Closed
+Promoted = Seat | Full | Missing | Mismatch
+ReserveResult = Reserved | NotLoaded
+RaceResult = Raced | NotLoaded
 ReleaseResult = Released | Missing | Mismatch | NotLoaded
-PromoteResult = Seat | Full | Missing | Mismatch | NotLoaded
+PromoteResult = Promoted | NotLoaded
 
 
 @dataclass(frozen=True)
@@ -386,7 +390,9 @@ class Inventory:
         reply = await self._run(
             "reserve", event_id, channel, "confirm", 0, *_check_keys(member_keys)
         )
-        return self._reserve_result(reply)  # type: ignore[return-value]
+        result = self._reserve_result(reply)
+        assert not isinstance(result, OverCapacity)  # the script answers that to a race only
+        return result
 
     async def hold(
         self,
@@ -404,7 +410,9 @@ class Inventory:
         reply = await self._run(
             "reserve", event_id, channel, "hold", ttl_ms, *_check_keys(member_keys)
         )
-        return self._reserve_result(reply)  # type: ignore[return-value]
+        result = self._reserve_result(reply)
+        assert not isinstance(result, OverCapacity)  # the script answers that to a race only
+        return result
 
     async def admit_past_mirror(
         self, event_id: UUID | str, member_keys: Sequence[str], channel: str
@@ -414,7 +422,10 @@ class Inventory:
         if channel == Channel.NATIVE:
             raise ValueError("only a platform registration can race past the mirror")
         reply = await self._run("reserve", event_id, channel, "race", 0, *_check_keys(member_keys))
-        return self._reserve_result(reply)  # type: ignore[return-value]
+        result = self._reserve_result(reply)
+        # A race takes any free seat, else goes over capacity: it is never sold out or waitlisted.
+        assert not isinstance(result, SoldOut | JoinedWaitlist)
+        return result
 
     def _reserve_result(self, reply: list[Any]) -> ReserveResult | RaceResult:
         kind = _s(reply[0])

@@ -95,7 +95,7 @@ class ListingRow:
 @dataclass(frozen=True)
 class OverCapacityRow:
     registration_id: UUID
-    member_id: UUID
+    member_id: UUID | None  # None for a guest's place (a Meetup +1, an extra ticket)
     name: str
     channel: str
     created_at: datetime

@@ -16,6 +16,11 @@ from redis.asyncio import Redis
 LINK_TTL_SECONDS = 72 * 3600
 
 
+def _text(raw: bytes | str) -> str:
+    """A stored value as text: the shared client answers bytes, a decoding client str."""
+    return raw.decode() if isinstance(raw, bytes) else raw
+
+
 class Invitations:
     def __init__(self, redis: Redis, prefix: str, ttl: int = LINK_TTL_SECONDS) -> None:
         self.redis = redis
@@ -33,7 +38,7 @@ class Invitations:
         previous = await self.redis.getdel(self._user_key(user_id))
         async with self.redis.pipeline(transaction=False) as pipe:
             if previous:
-                pipe.delete(f"{self.prefix}invite:{previous.decode()}")
+                pipe.delete(f"{self.prefix}invite:{_text(previous)}")
             pipe.set(self._token_key(token), str(user_id), ex=self.ttl)
             pipe.set(self._user_key(user_id), self._token_key(token).rsplit(":", 1)[1], ex=self.ttl)
             await pipe.execute()
@@ -43,7 +48,7 @@ class Invitations:
         if not token or len(token) > 100:
             return None
         raw = await self.redis.get(self._token_key(token))
-        return UUID(raw.decode()) if raw else None
+        return UUID(_text(raw)) if raw else None
 
     async def consume(self, token: str) -> UUID | None:
         """The user the link was for, once; None when unknown, expired or already used."""
@@ -52,6 +57,6 @@ class Invitations:
         raw = await self.redis.getdel(self._token_key(token))
         if not raw:
             return None
-        user_id = UUID(raw.decode())
+        user_id = UUID(_text(raw))
         await self.redis.delete(self._user_key(user_id))
         return user_id

@@ -147,10 +147,10 @@ async def registration_keys(
 ) -> tuple[str, ...]:
     if registration.guest_of_id is not None:
         return (keys.guest(registration.channel, registration.external_id or ""),)
-    identities = await identities_of(session, [registration.member_id])
-    return keys.for_registration(
-        registration.member_id, registration.email, identities.get(registration.member_id, [])
-    )
+    member_id = registration.member_id
+    assert member_id is not None  # a guest's place or a member's (a CHECK constraint holds it)
+    identities = await identities_of(session, [member_id])
+    return keys.for_registration(member_id, registration.email, identities.get(member_id, []))
 
 
 async def ledger_snapshot(
@@ -216,5 +216,6 @@ async def confirmed_promises(session: AsyncSession, event: Event) -> dict[str, i
     )
     promised: dict[str, int] = {}
     for platform, limit, going in rows:
+        assert limit is not None  # the query asked for pushed limits only
         promised[platform] = promised.get(platform, 0) + max(0, limit - going)
     return promised

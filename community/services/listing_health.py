@@ -43,7 +43,15 @@ def retry_delay(
     return max(delay, at_least)
 
 
-def retry_at(now: datetime, failing_since: datetime | None, **kwargs: object) -> datetime:
+def retry_at(
+    now: datetime,
+    failing_since: datetime | None,
+    *,
+    retryable: bool,
+    at_least: float = 0.0,
+    jitter: float | None = None,
+) -> datetime:
     """The time of the next attempt (see ``retry_delay``)."""
     since = failing_since or now
-    return now + timedelta(seconds=retry_delay(now - since, **kwargs))  # type: ignore[arg-type]
+    delay = retry_delay(now - since, retryable=retryable, at_least=at_least, jitter=jitter)
+    return now + timedelta(seconds=delay)

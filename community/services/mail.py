@@ -136,7 +136,7 @@ async def ensure_ticket_row(
             index_elements=["registration_id", "kind"],
             index_where=text("registration_id IS NOT NULL AND kind <> 'resend'"),
         )
-    inserted = await session.scalar(statement.returning(OutboxMessage.id))
+    inserted: UUID | None = await session.scalar(statement.returning(OutboxMessage.id))
     if inserted is not None:
         return inserted
     existing = await session.scalar(
@@ -172,7 +172,7 @@ def to_mime(message: OutboxMessage, sender: str, *, domain: str = "localhost") -
     attachments = message.attachments or []
     if message.html_body:
         mime.add_alternative(message.html_body, subtype="html")
-        html_part = mime.get_payload()[-1]
+        html_part = list(mime.iter_parts())[-1]  # the HTML alternative just added
         for item in attachments:
             if item.get("cid"):
                 maintype, subtype, _ = _split(item["content_type"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from uuid import UUID
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import ColumnElement, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Event, Member, MemberIdentity, Registration, RegistrationStatus
@@ -89,7 +89,7 @@ async def clashes(session: AsyncSession, keep_id: UUID, other_id: UUID) -> list[
         .where(Registration.member_id.in_((keep_id, other_id)), Registration.status.in_(ACTIVE))
         .order_by(Registration.created_at)
     )
-    by_event: dict[UUID, dict[UUID, Registration]] = {}
+    by_event: dict[UUID, dict[UUID | None, Registration]] = {}
     for r in rows:
         by_event.setdefault(r.event_id, {})[r.member_id] = r
     out = []
@@ -248,7 +248,7 @@ async def unmerge_member(session: AsyncSession, member_id: UUID, original_id: UU
     return MergeResult(keep, len(returned), len(reg_rows), frozenset(r[0] for r in reg_rows))
 
 
-def visible_members_clause():  # type: ignore[no-untyped-def]
+def visible_members_clause() -> ColumnElement[bool]:
     """Profiles worth listing: with an identity or a registration (emptied ones are anchors)."""
     has_identity = select(MemberIdentity.id).where(MemberIdentity.member_id == Member.id).exists()
     has_registration = select(Registration.id).where(Registration.member_id == Member.id).exists()

@@ -25,7 +25,11 @@ WARM_FOR = timedelta(minutes=30)
 POLL_SHARE = 0.5  # of an account's sustained call rate, for the pulls of its hot listings
 MIN_HOT_S = 2.0
 WARM_S = 60.0
-QUIET_S = {Platform.MEETUP: 120.0, Platform.EVENTBRITE: 300.0, Platform.LUMA: 300.0}
+QUIET_S: dict[str, float] = {
+    Platform.MEETUP: 120.0,
+    Platform.EVENTBRITE: 300.0,
+    Platform.LUMA: 300.0,
+}
 LUMA_PAGE = 100  # guests per page of a Luma pull (platforms.luma page size)
 
 

@@ -52,12 +52,15 @@ from community.services.inventory import (
     InventoryBusy,
     InventorySettings,
     JoinedWaitlist,
+    Mismatch,
     Missing,
     NotLoaded,
     OverCapacity,
     PlaceState,
     PromoteResult,
+    Raced,
     Released,
+    Reserved,
     Seat,
     SeatMove,
     Snapshot,
@@ -451,7 +454,7 @@ class RegistrationService:
         )
         async with _unavailable_on_failure():
             for _ in range(self.max_attempts):
-                result = await self._gated(
+                result: Reserved = await self._gated(
                     event_id, lambda: self.inventory.reserve(event_id, who.keys, who.channel)
                 )
                 if isinstance(result, Already):
@@ -471,7 +474,7 @@ class RegistrationService:
                     status=RegistrationStatus.WAITLISTED
                     if waitlisted
                     else RegistrationStatus.CONFIRMED,
-                    seat_no=0 if waitlisted else result.seat_no,  # type: ignore[union-attr]
+                    seat_no=0 if isinstance(result, JoinedWaitlist) else result.seat_no,
                     generation=result.generation,
                     external_id=external_id,
                     listing_id=listing_id,
@@ -505,7 +508,7 @@ class RegistrationService:
         )
         async with _unavailable_on_failure():
             for _ in range(self.max_attempts):
-                result = await self._gated(
+                result: Raced = await self._gated(
                     event_id,
                     lambda: self.inventory.admit_past_mirror(event_id, who.keys, who.channel),
                 )
@@ -522,7 +525,7 @@ class RegistrationService:
                     event_id,
                     who,
                     status=RegistrationStatus.CONFIRMED,
-                    seat_no=0 if over else result.seat_no,  # type: ignore[union-attr]
+                    seat_no=0 if isinstance(result, OverCapacity) else result.seat_no,
                     generation=result.generation,
                     over_capacity=over,
                     past_mirror=over or bool(getattr(result, "raced", False)),
@@ -694,7 +697,7 @@ class RegistrationService:
         """Turn a held seat into a registration (after payment, say)."""
         who = self.person(name=name, email=email, channel=channel)
         async with _unavailable_on_failure():
-            result = await self._gated(
+            result: Seat | Missing | Mismatch = await self._gated(
                 event_id, lambda: self.inventory.confirm_hold(event_id, who.keys)
             )
             if isinstance(result, Missing):
@@ -771,7 +774,8 @@ class RegistrationService:
                 # Guests come and go with the person who brought them. Guests the person
                 # brought through another platform (linked there) still hold tickets there.
                 own_mark = f"{reg.external_id}{GUEST_MARK}" if reg.external_id else None
-                own, elsewhere = [], []
+                own: list[Registration] = []
+                elsewhere: list[Registration] = []
                 for guest in await session.scalars(
                     select(Registration)
                     .where(
@@ -780,8 +784,11 @@ class RegistrationService:
                     )
                     .with_for_update()
                 ):
-                    mine = guest.channel == channel and own_mark is not None
-                    mine = mine and (guest.external_id or "").startswith(own_mark)
+                    mine = (
+                        guest.channel == channel
+                        and own_mark is not None
+                        and (guest.external_id or "").startswith(own_mark)
+                    )
                     (own if mine else elsewhere).append(guest)
                 guests = await self.end_guest_seats(session, own)
                 moving = [(g.id, g.channel, g.external_id or "", g.listing_id) for g in elsewhere]
@@ -906,7 +913,7 @@ class RegistrationService:
     async def _seat_in_turn(
         self,
         event_id: UUID,
-        query: Select[tuple[Registration]],
+        query: Select[Registration],
         seat: Callable[[UUID, tuple[str, ...]], Awaitable[PromoteResult]],
         record: Callable[[Registration, int], T],
         limit: int,

@@ -32,7 +32,7 @@ from community.models.enums import Platform
 
 ACTIVE = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)
 # Luma is read whole on every pull; the others only once an hour (changes come in between).
-FULL_PULL_WORDS = {Platform.LUMA: "within a minute"}
+FULL_PULL_WORDS: dict[str, str] = {Platform.LUMA: "within a minute"}
 
 
 def label(channel: str) -> str:

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import NotRequired, TypedDict, Unpack
 from uuid import UUID
 
 from sqlalchemy import delete, select
@@ -72,6 +73,19 @@ def stopwatch() -> Iterator[Stopwatch]:
         watch.ms = int((time.perf_counter() - watch.started) * 1000)
 
 
+class EntryFields(TypedDict):
+    """What ``entry`` takes, for the helpers that pass it on."""
+
+    platform: str
+    direction: str
+    action: str
+    outcome: str
+    detail: NotRequired[str]
+    duration_ms: NotRequired[int]
+    listing: NotRequired[Listing | None]
+    event_id: NotRequired[UUID | None]
+
+
 def entry(
     *,
     platform: str,
@@ -97,17 +111,19 @@ def entry(
     )
 
 
-async def record(session: AsyncSession, **fields: object) -> SyncLog:
+async def record(session: AsyncSession, **fields: Unpack[EntryFields]) -> SyncLog:
     """Add an entry to ``session``; the caller commits with its own changes."""
-    row = entry(**fields)  # type: ignore[arg-type]
+    row = entry(**fields)
     session.add(row)
     return row
 
 
-async def record_now(session_maker: async_sessionmaker[AsyncSession], **fields: object) -> None:
+async def record_now(
+    session_maker: async_sessionmaker[AsyncSession], **fields: Unpack[EntryFields]
+) -> None:
     """Write an entry in its own transaction, so it survives the caller's rollback."""
     async with session_maker() as session:
-        session.add(entry(**fields))  # type: ignore[arg-type]
+        session.add(entry(**fields))
         await session.commit()
 
 

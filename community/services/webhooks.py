@@ -142,7 +142,8 @@ def check_luma(settings: Settings, listing: Listing, body: Any) -> WebhookDecisi
         return WebhookDecision(False, kind)
     if kind not in LUMA_PULL_TYPES:
         raise WebhookRefused(400, "Unknown Luma webhook type.")
-    event = data.get("event") if isinstance(data.get("event"), dict) else {}
+    given = data.get("event")
+    event = given if isinstance(given, dict) else {}
     event_id = event.get("id") or event.get("api_id") or data.get("event_id")
     if event_id is not None and str(event_id) != listing.external_id:
         # Luma's webhooks are per calendar: news of the calendar's other events is acknowledged

@@ -48,8 +48,11 @@ def passback_job_key(registration_id: UUID | str) -> str:
     return f"checkin-passback:{registration_id}"
 
 
-async def enqueue_passback(queues: dict[str, Queue], registration_ids: Iterable[UUID]) -> None:
-    """One job per registration; a repeat while one is waiting collapses into it."""
+async def enqueue_passback(
+    queues: dict[str, Queue], registration_ids: Iterable[UUID | str]
+) -> None:
+    """One job per registration (ids as UUIDs, or as the strings a batch job carries); a repeat
+    while one is waiting collapses into it."""
     for registration_id in registration_ids:
         await queues["default"].enqueue(
             "pass_checkin_back",

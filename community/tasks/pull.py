@@ -143,7 +143,8 @@ async def pull_once(
         cursor = PullCursor.parse(listing.pull_cursor)
     started_at = datetime.now(UTC)
     whole = full or cursor.whole_pull_due(started_at) or platform == Platform.LUMA
-    since = None if whole else cursor.since - OVERLAP  # type: ignore[operator]
+    # A cursor without `since` is always due a whole pull; the second test only narrows it.
+    since = None if whole or cursor.since is None else cursor.since - OVERLAP
     service = RegistrationService.build(ctx["settings"], ctx["redis"], session_maker)
     tally = PullTally()
     started = time.perf_counter()

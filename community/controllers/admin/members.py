@@ -85,7 +85,7 @@ class AttendeesController(Controller):
         event = await event_or_404(request, db_session, event_id)
         query = AttendeeQuery.parse(q, channel, "over" if flag == "over" else status, page_no)
         rows, total = await attendees.attendee_page(db_session, event.id, query)
-        context = {
+        context: dict[str, Any] = {
             "event": event,
             "rows": rows,
             "total": total,
@@ -222,7 +222,7 @@ class MembersController(Controller):
         page_no = max(1, min(page_no, 10_000))
         scope = access.visible_members(await current_user(request))
         rows, total = await attendees.member_directory(db_session, q, page_no, scope=scope)
-        context = {
+        context: dict[str, Any] = {
             "rows": rows,
             "total": total,
             "q": q.strip()[:120],
