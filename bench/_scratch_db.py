@@ -10,7 +10,7 @@ import asyncio
 import os
 import secrets
 import tempfile
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import asyncpg
@@ -32,7 +32,7 @@ async def admin(dsn: str, sql: str) -> None:
 
 
 def run_in_scratch_database(
-    tag: str, bench: Callable[[Settings], Awaitable[dict[str, Any]]]
+    tag: str, bench: Callable[[Settings], Coroutine[Any, Any, dict[str, Any]]]
 ) -> dict[str, Any]:
     """Create and migrate a database named after `tag`, run `bench` against it, drop it."""
     server = os.environ.get("DATABASE_URL") or DEFAULT_DATABASE_URL

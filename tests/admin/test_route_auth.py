@@ -112,7 +112,7 @@ async def _call(client: AsyncTestClient[Litestar], endpoint: Endpoint, **headers
 async def test_anonymous_visitors_are_sent_to_sign_in(
     app: Litestar, client: AsyncTestClient[Litestar]
 ) -> None:
-    refused = []
+    refused: list[tuple[object, ...]] = []
     for endpoint in endpoints(app):
         response = await _call(client, endpoint)
         location = response.headers.get("location", "")

@@ -15,7 +15,7 @@ from uuid import UUID
 from sqlalchemy import select
 
 from community.models import Registration, RegistrationStatus
-from community.services.reconcile import reconcile_event
+from community.services.reconcile import Drift, reconcile_event
 from community.services.registrations import (
     AlreadyRegistered,
     RegistrationService,
@@ -104,7 +104,7 @@ async def run_sale(
         async with gate:
             await attempt(service, event_id, a, progress)
 
-    jobs = [one(a) for a in attempts]
+    jobs: list[Awaitable[None]] = [one(a) for a in attempts]
     if disturb is not None:
         jobs.append(disturb(progress))
     await asyncio.gather(*jobs)
@@ -136,7 +136,7 @@ async def check_ledger(service: RegistrationService, event_id: UUID, attempts: l
     return rows, outcomes
 
 
-async def check_redis_matches(service: RegistrationService, event_id: UUID) -> None:
+async def check_redis_matches(service: RegistrationService, event_id: UUID) -> Drift:
     drift = await reconcile_event(service, event_id, grace_ms=0)
     again = await reconcile_event(service, event_id, grace_ms=0)
     assert not again.drifted, again.summary()

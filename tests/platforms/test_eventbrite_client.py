@@ -37,7 +37,6 @@ def raw(pair: Pair) -> httpx.AsyncClient:
     )
 
 
-@pytest.mark.asyncio
 async def test_sellable_is_the_smallest_of_three_capacities(eventbrite: Pair) -> None:
     event_id = eventbrite.seed(limit=10)
     async with raw(eventbrite) as http:
@@ -55,7 +54,6 @@ async def test_sellable_is_the_smallest_of_three_capacities(eventbrite: Pair) ->
     assert (await eventbrite.client.get_event(event_id)).listing_state is ListingState.SOLD_OUT
 
 
-@pytest.mark.asyncio
 async def test_capacity_tier_below_sold_is_capacity_total_too_small(eventbrite: Pair) -> None:
     event_id = eventbrite.seed(limit=10)
     eventbrite.register(event_id, 3)
@@ -73,7 +71,6 @@ async def test_capacity_tier_below_sold_is_capacity_total_too_small(eventbrite: 
     assert (await eventbrite.client.get_event(event_id)).capacity == 5
 
 
-@pytest.mark.asyncio
 async def test_ticket_class_below_sold_is_rejected(eventbrite: Pair) -> None:
     event_id = eventbrite.seed(limit=10)
     eventbrite.register(event_id, 3)
@@ -85,7 +82,6 @@ async def test_ticket_class_below_sold_is_rejected(eventbrite: Pair) -> None:
     assert "already sold" in caught.value.message
 
 
-@pytest.mark.asyncio
 async def test_unknown_fields_are_an_arguments_error(eventbrite: Pair) -> None:
     event_id = eventbrite.seed()
     async with raw(eventbrite) as http:
@@ -96,7 +92,6 @@ async def test_unknown_fields_are_an_arguments_error(eventbrite: Pair) -> None:
     assert response.json()["error"] == "ARGUMENTS_ERROR"
 
 
-@pytest.mark.asyncio
 async def test_waypoint_token_is_echoed_after_the_first_answer(eventbrite: Pair) -> None:
     event_id = eventbrite.seed()
     await eventbrite.client.set_limit(event_id, 5)
@@ -105,7 +100,6 @@ async def test_waypoint_token_is_echoed_after_the_first_answer(eventbrite: Pair)
     assert all(call.get("waypoint") for call in calls[1:])
 
 
-@pytest.mark.asyncio
 async def test_changed_since_returns_only_recent_changes(eventbrite: Pair) -> None:
     event_id = eventbrite.seed(limit=20)
     ids = eventbrite.register(event_id, 4)
@@ -121,7 +115,6 @@ async def test_changed_since_returns_only_recent_changes(eventbrite: Pair) -> No
     assert len(everything) == 4
 
 
-@pytest.mark.asyncio
 async def test_continuation_pages_and_bad_token() -> None:
     pair = await make_pair("eventbrite", {"page_size": 3})
     event_id = pair.seed(limit=20)
@@ -137,7 +130,6 @@ async def test_continuation_pages_and_bad_token() -> None:
     assert caught.value.code == "BAD_CONTINUATION_TOKEN"
 
 
-@pytest.mark.asyncio
 async def test_check_in_is_read_back_from_the_barcode(eventbrite: Pair) -> None:
     event_id = eventbrite.seed()
     (attendee,) = eventbrite.register(event_id, 1)
@@ -149,7 +141,6 @@ async def test_check_in_is_read_back_from_the_barcode(eventbrite: Pair) -> None:
     assert registration.checked_in_at is not None
 
 
-@pytest.mark.asyncio
 async def test_webhook_points_at_the_api_and_is_fetched_with_the_token() -> None:
     receiver = Receiver()
     pair = await make_pair("eventbrite", {"webhook_transport": httpx.ASGITransport(app=receiver)})
@@ -178,7 +169,6 @@ async def test_webhook_points_at_the_api_and_is_fetched_with_the_token() -> None
         await pair.client.registrations_from_webhook("http://evil.test/v3/orders/1/")
 
 
-@pytest.mark.asyncio
 async def test_create_event_adds_a_ticket_class_and_publishes(eventbrite: Pair) -> None:
     start = datetime(2031, 7, 1, 17, 0, tzinfo=UTC)
     draft = EventDraft(
@@ -206,7 +196,6 @@ async def test_create_event_adds_a_ticket_class_and_publishes(eventbrite: Pair) 
     assert (await eventbrite.client.set_limit(event.external_id, 20)).limit == 20
 
 
-@pytest.mark.asyncio
 async def test_managed_ticket_class_is_chosen_again_after_deletion(eventbrite: Pair) -> None:
     event_id = eventbrite.seed(limit=10)
     await eventbrite.client.set_limit(event_id, 9)

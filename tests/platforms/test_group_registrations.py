@@ -7,7 +7,6 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import httpx
-import pytest
 from platform_helpers import BASE, Pair, make_pair, stand_in_id, sweep
 
 from community.sandbox.common import Person
@@ -15,7 +14,6 @@ from community.sandbox.eventbrite import EventbriteSandbox
 from community.sandbox.meetup import MeetupSandbox
 
 
-@pytest.mark.asyncio
 async def test_a_person_with_two_guests_is_one_registration_of_three_seats(pair: Pair) -> None:
     event_id = pair.seed(limit=10)
     pair.register(event_id, 1, prefix="Solo")
@@ -35,7 +33,6 @@ async def test_a_person_with_two_guests_is_one_registration_of_three_seats(pair:
     assert (await pair.client.get_event(event_id)).going_count == 4
 
 
-@pytest.mark.asyncio
 async def test_a_group_that_does_not_fit_is_not_taken_by_halves(pair: Pair) -> None:
     event_id = pair.seed(limit=3, waitlist=False)
     pair.register(event_id, 1)
@@ -47,7 +44,6 @@ async def test_a_group_that_does_not_fit_is_not_taken_by_halves(pair: Pair) -> N
     assert pair.state(event_id)["going"] == 1
 
 
-@pytest.mark.asyncio
 async def test_eventbrite_orders_cut_by_a_page_end_are_read_whole() -> None:
     pair = await make_pair("eventbrite", {"page_size": 2})
     sandbox = pair.sandbox
@@ -67,7 +63,6 @@ async def test_eventbrite_orders_cut_by_a_page_end_are_read_whole() -> None:
     await pair.client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_eventbrite_increments_never_undercount_an_order() -> None:
     pair = await make_pair("eventbrite")
     sandbox = pair.sandbox
@@ -92,7 +87,6 @@ async def test_eventbrite_increments_never_undercount_an_order() -> None:
     await pair.client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_meetup_guests_count_against_the_limit_and_can_change() -> None:
     pair = await make_pair("meetup")
     sandbox = pair.sandbox
@@ -120,7 +114,6 @@ async def test_meetup_guests_count_against_the_limit_and_can_change() -> None:
     await pair.client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_guests_through_the_control_api_are_checked() -> None:
     pair = await make_pair("meetup")
     event_id = pair.seed(limit=10)

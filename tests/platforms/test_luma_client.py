@@ -26,7 +26,6 @@ async def luma() -> AsyncIterator[Pair]:
     await pair.sandbox.aclose()
 
 
-@pytest.mark.asyncio
 async def test_get_event_never_exposes_capacity(luma: Pair) -> None:
     event_id = luma.seed(limit=3)
     async with httpx.AsyncClient(
@@ -40,7 +39,6 @@ async def test_get_event_never_exposes_capacity(luma: Pair) -> None:
     assert not {"max_capacity", "guest_count", "capacity"} & set(body)
 
 
-@pytest.mark.asyncio
 async def test_waitlist_past_capacity_and_counts_from_the_guest_list(luma: Pair) -> None:
     event_id = luma.seed(limit=2, waitlist=True)
     statuses = [
@@ -56,7 +54,6 @@ async def test_waitlist_past_capacity_and_counts_from_the_guest_list(luma: Pair)
     assert sorted(r.status for r in items) == ["going", "going", "waitlist", "waitlist"]
 
 
-@pytest.mark.asyncio
 async def test_sold_out_without_waitlist_refuses(luma: Pair) -> None:
     event_id = luma.seed(limit=10, waitlist=False)
     luma.register(event_id, 2)
@@ -67,7 +64,6 @@ async def test_sold_out_without_waitlist_refuses(luma: Pair) -> None:
     assert luma.sandbox.add_registration(event_id, Person("Z", "z@example.org")).status == "refused"
 
 
-@pytest.mark.asyncio
 async def test_a_key_sees_only_its_own_calendar() -> None:
     pair = await make_pair("luma", {"other_keys": {"other-calendar-key": "cal-other"}})
     event_id = pair.seed()
@@ -81,7 +77,6 @@ async def test_a_key_sees_only_its_own_calendar() -> None:
     assert pair.state(event_id)["limit"] is None
 
 
-@pytest.mark.asyncio
 async def test_page_size_is_capped_by_the_server() -> None:
     pair = await make_pair("luma", page_size=500)
     event_id = pair.seed()
@@ -94,7 +89,6 @@ async def test_page_size_is_capped_by_the_server() -> None:
     assert len(rest.items) == 1 and rest.next_cursor is None
 
 
-@pytest.mark.asyncio
 async def test_check_in_time_comes_from_the_ticket(luma: Pair) -> None:
     event_id = luma.seed()
     (guest,) = luma.register(event_id, 1)
@@ -106,7 +100,6 @@ async def test_check_in_time_comes_from_the_ticket(luma: Pair) -> None:
     assert registration.email == "person0@example.org"
 
 
-@pytest.mark.asyncio
 async def test_guest_webhooks_carry_type_and_data_and_optional_signature() -> None:
     receiver = Receiver()
     pair = await make_pair(
@@ -130,7 +123,6 @@ async def test_guest_webhooks_carry_type_and_data_and_optional_signature() -> No
     assert receiver.headers[0]["x-sig"] == expected.hexdigest()
 
 
-@pytest.mark.asyncio
 async def test_create_event_and_rejection_of_bad_input(luma: Pair) -> None:
     start = datetime(2031, 8, 1, 18, 0, tzinfo=UTC)
     draft = EventDraft(
@@ -158,7 +150,6 @@ async def test_create_event_and_rejection_of_bad_input(luma: Pair) -> None:
     assert "timezone" in caught.value.message
 
 
-@pytest.mark.asyncio
 async def test_a_push_costs_two_calls() -> None:
     pair = await make_pair("luma")  # guests counted in one page
     try:
@@ -181,7 +172,6 @@ async def test_a_push_costs_two_calls() -> None:
         await pair.sandbox.aclose()
 
 
-@pytest.mark.asyncio
 async def test_a_public_link_slug_is_found_among_the_calendars_events(luma: Pair) -> None:
     event_ids = [luma.seed(title=f"Night {i}") for i in range(5)]
     wanted = luma.sandbox.events[event_ids[3]]  # type: ignore[attr-defined]

@@ -33,7 +33,6 @@ def sandbox_of(pair: Pair) -> MeetupSandbox:
     return pair.sandbox
 
 
-@pytest.mark.asyncio
 async def test_zero_limit_means_unlimited_on_meetup(meetup: Pair) -> None:
     event_id = meetup.seed(limit=None)
     meetup.register(event_id, 5)
@@ -44,7 +43,6 @@ async def test_zero_limit_means_unlimited_on_meetup(meetup: Pair) -> None:
     assert event.listing_state is ListingState.OPEN
 
 
-@pytest.mark.asyncio
 async def test_limit_zero_closes_rsvps_instead_of_removing_the_limit(meetup: Pair) -> None:
     event_id = meetup.seed(limit=10)
 
@@ -57,7 +55,6 @@ async def test_limit_zero_closes_rsvps_instead_of_removing_the_limit(meetup: Pai
     )
 
 
-@pytest.mark.asyncio
 async def test_raising_the_limit_promotes_the_auto_waitlist(meetup: Pair) -> None:
     event_id = meetup.seed(limit=2, waitlist=True)
     outcomes = [meetup.sandbox.add_registration(event_id, p).status for p in people(4)]
@@ -70,7 +67,6 @@ async def test_raising_the_limit_promotes_the_auto_waitlist(meetup: Pair) -> Non
     assert (event.going_count, event.waitlist_count) == (3, 1)
 
 
-@pytest.mark.asyncio
 async def test_waitlist_off_refuses_past_the_limit(meetup: Pair) -> None:
     event_id = meetup.seed(limit=1, waitlist=False)
     meetup.register(event_id, 1)
@@ -82,7 +78,6 @@ async def test_waitlist_off_refuses_past_the_limit(meetup: Pair) -> None:
     assert event.listing_state is ListingState.SOLD_OUT
 
 
-@pytest.mark.asyncio
 async def test_closing_keeps_the_limit_so_reopening_is_never_unlimited(meetup: Pair) -> None:
     event_id = meetup.seed(limit=8)
     meetup.register(event_id, 2)
@@ -96,7 +91,6 @@ async def test_closing_keeps_the_limit_so_reopening_is_never_unlimited(meetup: P
     assert meetup.state(event_id)["open"] is True
 
 
-@pytest.mark.asyncio
 async def test_waitlist_from_closed_opens_with_the_limit_applied(meetup: Pair) -> None:
     event_id = meetup.seed(limit=8, waitlist=True)
     meetup.register(event_id, 2)
@@ -108,7 +102,6 @@ async def test_waitlist_from_closed_opens_with_the_limit_applied(meetup: Pair) -
     assert meetup.state(event_id)["open"] is True
 
 
-@pytest.mark.asyncio
 async def test_waitlist_with_nobody_going_falls_back_to_closing(meetup: Pair) -> None:
     event_id = meetup.seed(limit=8)
     result = await meetup.client.set_state(event_id, ListingState.WAITLIST, 0)
@@ -116,7 +109,6 @@ async def test_waitlist_with_nobody_going_falls_back_to_closing(meetup: Pair) ->
     assert meetup.state(event_id)["open"] is False
 
 
-@pytest.mark.asyncio
 async def test_limit_below_yes_count_can_be_rejected() -> None:
     pair = await make_pair("meetup", {"lower_below_yes": "reject"})
     event_id = pair.seed(limit=10)
@@ -130,7 +122,6 @@ async def test_limit_below_yes_count_can_be_rejected() -> None:
     assert pair.state(event_id)["limit"] == 10
 
 
-@pytest.mark.asyncio
 async def test_incremental_sweep_stops_at_already_seen_updates(meetup: Pair) -> None:
     event_id = meetup.seed(limit=50)
     ids = meetup.register(event_id, 5)
@@ -145,7 +136,6 @@ async def test_incremental_sweep_stops_at_already_seen_updates(meetup: Pair) -> 
     assert pages == 1
 
 
-@pytest.mark.asyncio
 async def test_graphql_rate_limit_uses_reset_at_with_200_or_429() -> None:
     for status in (200, 429):
         pair = await make_pair("meetup", {"rate_limit_status": status})
@@ -156,7 +146,6 @@ async def test_graphql_rate_limit_uses_reset_at_with_200_or_429() -> None:
         assert caught.value.code == "RATE_LIMITED"
 
 
-@pytest.mark.asyncio
 async def test_create_event_needs_a_group_and_then_creates() -> None:
     start = datetime(2031, 6, 1, 16, 0, tzinfo=UTC)
     draft = EventDraft(
@@ -184,7 +173,6 @@ async def test_create_event_needs_a_group_and_then_creates() -> None:
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_stand_in_validates_queries_against_the_current_schema(meetup: Pair) -> None:
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=meetup.sandbox.app), base_url=BASE
@@ -213,7 +201,6 @@ async def test_stand_in_validates_queries_against_the_current_schema(meetup: Pai
     assert "deprecated" in deprecated.json()["message"]
 
 
-@pytest.mark.asyncio
 async def test_reopen_without_a_limit(meetup: Pair) -> None:
     event_id = meetup.seed(limit=None)
     untouched = await meetup.client.set_state(event_id, ListingState.OPEN, 0)

@@ -22,7 +22,6 @@ from community.sandbox.common import Person
 START = datetime(2031, 5, 17, 16, 0, tzinfo=UTC)
 
 
-@pytest.mark.asyncio
 async def test_reads_event_in_common_shape(pair: Pair) -> None:
     event_id = pair.seed(
         title="Spring talks",
@@ -54,7 +53,6 @@ async def test_reads_event_in_common_shape(pair: Pair) -> None:
     assert event.capacity == (None if pair.sandbox.name == "luma" else 10)
 
 
-@pytest.mark.asyncio
 async def test_pushes_absolute_limit_idempotently(pair: Pair) -> None:
     event_id = pair.seed(limit=10)
     pair.register(event_id, 3)
@@ -69,7 +67,6 @@ async def test_pushes_absolute_limit_idempotently(pair: Pair) -> None:
     assert later.capacity == 7
 
 
-@pytest.mark.asyncio
 async def test_sold_out_blocks_platform_registrations_and_reopen_restores(pair: Pair) -> None:
     event_id = pair.seed(limit=10, waitlist=False)
     pair.register(event_id, 3)
@@ -99,7 +96,6 @@ WAITLIST_FALLBACK = {
 }
 
 
-@pytest.mark.asyncio
 async def test_waitlist_state_or_documented_fallback(pair: Pair) -> None:
     event_id = pair.seed(limit=10, waitlist=True)
     pair.register(event_id, 2)
@@ -113,7 +109,6 @@ async def test_waitlist_state_or_documented_fallback(pair: Pair) -> None:
     assert outcome.status == expected_outcome
 
 
-@pytest.mark.asyncio
 async def test_lists_registrations_across_pages(pair: Pair) -> None:
     event_id = pair.seed(limit=50)
     registered = pair.register(event_id, 5)
@@ -127,7 +122,6 @@ async def test_lists_registrations_across_pages(pair: Pair) -> None:
     assert all(r.updated_at is not None and r.updated_at.tzinfo for r in items)
 
 
-@pytest.mark.asyncio
 async def test_cancellation_shows_up_in_the_next_sweep(pair: Pair) -> None:
     event_id = pair.seed(limit=50)
     registered = pair.register(event_id, 3)
@@ -141,7 +135,6 @@ async def test_cancellation_shows_up_in_the_next_sweep(pair: Pair) -> None:
     assert cancelled[registered[0]] == "cancelled"
 
 
-@pytest.mark.asyncio
 async def test_whoami_names_the_connected_account(pair: Pair) -> None:
     assert await pair.client.whoami() == "Sandbox Organiser"
     account = await pair.client.account()
@@ -151,7 +144,6 @@ async def test_whoami_names_the_connected_account(pair: Pair) -> None:
 # -- errors ---------------------------------------------------------------------------------
 
 
-@pytest.mark.asyncio
 async def test_unknown_event_is_not_found(pair: Pair) -> None:
     with pytest.raises(PlatformNotFound) as caught:
         await pair.client.get_event("999999999")
@@ -159,7 +151,6 @@ async def test_unknown_event_is_not_found(pair: Pair) -> None:
     assert caught.value.message
 
 
-@pytest.mark.asyncio
 async def test_server_error_is_transient_and_passes(pair: Pair) -> None:
     event_id = pair.seed(limit=5)
     pair.sandbox.faults.inject("5xx", status=502)
@@ -171,7 +162,6 @@ async def test_server_error_is_transient_and_passes(pair: Pair) -> None:
     assert (await pair.client.set_limit(event_id, 4)).limit == 4
 
 
-@pytest.mark.asyncio
 async def test_injected_429_carries_retry_after(pair: Pair) -> None:
     pair.sandbox.faults.inject("429")
 
@@ -181,7 +171,6 @@ async def test_injected_429_carries_retry_after(pair: Pair) -> None:
     assert 25 <= caught.value.retry_after <= 31  # the stand-in asks for 30 s
 
 
-@pytest.mark.asyncio
 async def test_rate_budget_answers_each_platforms_rate_limit(pair: Pair) -> None:
     pair.sandbox.budget.configure(limit=2, window_s=60)
     await pair.client.whoami()
@@ -193,7 +182,6 @@ async def test_rate_budget_answers_each_platforms_rate_limit(pair: Pair) -> None
     assert 50 <= caught.value.retry_after <= 61  # announced in whole seconds, rounded up
 
 
-@pytest.mark.asyncio
 async def test_hang_past_timeout_is_transient(pair: Pair) -> None:
     client = new_client(pair.sandbox, timeout=0.2)
     pair.sandbox.faults.inject("hang")
@@ -207,7 +195,6 @@ async def test_hang_past_timeout_is_transient(pair: Pair) -> None:
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_latency_is_applied(pair: Pair) -> None:
     pair.sandbox.faults.latency_ms = 120
     started = time.perf_counter()
@@ -215,7 +202,6 @@ async def test_latency_is_applied(pair: Pair) -> None:
     assert time.perf_counter() - started >= 0.12
 
 
-@pytest.mark.asyncio
 async def test_wrong_credentials_are_an_auth_error(pair: Pair) -> None:
     client = new_client(pair.sandbox, token="not-a-valid-token")
     with pytest.raises(PlatformAuthError) as caught:
@@ -224,7 +210,6 @@ async def test_wrong_credentials_are_an_auth_error(pair: Pair) -> None:
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_401_asks_the_provider_once_for_a_fresh_token(pair: Pair) -> None:
     good = credential(pair.sandbox)
     provider = CountingProvider(lambda force, _: good if force else "stale-token")
@@ -235,7 +220,6 @@ async def test_401_asks_the_provider_once_for_a_fresh_token(pair: Pair) -> None:
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_refresh_that_does_not_help_ends_in_auth_error(pair: Pair) -> None:
     provider = CountingProvider(lambda _, n: f"wrong-{n}")
     client = new_client(pair.sandbox, token=provider)
@@ -247,7 +231,6 @@ async def test_refresh_that_does_not_help_ends_in_auth_error(pair: Pair) -> None
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_check_in_is_not_supported_anywhere(pair: Pair) -> None:
     event_id = pair.seed()
     (registration,) = pair.register(event_id, 1)
@@ -255,7 +238,6 @@ async def test_check_in_is_not_supported_anywhere(pair: Pair) -> None:
         await pair.client.mark_checkin(event_id, registration)
 
 
-@pytest.mark.asyncio
 async def test_negative_limit_is_a_programming_error(pair: Pair) -> None:
     with pytest.raises(ValueError):
         await pair.client.set_limit(pair.seed(), -1)

@@ -56,7 +56,6 @@ def test_authorize_url_carries_client_redirect_and_state(platform: str, path: st
     assert len(state) >= 32 and state != new_state()
 
 
-@pytest.mark.asyncio
 async def test_meetup_code_exchange_refresh_and_single_use() -> None:
     sandbox = new_sandbox("meetup")
     oauth = oauth_for(sandbox)
@@ -82,7 +81,6 @@ async def test_meetup_code_exchange_refresh_and_single_use() -> None:
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_wrong_client_secret_is_an_auth_error() -> None:
     sandbox = new_sandbox("meetup")
     back = await authorize(sandbox, oauth_for(sandbox), "s")
@@ -91,7 +89,6 @@ async def test_wrong_client_secret_is_an_auth_error() -> None:
     assert caught.value.code == "invalid_client"
 
 
-@pytest.mark.asyncio
 async def test_eventbrite_tokens_are_long_lived_without_refresh() -> None:
     sandbox = new_sandbox("eventbrite")
     oauth = oauth_for(sandbox)
@@ -108,7 +105,6 @@ async def test_eventbrite_tokens_are_long_lived_without_refresh() -> None:
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_client_refreshes_after_401_and_saves_new_tokens() -> None:
     sandbox = new_sandbox("meetup")
     creds = sandbox.credentials()
@@ -133,7 +129,6 @@ async def test_client_refreshes_after_401_and_saves_new_tokens() -> None:
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_provider_refreshes_before_expiry_without_a_failed_call() -> None:
     sandbox = new_sandbox("meetup")
     creds = sandbox.credentials()
@@ -151,7 +146,6 @@ async def test_provider_refreshes_before_expiry_without_a_failed_call() -> None:
     await client.aclose()
 
 
-@pytest.mark.asyncio
 async def test_revoked_refresh_token_surfaces_as_auth_error() -> None:
     sandbox = new_sandbox("meetup")
     creds = sandbox.credentials()

@@ -40,7 +40,6 @@ async def stand_in(
     await sandbox.aclose()
 
 
-@pytest.mark.asyncio
 async def test_seed_register_cancel_and_read_state(
     stand_in: tuple[SandboxPlatform, httpx.AsyncClient],
 ) -> None:
@@ -87,7 +86,6 @@ async def test_seed_register_cancel_and_read_state(
     assert whole["platform"] == sandbox.name and len(whole["events"]) == 1
 
 
-@pytest.mark.asyncio
 @pytest.mark.parametrize(
     "body",
     [
@@ -110,7 +108,6 @@ async def test_bad_seed_is_a_400_in_platform_shape(
     assert error_text(sandbox.name, response.json())
 
 
-@pytest.mark.asyncio
 async def test_bad_control_input_is_4xx_never_500(
     stand_in: tuple[SandboxPlatform, httpx.AsyncClient],
 ) -> None:
@@ -137,7 +134,6 @@ async def test_bad_control_input_is_4xx_never_500(
         assert error_text(sandbox.name, response.json())
 
 
-@pytest.mark.asyncio
 async def test_fault_queue_latency_and_clear_over_http(
     stand_in: tuple[SandboxPlatform, httpx.AsyncClient],
 ) -> None:
@@ -165,7 +161,6 @@ async def test_fault_queue_latency_and_clear_over_http(
     assert logged == [500, 500, 200, 200]
 
 
-@pytest.mark.asyncio
 async def test_missing_credentials_get_each_platforms_401(
     stand_in: tuple[SandboxPlatform, httpx.AsyncClient],
 ) -> None:
@@ -176,7 +171,6 @@ async def test_missing_credentials_get_each_platforms_401(
     assert error_text(sandbox.name, response.json())
 
 
-@pytest.mark.asyncio
 async def test_eventbrite_query_token_works_and_is_not_logged() -> None:
     sandbox = new_sandbox("eventbrite")
     async with httpx.AsyncClient(
@@ -190,7 +184,6 @@ async def test_eventbrite_query_token_works_and_is_not_logged() -> None:
     assert "token" not in str(sandbox.log.entries())
 
 
-@pytest.mark.asyncio
 async def test_luma_has_no_tokens_to_expire() -> None:
     sandbox = new_sandbox("luma")
     async with httpx.AsyncClient(

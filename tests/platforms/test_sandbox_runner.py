@@ -18,7 +18,6 @@ def token_of(credentials: dict[str, str]) -> str:
     return credentials.get("access_token") or credentials["api_key"]
 
 
-@pytest.mark.asyncio
 async def test_runner_serves_all_three_on_loopback_with_demo_state() -> None:
     async with run_sandboxes() as running:
         assert set(running) == {"meetup", "eventbrite", "luma"}
@@ -42,7 +41,6 @@ async def test_runner_serves_all_three_on_loopback_with_demo_state() -> None:
             assert state["calls"], "the call log records API calls"
 
 
-@pytest.mark.asyncio
 async def test_hang_times_out_over_a_real_socket_and_stop_is_prompt() -> None:
     runner = SandboxRunner()
     running = await runner.start()
@@ -69,7 +67,6 @@ async def test_hang_times_out_over_a_real_socket_and_stop_is_prompt() -> None:
         assert probe.connect_ex(("127.0.0.1", urlport(served.base_url))) != 0
 
 
-@pytest.mark.asyncio
 async def test_busy_port_raises_in_the_caller() -> None:
     with socket.socket() as holder:
         holder.bind(("127.0.0.1", 0))

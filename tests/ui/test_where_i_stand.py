@@ -61,10 +61,8 @@ async def test_a_forged_cookie_shows_the_form(
     browser: Any, app_server: str, make_event: Any, register: Any
 ) -> None:
     event = await make_event(capacity=10, reserve=2)
-    async with httpx.AsyncClient() as client:
-        page = await client.get(
-            f"{app_server}/events/{event.slug}", cookies={"my_places": "AAAA" + "x" * 40}
-        )
+    async with httpx.AsyncClient(cookies={"my_places": "AAAA" + "x" * 40}) as client:
+        page = await client.get(f"{app_server}/events/{event.slug}")
     assert page.status_code == 200 and "register-form" in page.text
     assert "You're going" not in page.text
 

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
-from litestar.params import Parameter
+from litestar.params import QueryParameter
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,7 +82,7 @@ class AccountsController(Controller):
         db_session: AsyncSession,
         settings: Settings,
         code: str = "",
-        oauth_state: Annotated[str, Parameter(query="state")] = "",
+        oauth_state: Annotated[str, QueryParameter(name="state")] = "",
         error: str = "",
     ) -> Redirect:
         platform = _platform(platform)
