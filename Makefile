@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check community tests bench
 	$(BIN)/ruff format --check community tests bench
 	$(BIN)/mypy community
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix community tests bench
@@ -31,4 +32,4 @@ bench: $(STAMP)
 	for b in bench/[!_]*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache .hypothesis .import_linter_cache .grimp_cache

@@ -9,9 +9,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 from platform_helpers import BASE, Pair, make_pair, stand_in_id, sweep
 
-from community.sandbox.common import Person
 from community.sandbox.eventbrite import EventbriteSandbox
 from community.sandbox.meetup import MeetupSandbox
+from community.sandbox.shapes import Person
 
 
 async def test_a_person_with_two_guests_is_one_registration_of_three_seats(pair: Pair) -> None:
