@@ -38,6 +38,7 @@ from community.outage_errors import OUTAGE_HANDLERS, outage_guard_middleware
 from community.queue import make_queues
 from community.redis_client import make_queue_redis, make_redis
 from community.security_headers import security_headers
+from community.services.after_reply import AfterReply
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 from community.tasks.checkin_passback import PassbackGatherer
 
@@ -123,6 +124,7 @@ def create_app(
     queues = make_queues(settings, queue_redis)
     passback = PassbackGatherer(queues)
     in_flight = InFlight(settings.pools.max_in_flight)
+    after_reply = AfterReply()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -150,6 +152,7 @@ def create_app(
         try:
             yield
         finally:
+            await after_reply.drain()
             await passback.close()
             uninstall_promotion_mail(promotion_mail)
             uninstall_page_versions(page_versions)
@@ -206,6 +209,7 @@ def create_app(
                 "db_config": db_config,
                 "session_config": session_config,
                 "passback": passback,
+                "after_reply": after_reply,
             }
         ),
         lifespan=[lifespan],

@@ -168,7 +168,10 @@ def provide_registrations(request: Request[Any, Any, Any]) -> RegistrationServic
     service = state.get("api_registrations")
     if service is None:
         service = RegistrationService.build(
-            state["settings"], state["redis"], app_session_maker(request.app)
+            state["settings"],
+            state["redis"],
+            app_session_maker(request.app),
+            after_reply=state["after_reply"],
         )
         state["api_registrations"] = service
     return service

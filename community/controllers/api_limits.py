@@ -22,7 +22,9 @@ class UnsupportedMediaType(HTTPException):
     status_code = 415
 
 
-def json_body_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def json_body_only(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     media_type, _params = connection.content_type
     if media_type != "application/json":
         raise UnsupportedMediaType(
