@@ -38,7 +38,7 @@ from community.outage_errors import OUTAGE_HANDLERS, outage_guard_middleware
 from community.queue import make_queues
 from community.redis_client import make_queue_redis, make_redis
 from community.security_headers import security_headers
-from community.services.after_reply import AfterReply
+from community.services.seats.after_reply import AfterReply
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 from community.tasks.checkin_passback import PassbackGatherer
 
@@ -135,7 +135,7 @@ def create_app(
                 # Start anyway: /healthz reports Redis as down and the queue reconnects later.
                 log.warning("job queue unavailable at start", extra={"error": type(exc).__name__})
         from community.db import app_session_maker
-        from community.services.page_versions import (
+        from community.services.events.page_versions import (
             install_page_versions,
             uninstall_page_versions,
         )

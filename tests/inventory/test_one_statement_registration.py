@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Member, MemberIdentity, OutboxMessage, Registration
-from community.services.registrations import RegistrationService
+from community.services.seats.registrations import RegistrationService
 
 
 @contextmanager
