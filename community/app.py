@@ -105,6 +105,32 @@ def resolve_services(settings: Settings) -> Settings:
     return resolved
 
 
+# Handlers take `redis: Redis`; with REDIS_URL on a cluster that is a RedisCluster (the same
+# commands, not a subclass), so that name is resolved without an isinstance check.
+SIGNATURE_NAMESPACE = {"Redis": SkipValidation[Redis]}
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: errors.http_exception_handler,
+    RecursionError: errors.too_deep_handler,
+    **OUTAGE_HANDLERS,
+    # After the outages: a pool wait that ran out means busy, not down.
+    **POOL_BUSY_HANDLERS,
+    Exception: errors.internal_error_handler,
+}
+
+
+def edge_middleware(settings: Settings, in_flight: InFlight) -> list[Any]:
+    """What every answer goes through, of the full app and of the API lane alike."""
+    return [
+        # Outermost: the security headers go on every answer, shed ones included; then who
+        # the client is (behind trusted proxies), then shed overload before any work.
+        security_headers,
+        forwarded_middleware(settings.trusted_proxies),
+        in_flight.middleware,
+        request_log_middleware,
+        outage_guard_middleware,
+    ]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -210,19 +236,11 @@ def create_app(
                 "session_config": session_config,
                 "passback": passback,
                 "after_reply": after_reply,
+                "in_flight": in_flight,
             }
         ),
         lifespan=[lifespan],
-        middleware=[
-            # Outermost: the security headers go on every answer, shed ones included; then
-            # who the client is (behind trusted proxies), then shed overload before any work.
-            security_headers,
-            forwarded_middleware(settings.trusted_proxies),
-            in_flight.middleware,
-            request_log_middleware,
-            outage_guard_middleware,
-            session_config.middleware,
-        ],
+        middleware=[*edge_middleware(settings, in_flight), session_config.middleware],
         stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_prefix}sessions")},
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -242,17 +260,8 @@ def create_app(
             path="/api/docs",
             render_plugins=[JsonRenderPlugin()],  # no CDN-hosted viewer: the spec itself
         ),
-        exception_handlers={
-            HTTPException: errors.http_exception_handler,
-            RecursionError: errors.too_deep_handler,
-            **OUTAGE_HANDLERS,
-            # After the outages: a pool wait that ran out means busy, not down.
-            **POOL_BUSY_HANDLERS,
-            Exception: errors.internal_error_handler,
-        },
-        # Handlers take `redis: Redis`; with REDIS_URL on a cluster that is a RedisCluster (the
-        # same commands, not a subclass), so that name is resolved without an isinstance check.
-        signature_namespace={"Redis": SkipValidation[Redis]},
+        exception_handlers=EXCEPTION_HANDLERS,
+        signature_namespace=SIGNATURE_NAMESPACE,
         # Logging is configured above (one JSON object per line, at LOG_LEVEL); Litestar's own
         # default would replace it at start-up with a plain-text handler at INFO.
         logging_config=None,
