@@ -156,7 +156,7 @@ async def going_counts(session: AsyncSession, event_id: UUID, *, faces: int = 8)
             waitlisted += count
     people: list[Face] = []
     if faces and by_channel:
-        rows = await session.execute(
+        going = await session.execute(
             select(Registration.name, MemberIdentity.photo_url)
             # The photo of the identity the seat was taken with (Meetup's, for a Meetup RSVP).
             .outerjoin(
@@ -172,7 +172,7 @@ async def going_counts(session: AsyncSession, event_id: UUID, *, faces: int = 8)
             .order_by(Registration.created_at.desc())
             .limit(faces)
         )
-        people = [Face(initial_of(name), photo) for name, photo in rows]
+        people = [Face(initial_of(name), photo) for name, photo in going]
     return GoingCounts(by_channel, waitlisted, tuple(people))
 
 
