@@ -19,7 +19,7 @@ from community.sandbox.shapes import Person
 from community.services.jobs import enqueue_pull, install_promotion_mail, uninstall_promotion_mail
 from community.services.mirror.coalescing import Coalescer
 from community.tasks.pull import pull_all_listings, pull_listing
-from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
+from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
 async def pull_everything(rig: MirrorRig, event: MirroredEvent) -> None:

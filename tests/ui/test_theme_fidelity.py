@@ -10,7 +10,7 @@ from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event
-from tests.ui.conftest import new_page, screenshots
+from tests.helpers.ui import new_page, screenshots
 
 pytestmark = pytest.mark.browser
 

@@ -11,7 +11,7 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from sqlalchemy import select
 
 from community.models import OutboxMessage, Registration
-from tests.pages.conftest import MakeEvent, RunJobs, post_form
+from tests.helpers.public import MakeEvent, RunJobs, post_form
 
 
 def answers_lost_on_register(app: ASGIApp, losing: list[bool]) -> ASGIApp:

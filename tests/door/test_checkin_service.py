@@ -15,7 +15,7 @@ from community.models import CheckinLog, Registration, RegistrationStatus
 from community.services.door import checkin
 from community.services.door.checkin import Actor, CheckinInputError, Op, Result
 from community.services.tickets.signatures import TicketSigner, ticket_signer
-from tests.checkin.factory import add_people, add_person, make_event
+from tests.helpers.ledger_rows import add_people, add_person, make_event
 
 DOOR_1 = Actor(user_id=None, device="Door 1")
 DOOR_2 = Actor(user_id=None, device="Door 2")

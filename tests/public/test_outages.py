@@ -22,9 +22,9 @@ from redis.asyncio import Redis
 from community.config import DatabaseTimeouts, Settings
 from community.db import asyncpg_dsn
 from community.models import User
-from tests.conftest import login
-from tests.outage_servers import OwnRedis, redis_7
-from tests.pages.conftest import MakeEvent
+from tests.helpers.outage_servers import OwnRedis, redis_7
+from tests.helpers.public import MakeEvent
+from tests.helpers.web import login
 
 
 @pytest.fixture

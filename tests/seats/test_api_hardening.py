@@ -19,8 +19,8 @@ from community.queue import make_queues
 from community.services.people.members import normalise_email
 from community.services.seats.registrations import RegistrationService
 from community.tasks import email as email_tasks
-from tests.conftest import take_jobs, take_ticket_mails
-from tests.inventory.test_api import post_registration, ticket_token
+from tests.helpers.web import take_jobs, take_ticket_mails
+from tests.seats.test_api import post_registration, ticket_token
 
 Client = AsyncTestClient[Litestar]
 Sessions = async_sessionmaker[AsyncSession]

@@ -18,8 +18,8 @@ from community.models import User
 from community.services.access import magic_links
 from community.services.door import checkin
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE
-from tests.conftest import TEST_PASSWORD, csrf_token, login
-from tests.pages.conftest import MakeEvent, post_form
+from tests.helpers.public import MakeEvent, post_form
+from tests.helpers.web import TEST_PASSWORD, csrf_token, login
 
 Client = AsyncTestClient[Litestar]
 ATTACKER_ID = "a" * 64  # a well-formed id the server never issued

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.controllers.public_cache import PERSONAL_COOKIES
 from community.models import Event
 from community.services.events.page_versions import bump
-from tests.pages.conftest import MakeEvent
+from tests.helpers.public import MakeEvent
 
 Client = AsyncTestClient[Litestar]
 

@@ -20,8 +20,8 @@ from community.services.jobs import PassbackGatherer, passback_job_key
 from community.services.mirror.token_crypto import encrypt
 from community.services.tickets.signatures import ticket_signer
 from community.tasks.checkin_passback import pass_checkin_back, pass_checkins_back
-from tests.checkin.factory import add_person, make_event
-from tests.conftest import take_jobs
+from tests.helpers.ledger_rows import add_person, make_event
+from tests.helpers.web import take_jobs
 
 
 @pytest.fixture

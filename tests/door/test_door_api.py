@@ -18,8 +18,8 @@ from community.config import Settings
 from community.models import CheckinLog, Registration, User
 from community.services.jobs import GATHER_SECONDS
 from community.services.tickets.signatures import TicketSigner, ticket_signer
-from tests.checkin.factory import add_people, add_person, make_event
-from tests.conftest import TEST_PASSWORD, take_jobs
+from tests.helpers.ledger_rows import add_people, add_person, make_event
+from tests.helpers.web import TEST_PASSWORD, take_jobs
 
 Client = AsyncTestClient[Litestar]
 

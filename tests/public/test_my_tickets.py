@@ -11,7 +11,7 @@ from community.config import Settings
 from community.models import OutboxMessage
 from community.services.access import magic_links
 from community.services.seats.registrations import RegistrationService
-from tests.pages.conftest import MakeEvent, RunJobs, post_form
+from tests.helpers.public import MakeEvent, RunJobs, post_form
 
 
 async def latest_mail(session_maker: async_sessionmaker[AsyncSession], to: str) -> OutboxMessage:

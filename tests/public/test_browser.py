@@ -21,7 +21,7 @@ from community.models import Theme
 from community.services.seats.hooks import InventoryHooks, PromotionHooks
 from community.services.seats.registrations import RegistrationService
 from tests.conftest import CSP_VIOLATIONS, watch_csp
-from tests.pages.conftest import MakeEvent
+from tests.helpers.public import MakeEvent
 
 pytestmark = pytest.mark.browser
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,14 +18,12 @@ from community.models import Event, EventStatus, SoldOutMode
 from community.services.seats.hooks import InventoryHooks, PromotionHooks
 from community.services.seats.inventory import Inventory, InventorySettings, Snapshot
 from community.services.seats.registrations import RegistrationService
+from tests.helpers.seats import EmptyEvent, MakeEvent
 
 
 @pytest.fixture
 def inventory(redis: Redis, settings: Settings) -> Inventory:
     return Inventory(redis, settings.redis_prefix)
-
-
-EmptyEvent = Callable[..., Awaitable[uuid.UUID]]
 
 
 @pytest.fixture
@@ -70,9 +68,6 @@ def registrations(
     return RegistrationService.build(
         settings, redis, session_maker, hooks=hooks, promotions=promotions
     )
-
-
-MakeEvent = Callable[..., Awaitable[Event]]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from community.config import Settings
 from community.models import OutboxMessage, Registration, SoldOutMode
 from community.services.seats.registrations import RegistrationService
 from community.services.tickets.signatures import ticket_qr, ticket_signer
-from tests.pages.conftest import MakeEvent, RunJobs, csrf, post_form
+from tests.helpers.public import MakeEvent, RunJobs, csrf, post_form
 
 
 async def test_ticket_page_is_private_and_its_qr_verifies_at_the_door(

@@ -18,7 +18,7 @@ from community.models import OutboxMessage
 from community.services.mail import outbox as mail
 from community.services.seats.registrations import RegistrationService
 from community.tasks import email as email_tasks
-from tests.pages.conftest import MakeEvent
+from tests.helpers.public import MakeEvent
 
 
 class SmtpSink:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import secrets
-from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -19,14 +15,7 @@ from community.models import Event, EventStatus, SoldOutMode, Theme
 from community.queue import make_queues
 from community.services.seats.hooks import InventoryHooks, PromotionHooks
 from community.services.seats.registrations import RegistrationService
-from community.tasks import email as email_tasks
-
-MakeEvent = Callable[..., Awaitable[Event]]
-EMAIL_TASKS = {
-    "send_ticket_email": email_tasks.send_ticket_email,
-    "send_signin_email": email_tasks.send_signin_email,
-    "deliver_email": email_tasks.deliver_email,
-}
+from tests.helpers.public import EMAIL_TASKS, MakeEvent, RunJobs
 
 
 @pytest.fixture
@@ -95,32 +84,6 @@ def registrations(
     )
 
 
-async def csrf(client: AsyncTestClient[Litestar], path: str = "/my-tickets") -> str:
-    """The CSRF token of the signed-in and personal pages (the shared event pages carry
-    none: their forms are checked by origin)."""
-    if "csrftoken" not in client.cookies:
-        await client.get(path)
-    return client.cookies.get("csrftoken") or ""
-
-
-async def post_form(
-    client: AsyncTestClient[Litestar],
-    path: str,
-    data: dict[str, str],
-    *,
-    htmx: bool = False,
-    follow_redirects: bool = False,
-) -> Any:
-    token = await csrf(client)
-    headers = {"x-csrftoken": token}
-    if htmx:
-        headers["hx-request"] = "true"
-    return await client.post(path, data=data, headers=headers, follow_redirects=follow_redirects)
-
-
-RunJobs = Callable[[], Awaitable[list[tuple[str, Any]]]]
-
-
 @pytest.fixture
 def run_email_jobs(
     settings: Settings, redis: Redis, session_maker: async_sessionmaker[AsyncSession]
@@ -149,9 +112,3 @@ def run_email_jobs(
             done.append((job.function, await function(ctx, **job.kwargs)))
 
     return run
-
-
-def ticket_token_in(text: str) -> str:
-    match = re.search(r"/tickets/([A-Za-z0-9_-]{16,64})", text)
-    assert match, "no ticket link in the answer"
-    return match.group(1)

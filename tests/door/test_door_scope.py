@@ -10,7 +10,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import EventStatus, User
-from tests.checkin.factory import add_people, make_event
+from tests.helpers.ledger_rows import add_people, make_event
 
 Client = AsyncTestClient[Litestar]
 

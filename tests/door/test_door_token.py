@@ -25,8 +25,8 @@ from community.db import (
 from community.models import Role, User
 from community.services.door import checkin
 from community.services.tickets.signatures import ticket_signer
-from tests.checkin.factory import add_people, make_event
-from tests.conftest import make_user
+from tests.helpers.ledger_rows import add_people, make_event
+from tests.helpers.web import make_user
 
 Client = AsyncTestClient[Litestar]
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.pages.conftest import MakeEvent
+from tests.helpers.public import MakeEvent
 
 Client = AsyncTestClient[Litestar]
 TEMPLATES = Path(__file__).resolve().parents[2] / "templates"

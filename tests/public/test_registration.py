@@ -13,7 +13,7 @@ from community.app import create_app
 from community.config import VisitorLimitSettings
 from community.models import Channel, Registration, SoldOutMode
 from community.services.seats.registrations import RegistrationService
-from tests.pages.conftest import MakeEvent, RunJobs, post_form, ticket_token_in
+from tests.helpers.public import MakeEvent, RunJobs, post_form, ticket_token_in
 
 
 async def count_registrations(

@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, EventStatus, SoldOutMode, Theme
 from community.services.seats.registrations import RegistrationService
-from tests.pages.conftest import MakeEvent
+from tests.helpers.public import MakeEvent
 
 Client = AsyncTestClient[Litestar]
 
