@@ -1,6 +1,6 @@
 """Random sequences of registrations, cancellations and setting changes against a plain model.
 
-The model below is the inventory model of the design notes written as naively as possible;
+The model below is the inventory model of docs/inventory.md written as naively as possible;
 after every step the Redis state must match it exactly, seat numbers included.
 """
 
