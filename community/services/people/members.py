@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 import idna
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -31,6 +31,23 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(ch)[0] == "C" for ch in text)
 
 
+def plain_ascii_domain(domain: str) -> bool:
+    """Lower-case letters, digits and inner hyphens, no "--" anywhere: IDNA leaves such a
+    domain as it is, so it is not asked on every registration of a rush."""
+    return domain.isascii() and "--" not in domain and all(map(LABEL_RE.match, domain.split(".")))
+
+
+def _ascii_domain(domain: str) -> str:
+    if plain_ascii_domain(domain):
+        return domain
+    try:
+        return str(idna.encode(domain, uts46=True).decode("ascii"))
+    except (idna.IDNAError, UnicodeError):
+        raise ValueError(
+            "Enter a valid e-mail address: the part after the @ is not a domain."
+        ) from None
+
+
 def normalise_email(raw: str) -> str:
     """The form profiles are matched by: trimmed, lower-case, domain in IDNA (xn--) form.
 
@@ -49,12 +66,7 @@ def normalise_email(raw: str) -> str:
     too_long = f"Each part of the domain can be at most {MAX_LABEL} characters long."
     if any(len(label) > MAX_LABEL for label in domain.split(".")):
         raise ValueError(too_long)
-    try:
-        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError):
-        raise ValueError(
-            "Enter a valid e-mail address: the part after the @ is not a domain."
-        ) from None
+    ascii_domain = _ascii_domain(domain)
     labels = ascii_domain.split(".")
     if any(len(label) > MAX_LABEL for label in labels):
         raise ValueError(too_long)
@@ -165,3 +177,18 @@ async def resolve_member(
             .on_conflict_do_nothing(index_elements=["platform", "external_id"])
         )
     return member
+
+
+async def remember_photo(
+    session: AsyncSession, platform: str, external_id: str, photo_url: str | None
+) -> None:
+    """The profile photo the platform shows for this member now (None: it shows none)."""
+    await session.execute(
+        update(MemberIdentity)
+        .where(
+            MemberIdentity.platform == platform,
+            MemberIdentity.external_id == external_id,
+            MemberIdentity.photo_url.is_distinct_from(photo_url),
+        )
+        .values(photo_url=photo_url)
+    )
