@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check community tests bench
 	$(BIN)/mypy community
 	$(BIN)/lint-imports
+	@! grep -rnE '^\s*(from|import) tests\b' bench || (echo 'bench/ must not import tests/'; exit 1)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix community tests bench
