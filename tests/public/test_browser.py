@@ -170,6 +170,8 @@ async def test_live_seat_count_refreshes_by_itself(
 ) -> None:
     event = await make_event(theme=Theme.LUMA, capacity=12, reserve=0)
     page = await new_page(browser)
+    refused: list[str] = []
+    page.on("console", lambda m: refused.append(m.text) if "Content Security" in m.text else None)
     await page.goto(f"{live_server}/events/{event.slug}")
     await expect(page.locator("#live-seats")).to_contain_text("12 spots left")
     for i in range(3):
@@ -177,6 +179,24 @@ async def test_live_seat_count_refreshes_by_itself(
     # No reload: the fragment polls every few seconds.
     await expect(page.locator("#live-seats")).to_contain_text("9 spots left", timeout=9000)
     await expect(page.locator("#going")).to_contain_text("3 going")
+    assert refused == [], refused  # the poll needs nothing the security policy forbids
+    await page.context.close()
+
+
+async def test_a_hidden_tab_does_not_poll_the_seat_count(
+    browser: Browser, live_server: str, make_event: MakeEvent
+) -> None:
+    event = await make_event(capacity=12, reserve=0)
+    page = await new_page(browser)
+    # The tab is in the background from the start (another tab in front).
+    await page.add_init_script(
+        "Object.defineProperty(document, 'hidden', {get: () => true, configurable: true})"
+    )
+    polls: list[str] = []
+    page.on("request", lambda r: polls.append(r.url) if "/live" in r.url else None)
+    await page.goto(f"{live_server}/events/{event.slug}")
+    await page.wait_for_timeout(6500)  # more than one 5 s poll
+    assert polls == [], polls
     await page.context.close()
 
 
