@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,7 +21,6 @@ from community.controllers.public import remember_places
 from community.controllers.public_register import (
     MAX_EMAIL,
     client_address,
-    is_htmx,
     mask_email,
 )
 from community.controllers.public_render import base_context, fragment
@@ -97,7 +97,7 @@ class MyTicketsController(Controller):
     @post("/", name="my_tickets:request_link", status_code=200)
     async def request_link(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
@@ -108,7 +108,7 @@ class MyTicketsController(Controller):
 
         def answer(status: int, **context: Any) -> Response[Any]:
             context = {"email": raw[:MAX_EMAIL], "errors": {}, "sent": "", **context}
-            if is_htmx(request):
+            if request.htmx:
                 full = base_context(pages.DEFAULT_THEME, **context)
                 return fragment(request, "public/my_tickets_form.html", full, status_code=status)
             return _page(request, "public/my_tickets_signin.html", status_code=status, **context)

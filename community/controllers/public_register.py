@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, post
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -94,10 +95,6 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def is_htmx(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("hx-request") == "true"
-
-
 def since_label(moment: datetime | None, timezone: str) -> str:
     if moment is None:
         return ""
@@ -118,7 +115,7 @@ def registration_service(
 
 
 async def _answer(
-    request: Request[Any, Any, Any],
+    request: HTMXRequest,
     session: AsyncSession,
     redis: Redis,
     settings: Settings,
@@ -134,7 +131,7 @@ async def _answer(
     context = await event_page_context(
         session, redis, settings, event, form=form, errors=errors, notice=notice, outcome=outcome
     )
-    if is_htmx(request):
+    if request.htmx:
         return fragment(request, "public/register_answer.html", context, status_code=status_code)
     template = f"themes/{context['theme']}/event.html"
     return html_page(request, template, context, status_code=status_code, cache_control="no-store")
@@ -158,7 +155,7 @@ class RegistrationController(Controller):
     )
     async def register(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         slug: str,
         db_session: AsyncSession,
         redis: Redis,
@@ -227,7 +224,7 @@ class RegistrationController(Controller):
 
         waitlisted = registered.status == RegistrationStatus.WAITLISTED
         place = [registered.registration_id]
-        if not is_htmx(request):
+        if not request.htmx:
             # Post/redirect/get: a reload of the ticket page never submits the form again.
             redirect = Redirect(f"/tickets/{registered.ticket_token}?new=1", status_code=303)
             return remember_places(redirect, request, settings, place)
@@ -249,7 +246,7 @@ class RegistrationController(Controller):
     )
     async def resend(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         slug: str,
         db_session: AsyncSession,
         redis: Redis,
