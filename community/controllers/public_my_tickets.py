@@ -27,6 +27,7 @@ from community.controllers.public_render import base_context, fragment
 from community.controllers.public_tickets import private_page
 from community.services.access import magic_links, visitor_places
 from community.services.access import visitor_limits as limits
+from community.services.access.limiter import wait_text
 from community.services.jobs import queue_signin_email
 from community.services.people.members import normalise_email
 from community.sessions import SESSION_ID_KEY, start_session
@@ -123,9 +124,7 @@ class MyTicketsController(Controller):
         wait = await limits.hit(redis, settings, limits.SIGNIN_PER_ADDRESS, address)
         wait = wait or await limits.hit(redis, settings, limits.SIGNIN_PER_EMAIL, email)
         if wait:
-            return answer(
-                429, notice=f"Too many links asked for. Try again in {limits.wait_text(wait)}."
-            )
+            return answer(429, notice=f"Too many links asked for. Try again in {wait_text(wait)}.")
         member = await tickets.member_by_email(db_session, email)
         if member is not None and await tickets.member_tickets(db_session, member.id):
             await queue_signin_email(request.app.state["queues"], member.id, email)

@@ -29,6 +29,7 @@ from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services.access import visitor_limits as limits
+from community.services.access.limiter import wait_text
 from community.services.jobs import queue_ticket_email
 from community.services.people.members import MAX_EMAIL, MAX_NAME, clean_name, normalise_email
 from community.services.seats.native_registrations import register_native
@@ -192,7 +193,7 @@ class RegistrationController(Controller):
             return await again(
                 429,
                 notice="Too many registrations from your network just now. "
-                f"Please try again in {limits.wait_text(wait)}.",
+                f"Please try again in {wait_text(wait)}.",
             )
 
         service = registration_service(request, settings, redis)
@@ -273,7 +274,7 @@ class RegistrationController(Controller):
             return await _answer(
                 request, db_session, redis, settings, event, status_code=429,
                 form={"email": raw},
-                notice=f"Too many requests just now. Please try again in {limits.wait_text(wait)}.",
+                notice=f"Too many requests just now. Please try again in {wait_text(wait)}.",
             )  # fmt: skip
         # Counted whether or not the address is registered, so the answer tells nobody.
         wait = await limits.hit(redis, settings, limits.resend_per_email(settings), email)
@@ -283,7 +284,7 @@ class RegistrationController(Controller):
                 form={"email": raw},
                 notice="If this address is registered, its ticket was already sent a few "
                 "minutes ago: please check the inbox and the spam folder, or ask again in "
-                f"{limits.wait_text(wait)}.",
+                f"{wait_text(wait)}.",
             )  # fmt: skip
         registration = await active_registration(db_session, event.id, email)
         if registration is not None:
