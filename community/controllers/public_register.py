@@ -48,7 +48,7 @@ from community.views.ticket_pages import active_registration
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RegisterBoxOutcome:
     """What the registration box says after a submission (see public/_register.html)."""
 
     kind: str  # confirmed | waitlisted | already | resent | sold_out | closed
@@ -126,7 +126,7 @@ async def _answer(
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     notice: str = "",
-    outcome: Outcome | None = None,
+    outcome: RegisterBoxOutcome | None = None,
 ) -> Response[Any]:
     """The registration box again (htmx) or the whole page again (no JavaScript)."""
     context = await event_page_context(
@@ -205,7 +205,7 @@ class RegistrationController(Controller):
             field = exc.field if exc.field in ("name", "email") else "email"
             return await again(422, errors={field: exc.message})
         except AlreadyRegistered as exc:
-            outcome = Outcome(
+            outcome = RegisterBoxOutcome(
                 kind="already",
                 email=normalise_email(email),
                 email_hint=mask_email(normalise_email(email)),
@@ -215,9 +215,9 @@ class RegistrationController(Controller):
             )
             return await again(409, outcome=outcome)
         except SoldOutError:
-            return await again(409, outcome=Outcome(kind="sold_out"))
+            return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
         except RegistrationClosed as exc:
-            return await again(409, outcome=Outcome(kind="closed", message=exc.message))
+            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
         except EventNotFound:
             return missing_page(request)
         except RegistrationUnavailable as exc:
@@ -230,7 +230,7 @@ class RegistrationController(Controller):
             redirect = Redirect(f"/tickets/{registered.ticket_token}?new=1", status_code=303)
             return remember_places(redirect, request, settings, place)
         normalised = normalise_email(email)
-        outcome = Outcome(
+        outcome = RegisterBoxOutcome(
             kind="waitlisted" if waitlisted else "confirmed",
             email=normalised,
             email_hint=mask_email(normalised),
@@ -290,7 +290,7 @@ class RegistrationController(Controller):
         if registration is not None:
             await queue_ticket_email(request.app.state["queues"], registration.id, "resend")
         # The same answer either way: this form must not tell who is registered.
-        outcome = Outcome(kind="resent", email_hint=mask_email(email))
+        outcome = RegisterBoxOutcome(kind="resent", email_hint=mask_email(email))
         return await _answer(
             request, db_session, redis, settings, event, status_code=200, outcome=outcome
         )

@@ -244,7 +244,7 @@ class _Host:
 
 
 @dataclass(frozen=True)
-class Person:
+class Registrant:
     name: str
     email: str | None
     channel: str
@@ -414,7 +414,7 @@ class RegistrationService:
         email: str | None,
         channel: str = Channel.NATIVE,
         platform_member_id: str | None = None,
-    ) -> Person:
+    ) -> Registrant:
         """Validate who is registering; raises InvalidRegistration naming the field."""
         try:
             channel = Channel(channel).value
@@ -438,7 +438,7 @@ class RegistrationService:
         if member_id and len(member_id) > MAX_EXTERNAL_ID:
             raise InvalidRegistration("platform_member_id", "That member id is too long.")
         keys = self.keys.for_person(normalised, channel, member_id)
-        return Person(clean, normalised, channel, member_id, keys)
+        return Registrant(clean, normalised, channel, member_id, keys)
 
     # --- registering -------------------------------------------------------------------------
 
@@ -553,7 +553,7 @@ class RegistrationService:
     async def _record(
         self,
         event_id: UUID,
-        who: Person,
+        who: Registrant,
         *,
         status: RegistrationStatus,
         seat_no: int,
@@ -599,7 +599,7 @@ class RegistrationService:
     async def _insert(
         self,
         event_id: UUID,
-        who: Person,
+        who: Registrant,
         *,
         status: RegistrationStatus,
         seat_no: int,
@@ -680,7 +680,7 @@ class RegistrationService:
             # The reconciler will find the orphaned place; never mask the original failure.
             log.warning("could not give a seat back", extra={"error": type(exc).__name__})
 
-    async def _already_in_ledger(self, event_id: UUID, who: Person) -> AlreadyRegistered:
+    async def _already_in_ledger(self, event_id: UUID, who: Registrant) -> AlreadyRegistered:
         async with self.session_maker() as session:
             member = await find_member(
                 session, email=who.email, platform=who.channel, external_id=who.platform_member_id
