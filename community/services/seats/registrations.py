@@ -247,7 +247,7 @@ class _Host:
 
 
 @dataclass(frozen=True)
-class Person:
+class Registrant:
     name: str
     email: str | None
     channel: str
@@ -417,7 +417,7 @@ class RegistrationService:
         email: str | None,
         channel: str = Channel.NATIVE,
         platform_member_id: str | None = None,
-    ) -> Person:
+    ) -> Registrant:
         """Validate who is registering; raises InvalidRegistration naming the field."""
         try:
             channel = Channel(channel).value
@@ -441,7 +441,7 @@ class RegistrationService:
         if member_id and len(member_id) > MAX_EXTERNAL_ID:
             raise InvalidRegistration("platform_member_id", "That member id is too long.")
         keys = self.keys.for_person(normalised, channel, member_id)
-        return Person(clean, normalised, channel, member_id, keys)
+        return Registrant(clean, normalised, channel, member_id, keys)
 
     # --- registering -------------------------------------------------------------------------
 
@@ -556,7 +556,7 @@ class RegistrationService:
     async def _record(
         self,
         event_id: UUID,
-        who: Person,
+        who: Registrant,
         *,
         status: RegistrationStatus,
         seat_no: int,
@@ -602,7 +602,7 @@ class RegistrationService:
     async def _insert(
         self,
         event_id: UUID,
-        who: Person,
+        who: Registrant,
         *,
         status: RegistrationStatus,
         seat_no: int,
@@ -683,7 +683,7 @@ class RegistrationService:
             # The reconciler will find the orphaned place; never mask the original failure.
             log.warning("could not give a seat back", extra={"error": type(exc).__name__})
 
-    async def _already_in_ledger(self, event_id: UUID, who: Person) -> AlreadyRegistered:
+    async def _already_in_ledger(self, event_id: UUID, who: Registrant) -> AlreadyRegistered:
         async with self.session_maker() as session:
             member = await find_member(
                 session, email=who.email, platform=who.channel, external_id=who.platform_member_id
