@@ -91,6 +91,7 @@ from community.services.seats.one_statement_write import write_native_seat
 log = logging.getLogger("community.registrations")
 
 T = TypeVar("T")
+Answer = TypeVar("Answer")  # what the Traffic Cop answered, once its refusals are raised
 
 TICKET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_EXTERNAL_ID = 120
@@ -280,6 +281,21 @@ async def _unavailable_on_failure() -> AsyncIterator[None]:
     except (RedisError, InventoryBusy, DBAPIError, OSError, TimeoutError) as exc:
         log.warning("registration unavailable", extra={"error": type(exc).__name__})
         raise RegistrationUnavailable() from exc
+
+
+def refuse_if_refused(result: Already | SoldOut | Closed | Answer) -> Answer:
+    """Raise the refusal a Traffic Cop answer stands for (a place already held, sold out,
+    registration closed); return any other answer. The one mapping every way of taking a
+    seat (register, record a platform's, hold) goes through."""
+    if isinstance(result, Already):
+        raise AlreadyRegistered(
+            result.channel, result.since, waitlisted=result.state == PlaceState.WAITLISTED
+        )
+    if isinstance(result, SoldOut):
+        raise SoldOutError()
+    if isinstance(result, Closed):
+        raise RegistrationClosed()
+    return result
 
 
 def _place_state(status: RegistrationStatus, over_capacity: bool) -> PlaceState:
@@ -473,16 +489,7 @@ class RegistrationService:
                 result: Reserved = await self._gated(
                     event_id, lambda: self.inventory.reserve(event_id, who.keys, who.channel)
                 )
-                if isinstance(result, Already):
-                    raise AlreadyRegistered(
-                        result.channel,
-                        result.since,
-                        waitlisted=result.state == PlaceState.WAITLISTED,
-                    )
-                if isinstance(result, SoldOut):
-                    raise SoldOutError()
-                if isinstance(result, Closed):
-                    raise RegistrationClosed()
+                result = refuse_if_refused(result)
                 waitlisted = isinstance(result, JoinedWaitlist)
                 written = await self._record(
                     event_id,
@@ -528,14 +535,7 @@ class RegistrationService:
                     event_id,
                     lambda: self.inventory.admit_past_mirror(event_id, who.keys, who.channel),
                 )
-                if isinstance(result, Already):
-                    raise AlreadyRegistered(
-                        result.channel,
-                        result.since,
-                        waitlisted=result.state == PlaceState.WAITLISTED,
-                    )
-                if isinstance(result, Closed):
-                    raise RegistrationClosed()
+                result = refuse_if_refused(result)
                 over = isinstance(result, OverCapacity)
                 written = await self._record(
                     event_id,
@@ -722,12 +722,7 @@ class RegistrationService:
             result = await self._gated(
                 event_id, lambda: self.inventory.hold(event_id, who.keys, who.channel, ttl_s=ttl_s)
             )
-        if isinstance(result, Already):
-            raise AlreadyRegistered(
-                result.channel, result.since, waitlisted=result.state == PlaceState.WAITLISTED
-            )
-        if isinstance(result, Closed):
-            raise RegistrationClosed()
+        result = refuse_if_refused(result)
         if not isinstance(result, Seat) or result.expires_at is None:
             raise SoldOutError()
         return HeldSeat(event_id, result.seat_no, result.expires_at)
