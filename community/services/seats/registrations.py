@@ -489,16 +489,18 @@ class RegistrationService:
                 result: Reserved = await self._gated(
                     event_id, lambda: self.inventory.reserve(event_id, who.keys, who.channel)
                 )
-                result = refuse_if_refused(result)
-                waitlisted = isinstance(result, JoinedWaitlist)
+                taken = refuse_if_refused(result)
+                # What is left once the refusals are raised (mypy cannot subtract from a union).
+                assert isinstance(taken, Seat | JoinedWaitlist)
+                waitlisted = isinstance(taken, JoinedWaitlist)
                 written = await self._record(
                     event_id,
                     who,
                     status=RegistrationStatus.WAITLISTED
                     if waitlisted
                     else RegistrationStatus.CONFIRMED,
-                    seat_no=0 if isinstance(result, JoinedWaitlist) else result.seat_no,
-                    generation=result.generation,
+                    seat_no=0 if isinstance(taken, JoinedWaitlist) else taken.seat_no,
+                    generation=taken.generation,
                     external_id=external_id,
                     listing_id=listing_id,
                     ticket_mail=ticket_mail,
@@ -535,16 +537,18 @@ class RegistrationService:
                     event_id,
                     lambda: self.inventory.admit_past_mirror(event_id, who.keys, who.channel),
                 )
-                result = refuse_if_refused(result)
-                over = isinstance(result, OverCapacity)
+                taken_past = refuse_if_refused(result)
+                # What is left once the refusals are raised (mypy cannot subtract from a union).
+                assert isinstance(taken_past, Seat | OverCapacity)
+                over = isinstance(taken_past, OverCapacity)
                 written = await self._record(
                     event_id,
                     who,
                     status=RegistrationStatus.CONFIRMED,
-                    seat_no=0 if isinstance(result, OverCapacity) else result.seat_no,
-                    generation=result.generation,
+                    seat_no=0 if isinstance(taken_past, OverCapacity) else taken_past.seat_no,
+                    generation=taken_past.generation,
                     over_capacity=over,
-                    past_mirror=over or bool(getattr(result, "raced", False)),
+                    past_mirror=over or bool(getattr(taken_past, "raced", False)),
                     external_id=external_id,
                     listing_id=listing_id,
                 )
