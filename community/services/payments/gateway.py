@@ -72,7 +72,8 @@ class Refund:
     metadata: dict[str, str]
 
 
-def _intent(obj: Any) -> Intent:
+def _intent(stripe_object: Any) -> Intent:
+    obj = stripe_object.to_dict() if hasattr(stripe_object, "to_dict") else dict(stripe_object)
     metadata = obj.get("metadata") or {}
     return Intent(
         id=str(obj["id"]),
@@ -84,7 +85,8 @@ def _intent(obj: Any) -> Intent:
     )
 
 
-def _refund(obj: Any) -> Refund:
+def _refund(stripe_object: Any) -> Refund:
+    obj = stripe_object.to_dict() if hasattr(stripe_object, "to_dict") else dict(stripe_object)
     metadata = obj.get("metadata") or {}
     return Refund(
         id=str(obj["id"]),

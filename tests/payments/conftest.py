@@ -1,0 +1,188 @@
+"""The payments rig: a real localstripe (our stand-in launcher) and a webhook relay.
+
+localstripe signs each event with our endpoint's secret and POSTs it over HTTP to the relay
+here. The relay keeps every delivery (body and Stripe-Signature header, untouched), so a test
+can hand a webhook to the app once, twice, late or out of order, through the real endpoint.
+With `forward_to` set (a live server), it passes each delivery on at once, as Stripe would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import httpx
+import pytest
+from aiohttp import web
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from community.config import Settings, StripeSettings
+from community.sandbox.stripe_standin import StripeStandIn, _free_port
+
+WEBHOOK_SECRET = "whsec_test_" + "k" * 24
+
+
+@dataclass
+class Delivery:
+    body: bytes
+    signature: str
+
+    @property
+    def event(self) -> dict[str, Any]:
+        return json.loads(self.body)
+
+    @property
+    def type(self) -> str:
+        return str(self.event["type"])
+
+    @property
+    def intent_id(self) -> str:
+        return str(self.event["data"]["object"]["id"])
+
+
+@dataclass
+class WebhookRelay:
+    """Receives localstripe's webhooks; keeps them, or forwards them to a live app."""
+
+    url: str = ""
+    deliveries: list[Delivery] = field(default_factory=list)
+    forward_to: str | None = None
+    forwarded: list[int] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def receive(self, request: web.Request) -> web.Response:
+        delivery = Delivery(await request.read(), request.headers.get("Stripe-Signature", ""))
+        self.deliveries.append(delivery)
+        self.arrived.set()
+        if self.forward_to:
+            async with httpx.AsyncClient() as client:
+                answer = await client.post(
+                    self.forward_to,
+                    content=delivery.body,
+                    headers={
+                        "content-type": "application/json",
+                        "stripe-signature": delivery.signature,
+                    },
+                )
+            self.forwarded.append(answer.status_code)
+            return web.Response(status=answer.status_code)
+        return web.Response(text="kept")
+
+    async def wait_for(
+        self, intent_id: str, event_type: str, *, timeout: float = 10.0, count: int = 1
+    ) -> list[Delivery]:
+        """The deliveries of `event_type` for this PaymentIntent, once `count` have come."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [
+                d for d in self.deliveries if d.intent_id == intent_id and d.type == event_type
+            ]
+            if len(found) >= count:
+                return found
+            left = deadline - time.monotonic()
+            assert left > 0, f"no {event_type} webhook for {intent_id} within {timeout}s"
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), min(left, 0.5))
+            except TimeoutError:
+                pass
+
+
+@pytest.fixture(scope="session")
+async def webhook_relay() -> AsyncIterator[WebhookRelay]:
+    relay = WebhookRelay()
+    app = web.Application()
+    app.router.add_post("/stripe", relay.receive)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    port = _free_port("127.0.0.1")
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    relay.url = f"http://127.0.0.1:{port}/stripe"
+    yield relay
+    await runner.cleanup()
+
+
+@pytest.fixture(scope="session")
+async def stripe_standin(webhook_relay: WebhookRelay) -> AsyncIterator[StripeStandIn]:
+    """localstripe in its own process for the whole run (each test's intents are its own)."""
+    standin = StripeStandIn(webhook_url=webhook_relay.url, webhook_secret=WEBHOOK_SECRET)
+    await standin.astart()
+    yield standin
+    await standin.astop()
+
+
+def stripe_settings(standin: StripeStandIn, **overrides: Any) -> StripeSettings:
+    return replace(
+        StripeSettings(
+            secret_key="sk_test_" + secrets.token_hex(12),
+            publishable_key="pk_test_" + secrets.token_hex(12),
+            webhook_secret=WEBHOOK_SECRET,
+            api_base=standin.base_url,
+        ),
+        **overrides,
+    )
+
+
+@pytest.fixture
+def settings(base_settings: Settings, stripe_standin: StripeStandIn) -> Settings:
+    """Each test: its own Redis prefix (as everywhere) and Stripe pointing at the stand-in."""
+    return replace(
+        base_settings,
+        redis_prefix=f"t{secrets.token_hex(6)}:",
+        stripe=stripe_settings(stripe_standin),
+    )
+
+
+@pytest.fixture
+def relay(webhook_relay: WebhookRelay) -> Iterator[WebhookRelay]:
+    webhook_relay.forward_to = None
+    yield webhook_relay
+    webhook_relay.forward_to = None
+
+
+async def stand_in_pays(
+    standin: StripeStandIn, client_secret: str, card: str = "4242424242424242"
+) -> httpx.Response:
+    """What the fake Stripe.js does when the person presses Pay: the card, then confirm."""
+    intent_id = client_secret.split("_secret_")[0]
+    async with httpx.AsyncClient() as client:
+        return await client.post(
+            f"{standin.base_url}/v1/payment_intents/{intent_id}/_authenticate/card",
+            content=json.dumps(
+                {
+                    "key": "pk_test_browser",
+                    "client_secret": client_secret,
+                    "card": {"number": card, "exp_month": "12", "exp_year": "2030", "cvc": "123"},
+                }
+            ),
+        )
+
+
+async def deliver(
+    client: AsyncTestClient[Litestar], delivery: Delivery, *, signature: str | None = None
+) -> httpx.Response:
+    """Hand one webhook to the app's endpoint, as Stripe sends it."""
+    return await client.post(
+        "/webhooks/stripe",
+        content=delivery.body,
+        headers={
+            "content-type": "application/json",
+            "stripe-signature": delivery.signature if signature is None else signature,
+        },
+    )
+
+
+Eventually = Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.05)
