@@ -79,6 +79,8 @@ class PoolSettings:
 
     redis_size: int = 128
     redis_wait_s: float = 2.0
+    # A Redis reply slower than this is a frozen server (plus one immediate retry).
+    redis_socket_timeout_s: float = 10.0
     db_size: int = 20
     db_overflow: int = 10
     db_wait_s: float = 3.0
@@ -259,6 +261,7 @@ def _pools(env: dict[str, str]) -> PoolSettings:
     return PoolSettings(
         redis_size=_int(env, "REDIS_POOL_SIZE", 128, 4, 10000),
         redis_wait_s=_seconds(env, "REDIS_POOL_WAIT", 2.0, 0.01, 60),
+        redis_socket_timeout_s=_seconds(env, "REDIS_SOCKET_TIMEOUT", 10.0, 0.5, 300),
         db_size=_int(env, "DATABASE_POOL_SIZE", 20, 2, 1000),
         db_overflow=_int(env, "DATABASE_POOL_OVERFLOW", 10, 0, 1000),
         db_wait_s=_seconds(env, "DATABASE_POOL_WAIT", 3.0, 0.01, 60),

@@ -62,7 +62,7 @@ def make_queue_redis(settings: Settings, redis: Redis, *, extra_connections: int
 
 
 def connect(settings: Settings, url: str, max_connections: int, **options: Any) -> Redis:
-    options.update(socket_connect_timeout=5, socket_timeout=10)
+    options.update(socket_connect_timeout=5, socket_timeout=settings.pools.redis_socket_timeout_s)
     if is_cluster_url(url):
         # A cluster client routes each key to its node and offers the same commands, so
         # callers type it as `Redis`. Its pools (one per node) do not wait: a full one raises

@@ -76,6 +76,15 @@ def load_task_modules() -> None:
 
 
 CONCURRENCY = 10
+
+
+def dequeue_wait_s(settings: Settings) -> float:
+    """How long a consumer's blocking wait for a job lasts before it asks again. SAQ's default
+    (forever) ran into the socket timeout on an idle queue, which read as a Redis outage: the
+    consumers backed off for seconds while jobs came in."""
+    return settings.pools.redis_socket_timeout_s / 2
+
+
 WORKER_DB_POOL_SIZE = 5
 
 
@@ -127,6 +136,7 @@ def make_workers(
                 cron_jobs=registry.CRON_JOBS if name == "default" else None,
                 startup=startup,
                 concurrency=concurrency,
+                dequeue_timeout=dequeue_wait_s(settings),
                 grace_s=settings.worker_grace_s,
             )
         )

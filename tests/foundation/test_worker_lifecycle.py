@@ -152,6 +152,30 @@ def test_a_redis_outage_is_logged_once_and_waited_out_with_backoff(
     assert worker.stop() < 5
 
 
+async def test_an_idle_worker_is_not_taken_for_an_outage(
+    start_worker: object, worker_database: str
+) -> None:
+    """Waiting for work longer than Redis's socket timeout (and its one retry) is no outage:
+    no log line, no backoff, and the next job is taken at once."""
+    worker: RunningWorker = start_worker(REDIS_SOCKET_TIMEOUT="1")  # type: ignore[operator]
+    before = len(worker.lines())
+    await asyncio.sleep(4)
+    idle = worker.lines()[before:]
+    assert not any("job queue" in line for line in idle), idle
+
+    redis = Redis.from_url(worker.settings.redis_url or "")
+    key = f"idle:{uuid.uuid4()}"
+    queued = time.monotonic()
+    await make_queues(worker.settings, redis)["urgent"].enqueue(
+        "send_signin_email", key=key, member_id=str(uuid.uuid4()), email="nobody@example.com"
+    )
+    await redis.aclose()
+    while (await _job_status(worker, key))[0] != "complete":
+        assert time.monotonic() - queued < 2, "the idle worker was slow to take the job"
+        await asyncio.sleep(0.05)
+    assert worker.stop() < 5
+
+
 async def test_sigterm_lets_the_job_in_flight_finish_within_the_grace(
     start_worker: object, worker_database: str
 ) -> None:
