@@ -71,9 +71,11 @@ class Payment(UUIDv7AuditBase):
             postgresql_where=text("stripe_payment_intent_id IS NOT NULL"),
         ),
         Index("ix_payments_event_created", "event_id", "created_at"),
-        Index("ix_payments_open_expiry", "hold_expires_at", postgresql_where=text(
-            "status = 'holding'"
-        )),  # fmt: skip
+        Index(
+            "ix_payments_open_expiry",
+            "hold_expires_at",
+            postgresql_where=text("status = 'holding'"),
+        ),
         Index("ix_payments_registration", "registration_id"),
         Index(
             "ix_payments_refund_pending",

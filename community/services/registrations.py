@@ -546,6 +546,25 @@ class RegistrationService:
                     return written
         raise RegistrationUnavailable("Too many people are registering at once; please try again.")
 
+    async def record_waiting(
+        self, event_id: UUID, who: Person, generation: str
+    ) -> Registered | None:
+        """Write down a waitlist place the Traffic Cop just gave (a paid event's checkout
+        found it full), with its "waitlisted" e-mail row; None when the ledger proved Redis
+        stale (it was rebuilt: ask the Traffic Cop again)."""
+        async with _unavailable_on_failure():
+            written = await self._record(
+                event_id,
+                who,
+                status=RegistrationStatus.WAITLISTED,
+                seat_no=0,
+                generation=generation,
+                ticket_mail=True,
+            )
+        if written is not None:
+            await self.hooks.fire(event_id, who.channel)
+        return written
+
     async def record_platform_registration(
         self,
         event_id: UUID,

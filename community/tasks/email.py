@@ -114,6 +114,11 @@ async def queue_signin_email(queues: dict[str, Queue], member_id: UUID, email: s
     )
 
 
+async def queue_delivery(queues: dict[str, Queue], outbox_id: UUID) -> None:
+    """Send one outbox row (composed already): once, whoever asks and however often."""
+    await _queue_delivery(queues, outbox_id)
+
+
 async def _queue_delivery(queues: dict[str, Queue], outbox_id: UUID) -> None:
     await queues["urgent"].enqueue(
         "deliver_email",

@@ -9,21 +9,37 @@ With `forward_to` set (a live server), it passes each delivery on at once, as St
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from uuid import UUID
 
 import httpx
 import pytest
 from aiohttp import web
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+from saq import Queue
+from saq.job import Status
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings, StripeSettings
+from community.models import Event, EventStatus, SoldOutMode, Theme
+from community.queue import make_queues
 from community.sandbox.stripe_standin import StripeStandIn, _free_port
+from community.services.inventory_hooks import InventoryHooks, PromotionHooks, RegistrationHooks
+from community.services.payments.context import Payments
+from community.services.payments.gateway import StripeGateway
+from community.services.registrations import RegistrationService
+from community.tasks import registry
+from community.tasks.payments import PaymentQueue
+from community.worker import load_task_modules
 
 WEBHOOK_SECRET = "whsec_test_" + "k" * 24
 
@@ -75,10 +91,10 @@ class WebhookRelay:
         return web.Response(text="kept")
 
     async def wait_for(
-        self, intent_id: str, event_type: str, *, timeout: float = 10.0, count: int = 1
+        self, intent_id: str, event_type: str, *, within_s: float = 10.0, count: int = 1
     ) -> list[Delivery]:
         """The deliveries of `event_type` for this PaymentIntent, once `count` have come."""
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + within_s
         while True:
             found = [
                 d for d in self.deliveries if d.intent_id == intent_id and d.type == event_type
@@ -86,12 +102,10 @@ class WebhookRelay:
             if len(found) >= count:
                 return found
             left = deadline - time.monotonic()
-            assert left > 0, f"no {event_type} webhook for {intent_id} within {timeout}s"
+            assert left > 0, f"no {event_type} webhook for {intent_id} within {within_s}s"
             self.arrived.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.arrived.wait(), min(left, 0.5))
-            except TimeoutError:
-                pass
 
 
 @pytest.fixture(scope="session")
@@ -178,11 +192,143 @@ async def deliver(
     )
 
 
-Eventually = Callable[[Callable[[], Awaitable[bool]]], Awaitable[None]]
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
+async def eventually(check: Callable[[], Awaitable[bool]], within_s: float = 10.0) -> None:
+    deadline = time.monotonic() + within_s
     while not await check():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.05)
+
+
+# --- the service under test, wired as the app and the worker wire it ------------------------
+
+
+MakeEvent = Callable[..., Awaitable[Event]]
+
+
+@pytest.fixture
+def make_paid_event(session_maker: async_sessionmaker[AsyncSession]) -> MakeEvent:
+    """A published paid event (EUR 15 by default); nothing in Redis until first use."""
+
+    async def make(
+        *,
+        capacity: int = 20,
+        reserve: int = 0,
+        mode: SoldOutMode = SoldOutMode.SOLD_OUT,
+        price_cents: int = 1500,
+        currency: str = "EUR",
+        theme: Theme = Theme.MEETUP,
+        starts_in: timedelta = timedelta(days=10),
+        **fields: Any,
+    ) -> Event:
+        token = secrets.token_hex(4)
+        start = (datetime.now(UTC) + starts_in).replace(microsecond=0)
+        values: dict[str, Any] = {
+            "slug": f"paid-{token}",
+            "title": f"Paid Workshop {token}",
+            "summary": "A hands-on evening: bring a laptop.",
+            "description_md": "Hands-on **asyncio** workshop.",
+            "starts_at": start,
+            "ends_at": start + timedelta(hours=3),
+            "timezone": "Europe/Berlin",
+            "organiser_name": "Berlin Python Community",
+            "group_name": "Berlin Python Meetup",
+            "venue_name": "Factory Görlitzer Park",
+            "address": "Lohmühlenstraße 65",
+            "city": "Berlin",
+            "country": "DE",
+            "theme": theme,
+            "capacity": capacity,
+            "native_reserve": reserve,
+            "soldout_mode": mode,
+            "status": EventStatus.PUBLISHED,
+            "published_at": datetime.now(UTC) - timedelta(days=1),
+            "price_cents": price_cents,
+            "currency": currency,
+        }
+        values.update(fields)
+        event = Event(**values)
+        async with session_maker() as session, session.begin():
+            session.add(event)
+        return event
+
+    return make
+
+
+@pytest.fixture
+async def gateway(settings: Settings) -> AsyncIterator[StripeGateway]:
+    gateway = StripeGateway(settings.stripe)
+    yield gateway
+    await gateway.aclose()
+
+
+@dataclass
+class Rig:
+    """The payments services as the app wires them, with this test's own listeners, and a
+    worker that runs whatever jobs they queued (scheduled ones only once due)."""
+
+    payments: Payments
+    queues: dict[str, Queue]
+    ctx: dict[str, Any]
+    mirror_fired: list[UUID] = field(default_factory=list)
+
+    async def run_jobs(self) -> list[tuple[str, Any]]:
+        load_task_modules()
+        done: list[tuple[str, Any]] = []
+        idle = 0
+        while idle < 2:
+            idle += 1
+            for name in ("urgent", "default"):
+                job = await self.queues[name].dequeue(timeout=0.05)
+                if job is None:
+                    continue
+                idle = 0
+                self.ctx["job"] = job
+                result = await registry.TASKS[job.function](self.ctx, **job.kwargs)
+                await job.finish(Status.COMPLETE, result=result)
+                done.append((job.function, result))
+        return done
+
+
+@pytest.fixture
+def rig(
+    settings: Settings,
+    redis: Redis,
+    session_maker: async_sessionmaker[AsyncSession],
+    gateway: StripeGateway,
+) -> Rig:
+    queues = make_queues(settings, redis)
+    jobs = PaymentQueue(queues)
+    freed, cancelled, changed = InventoryHooks(), RegistrationHooks(), InventoryHooks()
+    registrations = RegistrationService.build(
+        settings,
+        redis,
+        session_maker,
+        hooks=changed,
+        promotions=PromotionHooks(),
+        paid_waitlist=freed,
+        cancellations=cancelled,
+    )
+    payments = Payments(settings, registrations, gateway, jobs)
+
+    async def offer(event_id: UUID, channel: str) -> None:
+        await jobs.offer_seats(event_id)
+
+    async def settle(event_id: UUID, registration_id: UUID) -> None:
+        await jobs.settle(registration_id)
+
+    freed.add(offer)
+    cancelled.add(settle)
+    ctx = {
+        "settings": settings,
+        "redis": redis,
+        "session_maker": session_maker,
+        "queues": queues,
+        "payments": payments,
+    }
+    made = Rig(payments, queues, ctx)
+
+    async def seen(event_id: UUID, channel: str) -> None:
+        made.mirror_fired.append(event_id)
+
+    changed.add(seen)
+    return made

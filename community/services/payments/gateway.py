@@ -201,8 +201,6 @@ class StripeGateway:
         if not self.settings.webhook_secret or not signature:
             raise SignatureInvalid("missing signature")
         try:
-            return stripe.Webhook.construct_event(
-                payload, signature, self.settings.webhook_secret
-            )
+            return stripe.Webhook.construct_event(payload, signature, self.settings.webhook_secret)
         except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError):
             raise SignatureInvalid("bad signature") from None
