@@ -196,8 +196,7 @@ async def test_an_unpaid_hold_expires_its_seat_returns_and_its_intent_is_cancell
     row = await payment_row(session_maker, started.payment_id)
     # The job at the deadline (here: the sweep that finds it overdue) ends the hold.
     await _past(session_maker, row.id)
-    report = await sweep(rig.payments)
-    assert report.holds_ended == 1
+    await sweep(rig.payments)
     row = await payment_row(session_maker, started.payment_id)
     assert (row.status, row.intent_status, row.client_secret) == ("expired", "canceled", "")
     intent = await gateway.retrieve_intent(row.stripe_payment_intent_id or "")
