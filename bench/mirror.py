@@ -56,9 +56,9 @@ from community.queue import make_queues
 from community.redis_client import make_redis
 from community.sandbox.common import Person, SeedEvent
 from community.sandbox.runner import RunningSandbox, run_sandboxes
-from community.services.job_coalescing import Coalescer
-from community.services.platform_clients import use_sandbox_credentials
-from community.services.registrations import RegistrationError, RegistrationService
+from community.services.mirror.clients import use_sandbox_credentials
+from community.services.mirror.coalescing import Coalescer
+from community.services.seats.registrations import RegistrationError, RegistrationService
 from community.tasks import registry
 from community.tasks.mirror import (
     enqueue_event_mirror,

@@ -37,9 +37,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from community.config import Settings
 from community.models import Event, EventStatus, Registration, RegistrationStatus
-from community.services.inventory_hooks import InventoryHooks
-from community.services.members import resolve_member
-from community.services.registrations import (
+from community.services.people.members import resolve_member
+from community.services.seats.hooks import InventoryHooks
+from community.services.seats.registrations import (
     AlreadyRegistered,
     RegistrationService,
     SoldOutError,

@@ -133,7 +133,7 @@ def create_app(
                 # Start anyway: /healthz reports Redis as down and the queue reconnects later.
                 log.warning("job queue unavailable at start", extra={"error": type(exc).__name__})
         from community.db import app_session_maker
-        from community.services.page_versions import (
+        from community.services.events.page_versions import (
             install_page_versions,
             uninstall_page_versions,
         )

@@ -59,8 +59,8 @@ def _createuser_args(parser: argparse.ArgumentParser) -> None:
 
 @command("createuser", "create an owner, organiser or door-staff account", _createuser_args)
 def cmd_createuser(args: argparse.Namespace, settings: Settings) -> int:
-    from community.services.accounts import create_account
-    from community.services.users import UserError
+    from community.services.access.user_accounts import create_account
+    from community.services.access.users import UserError
 
     interactive = sys.stdin.isatty()
     email = args.email or (input("Email: ") if interactive else "")
@@ -132,7 +132,7 @@ def _demo_args(parser: argparse.ArgumentParser) -> None:
 
 @command("demo", "embedded services, sandbox platforms, a sample event; prints URLs", _demo_args)
 def cmd_demo(args: argparse.Namespace, settings: Settings) -> int:
-    from community.demo import run_demo
+    from community.demo.run import run_demo
 
     settings = prepare(settings)
     asyncio.run(run_demo(settings, host=args.host, port=args.port))
@@ -155,7 +155,7 @@ def _reconcile_args(parser: argparse.ArgumentParser) -> None:
     "reconcile", "rebuild seat counts in Redis from the database; report drift", _reconcile_args
 )
 def cmd_reconcile(args: argparse.Namespace, settings: Settings) -> int:
-    from community.services.reconcile import run_reconcile
+    from community.services.seats.reconcile import run_reconcile
 
     if args.grace < 0:
         print("--grace must be zero or more seconds.")

@@ -112,7 +112,7 @@ def make_workers(
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx.update(settings=settings, redis=redis, session_maker=session_maker, queues=queues)
-        from community.services.page_versions import install_page_versions
+        from community.services.events.page_versions import install_page_versions
         from community.tasks.email import install_promotion_mail
         from community.tasks.mirror import install_mirror
 

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 from community.config import Settings, load_settings
 from community.db import asyncpg_dsn, migrate
 from community.models import Role, User
-from community.services.passwords import hash_password
+from community.services.access.passwords import hash_password
 
 TEST_PASSWORD = "correct horse battery"
 

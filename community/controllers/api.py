@@ -21,13 +21,13 @@ from saq import Queue
 from community.controllers.api_limits import cancellation_limit, json_body_only, registration_limit
 from community.db import app_session_maker
 from community.errors import TOO_LARGE, ApiError, error_spec
-from community.services.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
-from community.services.native_registrations import (
+from community.services.people.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
+from community.services.seats.native_registrations import (
     cancel_by_ticket,
     mail_existing_ticket,
     register_native,
 )
-from community.services.registrations import (
+from community.services.seats.registrations import (
     AlreadyCancelled,
     AlreadyRegistered,
     EventNotFound,
@@ -65,7 +65,7 @@ ALREADY_REGISTERED = (
 
 
 class RegistrationRequest(msgspec.Struct):
-    # The limits of the event page's form and the member profiles (services.members).
+    # The limits of the event page's form and the member profiles (services.people.members).
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_NAME, examples=["Ada Lovelace"])]
     email: Annotated[
         str,

@@ -3,7 +3,7 @@ the body is declared JSON (so no web page can make its visitors' browsers regist
 with a "simple" text/plain form post), and the client is within its limits.
 
 The API stays public and keyless; it is limited like the event page's form, by the same
-limiter and counters (services.visitor_limits): per client address (behind TRUSTED_PROXIES,
+limiter and counters (services.access.visitor_limits): per client address (behind TRUSTED_PROXIES,
 community.forwarded) and per address and event.
 """
 
@@ -15,7 +15,7 @@ from litestar.connection import ASGIConnection
 from litestar.exceptions import HTTPException, TooManyRequestsException
 from litestar.handlers import BaseRouteHandler
 
-from community.services import visitor_limits as limits
+from community.services.access import visitor_limits as limits
 
 
 class UnsupportedMediaType(HTTPException):

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.auth import load_user, sign_in, sign_out
 from community.config import Settings
 from community.models import Role
-from community.services.login_throttle import Throttle, minutes_text
-from community.services.users import UserService
+from community.services.access.login_throttle import Throttle, minutes_text
+from community.services.access.users import UserService
 
 
 class LoginForm(Struct):

@@ -1,5 +1,5 @@
 """The door: a phone page that scans tickets, and the JSON endpoints it (and its offline queue)
-calls. Parsing and rendering only; community.services.checkin decides."""
+calls. Parsing and rendering only; community.services.door.checkin decides."""
 
 from __future__ import annotations
 
@@ -44,9 +44,9 @@ from community.errors import (
     error_spec,
 )
 from community.models import Event, Role, User
-from community.services import checkin
-from community.services.access import door_sees_emails
-from community.services.checkin import (
+from community.services.access.scope import door_sees_emails
+from community.services.door import checkin
+from community.services.door.checkin import (
     Actor,
     CheckinInputError,
     Op,
@@ -54,7 +54,7 @@ from community.services.checkin import (
     RosterEntry,
     Staff,
 )
-from community.services.tickets import ticket_signer
+from community.services.tickets.signatures import ticket_signer
 from community.sessions import SESSION_ID_KEY
 from community.templating import asset
 

@@ -36,19 +36,19 @@ from community.controllers.public_render import (
 )
 from community.controllers.same_origin import PUBLIC_FORM
 from community.models import Event, Registration
-from community.services import event_pages as pages
-from community.services import visitor_places
-from community.services.calendar import google_calendar_url, ics_for_event
-from community.services.event_covers import cover_for, cover_png, cover_svg
-from community.services.event_pages import PageState
-from community.services.event_seo import (
+from community.services.access import visitor_places
+from community.services.events.page_versions import seats_version
+from community.views import event_pages as pages
+from community.views.calendar import google_calendar_url, ics_for_event
+from community.views.covers import cover_for, cover_png, cover_svg
+from community.views.event_pages import PageState
+from community.views.seo import (
     event_json_ld,
     robots_txt,
     script_json,
     sitemap_xml,
     social_tags,
 )
-from community.services.page_versions import seats_version
 
 # Crawlers and link checkers ask HEAD; the server sends the headers without the body.
 GET_AND_HEAD = [HttpMethod.GET, HttpMethod.HEAD]

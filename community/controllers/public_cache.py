@@ -22,7 +22,7 @@ from litestar import MediaType, Request, Response
 from litestar.utils.scope.state import ScopeState
 
 from community.controllers.public_render import etag_for, not_modified
-from community.services import visitor_places
+from community.services.access import visitor_places
 
 # Cookies that make a page personal. Someone adding a personal variant of a public page
 # (e.g. "you're going") adds its cookie here, and its visitors skip the shared copy.

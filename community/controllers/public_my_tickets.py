@@ -25,13 +25,13 @@ from community.controllers.public_register import (
 )
 from community.controllers.public_render import base_context, fragment
 from community.controllers.public_tickets import private_page
-from community.services import event_pages as pages
-from community.services import magic_links, visitor_places
-from community.services import ticket_pages as tickets
-from community.services import visitor_limits as limits
-from community.services.members import normalise_email
+from community.services.access import magic_links, visitor_places
+from community.services.access import visitor_limits as limits
+from community.services.people.members import normalise_email
 from community.sessions import SESSION_ID_KEY, start_session
 from community.tasks.email import queue_signin_email
+from community.views import event_pages as pages
+from community.views import ticket_pages as tickets
 
 SESSION_KEY = "my_tickets_member"
 LINK_PROBLEMS = {

@@ -27,12 +27,10 @@ from community.controllers.public_render import fragment, html_page
 from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
-from community.services import event_pages as pages
-from community.services import visitor_limits as limits
-from community.services.event_pages import CHANNEL_LABELS
-from community.services.members import MAX_EMAIL, MAX_NAME, clean_name, normalise_email
-from community.services.native_registrations import register_native
-from community.services.registrations import (
+from community.services.access import visitor_limits as limits
+from community.services.people.members import MAX_EMAIL, MAX_NAME, clean_name, normalise_email
+from community.services.seats.native_registrations import register_native
+from community.services.seats.registrations import (
     AlreadyRegistered,
     EventNotFound,
     InvalidRegistration,
@@ -41,8 +39,10 @@ from community.services.registrations import (
     RegistrationUnavailable,
     SoldOutError,
 )
-from community.services.ticket_pages import active_registration
 from community.tasks.email import queue_ticket_email
+from community.views import event_pages as pages
+from community.views.event_pages import CHANNEL_LABELS
+from community.views.ticket_pages import active_registration
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from litestar.utils.empty import value_or_default
 from litestar.utils.scope.state import ScopeState
 
 from community.models import Theme
-from community.services.event_pages import DEFAULT_THEME
 from community.templating import STATIC
+from community.views.event_pages import DEFAULT_THEME
 
 THEMES = frozenset(t.value for t in Theme)
 THEME_COLOURS = {Theme.MEETUP: "#d42a44", Theme.LUMA: "#1f1f29"}

@@ -17,19 +17,19 @@ from community.config import Settings
 from community.controllers.public import calendar_download, missing_page
 from community.controllers.public_register import client_address, registration_service
 from community.controllers.public_render import NEVER_CACHE, base_context, html_page
-from community.services import event_pages as pages
-from community.services import ticket_pages as tickets
-from community.services import visitor_limits as limits
-from community.services.calendar import google_calendar_url, ics_for_event
-from community.services.event_covers import cover_svg
-from community.services.native_registrations import cancel_by_ticket
-from community.services.registrations import (
+from community.services.access import visitor_limits as limits
+from community.services.seats.native_registrations import cancel_by_ticket
+from community.services.seats.registrations import (
     AlreadyCancelled,
     NotCancellable,
     RegistrationUnavailable,
     TicketNotFound,
     attendee_cancel_refusal,
 )
+from community.views import event_pages as pages
+from community.views import ticket_pages as tickets
+from community.views.calendar import google_calendar_url, ics_for_event
+from community.views.covers import cover_svg
 
 PRIVATE_HEADERS = {"x-robots-tag": "noindex, nofollow", "referrer-policy": "no-referrer"}
 

@@ -1,7 +1,7 @@
-"""Platform webhooks: parse, let services.webhooks decide, answer; a good one becomes a pull.
+"""Platform webhooks: parse, let services.mirror.webhooks decide, answer; a good one becomes a pull.
 
 ``POST /webhooks/eventbrite/{secret}`` and ``POST /webhooks/luma/{secret}``: the secret names
-one listing and proves the sender got the address from us (services.webhooks). Anything else
+one listing and proves the sender got the address from us (services.mirror.webhooks). Anything else
 is answered 401 (unknown address) or 400 (not a webhook we understand), never 500. A Luma one
 is pulled at once; an Eventbrite one is first confirmed by fetching its ``api_url`` with our
 token (tasks.platform_webhooks), since Eventbrite signs nothing.
@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.errors import TOO_LARGE, UNAVAILABLE, error_spec
-from community.services import sync_log
-from community.services.poll_schedule import mark_selling
-from community.services.webhooks import (
+from community.services.mirror import sync_log
+from community.services.mirror.poll_schedule import mark_selling
+from community.services.mirror.webhooks import (
     WebhookDecision,
     WebhookRefused,
     check_eventbrite,

@@ -128,7 +128,7 @@ class Listing(UUIDv7AuditBase):
     # listing is tried again; both None while the listing is in step.
     failing_since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     retry_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    # Adaptive polling (services.poll_schedule): the next scheduled pull, and the last time a
+    # Adaptive polling (services.mirror.poll_schedule): the next scheduled pull, and the last time a
     # pull or webhook saw the platform's count go up.
     next_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sales_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

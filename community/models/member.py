@@ -10,7 +10,10 @@ from community.models.enums import Channel, check_in
 
 
 class Member(UUIDv7AuditBase):
-    """One person, however many platforms they use. `email` is normalised (see services.members)."""
+    """One person, however many platforms they use.
+
+    `email` is normalised (see services.people.members).
+    """
 
     __tablename__ = "members"
     __table_args__ = (

@@ -127,7 +127,5 @@ class StripeEvent(UUIDv7AuditBase):
 
     stripe_event_id: Mapped[str] = mapped_column(String(255))
     type: Mapped[str] = mapped_column(String(80))
-    payment_id: Mapped[UUID | None] = mapped_column(
-        ForeignKey("payments.id", ondelete="SET NULL")
-    )
+    payment_id: Mapped[UUID | None] = mapped_column(ForeignKey("payments.id", ondelete="SET NULL"))
     outcome: Mapped[str] = mapped_column(String(120), default="")

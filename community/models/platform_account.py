@@ -11,7 +11,10 @@ from community.models.enums import Platform, check_in
 
 
 class PlatformAccount(UUIDv7AuditBase):
-    """An organiser's connection to a platform; secrets are stored encrypted (services.crypto)."""
+    """An organiser's connection to a platform.
+
+    Secrets are stored encrypted (services.mirror.token_crypto).
+    """
 
     __tablename__ = "platform_accounts"
     __table_args__ = (

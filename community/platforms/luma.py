@@ -6,7 +6,7 @@ list and the limit is the one this client last pushed (None before any push).
 A push costs two calls (Luma's budget is 200 a minute per calendar): the update, and one page
 of approved guests to count them (more pages only past ``COUNT_PAGE`` guests). Whether a full
 event shows a waitlist or "sold out" is the event's read-only ``waitlist_status``, remembered
-from the last read of the event; both count as closed for the mirror (services.mirror_plan).
+from the last read of the event; both count as closed for the mirror (services.mirror.plan).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """How long a platform asked us to wait, read from a raw HTTP answer.
 
-The HTTP transport in front of every platform client (services.platform_clients) uses this to
+The HTTP transport in front of every platform client (services.mirror.clients) uses this to
 hold the whole account back the moment a rate-limit answer arrives, before the client has even
 parsed it: Meetup says so in a GraphQL error (``RATE_LIMITED`` with ``resetAt``, at HTTP 200
 or 429), Eventbrite with 429 / ``HIT_RATE_LIMIT``, Luma with 429. Each client's own error

@@ -112,7 +112,7 @@ class Faults:
 class WindowQuota:
     """The platform side of a rate limit: ``limit`` units per fixed window of ``window_s`` s.
 
-    (The product's own client-side budget is services.rate_budget.RateBudget.)
+    (The product's own client-side budget is services.mirror.rate_budget.RateBudget.)
     """
 
     def __init__(self, limit: int, window_s: float) -> None:

@@ -32,9 +32,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import PLATFORM_LABELS, Channel, Listing, Registration
 from community.platforms.errors import PlatformError
-from community.services import sync_log
-from community.services.platform_clients import client_for_listing
-from community.services.rate_budget import RateBudget
+from community.services.mirror import sync_log
+from community.services.mirror.clients import client_for_listing
+from community.services.mirror.rate_budget import RateBudget
 from community.tasks.registry import task
 
 ACTION = "mark_checkin"

@@ -20,18 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Event, EventStatus, Member, OutboxMessage, Registration
-from community.services import mail
-from community.services.events import cancellation_recipients
-from community.services.inventory_hooks import (
+from community.services.access.magic_links import signin_url
+from community.services.events.manage import cancellation_recipients
+from community.services.mail import outbox as mail
+from community.services.seats.hooks import (
     PromotionHooks,
     PromotionListener,
     Subscription,
     waitlist_promoted,
 )
-from community.services.magic_links import signin_url
-from community.services.ticket_mail import compose_signin_mail, compose_ticket_mail
-from community.services.ticket_pages import active_registration, find_ticket
 from community.tasks.registry import cron, task
+from community.views.ticket_mail import compose_signin_mail, compose_ticket_mail
+from community.views.ticket_pages import active_registration, find_ticket
 
 log = logging.getLogger("community.email")
 

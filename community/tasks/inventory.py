@@ -5,8 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from community.services.reconcile import reconcile_all
-from community.services.registrations import RegistrationService
+from community.services.seats.reconcile import reconcile_all
+from community.services.seats.registrations import RegistrationService
 from community.tasks.registry import cron
 
 log = logging.getLogger("community.reconcile")

@@ -1,12 +1,12 @@
 """Push each listing's limit and state to its platform (DESIGN.md, "Mirror jobs").
 
 One SAQ job per listing (key ``push:<listing_id>``) reads the target when it runs, pushes it,
-and runs again if the target moved meanwhile (services.job_coalescing): a burst of changes
+and runs again if the target moved meanwhile (services.mirror.coalescing): a burst of changes
 becomes a few calls, and the last change is never swallowed by a job that is already running.
 Changes caused by native registrations go to the ``urgent`` queue, ahead of everything else.
 
 Failures map to what the organiser or the job can do about them; a failing listing is never
-given up on (services.listing_health): it shows its last error and when it is tried again.
+given up on (services.mirror.listing_health): it shows its last error and when it is tried again.
 rate limited -> wait the platform's Retry-After (every job on that account is held back);
 transient -> the job retries itself with a capped backoff (seat changes meanwhile join it);
 auth, not found, rejected -> the error in plain words; the scheduler (tasks.scheduler)
@@ -41,27 +41,27 @@ from community.platforms.errors import (
     PlatformRejected,
     PlatformTransient,
 )
-from community.services import sync_log
-from community.services.allocation import Allotment, allotment_for, listing_plan, settle
-from community.services.inventory_hooks import (
+from community.services.mirror import sync_log
+from community.services.mirror.clients import ListingClient, client_for_listing
+from community.services.mirror.coalescing import Coalescer, enqueue_coalesced, run_coalesced
+from community.services.mirror.counts import live_counts
+from community.services.mirror.listing_health import retry_delay
+from community.services.mirror.plan import ListingPlan, needs_push
+from community.services.mirror.rate_budget import RateBudget
+from community.services.seats.allocation import Allotment, allotment_for, listing_plan, settle
+from community.services.seats.hooks import (
     InventoryHooks,
     InventoryListener,
     Subscription,
     inventory_changed,
 )
-from community.services.job_coalescing import Coalescer, enqueue_coalesced, run_coalesced
-from community.services.listing_health import retry_delay
-from community.services.mirror_counts import live_counts
-from community.services.mirror_plan import ListingPlan, needs_push
-from community.services.platform_clients import ListingClient, client_for_listing
-from community.services.rate_budget import RateBudget
-from community.services.registrations import RegistrationError, RegistrationService
+from community.services.seats.registrations import RegistrationError, RegistrationService
 from community.tasks.registry import task
 
 log = logging.getLogger("community.mirror")
 
 PUSH_TIMEOUT_S = 100  # below the coalescing lease (120 s), above a few slow platform calls
-# Never give up: the delays come from services.listing_health (at most 5 minutes apart).
+# Never give up: the delays come from services.mirror.listing_health (at most 5 minutes apart).
 PUSH_RETRIES = 100_000
 RETRY_BASE_S = 1.0
 RETRY_MAX_S = 300.0
@@ -511,7 +511,7 @@ async def _failed(
             )
         await session.commit()
     if isinstance(exc, PlatformAuthError) and account_key not in ("", "sandbox"):
-        from community.services.platform_accounts import record_error
+        from community.services.mirror.platform_accounts import record_error
 
         async with ctx["session_maker"]() as session:
             await record_error(session, UUID(account_key), exc.message)

@@ -17,7 +17,9 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.services.inventory_hooks import (
+from community.services.payments.context import Payments
+from community.services.payments.gateway import GatewayUnavailable, StripeGateway
+from community.services.seats.hooks import (
     InventoryHooks,
     InventoryListener,
     PromotionListener,
@@ -26,9 +28,7 @@ from community.services.inventory_hooks import (
     paid_seats_freed,
     registration_cancelled,
 )
-from community.services.payments.context import Payments
-from community.services.payments.gateway import GatewayUnavailable, StripeGateway
-from community.services.registrations import RegistrationService
+from community.services.seats.registrations import RegistrationService
 from community.tasks.registry import cron, task
 
 log = logging.getLogger("community.payments")

@@ -6,9 +6,9 @@ the account (not only in the demo), and an hourly pass re-creates any that went 
 registrations are idempotent: an existing webhook with our address is reused.
 
 Verification, as far as each platform allows (platforms.md 2.7, 3.7): the address carries a
-per-listing secret (services.webhooks). Eventbrite signs nothing, so its ``api_url`` is fetched
-with our own token and must name the listing's event before anything is pulled. Luma's signing
-scheme is not published: its body is never trusted, the pull re-reads the guests through the
+per-listing secret (services.mirror.webhooks). Eventbrite signs nothing, so its ``api_url`` is
+fetched with our own token and must name the listing's event before anything is pulled. Luma's
+signing scheme is not published: its body is never trusted, the pull re-reads the guests through the
 API with our key.
 """
 
@@ -28,8 +28,8 @@ from community.models import PLATFORM_LABELS, Event, EventStatus, Listing, Platf
 from community.platforms.errors import PlatformError, PlatformRateLimited, PlatformTransient
 from community.platforms.eventbrite import EventbriteClient
 from community.platforms.luma import LumaClient
-from community.services import sync_log
-from community.services.webhooks import webhook_url
+from community.services.mirror import sync_log
+from community.services.mirror.webhooks import webhook_url
 from community.tasks.mirror import JobClient
 from community.tasks.pull import PULL_AFTER_END, enqueue_pull
 from community.tasks.registry import cron, task

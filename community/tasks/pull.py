@@ -32,12 +32,12 @@ from community.platforms.errors import (
     PlatformRateLimited,
     PlatformTransient,
 )
-from community.services import sync_log
-from community.services.allocation import settle_after_pull
-from community.services.job_coalescing import Coalescer, run_coalesced
-from community.services.platform_registrations import PullTally, ingest
-from community.services.poll_schedule import HOT_FOR, facts_of, mark_selling, next_pull_at
-from community.services.registrations import RegistrationService
+from community.services.mirror import sync_log
+from community.services.mirror.coalescing import Coalescer, run_coalesced
+from community.services.mirror.poll_schedule import HOT_FOR, facts_of, mark_selling, next_pull_at
+from community.services.mirror.pulled_registrations import PullTally, ingest
+from community.services.seats.allocation import settle_after_pull
+from community.services.seats.registrations import RegistrationService
 from community.tasks.mirror import (
     JobClient,
     RetryLater,
@@ -339,7 +339,7 @@ async def pull_all_listings(ctx: dict[str, Any]) -> dict[str, int]:
     listings whose retry time has come, and (once a minute) resume stranded pushes.
 
     Listings of published events are pulled from their linking until two days after the
-    event; how often is services.poll_schedule's call (a new listing at once). Meetup has no
+    event; how often is services.mirror.poll_schedule's call (a new listing at once). Meetup has no
     webhooks, so this is how its RSVPs arrive; for Eventbrite and Luma it also catches
     whatever a lost webhook would have told us.
     """

@@ -24,8 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode, User
-from community.services.inventory_hooks import InventoryHooks, PromotionHooks
-from community.services.registrations import Registered, RegistrationService
+from community.services.seats.hooks import InventoryHooks, PromotionHooks
+from community.services.seats.registrations import Registered, RegistrationService
 from tests.conftest import TEST_PASSWORD
 from tests.mirror.conftest import (  # noqa: F401  (fixtures shared with the mirror tests)
     eventually,

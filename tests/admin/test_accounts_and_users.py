@@ -18,10 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.config import PlatformCredentials, Settings
 from community.models import PlatformAccount, User
 from community.platforms.factory import make_client
-from community.services.crypto import SecretUnreadable, decrypt, encrypt
-from community.services.login_throttle import Throttle
-from community.services.platform_accounts import token_provider
-from community.services.users import UserService
+from community.services.access.login_throttle import Throttle
+from community.services.access.users import UserService
+from community.services.mirror.platform_accounts import token_provider
+from community.services.mirror.token_crypto import SecretUnreadable, decrypt, encrypt
 from tests.admin.conftest import LiveClient, serve
 from tests.conftest import TEST_PASSWORD, csrf_token
 

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Event
-from community.services.events import InvalidInput, parse_event_form
+from community.services.events.manage import InvalidInput, parse_event_form
 from tests.admin.test_events import GOOD, post
 
 Client = AsyncTestClient[Litestar]

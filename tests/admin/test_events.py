@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.models import Event, EventStatus
-from community.services.events import InvalidInput, parse_event_form, slugify
+from community.services.events.manage import InvalidInput, parse_event_form, slugify
 from tests.admin.conftest import MakeEvent, Register
 from tests.conftest import csrf_token, take_jobs
 

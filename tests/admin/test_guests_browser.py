@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from community.models import User
-from community.services.guest_seats import sync_guests
-from community.services.registrations import RegistrationService
+from community.services.seats.guests import sync_guests
+from community.services.seats.registrations import RegistrationService
 from tests.admin.conftest import MakeEvent, Register
 from tests.admin.test_browser import DESKTOP, PHONE, sign_in
 

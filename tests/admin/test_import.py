@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, EventStatus, Listing, Registration, User
 from community.sandbox.common import Person, SeedEvent
-from community.services.event_import import parse_listing_ref
-from community.services.events import InvalidInput
+from community.services.events.importing import parse_listing_ref
+from community.services.events.manage import InvalidInput
 from tests.admin.conftest import LiveClient, MakeEvent
 from tests.mirror.conftest import eventually
 

@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.config import Settings
 from community.models import Event, Listing, ListingState, Registration, SoldOutMode, SyncState
 from community.queue import make_queues
-from community.services.inventory_panel import build_panel
-from community.services.registrations import RegistrationService
+from community.services.seats.registrations import RegistrationService
+from community.views.inventory_panel import build_panel
 from tests.admin.conftest import MakeEvent, Register
 from tests.conftest import csrf_token, take_ticket_mails
 

@@ -21,15 +21,15 @@ from community.models import (
     RegistrationStatus,
     SoldOutMode,
 )
-from community.services.inventory import InventorySettings
-from community.services.member_merge import (
+from community.services.people.merge import (
     MergeError,
     merge_members,
     merged_into,
     merged_parts,
     unmerge_member,
 )
-from community.services.registrations import RegistrationService
+from community.services.seats.inventory import InventorySettings
+from community.services.seats.registrations import RegistrationService
 from tests.admin.conftest import MakeEvent, Register
 from tests.conftest import csrf_token, take_ticket_mails
 

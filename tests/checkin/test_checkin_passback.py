@@ -14,10 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Listing, PlatformAccount, Registration, SyncLog, User
 from community.queue import make_queues
-from community.services import checkin
-from community.services.checkin import Actor, Op, Result
-from community.services.crypto import encrypt
-from community.services.tickets import ticket_signer
+from community.services.door import checkin
+from community.services.door.checkin import Actor, Op, Result
+from community.services.mirror.token_crypto import encrypt
+from community.services.tickets.signatures import ticket_signer
 from community.tasks.checkin_passback import (
     PassbackGatherer,
     pass_checkin_back,

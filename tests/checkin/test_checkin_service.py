@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from community.config import Settings
 from community.models import CheckinLog, Registration, RegistrationStatus
-from community.services import checkin
-from community.services.checkin import Actor, CheckinInputError, Op, Result
-from community.services.tickets import TicketSigner, ticket_signer
+from community.services.door import checkin
+from community.services.door.checkin import Actor, CheckinInputError, Op, Result
+from community.services.tickets.signatures import TicketSigner, ticket_signer
 from tests.checkin.factory import add_people, add_person, make_event
 
 DOOR_1 = Actor(user_id=None, device="Door 1")

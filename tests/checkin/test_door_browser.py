@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.models import CheckinLog, Registration, User
-from community.services.tickets import TicketSigner, ticket_qr, ticket_signer
+from community.services.tickets.signatures import TicketSigner, ticket_qr, ticket_signer
 from tests.checkin.conftest import launch_with_camera, sign_in
 from tests.checkin.factory import add_people, make_event
 from tests.checkin.fake_camera import qr_video

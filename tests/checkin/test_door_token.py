@@ -23,8 +23,8 @@ from community.db import (
     driver_connection,
 )
 from community.models import Role, User
-from community.services import checkin
-from community.services.tickets import ticket_signer
+from community.services.door import checkin
+from community.services.tickets.signatures import ticket_signer
 from tests.checkin.factory import add_people, make_event
 from tests.conftest import make_user
 

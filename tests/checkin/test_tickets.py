@@ -11,7 +11,7 @@ import segno
 from hypothesis import given
 from hypothesis import strategies as st
 
-from community.services.tickets import (
+from community.services.tickets.signatures import (
     TOKEN_LENGTH,
     Ticket,
     TicketError,

@@ -25,8 +25,11 @@ from community.config import Settings
 from community.models import OutboxMessage, Registration, User
 from community.queue import make_queues
 from community.redis_client import event_key
-from community.services import visitor_limits
-from community.services.inventory import (
+from community.services.access import visitor_limits
+from community.services.access.login_throttle import Throttle
+from community.services.mirror.coalescing import Coalescer
+from community.services.mirror.rate_budget import RateBudget
+from community.services.seats.inventory import (
     KEY_SUFFIXES,
     Inventory,
     InventorySettings,
@@ -36,9 +39,6 @@ from community.services.inventory import (
     Snapshot,
     SoldOut,
 )
-from community.services.job_coalescing import Coalescer
-from community.services.login_throttle import Throttle
-from community.services.rate_budget import RateBudget
 from community.tasks.registry import QUEUE_NAMES
 from community.worker import make_workers
 from tests.checkin.factory import make_event

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.models import User
-from community.services.passwords import verify_password
+from community.services.access.passwords import verify_password
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -15,9 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode
-from community.services.inventory import Inventory, InventorySettings, Snapshot
-from community.services.inventory_hooks import InventoryHooks, PromotionHooks
-from community.services.registrations import RegistrationService
+from community.services.seats.hooks import InventoryHooks, PromotionHooks
+from community.services.seats.inventory import Inventory, InventorySettings, Snapshot
+from community.services.seats.registrations import RegistrationService
 
 
 @pytest.fixture

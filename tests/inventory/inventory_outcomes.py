@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from community.services.inventory import (
+from community.services.seats.inventory import (
     Already,
     Closed,
     Full,

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Member, Registration, RegistrationStatus
 from community.queue import make_queues
-from community.services.members import normalise_email
-from community.services.registrations import RegistrationService
+from community.services.people.members import normalise_email
+from community.services.seats.registrations import RegistrationService
 from community.tasks import email as email_tasks
 from tests.conftest import take_jobs, take_ticket_mails
 from tests.inventory.test_api import post_registration, ticket_token

@@ -8,7 +8,7 @@ import time
 import uuid
 from typing import Any
 
-from community.services.inventory import (
+from community.services.seats.inventory import (
     Counts,
     Full,
     Inventory,

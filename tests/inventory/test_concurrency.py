@@ -15,8 +15,8 @@ from uuid import UUID
 from sqlalchemy import select
 
 from community.models import Registration, RegistrationStatus
-from community.services.reconcile import reconcile_event
-from community.services.registrations import (
+from community.services.seats.reconcile import reconcile_event
+from community.services.seats.registrations import (
     AlreadyRegistered,
     RegistrationService,
     RegistrationUnavailable,

@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from community.services.inventory import (
+from community.services.seats.inventory import (
     Counts,
     Inventory,
     InventorySettings,

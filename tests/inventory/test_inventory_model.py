@@ -26,7 +26,7 @@ from redis.asyncio import Redis
 
 from community.config import Settings
 from community.models.enums import SoldOutMode
-from community.services.inventory import (
+from community.services.seats.inventory import (
     Inventory,
     InventoryError,
     InventorySettings,

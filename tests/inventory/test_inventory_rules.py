@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from inventory_outcomes import describe
 
-from community.services.inventory import (
+from community.services.seats.inventory import (
     Already,
     Closed,
     Inventory,

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from community.models.enums import SoldOutMode
-from community.services.inventory import (
+from community.services.seats.inventory import (
     MAX_CAPACITY,
     Counts,
     Inventory,

@@ -7,8 +7,8 @@ from typing import Any
 
 from inventory_outcomes import describe
 
-from community.services.allocation import SETTLE_NOW
-from community.services.inventory import (
+from community.services.seats.allocation import SETTLE_NOW
+from community.services.seats.inventory import (
     Counts,
     Inventory,
     InventorySettings,

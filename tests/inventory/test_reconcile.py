@@ -13,9 +13,9 @@ from sqlalchemy import update
 
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode
-from community.services.inventory import Counts
-from community.services.reconcile import events_to_reconcile, reconcile_event
-from community.services.registrations import RegistrationService
+from community.services.seats.inventory import Counts
+from community.services.seats.reconcile import events_to_reconcile, reconcile_event
+from community.services.seats.registrations import RegistrationService
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -126,7 +126,7 @@ async def test_only_live_published_events_are_reconciled_on_schedule(
 
 
 async def test_a_vanished_event_drops_its_state(registrations: RegistrationService) -> None:
-    from community.services.inventory import InventorySettings, Snapshot
+    from community.services.seats.inventory import InventorySettings, Snapshot
 
     event_id = uuid4()
     await registrations.inventory.load(event_id, Snapshot(InventorySettings(3, 0), []))

@@ -13,7 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_asyn
 
 from community.config import Settings
 from community.models import Channel, EventStatus, Registration, RegistrationStatus, SoldOutMode
-from community.services.inventory import (
+from community.services.seats.hooks import InventoryHooks
+from community.services.seats.inventory import (
     Counts,
     InventoryError,
     InventorySettings,
@@ -21,8 +22,7 @@ from community.services.inventory import (
     Snapshot,
     SnapshotEntry,
 )
-from community.services.inventory_hooks import InventoryHooks
-from community.services.registrations import (
+from community.services.seats.registrations import (
     AlreadyCancelled,
     AlreadyRegistered,
     EventNotFound,

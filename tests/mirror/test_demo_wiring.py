@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.demo_platforms import DemoPlatforms, link_demo_listings, start_demo_platforms
+from community.demo.platforms import DemoPlatforms, link_demo_listings, start_demo_platforms
 from community.models import (
     Event,
     EventStatus,
@@ -26,7 +26,7 @@ from community.models import (
     User,
 )
 from community.queue import make_queues
-from community.services.registrations import RegistrationService
+from community.services.seats.registrations import RegistrationService
 from community.tasks.pull import pull_listing
 
 

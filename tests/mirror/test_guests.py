@@ -15,9 +15,10 @@ from sqlalchemy import func, select, update
 from community.models import Registration
 from community.sandbox.common import Person
 from community.sandbox.meetup import MeetupSandbox
-from community.services import attendees, checkin
-from community.services.attendees import AttendeeQuery
-from community.services.reconcile import compare, reconcile_event
+from community.services.door import checkin
+from community.services.people import attendees
+from community.services.people.attendees import AttendeeQuery
+from community.services.seats.reconcile import compare, reconcile_event
 from tests.mirror.conftest import MakeEvent, MirroredEvent, MirrorRig
 from tests.mirror.test_pull import add, pull_everything
 

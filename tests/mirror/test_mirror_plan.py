@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from community.models.enums import ListingState, SoldOutMode
-from community.services.mirror_plan import (
+from community.services.mirror.plan import (
     ListingPlan,
     needs_push,
     plan_listing,

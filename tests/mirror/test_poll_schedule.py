@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 from community.models import Listing
 from community.sandbox.common import Person
-from community.services.poll_schedule import PollFacts, poll_interval
-from community.services.rate_budget import LIMITS
+from community.services.mirror.poll_schedule import PollFacts, poll_interval
+from community.services.mirror.rate_budget import LIMITS
 from community.tasks.pull import pull_all_listings
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirrorRig, eventually
 

@@ -16,7 +16,7 @@ from community.models import (
     SyncLog,
 )
 from community.sandbox.common import Person
-from community.services.job_coalescing import Coalescer
+from community.services.mirror.coalescing import Coalescer
 from community.tasks.email import install_promotion_mail, uninstall_promotion_mail
 from community.tasks.pull import enqueue_pull, pull_all_listings, pull_listing
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from community.models import Event, Listing, OutboxMessage, SoldOutMode, SyncLog
 from community.sandbox.common import Person
-from community.services.organiser_changes import Effects, cancel_event
+from community.services.events.organiser_changes import Effects, cancel_event
 from community.tasks.mirror import MIN_PUSH_INTERVAL_S, enqueue_event_mirror, push_listing
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
@@ -159,7 +159,7 @@ async def test_a_burst_of_100_registrations_coalesces_into_few_calls(
 
 
 async def no_push_pending(rig: MirrorRig, event: MirroredEvent) -> bool:
-    from community.services.job_coalescing import Coalescer
+    from community.services.mirror.coalescing import Coalescer
 
     coalescer = Coalescer(rig.redis, rig.settings.redis_prefix, "push")
     for listing in event.listings.values():

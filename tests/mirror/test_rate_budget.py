@@ -9,7 +9,7 @@ import pytest
 from redis.asyncio import Redis
 
 from community.config import Settings
-from community.services.rate_budget import (
+from community.services.mirror.rate_budget import (
     LIMITS,
     BudgetExhausted,
     PlatformLimit,

@@ -9,7 +9,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from community.models import Listing
-from community.services.listing_health import MAX_RETRY_S, retry_delay
+from community.services.mirror.listing_health import MAX_RETRY_S, retry_delay
 from community.tasks.mirror import enqueue_push, push_owed
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 

@@ -11,8 +11,8 @@ import uuid
 
 from community.models import Allocation, Listing, Registration, SoldOutMode
 from community.sandbox.common import Person
-from community.services.inventory import Counts
-from community.services.registrations import RegistrationError
+from community.services.seats.inventory import Counts
+from community.services.seats.registrations import RegistrationError
 from community.tasks.mirror import enqueue_event_mirror
 from community.tasks.pull import enqueue_pull
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually

@@ -21,9 +21,9 @@ from community.platforms import make_client
 from community.platforms.eventbrite import EventbriteClient
 from community.platforms.luma import LumaClient
 from community.sandbox.common import Person
-from community.services.crypto import encrypt
-from community.services.job_coalescing import Coalescer
-from community.services.webhooks import webhook_token
+from community.services.mirror.coalescing import Coalescer
+from community.services.mirror.token_crypto import encrypt
+from community.services.mirror.webhooks import webhook_token
 from community.tasks.platform_webhooks import register_webhooks, unreachable_reason
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 

@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode, Theme
 from community.queue import make_queues
-from community.services.inventory_hooks import InventoryHooks, PromotionHooks
-from community.services.registrations import RegistrationService
+from community.services.seats.hooks import InventoryHooks, PromotionHooks
+from community.services.seats.registrations import RegistrationService
 from community.tasks import email as email_tasks
 
 MakeEvent = Callable[..., Awaitable[Event]]

@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Theme
-from community.services.inventory_hooks import InventoryHooks, PromotionHooks
-from community.services.registrations import RegistrationService
+from community.services.seats.hooks import InventoryHooks, PromotionHooks
+from community.services.seats.registrations import RegistrationService
 from tests.conftest import CSP_VIOLATIONS, watch_csp
 from tests.pages.conftest import MakeEvent
 

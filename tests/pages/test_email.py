@@ -15,8 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings, SmtpSettings
 from community.models import OutboxMessage
-from community.services import mail
-from community.services.registrations import RegistrationService
+from community.services.mail import outbox as mail
+from community.services.seats.registrations import RegistrationService
 from community.tasks import email as email_tasks
 from tests.pages.conftest import MakeEvent
 
@@ -211,7 +211,7 @@ async def test_a_cancelled_event_mails_everyone_holding_a_place(
     registrations: RegistrationService,
 ) -> None:
     from community.models import Event, SoldOutMode
-    from community.services.events import cancel_event
+    from community.services.events.manage import cancel_event
 
     event = await make_event(capacity=2, reserve=0, mode=SoldOutMode.WAITLIST)
     seated = await registrations.register(event.id, name="Ada", email="ada@example.com")

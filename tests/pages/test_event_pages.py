@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, EventStatus, SoldOutMode, Theme
-from community.services.registrations import RegistrationService
+from community.services.seats.registrations import RegistrationService
 from tests.pages.conftest import MakeEvent
 
 Client = AsyncTestClient[Litestar]

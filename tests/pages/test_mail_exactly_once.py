@@ -22,9 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import MailLimits, Settings, SmtpSettings
 from community.models import OutboxMessage
 from community.queue import make_queues
-from community.services import mail
-from community.services.native_registrations import cancel_by_ticket, register_native
-from community.services.registrations import RegistrationService
+from community.services.mail import outbox as mail
+from community.services.seats.native_registrations import cancel_by_ticket, register_native
+from community.services.seats.registrations import RegistrationService
 from community.tasks import email as email_tasks
 from tests.pages.conftest import MakeEvent, RunJobs, post_form
 from tests.pages.test_email import SmtpSink

@@ -9,8 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import OutboxMessage
-from community.services import magic_links
-from community.services.registrations import RegistrationService
+from community.services.access import magic_links
+from community.services.seats.registrations import RegistrationService
 from tests.pages.conftest import MakeEvent, RunJobs, post_form
 
 

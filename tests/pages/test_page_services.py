@@ -15,11 +15,11 @@ from redis.asyncio import Redis
 
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode
-from community.services import magic_links, visitor_limits
-from community.services.calendar import google_calendar_url, ics_for_event
-from community.services.event_pages import SaleState, sale_state
-from community.services.event_seo import script_json
-from community.services.event_text import plain_text, render_markdown, shorten
+from community.services.access import magic_links, visitor_limits
+from community.services.events.text import plain_text, render_markdown, shorten
+from community.views.calendar import google_calendar_url, ics_for_event
+from community.views.event_pages import SaleState, sale_state
+from community.views.seo import script_json
 
 
 def event(**fields: object) -> Event:

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.app import create_app
 from community.config import VisitorLimitSettings
 from community.models import Channel, Registration, SoldOutMode
-from community.services.registrations import RegistrationService
+from community.services.seats.registrations import RegistrationService
 from tests.pages.conftest import MakeEvent, RunJobs, post_form, ticket_token_in
 
 

@@ -15,7 +15,8 @@ from redis.asyncio import Redis
 from community.auth import DOOR_TOKEN_HEADER
 from community.config import Settings
 from community.models import User
-from community.services import checkin, magic_links
+from community.services.access import magic_links
+from community.services.door import checkin
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE
 from tests.conftest import TEST_PASSWORD, csrf_token, login
 from tests.pages.conftest import MakeEvent, post_form

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.controllers.public_cache import PERSONAL_COOKIES
 from community.models import Event
-from community.services.page_versions import bump
+from community.services.events.page_versions import bump
 from tests.pages.conftest import MakeEvent
 
 Client = AsyncTestClient[Litestar]

@@ -10,8 +10,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import OutboxMessage, Registration, SoldOutMode
-from community.services.registrations import RegistrationService
-from community.services.tickets import ticket_qr, ticket_signer
+from community.services.seats.registrations import RegistrationService
+from community.services.tickets.signatures import ticket_qr, ticket_signer
 from tests.pages.conftest import MakeEvent, RunJobs, csrf, post_form
 
 

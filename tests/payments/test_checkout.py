@@ -22,7 +22,6 @@ from community.models import (
     SoldOutMode,
 )
 from community.sandbox.stripe_standin import StripeStandIn, _free_port
-from community.services.inventory import Counts
 from community.services.payments.checkout import (
     AlreadyPaid,
     Checkout,
@@ -34,7 +33,8 @@ from community.services.payments.checkout import (
 from community.services.payments.confirmations import handle_webhook
 from community.services.payments.gateway import StripeGateway
 from community.services.payments.sweep import sweep
-from community.services.registrations import (
+from community.services.seats.inventory import Counts
+from community.services.seats.registrations import (
     AlreadyRegistered,
     Registered,
     SoldOutError,

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import User
-from community.services.inventory_hooks import InventoryHooks, PromotionHooks
-from community.services.registrations import RegistrationService
+from community.services.seats.hooks import InventoryHooks, PromotionHooks
+from community.services.seats.registrations import RegistrationService
 from tests.admin.conftest import (  # noqa: F401  (fixtures)
     CHROMIUM_ARGS,
     browser,

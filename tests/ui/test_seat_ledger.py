@@ -11,7 +11,7 @@ from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Listing, MemberIdentity, Registration, User
-from community.services.registrations import RegistrationService
+from community.services.seats.registrations import RegistrationService
 from tests.ui.conftest import new_page, screenshots, sign_in
 
 pytestmark = pytest.mark.browser

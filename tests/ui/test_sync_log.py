@@ -10,7 +10,7 @@ from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Listing, User
-from community.services import sync_log
+from community.services.mirror import sync_log
 from tests.ui.conftest import new_page, screenshots, sign_in
 
 pytestmark = pytest.mark.browser

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Event, Registration, SoldOutMode
-from community.services import magic_links
-from community.services.registrations import RegistrationService
+from community.services.access import magic_links
+from community.services.seats.registrations import RegistrationService
 from tests.ui.conftest import new_page, screenshots
 
 pytestmark = pytest.mark.browser

@@ -16,8 +16,8 @@ from community.config import Settings
 from community.controllers.admin.common import current_user, flash, form_dict, page
 from community.models import PLATFORM_LABELS
 from community.platforms.oauth import new_state
-from community.services import platform_accounts as accounts
-from community.services.platform_accounts import ConnectError
+from community.services.mirror import platform_accounts as accounts
+from community.services.mirror.platform_accounts import ConnectError
 
 STATE_KEY = "oauth_state"
 

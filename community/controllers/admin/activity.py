@@ -14,8 +14,9 @@ from community.auth import ORGANISERS, OWNER_ONLY
 from community.config import Settings
 from community.controllers.admin.common import current_user, event_or_404, fragment, is_htmx, page
 from community.models import PLATFORM_LABELS, OutboxMessage
-from community.services import access, activity
-from community.services.sync_log import DIRECTIONS
+from community.services.access import scope as access
+from community.services.mirror.sync_log import DIRECTIONS
+from community.views import activity
 
 OUTBOX_STATUSES = {
     "": "All",
@@ -31,7 +32,7 @@ OUTBOX_STATUSES = {
 async def _log_context(
     request: Request[Any, Any, Any], session: AsyncSession, flt: activity.SyncFilter, url: str
 ) -> dict[str, Any]:
-    # Only the events this user manages (services.access).
+    # Only the events this user manages (services.access.scope).
     scope = access.managed_events(await current_user(request))
     return {
         "rows": await activity.sync_entries(session, flt, scope=scope),

@@ -16,9 +16,9 @@ from community.auth import load_user
 from community.config import Settings
 from community.db import app_session_maker
 from community.models import Event, Member, User
-from community.services import access
-from community.services.events import get_event
-from community.services.organiser_changes import Effects
+from community.services.access import scope as access
+from community.services.events.manage import get_event
+from community.services.events.organiser_changes import Effects
 
 FLASH_KEY = "flash"
 NAV = (
@@ -92,7 +92,7 @@ async def form_dict(request: Request[Any, Any, Any]) -> dict[str, str]:
 async def event_or_404(
     request: Request[Any, Any, Any], session: AsyncSession, event_id: UUID
 ) -> Event:
-    """The event, if the signed-in user manages it (services.access); else 404, as if it
+    """The event, if the signed-in user manages it (services.access.scope); else 404, as if it
     did not exist."""
     event = await get_event(session, event_id)
     if event is None or not access.manages(await current_user(request), event):
@@ -103,7 +103,7 @@ async def event_or_404(
 async def member_or_404(
     request: Request[Any, Any, Any], session: AsyncSession, member_id: UUID
 ) -> Member:
-    """The profile, if the signed-in user may see it (services.access); else 404."""
+    """The profile, if the signed-in user may see it (services.access.scope); else 404."""
     member = await session.scalar(
         select(Member).where(
             Member.id == member_id, access.visible_members(await current_user(request))

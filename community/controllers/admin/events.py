@@ -28,15 +28,17 @@ from community.controllers.public import event_page_context
 from community.controllers.public_render import render
 from community.db import app_session_maker
 from community.models import PLATFORM_LABELS, Event, EventStatus, User
-from community.services import access, event_import, events
-from community.services.event_stats import confirmed_by_event
-from community.services.events import InvalidInput
-from community.services.organiser_changes import (
+from community.services.access import scope as access
+from community.services.events import importing as event_import
+from community.services.events import manage as events
+from community.services.events.manage import InvalidInput
+from community.services.events.organiser_changes import (
     after_event_change,
     after_listing_linked,
     cancel_event,
 )
-from community.services.rate_budget import RateBudget
+from community.services.mirror.rate_budget import RateBudget
+from community.views.event_stats import confirmed_by_event
 
 FILTERS = {
     "upcoming": "Upcoming",

@@ -29,10 +29,8 @@ from community.controllers.admin.common import (
 )
 from community.controllers.auth import safe_next
 from community.models import PLATFORM_LABELS, Member, Registration
-from community.services import access, attendees, member_merge
-from community.services.attendees import STATUS_LABELS, AttendeeQuery
-from community.services.event_pages import CHANNEL_LABELS
-from community.services.organiser_changes import (
+from community.services.access import scope as access
+from community.services.events.organiser_changes import (
     ActionRefused,
     Effects,
     cancel_registration,
@@ -41,6 +39,10 @@ from community.services.organiser_changes import (
     release_duplicates,
     seat_over_capacity,
 )
+from community.services.people import attendees
+from community.services.people import merge as member_merge
+from community.services.people.attendees import STATUS_LABELS, AttendeeQuery
+from community.views.event_pages import CHANNEL_LABELS
 
 LABELS = {"native": "Native", **PLATFORM_LABELS}
 

@@ -24,10 +24,11 @@ from community.controllers.admin.common import (
     page,
 )
 from community.models import PLATFORM_LABELS, Event, Listing
-from community.services import access, event_stats
-from community.services.events import InvalidInput
-from community.services.inventory_panel import build_panel
-from community.services.organiser_changes import Effects, change_seats, retry_listing
+from community.services.access import scope as access
+from community.services.events.manage import InvalidInput
+from community.services.events.organiser_changes import Effects, change_seats, retry_listing
+from community.views import event_stats
+from community.views.inventory_panel import build_panel
 
 
 def seat_values(event: Event) -> dict[str, str]:

@@ -19,9 +19,9 @@ from community.config import Settings
 from community.controllers.admin.common import current_user, flash, form_dict, page
 from community.controllers.auth import home_for
 from community.models import Role, User
-from community.services.invitations import LINK_TTL_SECONDS, Invitations
-from community.services.passwords import hash_password, password_problem
-from community.services.users import UserError, UserService
+from community.services.access.invitations import LINK_TTL_SECONDS, Invitations
+from community.services.access.passwords import hash_password, password_problem
+from community.services.access.users import UserError, UserService
 
 ROLE_LABELS = {
     Role.OWNER: ("Owner", "Everything, including these accounts"),

@@ -35,7 +35,10 @@ from community.models import (
     Registration,
     RegistrationStatus,
 )
-from community.services.inventory import (
+from community.services.payments.context import Payments
+from community.services.payments.gateway import GatewayError, GatewayUnavailable
+from community.services.payments.prices import STRIPE_KEYS_MISSING, is_paid
+from community.services.seats.inventory import (
     Already,
     Closed,
     JoinedWaitlist,
@@ -43,11 +46,8 @@ from community.services.inventory import (
     Seat,
     SoldOut,
 )
-from community.services.ledger import registration_keys
-from community.services.payments.context import Payments
-from community.services.payments.gateway import GatewayError, GatewayUnavailable
-from community.services.payments.prices import STRIPE_KEYS_MISSING, is_paid
-from community.services.registrations import (
+from community.services.seats.ledger import registration_keys
+from community.services.seats.registrations import (
     AlreadyRegistered,
     EventNotFound,
     Person,

@@ -39,14 +39,14 @@ from community.models import (
     RegistrationStatus,
     StripeEvent,
 )
-from community.services.inventory import Already, Mismatch, PlaceState, Seat
-from community.services.ledger import accepting
-from community.services.mail import ensure_ticket_row
+from community.services.mail.outbox import ensure_ticket_row
 from community.services.payments import mails
 from community.services.payments.checkout import give_back_hold, hold_keys
 from community.services.payments.context import Payments
 from community.services.payments.refunds import mark_refund
-from community.services.registrations import (
+from community.services.seats.inventory import Already, Mismatch, PlaceState, Seat
+from community.services.seats.ledger import accepting
+from community.services.seats.registrations import (
     ACTIVE_MEMBER,
     SEAT_GUARDS,
     Person,
@@ -275,15 +275,11 @@ async def _give_back_confirmed(
     )
 
 
-async def _write_ticket(
-    p: Payments, session: AsyncSession, payment: Payment, seat_no: int
-) -> UUID:
+async def _write_ticket(p: Payments, session: AsyncSession, payment: Payment, seat_no: int) -> UUID:
     """The ticket: the waiting place an offer was made to becomes it, or a new one."""
     if payment.kind == PaymentKind.OFFER and payment.registration_id is not None:
         reg = await session.scalar(
-            select(Registration)
-            .where(Registration.id == payment.registration_id)
-            .with_for_update()
+            select(Registration).where(Registration.id == payment.registration_id).with_for_update()
         )
         if reg is not None and reg.status == RegistrationStatus.WAITLISTED:
             reg.status = RegistrationStatus.CONFIRMED
@@ -338,4 +334,3 @@ async def _refuse(
     after.then.append(lambda: p.registrations.hooks.fire(event_id, Channel.NATIVE))
     log.warning("paid, no ticket given: refunding", extra={"payment_id": str(payment_id)})
     return f"refused: {why[:80]}"
-

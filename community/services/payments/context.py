@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.services.payments.gateway import StripeGateway
-from community.services.registrations import RegistrationService
+from community.services.seats.registrations import RegistrationService
 
 # A seat stays held a little past the deadline the person sees, so a payment made in the last
 # second is found paid when the hold is settled (and the seat is then kept for its webhook).

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.models import Event, OutboxMessage, Payment
-from community.services import mail
-from community.services.event_pages import build_view
+from community.services.mail import outbox as mail
 from community.services.payments.money import format_amount
+from community.views.event_pages import build_view
 
 TEMPLATES = Path(__file__).resolve().parents[3] / "templates"
 

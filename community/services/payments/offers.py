@@ -26,13 +26,13 @@ from community.models import (
     Registration,
     RegistrationStatus,
 )
-from community.services.inventory import Counts, Full, Seat
-from community.services.ledger import accepting, registration_keys
 from community.services.payments import mails
 from community.services.payments.checkout import give_back_hold, new_token
 from community.services.payments.context import Payments
 from community.services.payments.gateway import GatewayError
 from community.services.payments.prices import is_paid
+from community.services.seats.inventory import Counts, Full, Seat
+from community.services.seats.ledger import accepting, registration_keys
 
 log = logging.getLogger("community.payments")
 

@@ -1,0 +1,1 @@
+"""`community demo`: the stand-in platforms, the sample content, and the command itself."""

@@ -1,0 +1,1 @@
+"""The door: check-in of tickets, online and offline."""

@@ -1,0 +1,1 @@
+"""People: one member profile per person (`members`), merges (`merge`), attendee lists."""

@@ -1,0 +1,6 @@
+"""Seats: how a place is taken, held, given back and recorded.
+
+The Traffic Cop (`inventory`, its Lua scripts under `lua/`) decides in Redis; the ledger
+(`ledger`) is PostgreSQL's side; `registrations` ties both together for every channel;
+`hooks` tells the rest of the product that seats changed.
+"""

@@ -1,0 +1,1 @@
+"""Tickets: the signed token in every ticket's QR code (`signatures`)."""
