@@ -54,19 +54,19 @@ from community.models import Allocation, Event, EventStatus, Listing, SyncLog
 from community.platforms import make_client
 from community.queue import make_queues
 from community.redis_client import make_redis
-from community.sandbox.common import Person, SeedEvent
 from community.sandbox.runner import RunningSandbox, run_sandboxes
+from community.sandbox.shapes import Person, SeedEvent
+from community.services.jobs import (
+    enqueue_event_mirror,
+    enqueue_pull,
+    install_mirror,
+    uninstall_mirror,
+)
 from community.services.mirror.clients import use_sandbox_credentials
 from community.services.mirror.coalescing import Coalescer
 from community.services.seats.registrations import RegistrationError, RegistrationService
 from community.tasks import registry
-from community.tasks.mirror import (
-    enqueue_event_mirror,
-    install_mirror,
-    push_owed,
-    uninstall_mirror,
-)
-from community.tasks.pull import enqueue_pull
+from community.tasks.mirror import push_owed
 from community.worker import CONCURRENCY, dequeue_wait_s, held_connections, load_task_modules
 
 LOAD_GENERATOR = "in-process asyncio tasks (stand-ins on loopback HTTP, SAQ workers in-process)"

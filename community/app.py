@@ -30,16 +30,25 @@ from redis.exceptions import RedisError
 
 from community import errors
 from community.config import Settings, load_settings
-from community.db import sqlalchemy_config
+from community.db import app_session_maker, sqlalchemy_config
 from community.forwarded import forwarded_middleware
 from community.load_shedding import POOL_BUSY_HANDLERS, InFlight
 from community.logs import configure_logging, request_log_middleware
 from community.outage_errors import OUTAGE_HANDLERS, outage_guard_middleware
 from community.queue import make_queues
 from community.redis_client import make_queue_redis, make_redis
+from community.sandbox.runner import default_credentials
 from community.security_headers import security_headers
+from community.services.events.page_versions import install_page_versions, uninstall_page_versions
+from community.services.jobs import (
+    PassbackGatherer,
+    install_mirror,
+    install_promotion_mail,
+    uninstall_mirror,
+    uninstall_promotion_mail,
+)
+from community.services.mirror.clients import default_sandbox_credentials
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
-from community.tasks.checkin_passback import PassbackGatherer
 
 log = logging.getLogger("community.app")
 ROOT = Path(__file__).resolve().parent.parent
@@ -114,6 +123,9 @@ def create_app(
     shares it; its owner closes it. Otherwise the app makes one and closes it."""
     settings = resolve_services(settings or load_settings())
     configure_logging(settings.log_level)
+    if settings.platform_mode == "sandbox":
+        # Stand-ins started by another process answer to their default credentials.
+        default_sandbox_credentials(default_credentials())
     db_config = sqlalchemy_config(settings)
     owns_redis = redis is None
     # One client and pool per process: the app, its sessions and its job queues share it
@@ -132,14 +144,6 @@ def create_app(
             except RedisError as exc:
                 # Start anyway: /healthz reports Redis as down and the queue reconnects later.
                 log.warning("job queue unavailable at start", extra={"error": type(exc).__name__})
-        from community.db import app_session_maker
-        from community.services.events.page_versions import (
-            install_page_versions,
-            uninstall_page_versions,
-        )
-        from community.tasks.email import install_promotion_mail, uninstall_promotion_mail
-        from community.tasks.mirror import install_mirror, uninstall_mirror
-
         # Seats taken on our pages reach the platforms through the mirror's push jobs.
         mirror = install_mirror(settings, redis, queues, app_session_maker(app))
         # People seated from the waitlist by anything this process does get their ticket.

@@ -25,6 +25,10 @@ from community.db import sqlalchemy_config
 from community.logs import configure_logging
 from community.queue import OUTAGE, REDIS_DOWN, make_queues
 from community.redis_client import make_queue_redis, make_redis
+from community.sandbox.runner import default_credentials
+from community.services.events.page_versions import install_page_versions
+from community.services.jobs import install_mirror, install_promotion_mail
+from community.services.mirror.clients import default_sandbox_credentials
 from community.tasks import registry
 from community.tasks.registry import QUEUE_NAMES
 
@@ -100,6 +104,9 @@ def make_workers(
     """`redis`: the process's one client when the web app shares the process (its pool must
     have room for `held_connections`); by default the workers make their own."""
     load_task_modules()
+    if settings.platform_mode == "sandbox":
+        # Stand-ins started by another process answer to their default credentials.
+        default_sandbox_credentials(default_credentials())
     held = held_connections(concurrency)
     redis = redis or make_redis(settings, extra_connections=held)
     queues = make_queues(settings, make_queue_redis(settings, redis, extra_connections=held))
@@ -112,10 +119,6 @@ def make_workers(
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx.update(settings=settings, redis=redis, session_maker=session_maker, queues=queues)
-        from community.services.events.page_versions import install_page_versions
-        from community.tasks.email import install_promotion_mail
-        from community.tasks.mirror import install_mirror
-
         # Seats taken by jobs (pulled platform registrations) are mirrored like any other.
         install_mirror(settings, redis, queues, session_maker)
         # Seats freed by jobs (platform cancellations, the reconciler) go to people waiting,

@@ -27,9 +27,9 @@ from community.controllers.public_render import base_context, fragment
 from community.controllers.public_tickets import private_page
 from community.services.access import magic_links, visitor_places
 from community.services.access import visitor_limits as limits
+from community.services.jobs import queue_signin_email
 from community.services.people.members import normalise_email
 from community.sessions import SESSION_ID_KEY, start_session
-from community.tasks.email import queue_signin_email
 from community.views import event_pages as pages
 from community.views import ticket_pages as tickets
 

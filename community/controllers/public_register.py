@@ -28,6 +28,7 @@ from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services.access import visitor_limits as limits
+from community.services.jobs import queue_ticket_email
 from community.services.people.members import MAX_EMAIL, MAX_NAME, clean_name, normalise_email
 from community.services.seats.native_registrations import register_native
 from community.services.seats.registrations import (
@@ -39,7 +40,6 @@ from community.services.seats.registrations import (
     RegistrationUnavailable,
     SoldOutError,
 )
-from community.tasks.email import queue_ticket_email
 from community.views import event_pages as pages
 from community.views.event_pages import CHANNEL_LABELS
 from community.views.ticket_pages import active_registration

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.errors import TOO_LARGE, UNAVAILABLE, error_spec
+from community.services.jobs import enqueue_pull, enqueue_webhook_confirmation
 from community.services.mirror import sync_log
 from community.services.mirror.poll_schedule import mark_selling
 from community.services.mirror.webhooks import (
@@ -31,8 +32,6 @@ from community.services.mirror.webhooks import (
     check_luma,
     listing_for,
 )
-from community.tasks.platform_webhooks import enqueue_webhook_confirmation
-from community.tasks.pull import enqueue_pull
 
 MAX_BODY = 256 * 1024
 

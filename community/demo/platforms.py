@@ -34,9 +34,10 @@ from community.platforms.luma import LumaClient
 from community.platforms.oauth import new_state
 from community.queue import make_queues
 from community.redis_client import make_queue_redis, make_redis
-from community.sandbox.common import SeedEvent
 from community.sandbox.demo import seed_demo
 from community.sandbox.runner import RunningSandbox, SandboxRunner
+from community.sandbox.shapes import SeedEvent
+from community.services.jobs import enqueue_pull
 from community.services.mirror.clients import use_sandbox_credentials
 from community.services.mirror.platform_accounts import (
     ConnectError,
@@ -45,7 +46,6 @@ from community.services.mirror.platform_accounts import (
     oauth_client,
 )
 from community.services.mirror.webhooks import webhook_token
-from community.tasks.pull import enqueue_pull
 
 log = logging.getLogger("community.demo")
 

@@ -4,19 +4,35 @@ read the state and inject faults. They are not part of any platform's API shape.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from litestar import Request, Response, delete, get, post
 
-from community.sandbox.common import (
+from community.sandbox.faults import FAULT_KINDS, Faults, WindowQuota
+from community.sandbox.shapes import (
+    Outcome,
     Person,
     SandboxHTTPError,
-    SandboxPlatform,
     SeedEvent,
     read_json,
     require,
 )
-from community.sandbox.faults import FAULT_KINDS
+
+
+class Controlled(Protocol):
+    """What the control endpoints use of a stand-in (a sandbox.common.SandboxPlatform)."""
+
+    faults: Faults
+    budget: WindowQuota
+    public_url: str
+
+    def state(self) -> dict[str, Any]: ...
+    def seed_event(self, seed: SeedEvent) -> str: ...
+    def add_registration(self, event_id: str, person: Person) -> Outcome: ...
+    def cancel_registration(self, event_id: str, registration_id: str) -> dict[str, Any]: ...
+    def check_in(self, event_id: str, registration_id: str) -> dict[str, Any]: ...
+    def event_state(self, event_id: str) -> dict[str, Any]: ...
+    def expire_tokens(self) -> None: ...
 
 
 def _whole(data: dict[str, Any], key: str, default: int, *, low: int, high: int) -> int:
@@ -26,7 +42,7 @@ def _whole(data: dict[str, Any], key: str, default: int, *, low: int, high: int)
     return value
 
 
-def control_handlers(platform: SandboxPlatform) -> list[Any]:
+def control_handlers(platform: Controlled) -> list[Any]:
     def remember_url(request: Request[Any, Any, Any]) -> None:
         platform.public_url = str(request.base_url).rstrip("/")
 

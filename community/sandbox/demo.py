@@ -7,7 +7,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 
-from community.sandbox.common import Person, SandboxPlatform, SeedEvent
+from community.sandbox.common import SandboxPlatform
+from community.sandbox.shapes import Person, SeedEvent
 
 
 def sample_event(capacity: int = 60) -> SeedEvent:

@@ -22,19 +22,19 @@ import httpx
 from litestar import Request, delete, get, post
 
 from community.platforms.convert import html_to_text
-from community.sandbox.common import (
+from community.sandbox.common import SandboxPlatform
+from community.sandbox.faults import WindowQuota
+from community.sandbox.oauth import OAuthServer, bearer_token
+from community.sandbox.shapes import (
     Outcome,
     Person,
     Reply,
     SandboxHTTPError,
-    SandboxPlatform,
     SeedEvent,
     now,
     read_json,
     require,
 )
-from community.sandbox.faults import WindowQuota
-from community.sandbox.oauth import OAuthServer, bearer_token
 
 _EVENT_FIELDS = {
     "name",

@@ -25,18 +25,18 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import httpx
 from litestar import Request, get, post
 
-from community.sandbox.common import (
+from community.sandbox.common import SandboxPlatform
+from community.sandbox.faults import WindowQuota
+from community.sandbox.shapes import (
     Outcome,
     Person,
     Reply,
     SandboxHTTPError,
-    SandboxPlatform,
     SeedEvent,
     now,
     read_json,
     require,
 )
-from community.sandbox.faults import WindowQuota
 
 ACTIVE = ("approved", "waitlist", "pending_approval")
 STATUSES = ("approved", "declined", "pending_approval", "waitlist")

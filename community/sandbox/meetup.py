@@ -22,16 +22,7 @@ from zoneinfo import ZoneInfo
 import httpx
 from litestar import Request, Response, post
 
-from community.sandbox.common import (
-    Outcome,
-    Person,
-    Reply,
-    SandboxHTTPError,
-    SandboxPlatform,
-    SeedEvent,
-    now,
-    read_json,
-)
+from community.sandbox.common import SandboxPlatform
 from community.sandbox.faults import WindowQuota
 from community.sandbox.graphql_lite import (
     GraphQLError,
@@ -43,6 +34,15 @@ from community.sandbox.graphql_lite import (
 )
 from community.sandbox.meetup_schema import SCHEMA, VENUE_FIELDS
 from community.sandbox.oauth import OAuthServer, bearer_token
+from community.sandbox.shapes import (
+    Outcome,
+    Person,
+    Reply,
+    SandboxHTTPError,
+    SeedEvent,
+    now,
+    read_json,
+)
 
 GOING = ("YES", "ATTENDED")
 DEPRECATED = {

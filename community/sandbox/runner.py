@@ -55,6 +55,11 @@ def default_sandboxes(
     }
 
 
+def default_credentials() -> dict[str, dict[str, str]]:
+    """What each stand-in accepts unless it was started with other credentials."""
+    return {name: sandbox.credentials() for name, sandbox in default_sandboxes().items()}
+
+
 class SandboxRunner:
     def __init__(
         self,

@@ -17,102 +17,26 @@ the last half second. A registration whose hand-back fails there is queued again
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections import Counter
-from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from redis.exceptions import RedisError
-from saq import Queue
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import PLATFORM_LABELS, Channel, Listing, Registration
 from community.platforms.errors import PlatformError
+from community.services.jobs import enqueue_passback
 from community.services.mirror import sync_log
 from community.services.mirror.clients import client_for_listing
 from community.services.mirror.rate_budget import RateBudget
 from community.tasks.registry import task
 
 ACTION = "mark_checkin"
-GATHER_SECONDS = 0.5
-BATCH_SIZE = 100  # registrations per batch job
+
 
 log = logging.getLogger("community.passback")
-
-
-def passback_job_key(registration_id: UUID | str) -> str:
-    return f"checkin-passback:{registration_id}"
-
-
-async def enqueue_passback(queues: dict[str, Queue], registration_ids: Iterable[UUID]) -> None:
-    """One job per registration; a repeat while one is waiting collapses into it."""
-    for registration_id in registration_ids:
-        await queues["default"].enqueue(
-            "pass_checkin_back",
-            key=passback_job_key(registration_id),
-            registration_id=str(registration_id),
-            timeout=60,
-            retries=3,
-        )
-
-
-async def enqueue_passback_batch(queues: dict[str, Queue], registration_ids: list[str]) -> None:
-    for start in range(0, len(registration_ids), BATCH_SIZE):
-        await queues["default"].enqueue(
-            "pass_checkins_back",
-            registration_ids=registration_ids[start : start + BATCH_SIZE],
-            timeout=600,
-        )
-
-
-class PassbackGatherer:
-    """Gathers the web process's new platform check-ins; queues them every GATHER_SECONDS.
-
-    One per application (its lifespan closes it, which queues what is still waiting). What
-    waits here when the process is killed is lost, as a job that could not be queued is (the
-    check-ins themselves are committed; only the courtesy hand-back is lost).
-    """
-
-    def __init__(self, queues: dict[str, Queue], *, seconds: float = GATHER_SECONDS) -> None:
-        self._queues = queues
-        self._seconds = seconds
-        self._waiting: dict[str, None] = {}  # ordered, and a repeat is one hand-back
-        self._flusher: asyncio.Task[None] | None = None
-
-    def add(self, registration_ids: Iterable[UUID]) -> None:
-        for registration_id in registration_ids:
-            self._waiting[str(registration_id)] = None
-        if self._waiting and self._flusher is None:
-            self._flusher = asyncio.create_task(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(self._seconds)
-        self._flusher = None
-        await self.flush()
-
-    async def flush(self) -> None:
-        ids, self._waiting = list(self._waiting), {}
-        if not ids:
-            return
-        try:
-            await enqueue_passback_batch(self._queues, ids)
-        except RedisError as exc:
-            log.warning(
-                "check-in passback not queued",
-                extra={"count": len(ids), "error": type(exc).__name__},
-            )
-
-    async def close(self) -> None:
-        if self._flusher is not None:
-            self._flusher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._flusher
-            self._flusher = None
-        await self.flush()
 
 
 @task

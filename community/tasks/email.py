@@ -8,9 +8,7 @@ job was lost (Redis restarted) or whose worker died.
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import time
 from datetime import timedelta
 from typing import Any
 from uuid import UUID
@@ -19,142 +17,17 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Event, EventStatus, Member, OutboxMessage, Registration
+from community.models import Event, EventStatus, Member, OutboxMessage, Payment, Registration
 from community.services.access.magic_links import signin_url
 from community.services.events.manage import cancellation_recipients
+from community.services.jobs import queue_delivery, queue_ticket_email
 from community.services.mail import outbox as mail
-from community.services.seats.hooks import (
-    PromotionHooks,
-    PromotionListener,
-    Subscription,
-    waitlist_promoted,
-)
 from community.tasks.registry import cron, task
+from community.views.payment_mail import compose_payment_mail
 from community.views.ticket_mail import compose_signin_mail, compose_ticket_mail
 from community.views.ticket_pages import active_registration, find_ticket
 
 log = logging.getLogger("community.email")
-
-DELIVERY_RETRIES = 6
-TICKET_REASONS = frozenset(
-    {"confirmed", "waitlisted", "resend", "promoted", "cancelled", "event_cancelled"}
-)
-
-
-# --- enqueueing (called from services) ------------------------------------------------------
-
-
-async def _queue_per_minute(
-    queues: dict[str, Queue], function: str, key: str, **kwargs: Any
-) -> None:
-    """An urgent mail job; asking again within the same minute coalesces into it (same key)."""
-    minute = int(time.time() // 60)
-    await queues["urgent"].enqueue(
-        function,
-        **kwargs,
-        key=f"{key}:{minute}",
-        timeout=30,
-        retries=3,
-        retry_delay=2.0,
-        retry_backoff=True,
-    )
-
-
-async def queue_ticket_email(queues: dict[str, Queue], registration_id: UUID, reason: str) -> None:
-    """Ask the workers to send a registration's ticket. A double click within a minute
-    coalesces into one message (same job key)."""
-    if reason not in TICKET_REASONS:
-        raise ValueError(f"unknown ticket e-mail reason {reason!r}")
-    await _queue_per_minute(
-        queues,
-        "send_ticket_email",
-        f"mail:ticket:{registration_id}:{reason}",
-        registration_id=str(registration_id),
-        reason=reason,
-    )
-
-
-async def queue_existing_ticket_email(queues: dict[str, Queue], event_id: UUID, email: str) -> None:
-    """Someone gave an address that already holds a place: its ticket goes to it again.
-
-    The worker finds the registration, so the request that asked never reads PostgreSQL
-    (an "already registered" answer costs Redis only). The job key names no address.
-    """
-    digest = hashlib.sha256(email.encode()).hexdigest()[:24]
-    await _queue_per_minute(
-        queues,
-        "send_existing_ticket_email",
-        f"mail:existing:{event_id}:{digest}",
-        event_id=str(event_id),
-        email=email,
-    )
-
-
-async def queue_event_cancelled_emails(queues: dict[str, Queue], event_id: UUID) -> None:
-    """Tell everyone registered that the event is cancelled: one job reads who they are when
-    it runs and queues one e-mail each (an event's whole list is not read in the request)."""
-    await queues["default"].enqueue(
-        "send_event_cancelled_emails",
-        event_id=str(event_id),
-        key=f"mail:event-cancelled:{event_id}",
-        timeout=120,
-        retries=3,
-        retry_delay=5.0,
-        retry_backoff=True,
-    )
-
-
-async def queue_signin_email(queues: dict[str, Queue], member_id: UUID, email: str) -> None:
-    await _queue_per_minute(
-        queues,
-        "send_signin_email",
-        f"mail:signin:{member_id}",
-        member_id=str(member_id),
-        email=email,
-    )
-
-
-async def queue_delivery(queues: dict[str, Queue], outbox_id: UUID) -> None:
-    """Send one outbox row (composed already): once, whoever asks and however often."""
-    await _queue_delivery(queues, outbox_id)
-
-
-async def _queue_delivery(queues: dict[str, Queue], outbox_id: UUID) -> None:
-    await queues["urgent"].enqueue(
-        "deliver_email",
-        outbox_id=str(outbox_id),
-        key=f"mail:deliver:{outbox_id}",
-        timeout=60,
-        retries=DELIVERY_RETRIES,
-        retry_delay=5.0,
-        retry_backoff=600,  # 5 s, 10 s, 20 s ... at most 10 minutes apart
-    )
-
-
-# --- hearing about promotions ---------------------------------------------------------------
-
-_promotion_mail: Subscription[PromotionListener] = Subscription()
-
-
-def install_promotion_mail(
-    queues: dict[str, Queue], hooks: PromotionHooks = waitlist_promoted
-) -> PromotionListener:
-    """Mail everyone the registration service seats from the waitlist, whatever seated them.
-
-    Subscribed once per process (the app's lifespan, the worker's startup), replacing an
-    earlier subscription, so each promotion queues exactly one "promoted" ticket e-mail.
-    """
-
-    async def mail_promoted(event_id: UUID, registration_id: UUID) -> None:
-        await queue_ticket_email(queues, registration_id, "promoted")
-
-    return _promotion_mail.install(hooks, mail_promoted)
-
-
-def uninstall_promotion_mail(
-    listener: PromotionListener, hooks: PromotionHooks = waitlist_promoted
-) -> None:
-    _promotion_mail.uninstall(hooks, listener)
 
 
 # --- jobs -----------------------------------------------------------------------------------
@@ -168,6 +41,8 @@ def _deps(
 
 def _ticket_composer(settings: Settings) -> mail.Compose:
     async def compose(session: AsyncSession, message: OutboxMessage) -> bool:
+        if message.payment_id is not None:
+            return await _compose_payment_mail(settings, session, message)
         if message.registration_id is None:
             return False
         registration = await session.get(Registration, message.registration_id)
@@ -180,6 +55,20 @@ def _ticket_composer(settings: Settings) -> mail.Compose:
         return True
 
     return compose
+
+
+async def _compose_payment_mail(
+    settings: Settings, session: AsyncSession, message: OutboxMessage
+) -> bool:
+    payment = await session.get(Payment, message.payment_id)
+    event = None if payment is None else await session.get(Event, payment.event_id)
+    if payment is None or event is None:
+        return False
+    composed = compose_payment_mail(settings, event, payment, message.kind)
+    if composed is None:
+        return False
+    mail.fill(message, composed)
+    return True
 
 
 @task
@@ -200,7 +89,7 @@ async def send_ticket_email(ctx: dict[str, Any], *, registration_id: str, reason
         if unwritten and not await _ticket_composer(settings)(session, message):
             return "skipped: event removed"
         await session.commit()
-    await _queue_delivery(queues, outbox_id)
+    await queue_delivery(queues, outbox_id)
     return f"composed {outbox_id}"
 
 
@@ -241,7 +130,7 @@ async def send_signin_email(ctx: dict[str, Any], *, member_id: str, email: str) 
         )
         await session.commit()
         outbox_id = message.id
-    await _queue_delivery(queues, outbox_id)
+    await queue_delivery(queues, outbox_id)
     return f"composed {outbox_id}"
 
 
@@ -275,7 +164,7 @@ async def redrive_outbox(ctx: dict[str, Any]) -> str:
             session, timedelta(seconds=settings.mail_limits.redrive_after_s)
         )
     for outbox_id in stale:
-        await _queue_delivery(queues, outbox_id)
+        await queue_delivery(queues, outbox_id)
     if stale:
         log.warning("outbox rows re-driven", extra={"count": len(stale)})
     return f"re-driven {len(stale)}"

@@ -9,7 +9,7 @@ Failures map to what the organiser or the job can do about them; a failing listi
 given up on (services.mirror.listing_health): it shows its last error and when it is tried again.
 rate limited -> wait the platform's Retry-After (every job on that account is held back);
 transient -> the job retries itself with a capped backoff (seat changes meanwhile join it);
-auth, not found, rejected -> the error in plain words; the scheduler (tasks.scheduler)
+auth, not found, rejected -> the error in plain words; the scheduled pass (tasks.pull)
 re-drives it after a minute or more, and the organiser's fix or a recount pushes at once.
 """
 
@@ -24,15 +24,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from saq import Queue
-from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from community.config import Settings
-from community.models import PLATFORM_LABELS, Channel, Event, Listing, SyncState
+from community.models import PLATFORM_LABELS, Event, Listing, SyncState
 from community.platforms.base import ListingState, PlatformClient, PushResult
 from community.platforms.errors import (
     PlatformAuthError,
@@ -41,30 +37,27 @@ from community.platforms.errors import (
     PlatformRejected,
     PlatformTransient,
 )
+from community.services.jobs import (
+    RETRY_BASE_S,
+    RETRY_MAX_S,
+    enqueue_pull,
+    enqueue_push,
+    listing_ids_of,
+)
 from community.services.mirror import sync_log
 from community.services.mirror.clients import ListingClient, client_for_listing
-from community.services.mirror.coalescing import Coalescer, enqueue_coalesced, run_coalesced
+from community.services.mirror.coalescing import Coalescer, run_coalesced
 from community.services.mirror.counts import live_counts
 from community.services.mirror.listing_health import retry_delay
 from community.services.mirror.plan import ListingPlan, needs_push
+from community.services.mirror.platform_accounts import record_error
 from community.services.mirror.rate_budget import RateBudget
 from community.services.seats.allocation import Allotment, allotment_for, listing_plan, settle
-from community.services.seats.hooks import (
-    InventoryHooks,
-    InventoryListener,
-    Subscription,
-    inventory_changed,
-)
 from community.services.seats.registrations import RegistrationError, RegistrationService
 from community.tasks.registry import task
 
 log = logging.getLogger("community.mirror")
 
-PUSH_TIMEOUT_S = 100  # below the coalescing lease (120 s), above a few slow platform calls
-# Never give up: the delays come from services.mirror.listing_health (at most 5 minutes apart).
-PUSH_RETRIES = 100_000
-RETRY_BASE_S = 1.0
-RETRY_MAX_S = 300.0
 # Pushes of one listing at most this often during a burst; a lone change is pushed at once.
 # Together with a push's own time this keeps every change within a second of the platforms.
 MIN_PUSH_INTERVAL_S = 0.4
@@ -77,82 +70,6 @@ class RetryLater(Exception):
     def __init__(self, reason: str, delay: float | None = None) -> None:
         super().__init__(reason)
         self.delay = delay
-
-
-# --- enqueueing ----------------------------------------------------------------------------
-
-
-async def enqueue_listing_job(
-    coalescer: Coalescer,
-    queue: Queue,
-    function: str,
-    key: str,
-    listing_id: UUID | str,
-    *,
-    timeout_s: int,
-    retries: int,
-) -> None:
-    """A push or pull of one listing, coalesced, retried with the shared backoff."""
-    await enqueue_coalesced(
-        coalescer,
-        queue,
-        listing_id,
-        function=function,
-        key=key,
-        kwargs={"listing_id": str(listing_id)},
-        timeout=timeout_s,
-        retries=retries,
-        retry_delay=RETRY_BASE_S,
-        retry_backoff=RETRY_MAX_S,
-    )
-
-
-def push_job_key(listing_id: UUID | str) -> str:
-    return f"push:{listing_id}"
-
-
-async def enqueue_push(
-    settings: Settings,
-    redis: Redis,
-    queues: dict[str, Queue],
-    listing_id: UUID | str,
-    *,
-    urgent: bool = False,
-) -> None:
-    """Make sure the listing's current target reaches its platform soon."""
-    await enqueue_listing_job(
-        Coalescer(redis, settings.redis_prefix, "push"),
-        queues["urgent" if urgent else "default"],
-        "push_listing",
-        push_job_key(listing_id),
-        listing_id,
-        timeout_s=PUSH_TIMEOUT_S,
-        retries=PUSH_RETRIES,
-    )
-
-
-async def listing_ids_of(session: AsyncSession, event_id: UUID) -> list[UUID]:
-    rows = await session.scalars(select(Listing.id).where(Listing.event_id == event_id))
-    return list(rows)
-
-
-async def enqueue_event_mirror(
-    settings: Settings,
-    redis: Redis,
-    queues: dict[str, Queue],
-    session_maker: async_sessionmaker[AsyncSession],
-    event_id: UUID,
-    *,
-    urgent: bool,
-) -> int:
-    """Push every listing of the event; ``urgent`` for changes a native registrant caused."""
-    async with session_maker() as session:
-        ids = await listing_ids_of(session, event_id)
-    # Side by side: this runs inside the registration request, after its seat was taken.
-    await asyncio.gather(
-        *(enqueue_push(settings, redis, queues, listing_id, urgent=urgent) for listing_id in ids)
-    )
-    return len(ids)
 
 
 # --- the job -------------------------------------------------------------------------------
@@ -451,8 +368,6 @@ async def _succeeded(
             await enqueue_siblings(ctx, target)
     if result.going_count > target.platform_count:
         # The platform has people we have not pulled yet: fetch them, which re-plans the limit.
-        from community.tasks.pull import enqueue_pull
-
         await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], target.listing_id)
 
 
@@ -511,14 +426,10 @@ async def _failed(
             )
         await session.commit()
     if isinstance(exc, PlatformAuthError) and account_key not in ("", "sandbox"):
-        from community.services.mirror.platform_accounts import record_error
-
         async with ctx["session_maker"]() as session:
             await record_error(session, UUID(account_key), exc.message)
             await session.commit()
     if recount:
-        from community.tasks.pull import enqueue_pull
-
         await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], target.listing_id)
     log.info(
         "push failed",
@@ -586,35 +497,3 @@ async def push_listing(ctx: dict[str, Any], *, listing_id: str) -> dict[str, Any
     if actions is None:
         return {"outcome": "busy"}  # the lease holder will see this change before it lets go
     return {"outcome": "done", "actions": actions}
-
-
-# --- listening to the Traffic Cop ----------------------------------------------------------
-
-_installed: Subscription[InventoryListener] = Subscription()
-
-
-def install_mirror(
-    settings: Settings,
-    redis: Redis,
-    queues: dict[str, Queue],
-    session_maker: async_sessionmaker[AsyncSession],
-    hooks: InventoryHooks = inventory_changed,
-) -> InventoryListener:
-    """Subscribe the mirror to seat changes in this process (replacing an earlier one).
-
-    A change caused on our own page goes to the urgent queue: the person who just took a seat
-    may have taken the last shared one, and the platforms must close before they sell it.
-    """
-
-    async def mirror_seat_change(event_id: UUID, channel: str) -> None:
-        await enqueue_event_mirror(
-            settings, redis, queues, session_maker, event_id, urgent=channel == Channel.NATIVE
-        )
-
-    return _installed.install(hooks, mirror_seat_change)
-
-
-def uninstall_mirror(
-    listener: InventoryListener, hooks: InventoryHooks = inventory_changed
-) -> None:
-    _installed.uninstall(hooks, listener)

@@ -1,7 +1,7 @@
 """Platform webhooks: registered for every listing whose platform offers them, and verified.
 
 Eventbrite and Luma can tell us of a registration at once; Meetup has no webhooks and is
-polled (tasks.scheduler). A listing gets its webhook when it is linked or imported, whatever
+polled (tasks.pull). A listing gets its webhook when it is linked or imported, whatever
 the account (not only in the demo), and an hourly pass re-creates any that went missing. Both
 registrations are idempotent: an existing webhook with our address is reused.
 
@@ -20,7 +20,6 @@ from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from saq import Queue
 from sqlalchemy import select
 
 from community.config import Settings
@@ -28,10 +27,11 @@ from community.models import PLATFORM_LABELS, Event, EventStatus, Listing, Platf
 from community.platforms.errors import PlatformError, PlatformRateLimited, PlatformTransient
 from community.platforms.eventbrite import EventbriteClient
 from community.platforms.luma import LumaClient
+from community.services.jobs import enqueue_pull, enqueue_webhook_setup
 from community.services.mirror import sync_log
 from community.services.mirror.webhooks import webhook_url
 from community.tasks.mirror import JobClient
-from community.tasks.pull import PULL_AFTER_END, enqueue_pull
+from community.tasks.pull import PULL_AFTER_END
 from community.tasks.registry import cron, task
 
 log = logging.getLogger("community.webhooks")
@@ -40,42 +40,6 @@ EVENTBRITE_ACTIONS = ["order.placed", "order.refunded", "order.updated", "attend
 LUMA_TYPES = ["guest.registered", "guest.updated", "ticket.registered"]
 WEBHOOK_PLATFORMS = frozenset({Platform.EVENTBRITE, Platform.LUMA})
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "0.0.0.0")
-
-
-def webhook_job_key(listing_id: UUID | str) -> str:
-    return f"webhooks:{listing_id}"
-
-
-async def enqueue_webhook_setup(queues: dict[str, Queue], listing_id: UUID | str) -> None:
-    """Register the listing's webhook soon (a no-op for Meetup, or when it is already there)."""
-    await queues["default"].enqueue(
-        "register_webhooks",
-        key=webhook_job_key(listing_id),
-        listing_id=str(listing_id),
-        timeout=60,
-        retries=4,
-        retry_delay=5.0,
-        retry_backoff=120.0,
-    )
-
-
-def confirmation_job_key(listing_id: UUID | str) -> str:
-    return f"webhook-confirm:{listing_id}"
-
-
-async def enqueue_webhook_confirmation(
-    queues: dict[str, Queue], listing_id: UUID | str, api_url: str, action: str
-) -> None:
-    """Confirm an Eventbrite webhook, then pull. Webhooks arriving while one waits join it:
-    whichever is confirmed, the pull reads every change of the listing."""
-    await queues["urgent"].enqueue(
-        "confirm_eventbrite_webhook",
-        key=confirmation_job_key(listing_id),
-        listing_id=str(listing_id),
-        api_url=api_url,
-        action=action,
-        timeout=30,
-    )
 
 
 def unreachable_reason(settings: Settings) -> str:

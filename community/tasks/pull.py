@@ -22,7 +22,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-from saq import Queue
 from sqlalchemy import func, or_, select
 
 from community.config import Settings
@@ -32,6 +31,7 @@ from community.platforms.errors import (
     PlatformRateLimited,
     PlatformTransient,
 )
+from community.services.jobs import enqueue_pull, enqueue_push, pull_coalescer
 from community.services.mirror import sync_log
 from community.services.mirror.coalescing import Coalescer, run_coalesced
 from community.services.mirror.poll_schedule import HOT_FOR, facts_of, mark_selling, next_pull_at
@@ -41,8 +41,6 @@ from community.services.seats.registrations import RegistrationService
 from community.tasks.mirror import (
     JobClient,
     RetryLater,
-    enqueue_listing_job,
-    enqueue_push,
     prepare_retry,
     push_owed,
     rate_limit_delay,
@@ -51,37 +49,12 @@ from community.tasks.registry import cron, task
 
 log = logging.getLogger("community.pull")
 
-PULL_TIMEOUT_S = 100  # below the coalescing lease
-PULL_RETRIES = 6
 # Re-read this much before the last pull's start: platforms' clocks and indexes lag a little.
 OVERLAP = timedelta(minutes=5)
 FULL_PULL_EVERY = timedelta(hours=1)
 MAX_PAGES = 500
 # Pull listings of events from this long before they start until this long after they end.
 PULL_AFTER_END = timedelta(days=2)
-
-
-def pull_job_key(listing_id: UUID | str) -> str:
-    return f"pull:{listing_id}"
-
-
-def pull_coalescer(redis: Any, settings: Settings) -> Coalescer:
-    return Coalescer(redis, settings.redis_prefix, "pull")
-
-
-async def enqueue_pull(
-    settings: Settings, redis: Any, queues: dict[str, Queue], listing_id: UUID | str
-) -> None:
-    """Pull the listing soon; safe to call while a pull runs (it runs once more)."""
-    await enqueue_listing_job(
-        pull_coalescer(redis, settings),
-        queues["default"],
-        "pull_listing",
-        pull_job_key(listing_id),
-        listing_id,
-        timeout_s=PULL_TIMEOUT_S,
-        retries=PULL_RETRIES,
-    )
 
 
 # --- the cursor ----------------------------------------------------------------------------

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from urllib.parse import urlencode, urlsplit
 
 from community.models import Event, EventStatus
+from community.services.events.manage import event_end
 from community.services.events.text import plain_text, shorten
-from community.views.event_pages import event_end, place_line
+from community.views.event_pages import place_line
 
 
 def _utc(value: datetime) -> str:

@@ -28,6 +28,7 @@ from community.models import (
     RegistrationStatus,
     Theme,
 )
+from community.services.events.manage import event_end
 from community.services.events.text import plain_text, render_markdown, shorten
 from community.services.seats.inventory import Counts, Inventory
 
@@ -312,10 +313,6 @@ def price_label(event: Event) -> str:
     symbols = {"EUR": "€", "GBP": "£", "USD": "$"}
     symbol = symbols.get(event.currency.upper())
     return f"{symbol}{text}" if symbol else f"{text} {event.currency.upper()}"
-
-
-def event_end(event: Event) -> datetime:
-    return event.ends_at or event.starts_at + timedelta(hours=2)
 
 
 def build_view(event: Event, base_url: str, *, theme: str | None = None) -> EventView:

@@ -7,7 +7,8 @@ from datetime import datetime
 from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
-from community.views.event_pages import Availability, EventView, SaleState, event_end
+from community.services.events.manage import event_end
+from community.views.event_pages import Availability, EventView, SaleState
 
 AVAILABILITY = {
     SaleState.OPEN: "https://schema.org/InStock",

@@ -23,9 +23,10 @@ from community.models import (
     Registration,
     RegistrationStatus,
 )
+from community.services.events.manage import event_end
 from community.services.seats.registrations import attendee_cancel_refusal
 from community.services.tickets.signatures import ticket_qr, ticket_signer
-from community.views.event_pages import CHANNEL_LABELS, event_end
+from community.views.event_pages import CHANNEL_LABELS
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, Listing, User
-from community.sandbox.common import Person, SeedEvent
+from community.sandbox.shapes import Person, SeedEvent
 from tests.conftest import TEST_PASSWORD, watch_csp
 
 pytestmark = pytest.mark.browser
@@ -64,7 +64,7 @@ async def test_organiser_story(
     session_maker: async_sessionmaker[AsyncSession],
     tmp_path: Path,
 ) -> None:
-    from community.tasks.pull import enqueue_pull
+    from community.services.jobs import enqueue_pull
 
     base = live_server
     context = await browser.new_context(viewport=DESKTOP, accept_downloads=True)

@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, EventStatus, Listing, Registration, User
-from community.sandbox.common import Person, SeedEvent
+from community.sandbox.shapes import Person, SeedEvent
 from community.services.events.importing import parse_listing_ref
 from community.services.events.manage import InvalidInput
 from tests.admin.conftest import LiveClient, MakeEvent

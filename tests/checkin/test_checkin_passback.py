@@ -16,14 +16,10 @@ from community.models import Listing, PlatformAccount, Registration, SyncLog, Us
 from community.queue import make_queues
 from community.services.door import checkin
 from community.services.door.checkin import Actor, Op, Result
+from community.services.jobs import PassbackGatherer, passback_job_key
 from community.services.mirror.token_crypto import encrypt
 from community.services.tickets.signatures import ticket_signer
-from community.tasks.checkin_passback import (
-    PassbackGatherer,
-    pass_checkin_back,
-    pass_checkins_back,
-    passback_job_key,
-)
+from community.tasks.checkin_passback import pass_checkin_back, pass_checkins_back
 from tests.checkin.factory import add_person, make_event
 from tests.conftest import take_jobs
 

@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.models import CheckinLog, Registration, User
+from community.services.jobs import GATHER_SECONDS
 from community.services.tickets.signatures import TicketSigner, ticket_signer
-from community.tasks.checkin_passback import GATHER_SECONDS
 from tests.checkin.factory import add_people, add_person, make_event
 from tests.conftest import TEST_PASSWORD, take_jobs
 

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Registration, SoldOutMode
 from community.queue import make_queues
+from community.services.jobs import install_promotion_mail, uninstall_promotion_mail
 from community.services.seats.hooks import PromotionHooks
 from community.services.seats.reconcile import reconcile_event
 from community.services.seats.registrations import RegistrationService
-from community.tasks.email import install_promotion_mail, uninstall_promotion_mail
 from tests.conftest import take_ticket_mails
 from tests.inventory.test_api_hardening import run_existing_ticket_jobs
 

@@ -28,13 +28,13 @@ from community.config import PlatformCredentials, Settings
 from community.models import Allocation, Event, EventStatus, Listing, SoldOutMode
 from community.queue import make_queues
 from community.redis_client import make_redis
-from community.sandbox.common import SeedEvent
 from community.sandbox.runner import RunningSandbox, run_sandboxes
+from community.sandbox.shapes import SeedEvent
+from community.services.jobs import install_mirror, uninstall_mirror
 from community.services.mirror.clients import use_sandbox_credentials
 from community.services.seats.inventory import Inventory
 from community.services.seats.registrations import RegistrationService
 from community.tasks import registry
-from community.tasks.mirror import install_mirror, uninstall_mirror
 from community.worker import load_task_modules
 
 PLATFORMS = ("meetup", "eventbrite", "luma")

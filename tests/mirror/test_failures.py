@@ -9,10 +9,10 @@ import uuid
 from sqlalchemy import select
 
 from community.models import Listing, PlatformAccount, Role, SyncLog, User
-from community.sandbox.common import Person
+from community.sandbox.shapes import Person
+from community.services.jobs import enqueue_push
 from community.services.mirror.coalescing import Coalescer
 from community.services.mirror.token_crypto import encrypt
-from community.tasks.mirror import enqueue_push
 from tests.mirror.conftest import MakeEvent, MirroredEvent, MirrorRig, eventually
 
 

@@ -13,8 +13,8 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select, update
 
 from community.models import Registration
-from community.sandbox.common import Person
 from community.sandbox.meetup import MeetupSandbox
+from community.sandbox.shapes import Person
 from community.services.door import checkin
 from community.services.people import attendees
 from community.services.people.attendees import AttendeeQuery

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from community.models import Listing
-from community.sandbox.common import Person
+from community.sandbox.shapes import Person
 from community.services.mirror.poll_schedule import PollFacts, poll_interval
 from community.services.mirror.rate_budget import LIMITS
 from community.tasks.pull import pull_all_listings

@@ -15,10 +15,10 @@ from community.models import (
     SoldOutMode,
     SyncLog,
 )
-from community.sandbox.common import Person
+from community.sandbox.shapes import Person
+from community.services.jobs import enqueue_pull, install_promotion_mail, uninstall_promotion_mail
 from community.services.mirror.coalescing import Coalescer
-from community.tasks.email import install_promotion_mail, uninstall_promotion_mail
-from community.tasks.pull import enqueue_pull, pull_all_listings, pull_listing
+from community.tasks.pull import pull_all_listings, pull_listing
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 

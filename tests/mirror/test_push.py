@@ -9,9 +9,10 @@ import uuid
 from sqlalchemy import select
 
 from community.models import Event, Listing, OutboxMessage, SoldOutMode, SyncLog
-from community.sandbox.common import Person
+from community.sandbox.shapes import Person
 from community.services.events.organiser_changes import Effects, cancel_event
-from community.tasks.mirror import MIN_PUSH_INTERVAL_S, enqueue_event_mirror, push_listing
+from community.services.jobs import enqueue_event_mirror
+from community.tasks.mirror import MIN_PUSH_INTERVAL_S, push_listing
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 

@@ -10,11 +10,10 @@ import time
 import uuid
 
 from community.models import Allocation, Listing, Registration, SoldOutMode
-from community.sandbox.common import Person
+from community.sandbox.shapes import Person
+from community.services.jobs import enqueue_event_mirror, enqueue_pull
 from community.services.seats.inventory import Counts
 from community.services.seats.registrations import RegistrationError
-from community.tasks.mirror import enqueue_event_mirror
-from community.tasks.pull import enqueue_pull
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 

@@ -20,7 +20,7 @@ from community.models import Listing, PlatformAccount, Registration, Role, SyncL
 from community.platforms import make_client
 from community.platforms.eventbrite import EventbriteClient
 from community.platforms.luma import LumaClient
-from community.sandbox.common import Person
+from community.sandbox.shapes import Person
 from community.services.mirror.coalescing import Coalescer
 from community.services.mirror.token_crypto import encrypt
 from community.services.mirror.webhooks import webhook_token

@@ -33,12 +33,12 @@ from community.config import Settings, StripeSettings
 from community.models import Event, EventStatus, Payment, SoldOutMode, Theme
 from community.queue import make_queues
 from community.sandbox.stripe_standin import StripeStandIn, _free_port
+from community.services.jobs import PaymentQueue
 from community.services.payments.context import Payments
 from community.services.payments.gateway import StripeGateway
 from community.services.seats.hooks import InventoryHooks, PromotionHooks, RegistrationHooks
 from community.services.seats.registrations import RegistrationService
 from community.tasks import registry
-from community.tasks.payments import PaymentQueue
 from community.worker import load_task_modules
 
 WEBHOOK_SECRET = "whsec_test_" + "k" * 24

@@ -13,10 +13,11 @@ import httpx
 
 from community.platforms import PlatformClient, make_client
 from community.platforms.base import RemoteRegistration
-from community.sandbox.common import Person, SandboxPlatform, SeedEvent
+from community.sandbox.common import SandboxPlatform
 from community.sandbox.eventbrite import EventbriteSandbox
 from community.sandbox.luma import LumaSandbox
 from community.sandbox.meetup import MeetupSandbox
+from community.sandbox.shapes import Person, SeedEvent
 
 BASE = "http://sandbox.test"
 PLATFORMS = ("meetup", "eventbrite", "luma")

@@ -12,8 +12,8 @@ from platform_helpers import BASE, Pair, Receiver, make_pair, stand_in_id, sweep
 
 from community.platforms import EventDraft, ListingState, PlatformNotFound, PlatformRejected
 from community.platforms.eventbrite import EventbriteClient
-from community.sandbox.common import Person
 from community.sandbox.eventbrite import EventbriteSandbox
+from community.sandbox.shapes import Person
 
 AUTH = {"Authorization": "Bearer sandbox-eventbrite-token"}
 

@@ -10,9 +10,9 @@ import httpx
 import pytest
 from platform_helpers import BASE, Pair, make_pair, stand_in_id, sweep
 
-from community.sandbox.common import Person
 from community.sandbox.eventbrite import EventbriteSandbox
 from community.sandbox.meetup import MeetupSandbox
+from community.sandbox.shapes import Person
 
 
 @pytest.mark.asyncio

@@ -15,7 +15,7 @@ from platform_helpers import BASE, Pair, Receiver, make_pair, new_client, sweep
 
 from community.platforms import EventDraft, ListingState, PlatformNotFound, PlatformRejected
 from community.platforms.luma import LumaClient
-from community.sandbox.common import Person
+from community.sandbox.shapes import Person
 
 
 @pytest.fixture

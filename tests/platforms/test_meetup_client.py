@@ -16,8 +16,8 @@ from community.platforms import (
     PlatformRejected,
 )
 from community.platforms.meetup import MeetupClient
-from community.sandbox.common import Person
 from community.sandbox.meetup import MeetupSandbox
+from community.sandbox.shapes import Person
 
 AUTH = {"Authorization": "Bearer sandbox-meetup-token"}
 EDIT_ERRORS_ONLY = "mutation($i: EditEventInput!) { editEvent(input: $i) { errors { code } } }"

@@ -17,7 +17,7 @@ from community.platforms import (
     PlatformTransient,
     make_client,
 )
-from community.sandbox.common import Person
+from community.sandbox.shapes import Person
 
 START = datetime(2031, 5, 17, 16, 0, tzinfo=UTC)
 

@@ -15,7 +15,6 @@ from community.auth import ORGANISERS
 from community.config import Settings
 from community.controllers.admin.common import current_user, flash, form_dict, page
 from community.models import PLATFORM_LABELS
-from community.platforms.oauth import new_state
 from community.services.mirror import platform_accounts as accounts
 from community.services.mirror.platform_accounts import ConnectError
 
@@ -65,14 +64,13 @@ class AccountsController(Controller):
     ) -> Redirect:
         platform = _platform(platform)
         try:
-            oauth = accounts.oauth_client(settings, platform)
+            url, state = accounts.start_oauth(settings, platform)
         except ConnectError as exc:
             flash(request, exc.message, "error")
             return Redirect("/admin/accounts")
-        state = new_state()
         # Tied to this browser's session: a callback without it is someone else's.
         request.session[STATE_KEY] = {"platform": platform, "state": state}
-        return Redirect(oauth.authorize_url(state))
+        return Redirect(url)
 
     @get("/{platform:str}/callback", name="admin:account_callback", cache=False)
     async def finish_oauth(

@@ -306,6 +306,11 @@ async def update_event(session: AsyncSession, event: Event, values: Mapping[str,
     return event
 
 
+def event_end(event: Event) -> datetime:
+    """When the event is over: its end time, or two hours after its start when it has none."""
+    return event.ends_at or event.starts_at + timedelta(hours=2)
+
+
 def publish_problems(event: Event) -> list[str]:
     problems = []
     if event.status == EventStatus.CANCELLED:

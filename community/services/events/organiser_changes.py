@@ -32,7 +32,14 @@ from community.models import (
 )
 from community.services.events import manage as events
 from community.services.events.manage import InvalidInput, active_registrations, parse_seats
+from community.services.jobs import (
+    enqueue_pull,
+    enqueue_push,
+    enqueue_webhook_setup,
+    queue_event_cancelled_emails,
+)
 from community.services.mirror.seat_ledger import FULL_PULL_WORDS
+from community.services.people.merge import MergeError, clashes
 from community.services.seats.inventory import (
     Counts,
     Full,
@@ -85,8 +92,6 @@ async def cancel_event(fx: Effects, event: Event) -> bool:
     event's list). Cancelling again does nothing and mails nobody. True when it was cancelled
     now.
     """
-    from community.tasks.email import queue_event_cancelled_emails
-
     tell_people = await events.cancel_event(fx.session, event)
     await after_event_change(fx, event)
     if tell_people:
@@ -102,9 +107,6 @@ async def after_listing_linked(fx: Effects, listing: Listing) -> None:
     the first limit already counts them. Where the platform offers webhooks (Eventbrite, Luma)
     a job registers ours for the listing, so its sales are known in seconds, not at a poll.
     """
-    from community.tasks.platform_webhooks import enqueue_webhook_setup
-    from community.tasks.pull import enqueue_pull
-
     await fx.session.commit()
     await enqueue_pull(fx.settings, fx.redis, fx.queues, listing.id)
     await enqueue_webhook_setup(fx.queues, listing.id)
@@ -195,8 +197,6 @@ def _seat_changes(before: tuple[int, int, str, str], after: tuple[int, int, str,
 
 async def retry_listing(fx: Effects, listing: Listing) -> None:
     """Push this listing again now, on the urgent queue; the panel shows it as pushing."""
-    from community.tasks.mirror import enqueue_push
-
     listing.sync_state = SyncState.PUSHING
     await fx.session.commit()
     await enqueue_push(fx.settings, fx.redis, fx.queues, listing.id, urgent=True)
@@ -293,8 +293,6 @@ async def release_duplicates(
     the place the organiser chose (``keep_places``: event id -> registration id) and release
     the other through the Traffic Cop. Returns a sentence per released platform place saying
     what to do on the platform, whose API cannot cancel it."""
-    from community.services.people.merge import MergeError, clashes
-
     notes: list[str] = []
     for clash in await clashes(fx.session, keep_id, other_id):
         chosen = keep_places.get(clash.event.id)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -126,7 +126,9 @@ class ListingClient:
         await self.client.aclose()
 
 
-# Credentials of the stand-ins running in this process (set by whoever started them).
+# Credentials of the stand-ins: those running in this process (set by whoever started them),
+# else their defaults (set by the app and the workers in sandbox mode, for stand-ins started
+# by another process).
 _sandbox_credentials: dict[str, dict[str, str]] = {}
 
 
@@ -134,14 +136,16 @@ def use_sandbox_credentials(platform: str, credentials: dict[str, str]) -> None:
     _sandbox_credentials[platform] = dict(credentials)
 
 
+def default_sandbox_credentials(defaults: Mapping[str, Mapping[str, str]]) -> None:
+    """The stand-ins' default credentials, for platforms whose stand-ins this process did
+    not start itself (those registered with `use_sandbox_credentials` are kept)."""
+    for platform, credentials in defaults.items():
+        _sandbox_credentials.setdefault(platform, dict(credentials))
+
+
 def sandbox_token(platform: str) -> str:
     """The stand-ins' own credential for ``platform`` (access token or Luma API key)."""
-    creds = _sandbox_credentials.get(platform)
-    if creds is None:
-        # Stand-ins started elsewhere (another process) use their default credentials.
-        from community.sandbox.runner import default_sandboxes
-
-        creds = default_sandboxes()[platform].credentials()
+    creds = _sandbox_credentials.get(platform, {})
     token = creds.get("access_token") or creds.get("api_key")
     if not token:
         raise PlatformAuthError(platform, "The sandbox stand-in has no credential to use.")

@@ -23,7 +23,7 @@ from community.models import PLATFORM_LABELS, Platform, PlatformAccount, User
 from community.platforms.base import PlatformClient
 from community.platforms.errors import PlatformError
 from community.platforms.factory import make_client
-from community.platforms.oauth import OAuthClient, RefreshingToken, TokenSet
+from community.platforms.oauth import OAuthClient, RefreshingToken, TokenSet, new_state
 from community.platforms.tokens import StaticToken, TokenProvider
 from community.services.mirror.token_crypto import SecretUnreadable, decrypt, encrypt
 
@@ -92,6 +92,14 @@ def oauth_client(settings: Settings, platform: str) -> OAuthClient:
         creds.client_secret,
         redirect_uri(settings, platform),
     )
+
+
+def start_oauth(settings: Settings, platform: str) -> tuple[str, str]:
+    """Where to send the organiser to connect ``platform``, and the state its callback must
+    carry back (kept in the organiser's session). Raises ConnectError when not configured."""
+    oauth = oauth_client(settings, platform)
+    state = new_state()
+    return oauth.authorize_url(state), state
 
 
 async def connections(session: AsyncSession, settings: Settings, user: User) -> list[Connection]:

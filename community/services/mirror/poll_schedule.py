@@ -1,5 +1,5 @@
 """How often each listing is pulled: every few seconds while it sells, every few minutes when
-quiet. Pure: no I/O (tasks.scheduler and tasks.pull apply it).
+quiet. Pure: no I/O (tasks.pull applies it).
 
 A listing is *hot* while its platform is selling (a pull or a webhook saw its count go up in
 the last few minutes) or when it is near its limit (few seats left under the limit we pushed):

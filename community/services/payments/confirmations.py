@@ -324,11 +324,10 @@ async def _refuse(
     payment.status = PaymentStatus.REFUSED
     payment.last_error = why[:500]
     mark_refund(payment, "no ticket could be given")
-    if event is not None:
-        message = mails.store_refused(session, p.settings, event, payment, why)
-        await session.flush()
-        outbox_id = message.id
-        after.then.append(lambda: p.jobs.deliver(outbox_id))
+    await session.flush()
+    message = await mails.queue_payment_mail(session, payment, mails.REFUSED)
+    outbox_id = message.id
+    after.then.append(lambda: p.jobs.deliver(outbox_id))
     payment_id, event_id = payment.id, payment.event_id
     after.then.append(lambda: p.jobs.refund(payment_id))
     after.then.append(lambda: p.registrations.hooks.fire(event_id, Channel.NATIVE))

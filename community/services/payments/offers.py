@@ -121,9 +121,8 @@ async def _offer_next(p: Payments, event: Event) -> bool:
                 intent_status=intent.status,
             )
             session.add(payment)
-            minutes = max(1, round(p.hold_seconds / 60))
-            message = mails.store_offer(session, p.settings, event, payment, minutes)
             await session.flush()
+            message = await mails.queue_payment_mail(session, payment, mails.OFFER)
             after = [payment.id, message.id]
         except BaseException:
             await give_back_hold(p, event.id, keys, offered.seat_no)

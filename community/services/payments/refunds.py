@@ -99,13 +99,9 @@ async def perform_refund(p: Payments, payment_id: UUID) -> str:
         payment.refunded_amount = min(payment.amount, payment.refunded_amount + refund.amount)
         payment.stripe_refund_id = refund.id
         payment.refunded_at = datetime.now(UTC)
-        event = await session.get(Event, payment.event_id)
-        if event is not None and payment.status != PaymentStatus.REFUSED:
+        if payment.status != PaymentStatus.REFUSED:
             # (A refused payment's e-mail already said the money is coming back.)
-            message = mails.store_refunded(
-                session, p.settings, event, payment, payment.registration_id
-            )
-            await session.flush()
+            message = await mails.queue_payment_mail(session, payment, mails.REFUNDED)
             outbox_id = message.id
         amount = payment.refunded_amount
     if outbox_id is not None:

@@ -2,7 +2,7 @@
 
 The event page and the JSON API both come through here, so a person gets the same ticket
 e-mail whichever they used. People seated from the waitlist are mailed by the promotion hook
-(tasks.email.install_promotion_mail), not here: every path that seats them goes through it.
+(services.jobs.install_promotion_mail), not here: every path that seats them goes through it.
 
 The registration itself is the registration service's, and so is the e-mail's outbox row,
 written in the same transaction; the job that sends it is only queued here. When the queue
@@ -20,9 +20,9 @@ from redis.exceptions import RedisError
 from saq import Queue
 
 from community.models import RegistrationStatus
+from community.services.jobs import queue_existing_ticket_email, queue_ticket_email
 from community.services.people.members import normalise_email
 from community.services.seats.registrations import Cancelled, Registered, RegistrationService
-from community.tasks.email import queue_existing_ticket_email, queue_ticket_email
 
 log = logging.getLogger("community.registrations")
 

@@ -42,6 +42,7 @@ from community.models import (
     RegistrationStatus,
     SoldOutMode,
 )
+from community.services.events.manage import event_end
 from community.services.mail.outbox import ensure_ticket_row
 from community.services.people.members import (
     clean_name,
@@ -84,7 +85,6 @@ from community.services.seats.ledger import (
     ledger_snapshot,
     registration_keys,
 )
-from community.views.event_pages import event_end
 
 log = logging.getLogger("community.registrations")
 
