@@ -11,39 +11,15 @@ import logging
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
-from saq import Queue
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
-from community.config import Settings
-from community.services.jobs import PaymentQueue
 from community.services.payments.checkout import end_hold
 from community.services.payments.context import Payments
 from community.services.payments.gateway import GatewayUnavailable, StripeGateway
 from community.services.payments.offers import offer_seats
 from community.services.payments.refunds import perform_refund, settle_registration
 from community.services.payments.sweep import sweep
-from community.services.seats.registrations import RegistrationService
 from community.tasks.registry import cron, task
 
 log = logging.getLogger("community.payments")
-
-
-def payments_for(
-    settings: Settings,
-    redis: Redis,
-    session_maker: async_sessionmaker[AsyncSession],
-    queues: dict[str, Queue],
-    gateway: StripeGateway,
-    **kwargs: Any,
-) -> Payments:
-    return Payments(
-        settings,
-        RegistrationService.build(settings, redis, session_maker),
-        gateway,
-        PaymentQueue(queues),
-        **kwargs,
-    )
 
 
 def _payments(ctx: dict[str, Any]) -> Payments:
@@ -52,7 +28,9 @@ def _payments(ctx: dict[str, Any]) -> Payments:
     gateway = ctx.get("stripe")
     if gateway is None:
         gateway = ctx["stripe"] = StripeGateway(ctx["settings"].stripe)
-    return payments_for(ctx["settings"], ctx["redis"], ctx["session_maker"], ctx["queues"], gateway)
+    return Payments.build(
+        ctx["settings"], ctx["redis"], ctx["session_maker"], ctx["queues"], gateway
+    )
 
 
 @task

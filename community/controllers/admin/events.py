@@ -277,7 +277,7 @@ class EventsController(Controller):
     ) -> Redirect:
         event = await event_or_404(request, db_session, event_id)
         try:
-            await events.publish_event(db_session, event)
+            await events.publish_event(db_session, event, stripe=settings.stripe)
         except events.EventStateError as exc:
             flash(request, str(exc), "error")
         else:

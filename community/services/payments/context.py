@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 from uuid import UUID
 
+from redis.asyncio import Redis
+from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
@@ -45,6 +47,27 @@ class Payments:
     # How long a person has to pay; the tests shorten it (the setting counts in minutes).
     hold_s: float | None = None
     grace_s: float = HOLD_GRACE_S
+
+    @classmethod
+    def build(
+        cls,
+        settings: Settings,
+        redis: Redis,
+        session_maker: async_sessionmaker[AsyncSession],
+        queues: dict[str, Queue],
+        gateway: StripeGateway,
+        **kwargs: Any,
+    ) -> Payments:
+        """As a request or a job uses it: the process's seats, Stripe and queues."""
+        from community.services.jobs import PaymentQueue
+
+        return cls(
+            settings,
+            RegistrationService.build(settings, redis, session_maker),
+            gateway,
+            PaymentQueue(queues),
+            **kwargs,
+        )
 
     @property
     def session_maker(self) -> async_sessionmaker[AsyncSession]:
