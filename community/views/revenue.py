@@ -5,13 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html import escape
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Event
 from community.services.payments.money import decimals, format_amount
-from community.services.payments.reports import Revenue, revenue_by_event, revenue_changes
+from community.services.payments.prices import refund_due, refund_rule_text
+from community.services.payments.reports import (
+    Revenue,
+    paid_by_registration,
+    revenue_by_event,
+    revenue_changes,
+)
 from community.views.charts import PAD_B, PAD_L, PAD_R, PAD_T, H, W, _time_label, nice_scale
 
 MIN_SPAN = timedelta(minutes=15)
@@ -107,3 +114,28 @@ def revenue_chart(
         f'stroke-linejoin="round"><title>Net revenue: {escape(final)}</title></path></svg>'
     )
     return "".join(parts)
+
+
+@dataclass(frozen=True)
+class PaidTicket:
+    """What a ticket page says about money: what was paid, and what cancelling would give."""
+
+    amount_text: str
+    refunded_text: str
+    refund_if_cancelled: bool
+    rule: str
+
+
+async def paid_ticket(
+    session: AsyncSession, event: Event, registration_id: UUID
+) -> PaidTicket | None:
+    paid = (await paid_by_registration(session, [registration_id])).get(registration_id)
+    if paid is None:
+        return None
+    amount, currency, refunded = paid
+    return PaidTicket(
+        amount_text=format_amount(amount, currency),
+        refunded_text=format_amount(refunded, currency) if refunded else "",
+        refund_if_cancelled=refund_due(event),
+        rule=refund_rule_text(event),
+    )

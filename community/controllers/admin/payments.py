@@ -64,8 +64,10 @@ class PaymentsController(Controller):
             amount=format_amount,
             status_labels=STATUS_LABELS,
             refund_labels=REFUND_LABELS,
-            refundable=lambda p: p.status in MONEY_TAKEN
-            and p.refund_status in (RefundStatus.NONE, RefundStatus.FAILED),
+            refundable=lambda p: (
+                p.status in MONEY_TAKEN
+                and p.refund_status in (RefundStatus.NONE, RefundStatus.FAILED)
+            ),
             refund_rule=refund_rule_text(event),
         )
 

@@ -17,6 +17,9 @@ import stripe
 from community.config import StripeSettings
 
 log = logging.getLogger("community.payments")
+# The library's own INFO lines repeat every request (and its DEBUG ones the parameters): ours
+# say what happened, without identifiers a log reader has no use for.
+logging.getLogger("stripe").setLevel(logging.WARNING)
 
 TIMEOUT_S = 10.0
 # Stripe's own advice: retry network failures (the library sends the idempotency key again).
