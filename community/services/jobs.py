@@ -467,6 +467,17 @@ class PaymentQueue:
     async def deliver(self, outbox_id: UUID) -> None:
         await queue_delivery(self.queues, outbox_id)
 
+    async def settle_event(self, event_id: UUID) -> None:
+        await self.queues["default"].enqueue(
+            "settle_cancelled_event",
+            event_id=str(event_id),
+            key=f"pay:settle-event:{event_id}",
+            timeout=300,
+            retries=3,
+            retry_delay=5.0,
+            retry_backoff=True,
+        )
+
     async def settle(self, registration_id: UUID) -> None:
         await self.queues["default"].enqueue(
             "settle_cancelled_ticket",

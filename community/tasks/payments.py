@@ -15,7 +15,11 @@ from community.services.payments.checkout import end_hold
 from community.services.payments.context import Payments
 from community.services.payments.gateway import GatewayUnavailable, StripeGateway
 from community.services.payments.offers import offer_seats
-from community.services.payments.refunds import perform_refund, settle_registration
+from community.services.payments.refunds import (
+    perform_refund,
+    settle_registration,
+)
+from community.services.payments.refunds import settle_cancelled_event as settle_event_refunds
 from community.services.payments.sweep import sweep
 from community.tasks.registry import cron, task
 
@@ -57,6 +61,11 @@ async def offer_waitlist_seats(ctx: dict[str, Any], *, event_id: str) -> str:
 @task
 async def settle_cancelled_ticket(ctx: dict[str, Any], *, registration_id: str) -> str:
     return await settle_registration(_payments(ctx), UUID(registration_id))
+
+
+@task
+async def settle_cancelled_event(ctx: dict[str, Any], *, event_id: str) -> str:
+    return f"refunds decided: {await settle_event_refunds(_payments(ctx), UUID(event_id))}"
 
 
 @cron("* * * * *", timeout=55)

@@ -102,3 +102,29 @@ async def test_a_paid_event_refuses_to_publish_without_stripe(
     async with session_maker() as session:
         stored = await session.get(Event, event.id)
     assert stored is not None and stored.status == "draft"
+
+
+async def test_cancelling_the_event_in_the_admin_refunds_every_ticket(
+    owner_client: Client,
+    rig: Rig,
+    make_paid_event: MakeEvent,
+    stripe_standin: StripeStandIn,
+    relay: WebhookRelay,
+    session_maker: Any,
+) -> None:
+    event = await make_paid_event(capacity=5, refund_days_before=None)
+    paid = [await buy(rig, stripe_standin, relay, event.id, f"p{i}@example.com") for i in range(2)]
+    answer = await owner_client.post(
+        f"/admin/events/{event.id}/cancel",
+        data={"confirm": event.slug},
+        headers={"x-csrftoken": await csrf_token(owner_client)},
+        follow_redirects=False,
+    )
+    assert answer.status_code in (302, 303)
+    done = await rig.run_jobs(only=frozenset({"settle_cancelled_event", "refund_payment"}))
+    assert ("settle_cancelled_event", "refunds decided: 2") in done
+    async with session_maker() as session:
+        rows = [await session.get(Payment, p.id) for p in paid]
+    assert [(r.status, r.refund_status, r.refunded_amount) for r in rows if r] == [
+        ("cancelled", "succeeded", 1500)
+    ] * 2

@@ -33,6 +33,7 @@ from community.models import (
 from community.services.events import manage as events
 from community.services.events.manage import InvalidInput, active_registrations, parse_seats
 from community.services.jobs import (
+    PaymentQueue,
     enqueue_pull,
     enqueue_push,
     enqueue_webhook_setup,
@@ -96,6 +97,9 @@ async def cancel_event(fx: Effects, event: Event) -> bool:
     await after_event_change(fx, event)
     if tell_people:
         await queue_event_cancelled_emails(fx.queues, event.id)
+        # Paid tickets are refunded in full, open checkouts end (the sweep would, within a
+        # minute; people are told now).
+        await PaymentQueue(fx.queues).settle_event(event.id)
     return tell_people
 
 
