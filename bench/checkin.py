@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gzip
 import json
 import os
 import secrets
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -231,6 +233,12 @@ def start_bare_server(port: int, workers: int, tmp: Path) -> subprocess.Popen[by
 
 
 def _spawn(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    if "--port" in command:
+        # Servers listen with SO_REUSEPORT: a leftover server on the same port would quietly
+        # take half the connections, and the figures would be another server's.
+        port = int(command[command.index("--port") + 1])
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            raise SystemExit(f"port {port} is already served by another process; stop it first")
     with open(log, "ab") as output:
         return subprocess.Popen(command, env=env, cwd=ROOT, start_new_session=True,
                                 stdout=output, stderr=subprocess.STDOUT)  # fmt: skip

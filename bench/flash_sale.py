@@ -89,6 +89,7 @@ class Phase:
     answers: Counter[str] = field(default_factory=Counter)
     first_sent: float = 0.0
     last_seat: float = 0.0
+    server_cpu_s: float = 0.0
 
     @property
     def per_second(self) -> float:
@@ -118,11 +119,30 @@ def answer_of(status: int, body: bytes) -> str:
     return f"{status} {code}".strip()
 
 
-async def fire(port: int, calls: list[Call], connections: int) -> Phase:
+def group_cpu_s(group: int) -> float:
+    """CPU seconds used so far by the processes of one process group (a server and its
+    workers): what the server costs, whatever else the machine is doing meanwhile."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == group:  # pgrp
+            ticks += int(fields[11]) + int(fields[12])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def fire(
+    port: int, calls: list[Call], connections: int, server: subprocess.Popen[bytes] | None = None
+) -> Phase:
     """Closed loop over `connections` keep-alive sockets; each answer is timed and classified."""
     pool = [await Connection("127.0.0.1", port, {}).open() for _ in range(connections)]
     pending = iter([pool[0].encode(call) for call in calls])
     phase = Phase(connections)
+    cpu_before = group_cpu_s(server.pid) if server else 0.0
 
     async def drive(connection: Connection) -> None:
         for request in pending:
@@ -140,6 +160,8 @@ async def fire(port: int, calls: list[Call], connections: int) -> Phase:
         await asyncio.gather(*(drive(connection) for connection in pool))
     finally:
         phase.seconds = time.perf_counter() - phase.first_sent
+        if server:
+            phase.server_cpu_s = group_cpu_s(server.pid) - cpu_before
         await asyncio.gather(*(connection.close() for connection in pool))
     return phase
 
@@ -269,6 +291,9 @@ def summary(phase: Phase) -> dict[str, Any]:
         "created": phase.created,
         "errors_5xx": phase.errors_5xx,
         "soldout_s": round(phase.last_seat - phase.first_sent, 3) if phase.created else None,
+        "server_cpu_ms_per_request": round(
+            phase.server_cpu_s * 1000 / max(1, len(phase.latencies_ms)), 3
+        ),
     }
 
 
@@ -302,7 +327,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await wait_until_up(f"http://127.0.0.1:{args.port + 1}", bare, tmp / "bare.log", "/")
             await fire(args.port + 1, people(500, api.format(warm_up), tag), top)
             bare_phase = await fire(
-                args.port + 1, people(args.people, api.format(event_ids[-1]), tag), top
+                args.port + 1, people(args.people, api.format(event_ids[-1]), tag), top, bare
             )
         finally:
             stop_server(bare)
@@ -317,7 +342,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             await fire(args.port + 2, people(500, "/events/0/registrations", tag), top)
             for index, level in enumerate(levels, start=1):
                 calls = people(args.people, f"/events/{index}/registrations", tag)
-                rowlock_phases[level] = await fire(args.port + 2, calls, level)
+                rowlock_phases[level] = await fire(args.port + 2, calls, level, rowlock)
         finally:
             stop_server(rowlock)
 
@@ -331,7 +356,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         ledger: dict[int, tuple[int, int]] = {}
         for level, event_id in zip(levels, event_ids, strict=True):
             calls = people(args.people, api.format(event_id), tag, level << 16)
-            phases[level] = await fire(args.port, calls, level)
+            phases[level] = await fire(args.port, calls, level, processes[0])
             await asyncio.sleep(0.5)  # let writes in flight settle before reading the ledger
             ledger[level] = await ledger_seats(settings, event_id)
         server_log = (tmp / "server.log").read_text(errors="replace")
@@ -380,6 +405,11 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "bare_rps": round(bare_phase.per_second, 1),
         "ratio_vs_bare": round(top_result["rps"] / bare_phase.per_second, 3),
         "soldout_s": top_result["soldout_s"],
+        # The server processes' own CPU per attempt (PostgreSQL and Redis not included).
+        "server_cpu_ms_per_request": top_result["server_cpu_ms_per_request"],
+        "rowlock_server_cpu_ms_per_request": summary(rowlock_phases[top])[
+            "server_cpu_ms_per_request"
+        ],
     }
 
 
@@ -390,14 +420,16 @@ def report(figures: dict[str, Any]) -> str:
         f"load: {figures['load_generator']}; {figures['cores']} cores "
         f"(load average at start {figures['load_average_at_start']})",
         "",
-        f"{'':<12}{'connections':>12}{'attempts/s':>12}{'p50':>9}{'p99':>9}  answers; seats",
+        f"{'':<12}{'connections':>12}{'attempts/s':>12}{'p50':>9}{'p99':>9}{'cpu/req':>10}"
+        "  answers; seats",
     ]
 
     def row(label: str, result: dict[str, Any], seats: str = "") -> str:
         answers = ", ".join(f"{n} x {answer}" for answer, n in result["answers"].items())
         return (
             f"{label:<12}{result['connections']:>12}{result['rps']:>12.0f}"
-            f"{result['p50_ms']:>7.0f}ms{result['p99_ms']:>7.0f}ms  {answers}{seats}"
+            f"{result['p50_ms']:>7.0f}ms{result['p99_ms']:>7.0f}ms"
+            f"{result['server_cpu_ms_per_request']:>8.2f}ms  {answers}{seats}"
         )
 
     for result in figures["levels"].values():

@@ -51,6 +51,7 @@ from community.services.jobs import (
 )
 from community.services.mirror.clients import default_sandbox_credentials
 from community.services.payments.gateway import StripeGateway
+from community.services.seats.after_reply import AfterReply
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 
 log = logging.getLogger("community.app")
@@ -122,6 +123,32 @@ def resolve_services(settings: Settings) -> Settings:
     return resolved
 
 
+# Handlers take `redis: Redis`; with REDIS_URL on a cluster that is a RedisCluster (the same
+# commands, not a subclass), so that name is resolved without an isinstance check.
+SIGNATURE_NAMESPACE = {"Redis": SkipValidation[Redis]}
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    HTTPException: errors.http_exception_handler,
+    RecursionError: errors.too_deep_handler,
+    **OUTAGE_HANDLERS,
+    # After the outages: a pool wait that ran out means busy, not down.
+    **POOL_BUSY_HANDLERS,
+    Exception: errors.internal_error_handler,
+}
+
+
+def edge_middleware(settings: Settings, in_flight: InFlight) -> list[Any]:
+    """What every answer goes through, of the full app and of the API lane alike."""
+    return [
+        # Outermost: the security headers go on every answer, shed ones included; then who
+        # the client is (behind trusted proxies), then shed overload before any work.
+        security_headers,
+        forwarded_middleware(settings.trusted_proxies),
+        in_flight.middleware,
+        request_log_middleware,
+        outage_guard_middleware,
+    ]
+
+
 def create_app(
     settings: Settings | None = None,
     *,
@@ -146,6 +173,7 @@ def create_app(
     in_flight = InFlight(settings.pools.max_in_flight)
     # One Stripe client per process (it keeps its connections); used by the checkout pages.
     stripe_gateway = StripeGateway(settings.stripe)
+    after_reply = AfterReply()
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -168,6 +196,7 @@ def create_app(
         try:
             yield
         finally:
+            await after_reply.drain()
             await passback.close()
             uninstall_payments(payments)
             await stripe_gateway.aclose()
@@ -227,19 +256,12 @@ def create_app(
                 "session_config": session_config,
                 "passback": passback,
                 "stripe": stripe_gateway,
+                "after_reply": after_reply,
+                "in_flight": in_flight,
             }
         ),
         lifespan=[lifespan],
-        middleware=[
-            # Outermost: the security headers go on every answer, shed ones included; then
-            # who the client is (behind trusted proxies), then shed overload before any work.
-            security_headers,
-            forwarded_middleware(settings.trusted_proxies),
-            in_flight.middleware,
-            request_log_middleware,
-            outage_guard_middleware,
-            session_config.middleware,
-        ],
+        middleware=[*edge_middleware(settings, in_flight), session_config.middleware],
         stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_prefix}sessions")},
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
@@ -259,17 +281,8 @@ def create_app(
             path="/api/docs",
             render_plugins=[JsonRenderPlugin()],  # no CDN-hosted viewer: the spec itself
         ),
-        exception_handlers={
-            HTTPException: errors.http_exception_handler,
-            RecursionError: errors.too_deep_handler,
-            **OUTAGE_HANDLERS,
-            # After the outages: a pool wait that ran out means busy, not down.
-            **POOL_BUSY_HANDLERS,
-            Exception: errors.internal_error_handler,
-        },
-        # Handlers take `redis: Redis`; with REDIS_URL on a cluster that is a RedisCluster (the
-        # same commands, not a subclass), so that name is resolved without an isinstance check.
-        signature_namespace={"Redis": SkipValidation[Redis]},
+        exception_handlers=EXCEPTION_HANDLERS,
+        signature_namespace=SIGNATURE_NAMESPACE,
         # Logging is configured above (one JSON object per line, at LOG_LEVEL); Litestar's own
         # default would replace it at start-up with a plain-text handler at INFO.
         logging_config=None,

@@ -107,7 +107,7 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
 
     settings = prepare(settings)
     Granian(
-        "community.app:create_app",
+        "community.api_lane:create_served_app",
         factory=True,
         address=args.host or settings.host,
         port=args.port or settings.port,

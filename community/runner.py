@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import uvicorn
 
+from community.api_lane import with_api_lane
 from community.app import create_app
 from community.config import Settings
 from community.redis_client import make_redis
@@ -29,7 +30,7 @@ async def serve_all(
     app = create_app(settings, redis=redis)
     server = uvicorn.Server(
         uvicorn.Config(
-            app,
+            with_api_lane(app),
             host=host or settings.host,
             port=port or settings.port,
             log_level="warning",

@@ -18,7 +18,7 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 from saq import Queue
 
-from community.controllers.api_limits import cancellation_limit, json_body_only, registration_limit
+from community.controllers.api_limits import cancellation_limit, registration_gate
 from community.db import app_session_maker
 from community.errors import TOO_LARGE, ApiError, error_spec
 from community.services.people.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
@@ -168,7 +168,10 @@ def provide_registrations(request: Request[Any, Any, Any]) -> RegistrationServic
     service = state.get("api_registrations")
     if service is None:
         service = RegistrationService.build(
-            state["settings"], state["redis"], app_session_maker(request.app)
+            state["settings"],
+            state["redis"],
+            app_session_maker(request.app),
+            after_reply=state["after_reply"],
         )
         state["api_registrations"] = service
     return service
@@ -203,8 +206,10 @@ class RegistrationApiController(Controller):
             "e-mailed to it again."
         ),
         cache_control=NO_STORE,
-        guards=[json_body_only, registration_limit],
+        guards=[registration_gate],
         responses={
+            # Stated, as the handler also returns its refusals (documented below) itself.
+            201: ResponseSpec(RegistrationResponse, description="Registered, or waitlisted"),
             400: BAD_INPUT,
             **FRAMEWORK,
             404: _spec("No such event", "event_not_found", "There is no such event.", 404),
@@ -226,15 +231,19 @@ class RegistrationApiController(Controller):
         data: RegistrationRequest,
         registrations: RegistrationService,
         request: Request[Any, Any, Any],
-    ) -> RegistrationResponse:
+    ) -> RegistrationResponse | Response[ApiError]:
         queues = _queues(request)
         try:
             reg = await register_native(
                 registrations, queues, event_id, name=data.name, email=data.email
             )
-        except AlreadyRegistered:
+        except AlreadyRegistered as exc:
             await mail_existing_ticket(queues, event_id, data.email)
-            raise
+            return registration_error_handler(request, exc)
+        except RegistrationError as exc:
+            # Answered here, not raised: most of a rush is refused, and Litestar's exception
+            # path costs more than the refusal itself.
+            return registration_error_handler(request, exc)
         return RegistrationResponse(
             status=reg.status.value,  # type: ignore[arg-type]
             registration_id=reg.registration_id,

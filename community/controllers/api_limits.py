@@ -22,7 +22,9 @@ class UnsupportedMediaType(HTTPException):
     status_code = 415
 
 
-def json_body_only(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+async def json_body_only(
+    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+) -> None:
     media_type, _params = connection.content_type
     if media_type != "application/json":
         raise UnsupportedMediaType(
@@ -43,9 +45,12 @@ def _refuse(wait: int) -> None:
         )
 
 
-async def registration_limit(
-    connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler
+async def registration_gate(
+    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
 ) -> None:
+    """JSON only, then the client's limits: one guard, as Litestar copies the route handler
+    for each guard it runs, on every request."""
+    await json_body_only(connection, handler)
     state = connection.app.state
     event_id = connection.path_params["event_id"]
     _refuse(

@@ -109,7 +109,12 @@ def since_label(moment: datetime | None, timezone: str) -> str:
 def registration_service(
     request: Request[Any, Any, Any], settings: Settings, redis: Redis
 ) -> RegistrationService:
-    return RegistrationService.build(settings, redis, app_session_maker(request.app))
+    return RegistrationService.build(
+        settings,
+        redis,
+        app_session_maker(request.app),
+        after_reply=request.app.state["after_reply"],
+    )
 
 
 async def _answer(

@@ -149,3 +149,14 @@ async def refusing_writes(
         await session.execute(text(f"DROP TRIGGER {name} ON registrations"))
         await session.execute(text(f"DROP FUNCTION {name}()"))
         await session.execute(text(f"DROP TABLE {name}"))
+
+
+@pytest.fixture(params=["full app", "API lane"])
+def app(request: pytest.FixtureRequest, settings: Settings, redis: Redis) -> Any:
+    """The JSON API's tests run twice: on the full app, and as `community web` serves it,
+    down the API lane (community.api_lane), so both answer alike."""
+    from community.api_lane import with_api_lane
+    from community.app import create_app
+
+    full = create_app(settings)
+    return full if request.param == "full app" else with_api_lane(full)

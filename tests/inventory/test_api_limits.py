@@ -8,6 +8,7 @@ from typing import Any
 
 from litestar.testing import AsyncTestClient
 
+from community.api_lane import with_api_lane
 from community.app import create_app
 from community.config import Settings, VisitorLimitSettings
 
@@ -36,7 +37,9 @@ async def test_one_client_is_limited_per_event_and_in_all(
 ) -> None:
     limits = VisitorLimitSettings(register_per_address=6, register_per_event=3, window_s=600)
     first, second = await make_event(capacity=50), await make_event(capacity=50)
-    async with AsyncTestClient(app=create_app(replace(settings, limits=limits))) as client:
+    async with AsyncTestClient(
+        app=with_api_lane(create_app(replace(settings, limits=limits)))
+    ) as client:
         statuses = [
             (await client.post(f"/api/events/{first.id}/registrations", json=_person())).status_code
             for _ in range(4)
@@ -58,7 +61,7 @@ async def test_one_client_is_limited_per_event_and_in_all(
 async def test_cancellations_are_limited_per_client(
     settings: Settings, redis: Any, make_event: Any
 ) -> None:
-    async with AsyncTestClient(app=create_app(settings)) as client:
+    async with AsyncTestClient(app=with_api_lane(create_app(settings))) as client:
         statuses = [
             (await client.delete(f"/api/registrations/{secrets.token_urlsafe(32)}")).status_code
             for _ in range(21)

@@ -20,6 +20,7 @@ they are seated: the first seats that come free go to them, before anyone else.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import random
 import re
@@ -49,6 +50,12 @@ MEMBER_KEY_RE = re.compile(r"^[A-Za-z0-9:._@-]{1,120}$")
 MAX_CAPACITY = 100_000
 LOCK_TTL_MS = 30_000
 DEFAULT_KEEP_RECENT_MS = 5_000
+
+
+@functools.lru_cache(maxsize=4096)
+def _event_keys(prefix: str, event_id: str) -> tuple[str, ...]:
+    """Every call on an event names all its keys; a rush calls on one event thousands of times."""
+    return tuple(event_key(prefix, event_id, suffix) for suffix in KEY_SUFFIXES)
 
 
 class InventoryError(Exception):
@@ -376,7 +383,7 @@ class Inventory:
         self._scripts = _SCRIPTS.setdefault(redis, {})
 
     def keys(self, event_id: UUID | str) -> list[str]:
-        return [event_key(self.prefix, event_id, suffix) for suffix in KEY_SUFFIXES]
+        return list(_event_keys(self.prefix, str(event_id)))
 
     def _script(self, name: str) -> AsyncScript:
         script = self._scripts.get(name)

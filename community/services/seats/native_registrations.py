@@ -60,7 +60,10 @@ async def register_native(
     # The seat is taken: the e-mail is queued even if the request is cancelled meanwhile (the
     # client went away), so a person whose answer never arrived still gets their ticket.
     mail = _mail(queues, registered.registration_id, "waitlisted" if waitlisted else "confirmed")
-    await asyncio.shield(asyncio.ensure_future(mail))
+    if service.after_reply is not None:
+        service.after_reply.start(mail)
+    else:
+        await asyncio.shield(asyncio.ensure_future(mail))
     return registered
 
 

@@ -50,6 +50,7 @@ from community.services.people.members import (
     normalise_email,
     resolve_member,
 )
+from community.services.seats.after_reply import AfterReply
 from community.services.seats.hooks import (
     InventoryHooks,
     PromotionHooks,
@@ -85,6 +86,7 @@ from community.services.seats.ledger import (
     ledger_snapshot,
     registration_keys,
 )
+from community.services.seats.one_statement_write import write_native_seat
 
 log = logging.getLogger("community.registrations")
 
@@ -401,6 +403,7 @@ class RegistrationService:
         paid_waitlist: InventoryHooks = paid_seats_freed,
         cancellations: RegistrationHooks = registration_cancelled,
         max_attempts: int = 8,
+        after_reply: AfterReply | None = None,
     ) -> None:
         self.session_maker = session_maker
         self.inventory = inventory
@@ -410,6 +413,14 @@ class RegistrationService:
         self.paid_waitlist = paid_waitlist
         self.cancellations = cancellations
         self.max_attempts = max_attempts
+        # In the web app, seat-change listeners run beside the reply (services.seats.after_reply).
+        self.after_reply = after_reply
+
+    async def _seats_changed(self, event_id: UUID, channel: str) -> None:
+        if self.after_reply is None:
+            await self.hooks.fire(event_id, channel)
+        else:
+            self.after_reply.start(self.hooks.fire(event_id, channel))
 
     @classmethod
     def build(
@@ -547,7 +558,7 @@ class RegistrationService:
                     ticket_mail=ticket_mail,
                 )
                 if written is not None:
-                    await self.hooks.fire(event_id, who.channel)
+                    await self._seats_changed(event_id, who.channel)
                     return written
         raise RegistrationUnavailable("Too many people are registering at once; please try again.")
 
@@ -567,7 +578,7 @@ class RegistrationService:
                 ticket_mail=True,
             )
         if written is not None:
-            await self.hooks.fire(event_id, who.channel)
+            await self._seats_changed(event_id, who.channel)
         return written
 
     async def record_platform_registration(
@@ -618,7 +629,7 @@ class RegistrationService:
                     listing_id=listing_id,
                 )
                 if written is not None:
-                    await self.hooks.fire(event_id, who.channel)
+                    await self._seats_changed(event_id, who.channel)
                     return written
         raise RegistrationUnavailable()
 
@@ -681,6 +692,31 @@ class RegistrationService:
         listing_id: UUID | None,
         ticket_mail: bool = False,
     ) -> Registered:
+        if (
+            status == RegistrationStatus.CONFIRMED
+            and who.channel == Channel.NATIVE
+            and who.email
+            and seat_no
+            and not (over_capacity or past_mirror or external_id or listing_id)
+        ):
+            written = await write_native_seat(
+                self.session_maker.kw["bind"],
+                event_id=event_id,
+                seat_no=seat_no,
+                name=who.name,
+                email=who.email,
+                ticket_mail=ticket_mail,
+            )
+            if written is not None:
+                registration_id, token = written
+                return Registered(
+                    registration_id,
+                    event_id,
+                    RegistrationStatus.CONFIRMED,
+                    who.channel,
+                    token,
+                    seat_no,
+                )
         async with self.session_maker() as session, session.begin():
             return await add_registration(
                 session,
@@ -778,7 +814,7 @@ class RegistrationService:
         if written is None:
             # The ledger had given that seat away while Redis was stale: take a fresh one.
             return await self.register(event_id, name=name, email=email, channel=channel)
-        await self.hooks.fire(event_id, who.channel)
+        await self._seats_changed(event_id, who.channel)
         return written
 
     async def release_hold(
@@ -858,7 +894,7 @@ class RegistrationService:
             if moving:
                 await self._rehome_guests(event_id, host, moving)
             promoted = await self.promote_waitlist(event_id)
-            await self.hooks.fire(event_id, channel)
+            await self._seats_changed(event_id, channel)
         await self.cancellations.fire(event_id, registration_id)
         return Cancelled(registration_id, event_id, promoted)
 
@@ -1009,7 +1045,7 @@ class RegistrationService:
                 continue
             seated.append(done)
         if seated:
-            await self.hooks.fire(event_id, Channel.NATIVE)
+            await self._seats_changed(event_id, Channel.NATIVE)
         return seated
 
     async def seat_over_capacity(
@@ -1161,7 +1197,7 @@ class RegistrationService:
                 raise RegistrationUnavailable("The seats could not be changed just now; try again.")
             seated = await self.seat_over_capacity(event_id)
             promoted = await self.promote_waitlist(event_id)
-            await self.hooks.fire(event_id, Channel.NATIVE)
+            await self._seats_changed(event_id, Channel.NATIVE)
         return SeatChange(moves, promoted, seated)
 
     async def refresh(self, event_id: UUID) -> None:
@@ -1169,4 +1205,4 @@ class RegistrationService:
         dates edited, profiles merged), and tell the listeners."""
         async with _unavailable_on_failure():
             await self._rebuild(event_id, None)
-        await self.hooks.fire(event_id, Channel.NATIVE)
+        await self._seats_changed(event_id, Channel.NATIVE)
