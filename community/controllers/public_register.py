@@ -39,6 +39,7 @@ from community.services.seats.registrations import (
     RegistrationService,
     RegistrationUnavailable,
     SoldOutError,
+    TicketsOnSale,
 )
 from community.views import event_pages as pages
 from community.views.event_pages import CHANNEL_LABELS
@@ -218,6 +219,8 @@ class RegistrationController(Controller):
             return await again(409, outcome=outcome)
         except SoldOutError:
             return await again(409, outcome=Outcome(kind="sold_out"))
+        except TicketsOnSale as exc:
+            return await again(409, outcome=Outcome(kind="closed", message=exc.message))
         except RegistrationClosed as exc:
             return await again(409, outcome=Outcome(kind="closed", message=exc.message))
         except EventNotFound:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from dataclasses import replace
 from typing import Any
 
 from community.services.seats.inventory import (
@@ -16,6 +17,7 @@ from community.services.seats.inventory import (
     JoinedWaitlist,
     Mismatch,
     Missing,
+    PaidOnly,
     PlaceState,
     Seat,
     Snapshot,
@@ -129,3 +131,17 @@ async def test_holds_come_back_from_the_ledger_when_redis_forgot_them(
     # The person paying still holds it: confirming works as if Redis never forgot.
     confirmed = await inventory.confirm_hold(event_id, ["paying"])
     assert isinstance(confirmed, Seat) and confirmed.seat_no == 1
+
+
+async def test_a_paid_events_native_seat_is_bought_never_taken(inventory: Inventory) -> None:
+    event_id = uuid.uuid4()
+    paid = InventorySettings(3, 1, "waitlist", paid=True)
+    assert await inventory.load(event_id, Snapshot(paid, []))
+    # Registering for free is refused, whether a seat is free or the waitlist would take it.
+    assert isinstance(await inventory.reserve(event_id, ["free"]), PaidOnly)
+    # The checkout's hold is how a native seat is taken; a platform sells its own tickets.
+    assert isinstance(await inventory.hold(event_id, ["buyer"], ttl_s=60, or_wait=True), Seat)
+    assert isinstance(await inventory.reserve(event_id, ["p1"], "meetup"), Seat)
+    # The organiser makes it free again: registering works at once.
+    await inventory.configure(event_id, replace(paid, paid=False))
+    assert isinstance(await inventory.reserve(event_id, ["free"]), Seat)

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from community.models import Payment, PaymentStatus, Registration, SoldOutMode
+from community.models import Event, Payment, PaymentStatus, Registration, SoldOutMode
 from community.redis_client import make_redis
 from community.sandbox.stripe_standin import StripeStandIn
 from community.services.payments.checkout import Checkout, start_checkout
@@ -68,11 +68,17 @@ async def test_500_people_for_the_last_10_seats(
     mode: SoldOutMode,
 ) -> None:
     rig = rush_rig
-    event = await make_paid_event(capacity=CAPACITY, mode=mode)
+    event = await make_paid_event(capacity=CAPACITY, mode=mode, price_cents=0)
     registrations = rig.payments.registrations
-    # Sold before the rush: all but the last ten seats.
+    # Taken before the rush (speakers, sponsors: free), then the price is set: all but the
+    # last ten seats are gone.
     for i in range(CAPACITY - LAST):
         await registrations.register(event.id, name=f"Early {i}", email=f"early{i}@example.com")
+    async with session_maker() as session, session.begin():
+        stored = await session.get(Event, event.id)
+        assert stored is not None
+        stored.price_cents = 1500
+    await registrations.refresh(event.id)
     tag = secrets.token_hex(3)
     emails = [f"rush{i}-{tag}@example.com" for i in range(PEOPLE)]
 

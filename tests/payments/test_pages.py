@@ -12,7 +12,7 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from community.config import Settings
 from community.models import Payment, SoldOutMode, Theme
@@ -237,3 +237,26 @@ async def test_stripe_out_of_reach_holds_no_seat(
         # The one seat is still for sale.
         page = await client.get(f"/events/{event.slug}")
         assert f'action="/events/{event.slug}/checkout"' in page.text
+
+
+async def test_a_paid_seat_cannot_be_taken_by_registering_for_free(
+    client: Client, make_paid_event: MakeEvent, session_maker: Any
+) -> None:
+    """The free registration form and the JSON API refuse a paid event: only a checkout's
+    payment makes its ticket (the Traffic Cop itself refuses a free native seat)."""
+    event = await make_paid_event(capacity=5)
+    page = await client.post(
+        f"/events/{event.slug}/register", data={"name": "Ada", "email": "free@example.com"}
+    )
+    assert page.status_code == 409 and "This event sells tickets" in page.text
+    api = await client.post(
+        f"/api/events/{event.id}/registrations", json={"name": "Ada", "email": "free@example.com"}
+    )
+    assert api.status_code == 409 and api.json()["code"] == "tickets_on_sale"
+    async with session_maker() as session:
+        from community.models import Registration
+
+        count = await session.scalar(
+            select(func.count()).select_from(Registration).where(Registration.event_id == event.id)
+        )
+    assert count == 0

@@ -169,7 +169,14 @@ class SeatMove:
     new_seat: int
 
 
-ReserveResult = Seat | Already | SoldOut | JoinedWaitlist | Closed | NotLoaded
+@dataclass(frozen=True)
+class PaidOnly:
+    """A paid event's seat is bought at its checkout (a hold), not taken by registering."""
+
+    generation: str
+
+
+ReserveResult = Seat | Already | SoldOut | JoinedWaitlist | Closed | PaidOnly | NotLoaded
 RaceResult = Seat | OverCapacity | Already | Closed | NotLoaded
 ReleaseResult = Released | Missing | Mismatch | NotLoaded
 PromoteResult = Seat | Full | Missing | Mismatch | NotLoaded
@@ -183,6 +190,8 @@ class InventorySettings:
     open: bool = True
     # Registration closes at this instant (epoch ms); 0 keeps it open.
     closes_at_ms: int = 0
+    # Paid tickets: a native seat is bought through a checkout hold, never taken for free.
+    paid: bool = False
 
     def validate(self) -> None:
         if not 0 <= self.capacity <= MAX_CAPACITY:
@@ -503,6 +512,8 @@ class Inventory:
             return JoinedWaitlist(_s(reply[1]))
         if kind == "closed":
             return Closed(_s(reply[1]))
+        if kind == "paid":
+            return PaidOnly(_s(reply[1]))
         return NOT_LOADED
 
     async def confirm_hold(
@@ -581,6 +592,7 @@ class Inventory:
             "1" if settings.open else "0",
             int(settings.closes_at_ms),
             "renumber" if renumber else "refuse",
+            "1" if settings.paid else "0",
         )
         kind = _s(reply[0])
         if kind == "not_loaded":
@@ -705,6 +717,7 @@ class Inventory:
             "mode": SoldOutMode(settings.mode).value,
             "open": "1" if settings.open else "0",
             "closes": int(settings.closes_at_ms),
+            "paid": "1" if settings.paid else "0",
             "promised": {Channel(ch).value: max(0, int(n)) for ch, n in snapshot.promised.items()},
         }
         reply = await self._run(

@@ -121,6 +121,7 @@ def inventory_settings(
         mode=SoldOutMode(event.soldout_mode if mode is None else mode),
         open=accepting(event),
         closes_at_ms=int(closes_at(event).timestamp() * 1000),
+        paid=(event.price_cents or 0) > 0,
     )
 
 

@@ -72,6 +72,7 @@ from community.services.seats.inventory import (
     Missing,
     NotLoaded,
     OverCapacity,
+    PaidOnly,
     PlaceState,
     PromoteResult,
     Released,
@@ -163,6 +164,17 @@ class AlreadyRegistered(RegistrationError):
         self.channel = channel
         self.since = since
         self.waitlisted = waitlisted
+
+
+class TicketsOnSale(RegistrationError):
+    """A paid event: its seats are bought at the checkout, not taken by registering."""
+
+    code = "tickets_on_sale"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This event sells tickets: get yours with the Get ticket button on its page."
+        )
 
 
 class HoldExpired(RegistrationError):
@@ -544,6 +556,8 @@ class RegistrationService:
                     raise SoldOutError()
                 if isinstance(result, Closed):
                     raise RegistrationClosed()
+                if isinstance(result, PaidOnly):
+                    raise TicketsOnSale()
                 waitlisted = isinstance(result, JoinedWaitlist)
                 written = await self._record(
                     event_id,

@@ -1,6 +1,6 @@
 -- Replace an event's state with a snapshot of the ledger (PostgreSQL).
 -- ARGV: lock token ('' = no lock check), generation, settings JSON
---       {cap, res, mode, open, closes, promised: {channel: n}}, keep_recent_ms, entries JSON
+--       {cap, res, mode, open, closes, paid, promised: {channel: n}}, keep_recent_ms, entries JSON
 --       [[state, channel, seat, since_ms, [keys...], expires_ms], ...]; holds (state 'h',
 --       with their expiry) come last
 -- With keep_recent_ms >= 0, open holds the snapshot does not list and places taken in the
@@ -41,6 +41,7 @@ redis.call('DEL', META, FREE, WHO, ENT, SEATS, HOLDS)
 local cap = tonumber(conf.cap)
 redis.call('HSET', META, 'cap', cap, 'res', tonumber(conf.res), 'mode', conf.mode,
   'open', conf.open, 'closes', string.format('%d', tonumber(conf.closes)), 'gen', ARGV[2],
+  'paid', conf.paid or '0',
   'top', 0, 'n_int', 0, 'n_ext', 0, 'held', 0, 'over', 0, 'waiting', 0, 'alloc', 0)
 for ch, n in pairs(promised) do
   redis.call('HSET', META, 'x:' .. ch, n)

@@ -31,6 +31,12 @@ if redis.call('HGET', META, 'open') ~= '1' or (closes > 0 and now >= closes) the
   return {'closed', gen}
 end
 
+-- A paid event's native seat is bought (a checkout hold, confirmed by the payment), never
+-- taken for free; its waitlist is joined through the checkout too ('hold_or_wait').
+if channel == 'native' and kind == 'confirm' and redis.call('HGET', META, 'paid') == '1' then
+  return {'paid', gen}
+end
+
 local entry = {state = 'c', channel = channel, seat = 0, since = now, exp = 0, keys = keys}
 if kind == 'race' then
   local raced = 0
