@@ -47,6 +47,8 @@ class MemberIdentity(UUIDv7AuditBase):
     external_id: Mapped[str] = mapped_column(String(320))
     email: Mapped[str | None] = mapped_column(String(320))
     name: Mapped[str] = mapped_column(String(200), default="")
+    # The platform's profile photo (https), shown among the faces of who is going.
+    photo_url: Mapped[str | None] = mapped_column(String(500))
     # The profile this identity was first attached to, so a manual merge can be undone.
     original_member_id: Mapped[UUID | None] = mapped_column(
         ForeignKey("members.id", ondelete="SET NULL")

@@ -64,6 +64,8 @@ class RemoteRegistration:
     seats_exact: bool = True
     # Other ids the same registration was recorded under before (Eventbrite attendee ids).
     aliases: tuple[str, ...] = ()
+    # The member's profile photo (Meetup's memberPhoto); None where the platform gives none.
+    photo_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,3 +148,14 @@ class PlatformClient(Protocol):
     async def account(self) -> RemoteAccount: ...
 
     async def aclose(self) -> None: ...
+
+
+MAX_PHOTO_URL = 500
+
+
+def photo_url(value: object) -> str | None:
+    """A profile photo's address as pages may show it: https only (the pages' security policy
+    allows no other images from elsewhere), of a sane length; anything else is no photo."""
+    if isinstance(value, str) and value.startswith("https://") and len(value) <= MAX_PHOTO_URL:
+        return value
+    return None

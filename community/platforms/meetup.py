@@ -19,6 +19,7 @@ from community.platforms.base import (
     RemoteEvent,
     RemoteRegistration,
     RemoteStatus,
+    photo_url,
 )
 from community.platforms.convert import parse_datetime
 from community.platforms.errors import (
@@ -396,6 +397,7 @@ def _to_registration(node: dict[str, Any]) -> RemoteRegistration:
         checked_in_at=None,
         updated_at=parse_datetime(node.get("updated")),
         seats=1 + max(0, _int(node.get("guestsCount"))),
+        photo_url=photo_url((member.get("memberPhoto") or {}).get("thumbUrl")),
     )
 
 

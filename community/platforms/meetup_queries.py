@@ -58,7 +58,9 @@ query R($id: ID!, $first: Int!, $after: String, $filter: RsvpFilter, $sort: Rsvp
     id
     rsvps(first: $first, after: $after, filter: $filter, sort: $sort) {
       pageInfo { hasNextPage endCursor }
-      edges { node { id status guestsCount updated member { id name } } }
+      edges { node {
+        id status guestsCount updated member { id name memberPhoto { thumbUrl } }
+      } }
     }
   }
 }

@@ -95,6 +95,7 @@ class Rsvp:
     updated: datetime
     created: datetime
     guests: int = 0  # guestsCount: +1s who take a spot each
+    photo_url: str | None = None
 
     @property
     def spots(self) -> int:
@@ -505,7 +506,9 @@ class MeetupSandbox(SandboxPlatform):
                 "name": rsvp.name,
                 "username": rsvp.name.lower().replace(" ", ""),
                 "memberUrl": f"{self.public_url}/members/{rsvp.member_id}/",
-                "memberPhoto": None,
+                "memberPhoto": None
+                if rsvp.photo_url is None
+                else Obj("PhotoInfo", {"id": rsvp.member_id, "thumbUrl": rsvp.photo_url}),
                 "email": None,  # other members' e-mail is not shared with organisers
             },
         )
@@ -598,6 +601,7 @@ class MeetupSandbox(SandboxPlatform):
             stamp,
         )
         rsvp.guests = person.guests
+        rsvp.photo_url = person.photo_url
         event.rsvps[rsvp.id] = rsvp
         return Outcome("waitlist" if full else "going", rsvp.id)
 

@@ -48,6 +48,8 @@ class Person:
     member_id: str | None = None
     # People they bring: Meetup guests, extra tickets of one Eventbrite order, Luma tickets.
     guests: int = 0
+    # The member's profile photo, where the platform has one (Meetup's memberPhoto).
+    photo_url: str | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Person:
@@ -63,8 +65,11 @@ class Person:
         guests = data.get("guests", 0)
         if not isinstance(guests, int) or isinstance(guests, bool) or not 0 <= guests <= 50:
             raise SandboxHTTPError(400, "guests must be a whole number from 0 to 50.")
+        photo = data.get("photo_url")
+        if photo is not None and (not isinstance(photo, str) or not photo.startswith("https://")):
+            raise SandboxHTTPError(400, "photo_url must be an https URL.")
         member = str(member_id) if member_id is not None else None
-        return cls(name.strip(), email, member, guests)
+        return cls(name.strip(), email, member, guests, photo)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from community.models import (
     Channel,
     Event,
     EventStatus,
+    MemberIdentity,
     Registration,
     RegistrationStatus,
     Theme,
@@ -98,12 +99,21 @@ async def sitemap_events(session: AsyncSession) -> list[Event]:
 
 
 @dataclass(frozen=True)
+class Face:
+    """One person in the face pile: their initial, and their platform photo where there is
+    one (the initial stays beneath it, seen if the photo does not load)."""
+
+    initial: str
+    photo_url: str | None = None
+
+
+@dataclass(frozen=True)
 class GoingCounts:
     """Confirmed people per channel, and the waitlist, from the registration ledger."""
 
     by_channel: dict[str, int] = field(default_factory=dict)
     waitlisted: int = 0
-    initials: tuple[str, ...] = ()
+    faces: tuple[Face, ...] = ()
 
     @property
     def total(self) -> int:
@@ -141,21 +151,26 @@ async def going_counts(session: AsyncSession, event_id: UUID, *, faces: int = 8)
             by_channel[channel] = by_channel.get(channel, 0) + count
         else:
             waitlisted += count
-    names: list[str] = []
+    people: list[Face] = []
     if faces and by_channel:
-        names = list(
-            await session.scalars(
-                select(Registration.name)
-                .where(
-                    Registration.event_id == event_id,
-                    Registration.status == RegistrationStatus.CONFIRMED,
-                    Registration.guest_of_id.is_(None),  # faces of people, not guest seats
-                )
-                .order_by(Registration.created_at.desc())
-                .limit(faces)
+        rows = await session.execute(
+            select(Registration.name, MemberIdentity.photo_url)
+            # The photo of the identity the seat was taken with (Meetup's, for a Meetup RSVP).
+            .outerjoin(
+                MemberIdentity,
+                (MemberIdentity.member_id == Registration.member_id)
+                & (MemberIdentity.platform == Registration.channel),
             )
+            .where(
+                Registration.event_id == event_id,
+                Registration.status == RegistrationStatus.CONFIRMED,
+                Registration.guest_of_id.is_(None),  # faces of people, not guest seats
+            )
+            .order_by(Registration.created_at.desc())
+            .limit(faces)
         )
-    return GoingCounts(by_channel, waitlisted, tuple(initial_of(n) for n in names))
+        people = [Face(initial_of(name), photo) for name, photo in rows]
+    return GoingCounts(by_channel, waitlisted, tuple(people))
 
 
 # --- Seats --------------------------------------------------------------------------------

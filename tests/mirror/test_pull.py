@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
+from litestar.testing import AsyncTestClient
 from sqlalchemy import select
 
+from community.app import create_app
+from community.config import Settings
 from community.models import (
     Listing,
     Member,
@@ -19,6 +23,7 @@ from community.sandbox.shapes import Person
 from community.services.jobs import enqueue_pull, install_promotion_mail, uninstall_promotion_mail
 from community.services.mirror.coalescing import Coalescer
 from community.tasks.pull import pull_all_listings, pull_listing
+from community.views.event_pages import going_counts
 from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
@@ -273,3 +278,25 @@ async def test_pulls_that_find_nothing_new_leave_one_last_checked_row(
             )
         ).all()
     assert sorted(actions) == ["pull_all", "pull_checked"], actions
+
+
+async def test_meetup_member_photos_become_faces_of_who_is_going(
+    rig: MirrorRig, make_event: MakeEvent, settings: Settings, redis: Any
+) -> None:
+    event = await make_event(capacity=20, reserve=5)
+    ada_photo = "https://photos.example.org/member/100001/thumb.jpeg"
+    add(rig, event, "meetup", Person("Ada Lovelace", member_id="100001", photo_url=ada_photo))
+    add(rig, event, "meetup", Person("Alan Turing", member_id="100003"))  # no photo
+    await pull_everything(rig, event)
+
+    async with rig.session_maker() as session:
+        going = await going_counts(session, event.id)
+    assert sorted((f.initial, f.photo_url or "") for f in going.faces) == [
+        ("A", ""),
+        ("A", ada_photo),
+    ]
+    # The event page shows it over the initial (which stays beneath, should it not load).
+    async with AsyncTestClient(app=create_app(settings)) as client:
+        page = await client.get(f"/events/{event.event.slug}")
+    assert page.status_code == 200
+    assert f'<img src="{ada_photo}" alt=""' in page.text

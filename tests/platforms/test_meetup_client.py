@@ -224,3 +224,13 @@ async def test_reopen_without_a_limit(meetup: Pair) -> None:
     with pytest.raises(ValueError, match="needs the limit"):
         await meetup.client.set_state(event_id, ListingState.OPEN, 0)
     assert meetup.state(event_id)["open"] is False  # never opened without a limit
+
+
+def test_only_https_photos_of_a_sane_length_are_kept() -> None:
+    from community.platforms.base import MAX_PHOTO_URL, photo_url
+
+    good = "https://photos.example.org/member/1/thumb.jpeg"
+    assert photo_url(good) == good
+    for bad in (None, 42, "http://photos.example.org/a.jpeg", "javascript:alert(1)", ""):
+        assert photo_url(bad) is None
+    assert photo_url("https://x.example/" + "a" * MAX_PHOTO_URL) is None

@@ -25,6 +25,7 @@ from community.services.people.members import (
     clean_name,
     find_member,
     normalise_email,
+    remember_photo,
     resolve_member,
 )
 from community.services.seats.guests import release_guests, sync_guests
@@ -174,6 +175,23 @@ async def ingest(
 ) -> Ingested:
     """Apply one platform registration to the ledger and the Traffic Cop: the person takes
     one place (or is linked to the one they hold), and each guest they bring takes a seat."""
+    ingested = await _ingest(
+        service, event_id=event_id, listing_id=listing_id, platform=platform, item=item
+    )
+    if item.status == "going" and item.member_external_id:
+        async with service.session_maker() as session, session.begin():
+            await remember_photo(session, platform, item.member_external_id, item.photo_url)
+    return ingested
+
+
+async def _ingest(
+    service: RegistrationService,
+    *,
+    event_id: UUID,
+    listing_id: UUID,
+    platform: str,
+    item: RemoteRegistration,
+) -> Ingested:
     async with service.session_maker() as session:
         existing = await _existing(session, event_id, platform, item.external_id, item.aliases)
     active = existing is not None and existing.status in ACTIVE

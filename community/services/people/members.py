@@ -6,7 +6,7 @@ import re
 import unicodedata
 
 import idna
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -165,3 +165,18 @@ async def resolve_member(
             .on_conflict_do_nothing(index_elements=["platform", "external_id"])
         )
     return member
+
+
+async def remember_photo(
+    session: AsyncSession, platform: str, external_id: str, photo_url: str | None
+) -> None:
+    """The profile photo the platform shows for this member now (None: it shows none)."""
+    await session.execute(
+        update(MemberIdentity)
+        .where(
+            MemberIdentity.platform == platform,
+            MemberIdentity.external_id == external_id,
+            MemberIdentity.photo_url.is_distinct_from(photo_url),
+        )
+        .values(photo_url=photo_url)
+    )
