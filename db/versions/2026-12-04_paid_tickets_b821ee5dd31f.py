@@ -1,7 +1,7 @@
 """paid tickets: payments (one per checkout hold), processed Stripe events, refund rule
 
 Revision ID: b821ee5dd31f
-Revises: 5c1f0e7a9b2d
+Revises: 8e3a6c51d7f4
 Create Date: 2026-12-04 17:35:19.557519
 """
 
@@ -17,7 +17,7 @@ sa.GUID = GUID  # type: ignore[attr-defined]
 sa.DateTimeUTC = DateTimeUTC  # type: ignore[attr-defined]
 
 revision = 'b821ee5dd31f'
-down_revision = '5c1f0e7a9b2d'
+down_revision = '8e3a6c51d7f4'
 branch_labels = None
 depends_on = None
 
