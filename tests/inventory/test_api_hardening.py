@@ -6,7 +6,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+import idna
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
@@ -16,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Member, Registration, RegistrationStatus
 from community.queue import make_queues
-from community.services.people.members import normalise_email
+from community.services.people.members import normalise_email, plain_ascii_domain
 from community.services.seats.registrations import RegistrationService
 from community.tasks import email as email_tasks
 from tests.conftest import take_jobs, take_ticket_mails
@@ -202,6 +206,14 @@ def test_normalise_email_limits() -> None:
 
 
 # --- bodies: size and depth ---------------------------------------------------------------
+
+
+@hypothesis_settings(max_examples=400, deadline=None)
+@given(st.lists(st.text("abz09-", min_size=1, max_size=8), min_size=1, max_size=4))
+def test_plain_ascii_domains_skip_idna_only_where_it_changes_nothing(labels: list[str]) -> None:
+    domain = ".".join(labels)
+    if plain_ascii_domain(domain):
+        assert idna.encode(domain, uts46=True).decode("ascii") == domain
 
 
 async def test_bodies_over_64_kb_get_413_and_deep_json_a_400(

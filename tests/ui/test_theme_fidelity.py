@@ -10,6 +10,7 @@ from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event
+from community.services.people.members import remember_photo
 from tests.ui.conftest import new_page, screenshots
 
 pytestmark = pytest.mark.browser
@@ -61,3 +62,47 @@ async def test_luma_page_map_cover_order_and_list(
     await page.wait_for_load_state()
     assert "theme=luma" in page.url
     assert await page.locator(".lu-brand").count() == 1
+
+
+FACE = (
+    '<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96">'
+    '<rect width="96" height="96" fill="#0e7490"/><circle cx="48" cy="38" r="18" fill="#fde68a"/>'
+    '<rect x="18" y="62" width="60" height="34" rx="17" fill="#fde68a"/></svg>'
+)
+
+
+@pytest.mark.parametrize("theme", ["meetup", "luma"])
+async def test_a_meetup_member_photo_shows_in_the_faces_of_who_is_going(
+    theme: str,
+    browser: Any,
+    app_server: str,
+    make_event: Any,
+    register: Any,
+    session_maker: async_sessionmaker[AsyncSession],
+) -> None:
+    event = await make_event(title="Faces night")
+    async with session_maker() as session, session.begin():
+        saved = await session.get(Event, event.id)
+        assert saved is not None
+        saved.theme = theme
+    photo = "https://photos.example.org/member/4242/thumb.jpeg"
+    await register(event, "Ada Lovelace", None, "meetup", member_id="4242")
+    await register(event, "Grace Hopper", "grace@example.org")  # no photo: her initial
+    async with session_maker() as session, session.begin():
+        await remember_photo(session, "meetup", "4242", photo)
+
+    page = await new_page(browser, phone=True)
+    await page.route(
+        "https://photos.example.org/**",
+        lambda route: route.fulfill(body=FACE, content_type="image/svg+xml"),
+    )
+    await page.goto(f"{app_server}/events/{event.slug}")
+    faces = page.locator(".faces .face")
+    await expect(faces).to_have_count(2)
+    image = page.locator(f'.faces img[src="{photo}"]')
+    await expect(image).to_be_visible()
+    assert await image.evaluate("img => img.complete && img.naturalWidth > 0")
+    box = await image.bounding_box()
+    assert box and 30 <= box["width"] <= 40, box  # covers its face, no bigger
+    assert await page.locator(".faces .face:not(:has(img))").inner_text() == "G"
+    await screenshots(page, f"faces-{theme}")

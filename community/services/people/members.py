@@ -31,6 +31,23 @@ def has_control_characters(text: str) -> bool:
     return any(unicodedata.category(ch)[0] == "C" for ch in text)
 
 
+def plain_ascii_domain(domain: str) -> bool:
+    """Lower-case letters, digits and inner hyphens, no "--" anywhere: IDNA leaves such a
+    domain as it is, so it is not asked on every registration of a rush."""
+    return domain.isascii() and "--" not in domain and all(map(LABEL_RE.match, domain.split(".")))
+
+
+def _ascii_domain(domain: str) -> str:
+    if plain_ascii_domain(domain):
+        return domain
+    try:
+        return str(idna.encode(domain, uts46=True).decode("ascii"))
+    except (idna.IDNAError, UnicodeError):
+        raise ValueError(
+            "Enter a valid e-mail address: the part after the @ is not a domain."
+        ) from None
+
+
 def normalise_email(raw: str) -> str:
     """The form profiles are matched by: trimmed, lower-case, domain in IDNA (xn--) form.
 
@@ -49,12 +66,7 @@ def normalise_email(raw: str) -> str:
     too_long = f"Each part of the domain can be at most {MAX_LABEL} characters long."
     if any(len(label) > MAX_LABEL for label in domain.split(".")):
         raise ValueError(too_long)
-    try:
-        ascii_domain = idna.encode(domain, uts46=True).decode("ascii")
-    except (idna.IDNAError, UnicodeError):
-        raise ValueError(
-            "Enter a valid e-mail address: the part after the @ is not a domain."
-        ) from None
+    ascii_domain = _ascii_domain(domain)
     labels = ascii_domain.split(".")
     if any(len(label) > MAX_LABEL for label in labels):
         raise ValueError(too_long)
