@@ -22,6 +22,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check community tests bench
 	$(BIN)/ruff format --check community tests bench
 	$(BIN)/lint-imports
+	@! grep -rnE '^\s*(from|import) tests\b' bench || (echo 'bench/ must not import tests/'; exit 1)
 
 format: $(STAMP)
 	$(BIN)/ruff check --fix community tests bench

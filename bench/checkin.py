@@ -66,13 +66,13 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._ledger_rows import add_people, make_event  # noqa: E402
 from bench.http_load import Call, Run, closed_loop, open_loop  # noqa: E402
 from community.config import Settings, load_settings  # noqa: E402
 from community.db import asyncpg_dsn, migrate  # noqa: E402
 from community.models import Role, User  # noqa: E402
 from community.services.access.passwords import hash_password  # noqa: E402
 from community.services.tickets.signatures import ticket_signer  # noqa: E402
-from tests.checkin.factory import add_people, make_event  # noqa: E402
 
 TARGETS = {"p99_ms": 50.0, "checkins_per_s": 500.0, "roster_offline_s": 2.0}
 PASSWORD = "bench door password"

@@ -17,6 +17,7 @@ from community.config import Settings
 from community.models import Role
 from community.services.access.login_throttle import Throttle, minutes_text
 from community.services.access.users import UserService
+from community.services.people.members import MAX_EMAIL
 
 
 class LoginForm(Struct):
@@ -57,7 +58,7 @@ class AuthController(Controller):
     ) -> Redirect | Template:
         throttle = Throttle(redis, settings.redis_prefix)
         address = request.client.host if request.client else "unknown"
-        context = {"next": data.next, "email": data.email[:320], "user": None}
+        context = {"next": data.next, "email": data.email[:MAX_EMAIL], "user": None}
         if wait := await throttle.retry_after(data.email, address):
             return Template(
                 "auth/login.html",
@@ -70,7 +71,7 @@ class AuthController(Controller):
                 headers={"Retry-After": str(wait)},
             )
         user = None
-        if 0 < len(data.email) <= 320 and 0 < len(data.password) <= 256:
+        if 0 < len(data.email) <= MAX_EMAIL and 0 < len(data.password) <= 256:
             user = await UserService(session=db_session).authenticate(data.email, data.password)
         if user is None:
             await throttle.failed(data.email, address)

@@ -1,4 +1,4 @@
-"""Eventbrite client: REST v3 under ``{base}/v3/`` (platforms.md section 2).
+"""Eventbrite client: REST v3 under ``{base}/v3/`` (docs/platforms.md, Eventbrite).
 
 The mirror manages one ticket class per event and pushes that class's ``capacity``; the
 sellable number Eventbrite enforces is the smallest of event capacity, capacity-tier total

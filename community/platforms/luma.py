@@ -1,4 +1,4 @@
-"""Luma client: current ``/v1/events/...`` paths with ``x-luma-api-key`` (platforms.md section 3).
+"""Luma client: current ``/v1/events/...`` paths with ``x-luma-api-key`` (docs/platforms.md, Luma).
 
 Luma's "get event" shows neither ``max_capacity`` nor counts, so counts come from the guest
 list and the limit is the one this client last pushed (None before any push).

@@ -1,4 +1,4 @@
-"""Meetup client: GraphQL at ``{base}/gql-ext`` with a Bearer token (platforms.md section 1)."""
+"""Meetup client: GraphQL at ``{base}/gql-ext`` with a Bearer token (docs/platforms.md, Meetup)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GraphQL documents sent to Meetup's ``/gql-ext`` (current schema, see platforms.md 1.3-1.6)."""
+"""GraphQL documents sent to Meetup's ``/gql-ext`` (current schema, see docs/platforms.md)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,11 @@
 """Eventbrite stand-in: REST v3 with trailing slashes, POST updates, OAuth2 pages, webhooks.
 
-Behaviour per platforms.md 2.11: the sellable quantity of a ticket class is the smallest of
-event capacity, capacity-tier total and class capacity; lowering the tier below what is sold
-gives ``CAPACITY_TOTAL_TOO_SMALL`` (the class gives ``BAD_QUANTITIES``, undocumented upstream,
-configurable here); attendees page with ``continuation``; every answer carries a waypoint
-token; registrations emit unsigned webhook POSTs pointing back at this stand-in.
+Behaviour per docs/platforms.md (Eventbrite): the sellable quantity of a ticket class is the
+smallest of event capacity, capacity-tier total and class capacity; lowering the tier below
+what is sold gives ``CAPACITY_TOTAL_TOO_SMALL`` (the class gives ``BAD_QUANTITIES``,
+undocumented upstream, configurable here); attendees page with ``continuation``; every answer
+carries a waypoint token; registrations emit unsigned webhook POSTs pointing back at this
+stand-in.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Luma stand-in: current ``/v1/events/...`` paths, ``x-luma-api-key`` scoped to one calendar.
 
-Behaviour per platforms.md 3.11: ``events/get`` exposes neither capacity nor counts; past
+Behaviour per docs/platforms.md (Luma): ``events/get`` exposes neither capacity nor counts; past
 ``max_capacity`` a registration joins the waitlist when the event's waitlist is enabled and
 is refused otherwise (hosts move people off the waitlist; nothing is promoted by itself);
 guests page as ``{entries, has_more, next_cursor}``; 429 past 200 calls a minute; ``guest.*``

@@ -1,9 +1,9 @@
 """Meetup stand-in: GraphQL at ``/gql-ext`` (``/gql`` answers 503 deprecated), OAuth2 pages.
 
-Behaviour per platforms.md 1.11: ``rsvpLimit: 0`` means unlimited; with ``waitlistMode: AUTO``
-RSVPs past the limit join the waitlist and are promoted when a seat frees up or the limit
-rises; closing RSVPs wipes the limit (as a public client reported); a points budget answers
-``RATE_LIMITED`` with ``resetAt``.
+Behaviour per docs/platforms.md (Meetup): ``rsvpLimit: 0`` means unlimited; with
+``waitlistMode: AUTO`` RSVPs past the limit join the waitlist and are promoted when a seat
+frees up or the limit rises; closing RSVPs wipes the limit (as a public client reported); a
+points budget answers ``RATE_LIMITED`` with ``resetAt``.
 """
 
 from __future__ import annotations

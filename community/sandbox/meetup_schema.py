@@ -1,7 +1,7 @@
 """The slice of Meetup's current (gql-ext) schema the stand-in serves: type -> field -> type.
 
 An empty type name marks a scalar or enum. Field names follow the generated types of the
-current schema (platforms.md 1.3-1.6), so a client asking for a removed field (``going``,
+current schema (docs/platforms.md, Meetup), so a client asking for a removed field (``going``,
 ``timezone`` on Event, ``venue``...) fails here as it would against Meetup.
 """
 

@@ -1,6 +1,6 @@
 """Pass a door check-in back to the platform the attendee registered on, where it can be.
 
-What the platforms allow (see platforms.md, "Check-in" of each): none of them has an API
+What the platforms allow (see docs/platforms.md): none of them has an API
 to mark someone as checked in. Meetup's attendance (ATTENDED / NO_SHOW) is set in its own
 UI only; Eventbrite's attendee `checked_in` and barcode status are read-only; Luma's
 `checked_in_at` is read-only (hosts with check-in access use Luma's app). So each client's

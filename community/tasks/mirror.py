@@ -1,4 +1,4 @@
-"""Push each listing's limit and state to its platform (DESIGN.md, "Mirror jobs").
+"""Push each listing's limit and state to its platform (docs/inventory.md, "Mirror jobs").
 
 One SAQ job per listing (key ``push:<listing_id>``) reads the target when it runs, pushes it,
 and runs again if the target moved meanwhile (services.mirror.coalescing): a burst of changes

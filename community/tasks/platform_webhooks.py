@@ -5,7 +5,7 @@ polled (tasks.pull). A listing gets its webhook when it is linked or imported, w
 the account (not only in the demo), and an hourly pass re-creates any that went missing. Both
 registrations are idempotent: an existing webhook with our address is reused.
 
-Verification, as far as each platform allows (platforms.md 2.7, 3.7): the address carries a
+Verification, as far as each platform allows (docs/platforms.md): the address carries a
 per-listing secret (services.mirror.webhooks). Eventbrite signs nothing, so its ``api_url`` is
 fetched with our own token and must name the listing's event before anything is pulled. Luma's
 signing scheme is not published: its body is never trusted, the pull re-reads the guests through the

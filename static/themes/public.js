@@ -65,3 +65,16 @@
     slot.replaceChildren(frame);
   });
 })();
+
+/* The live seat count refreshes every few seconds only while the page is seen: a request the
+   browser would make from a hidden tab is cancelled here. (htmx's trigger filters need eval,
+   which the pages' security policy does not allow.) */
+(function () {
+  "use strict";
+  document.addEventListener("htmx:confirm", function (e) {
+    var elt = e.detail && e.detail.elt;
+    if (document.hidden && elt && elt.hasAttribute && elt.hasAttribute("data-only-when-visible")) {
+      e.preventDefault();
+    }
+  });
+})();

@@ -6,37 +6,26 @@ admin is tested against the same mirror, pulls and stand-ins as everything else.
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
-from dataclasses import replace
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
-from litestar import Litestar
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode, User
 from community.services.seats.hooks import InventoryHooks, PromotionHooks
-from community.services.seats.registrations import Registered, RegistrationService
-from tests.conftest import TEST_PASSWORD
+from community.services.seats.registrations import RegistrationService
+from tests.helpers.admin import CHROMIUM_ARGS, LiveClient, MakeEvent, Register, serve
 from tests.mirror.conftest import (  # noqa: F401  (fixtures shared with the mirror tests)
-    eventually,
     mirror_settings,
     rig,
     running_sandboxes,
     sandboxes,
 )
-
-MakeEvent = Callable[..., Awaitable[Event]]
-Register = Callable[..., Awaitable[Registered]]
 
 
 @pytest.fixture
@@ -105,46 +94,11 @@ def register(registrations: RegistrationService) -> Register:
     return add
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _QuietServer(uvicorn.Server):
-    def install_signal_handlers(self) -> None:  # the test runner owns the signals
-        pass
-
-
-@asynccontextmanager
-async def serve(settings: Settings) -> AsyncIterator[str]:
-    """The whole app on a loopback port in this event loop (so it can call the stand-ins,
-    which run in this loop too). Yields its base URL."""
-    from community.app import create_app
-
-    port = free_port()
-    settings = replace(settings, base_url=f"http://127.0.0.1:{port}")
-    app: Litestar = create_app(settings)
-    server = _QuietServer(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    )
-    task = asyncio.create_task(server.serve())
-    await eventually(lambda: server.started)
-    try:
-        yield settings.base_url
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
-
-
 @pytest.fixture
 async def live_server(rig: Any) -> AsyncIterator[str]:  # noqa: F811  (the fixture)
     """The app in sandbox mode against the stand-ins, with the rig's SAQ workers running."""
     async with serve(rig.settings) as base_url:
         yield base_url
-
-
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 @pytest.fixture(scope="session")
@@ -157,22 +111,6 @@ async def browser() -> AsyncIterator[Any]:
         )
         yield chromium
         await chromium.close()
-
-
-class LiveClient(httpx.AsyncClient):
-    """A browser-like HTTP client for the live server: cookies, CSRF header, sign-in."""
-
-    async def csrf(self) -> str:
-        if "csrftoken" not in self.cookies:
-            await self.get("/login")
-        return self.cookies.get("csrftoken") or ""
-
-    async def form(self, url: str, data: dict[str, str], **kw: Any) -> httpx.Response:
-        return await self.post(url, data=data, headers={"x-csrftoken": await self.csrf()}, **kw)
-
-    async def sign_in(self, user: User) -> None:
-        response = await self.form("/login", {"email": user.email, "password": TEST_PASSWORD})
-        assert response.status_code == 303, response.text
 
 
 @pytest.fixture

@@ -22,8 +22,8 @@ from community.services.access.login_throttle import Throttle
 from community.services.access.users import UserService
 from community.services.mirror.platform_accounts import token_provider
 from community.services.mirror.token_crypto import SecretUnreadable, decrypt, encrypt
-from tests.admin.conftest import LiveClient, serve
-from tests.conftest import TEST_PASSWORD, csrf_token
+from tests.helpers.admin import LiveClient, serve
+from tests.helpers.web import TEST_PASSWORD, csrf_token
 
 Client = AsyncTestClient[Litestar]
 

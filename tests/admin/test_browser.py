@@ -24,7 +24,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, Listing, User
 from community.sandbox.shapes import Person, SeedEvent
-from tests.conftest import TEST_PASSWORD, watch_csp
+from tests.conftest import watch_csp
+from tests.helpers.web import TEST_PASSWORD
 
 pytestmark = pytest.mark.browser
 

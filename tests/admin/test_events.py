@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.config import Settings
 from community.models import Event, EventStatus
 from community.services.events.manage import InvalidInput, parse_event_form, slugify
-from tests.admin.conftest import MakeEvent, Register
-from tests.conftest import csrf_token, take_jobs
+from tests.helpers.admin import MakeEvent, Register
+from tests.helpers.web import csrf_token, take_jobs
 
 Client = AsyncTestClient[Litestar]
 

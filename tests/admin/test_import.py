@@ -11,8 +11,8 @@ from community.models import Event, EventStatus, Listing, Registration, User
 from community.sandbox.shapes import Person, SeedEvent
 from community.services.events.importing import parse_listing_ref
 from community.services.events.manage import InvalidInput
-from tests.admin.conftest import LiveClient, MakeEvent
-from tests.mirror.conftest import eventually
+from tests.helpers.admin import LiveClient, MakeEvent
+from tests.helpers.mirror import eventually
 
 
 def test_links_and_ids_are_understood() -> None:

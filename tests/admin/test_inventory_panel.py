@@ -17,8 +17,8 @@ from community.models import Event, Listing, ListingState, Registration, SoldOut
 from community.queue import make_queues
 from community.services.seats.registrations import RegistrationService
 from community.views.inventory_panel import build_panel
-from tests.admin.conftest import MakeEvent, Register
-from tests.conftest import csrf_token, take_ticket_mails
+from tests.helpers.admin import MakeEvent, Register
+from tests.helpers.web import csrf_token, take_ticket_mails
 
 Client = AsyncTestClient[Litestar]
 

@@ -30,8 +30,8 @@ from community.services.people.merge import (
 )
 from community.services.seats.inventory import InventorySettings
 from community.services.seats.registrations import RegistrationService
-from tests.admin.conftest import MakeEvent, Register
-from tests.conftest import csrf_token, take_ticket_mails
+from tests.helpers.admin import MakeEvent, Register
+from tests.helpers.web import csrf_token, take_ticket_mails
 
 Client = AsyncTestClient[Litestar]
 

@@ -20,7 +20,7 @@ from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import Event, Listing, Registration, Role, SyncLog
-from tests.conftest import csrf_token, login, make_user
+from tests.helpers.web import csrf_token, login, make_user
 
 GUARDED_PREFIXES = ("/admin", "/door")
 # Served to anyone on purpose: the door's service worker script must load before sign-in.

@@ -41,9 +41,9 @@ from community.services.seats.inventory import (
 )
 from community.tasks.registry import QUEUE_NAMES
 from community.worker import make_workers
-from tests.checkin.factory import make_event
-from tests.conftest import login
-from tests.inventory.test_overload import MANY, _rush, concurrent_client
+from tests.helpers.ledger_rows import make_event
+from tests.helpers.web import login
+from tests.seats.test_overload import MANY, _rush, concurrent_client
 
 Client = AsyncTestClient[Litestar]
 

@@ -32,7 +32,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 from community.config import load_settings
 from community.models import Event, EventStatus, OutboxMessage, Registration, SoldOutMode
 from community.queue import make_queues
-from tests.outage_servers import OwnPostgres, OwnRedis, free_port
+from tests.helpers.outage_servers import OwnPostgres, OwnRedis, free_port
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[2]

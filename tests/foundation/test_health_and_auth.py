@@ -15,7 +15,7 @@ from community.app import create_app
 from community.auth import ORGANISERS
 from community.config import Settings
 from community.models import User
-from tests.conftest import TEST_PASSWORD, csrf_token, login
+from tests.helpers.web import TEST_PASSWORD, csrf_token, login
 
 
 async def test_healthz_is_503_when_redis_is_down(settings: Settings) -> None:

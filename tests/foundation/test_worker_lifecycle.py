@@ -26,7 +26,7 @@ from sqlalchemy.engine import make_url
 from community.config import Settings
 from community.db import asyncpg_dsn
 from community.queue import make_queues
-from tests.outage_servers import OwnRedis
+from tests.helpers.outage_servers import OwnRedis
 
 
 @dataclass

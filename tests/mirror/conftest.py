@@ -10,17 +10,15 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, replace
+from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
-import httpx
 import pytest
 from redis.asyncio import Redis
-from saq import Queue, Worker
+from saq import Worker
 from sqlalchemy import delete
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -33,11 +31,9 @@ from community.sandbox.shapes import SeedEvent
 from community.services.jobs import install_mirror, uninstall_mirror
 from community.services.mirror.clients import use_sandbox_credentials
 from community.services.seats.inventory import Inventory
-from community.services.seats.registrations import RegistrationService
 from community.tasks import registry
 from community.worker import load_task_modules
-
-PLATFORMS = ("meetup", "eventbrite", "luma")
+from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig
 
 
 @pytest.fixture(scope="session")
@@ -73,48 +69,6 @@ def mirror_settings(settings: Settings, sandboxes: dict[str, RunningSandbox]) ->
         eventbrite=creds("eventbrite"),
         luma=creds("luma"),
     )
-
-
-@dataclass
-class MirrorRig:
-    settings: Settings
-    redis: Redis
-    queues: dict[str, Queue]
-    session_maker: async_sessionmaker[AsyncSession]
-    sandboxes: dict[str, RunningSandbox]
-    inventory: Inventory
-
-    @property
-    def registrations(self) -> RegistrationService:
-        return RegistrationService.build(self.settings, self.redis, self.session_maker)
-
-    def ctx(self) -> dict[str, Any]:
-        """A job context built like the worker's, for calling job functions directly."""
-        return {
-            "settings": self.settings,
-            "redis": self.redis,
-            "session_maker": self.session_maker,
-            "queues": self.queues,
-        }
-
-    def state(self, platform: str, external_id: str) -> dict[str, Any]:
-        return self.sandboxes[platform].sandbox.event_state(external_id)
-
-    def calls(self, platform: str) -> list[dict[str, Any]]:
-        """API calls the stand-in answered (control endpoints excluded)."""
-        return [
-            c
-            for c in self.sandboxes[platform].sandbox.log.entries()
-            if not c["path"].startswith("/_sandbox")
-        ]
-
-    def clear_calls(self) -> None:
-        for sandbox in self.sandboxes.values():
-            sandbox.sandbox.log.clear()
-
-    async def control(self, platform: str, path: str, body: dict[str, Any]) -> httpx.Response:
-        async with httpx.AsyncClient(base_url=self.sandboxes[platform].base_url) as client:
-            return await client.post(path, json=body)
 
 
 @pytest.fixture
@@ -163,22 +117,6 @@ async def rig(
         for queue in queues.values():
             await queue.disconnect()
         await job_redis.aclose()
-
-
-@dataclass
-class MirroredEvent:
-    event: Event
-    listings: dict[str, Listing]  # platform -> listing
-
-    @property
-    def id(self) -> UUID:
-        return self.event.id
-
-    def external(self, platform: str) -> str:
-        return self.listings[platform].external_id
-
-
-MakeEvent = Callable[..., Awaitable[MirroredEvent]]
 
 
 @pytest.fixture
@@ -232,19 +170,3 @@ async def make_event(rig: MirrorRig) -> AsyncIterator[MakeEvent]:
     async with rig.session_maker() as session:
         await session.execute(delete(Event).where(Event.id.in_(made)))
         await session.commit()
-
-
-async def eventually(
-    check: Callable[[], Any], *, within: float = 10.0, every: float = 0.02
-) -> float:
-    """Wait until ``check()`` is truthy; returns the seconds it took. Fails with its last value."""
-    started = time.monotonic()
-    last: Any = None
-    while time.monotonic() - started < within:
-        last = check()
-        if asyncio.iscoroutine(last):
-            last = await last
-        if last:
-            return time.monotonic() - started
-        await asyncio.sleep(every)
-    raise AssertionError(f"not reached within {within} s; last value: {last!r}")

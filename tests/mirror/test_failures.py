@@ -13,7 +13,7 @@ from community.sandbox.shapes import Person
 from community.services.jobs import enqueue_push
 from community.services.mirror.coalescing import Coalescer
 from community.services.mirror.token_crypto import encrypt
-from tests.mirror.conftest import MakeEvent, MirroredEvent, MirrorRig, eventually
+from tests.helpers.mirror import MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
 async def log_of(rig: MirrorRig, event: MirroredEvent, platform: str) -> list[SyncLog]:

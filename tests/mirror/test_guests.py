@@ -19,7 +19,7 @@ from community.services.door import checkin
 from community.services.people import attendees
 from community.services.people.attendees import AttendeeQuery
 from community.services.seats.reconcile import compare, reconcile_event
-from tests.mirror.conftest import MakeEvent, MirroredEvent, MirrorRig
+from tests.helpers.mirror import MakeEvent, MirroredEvent, MirrorRig
 from tests.mirror.test_pull import add, pull_everything
 
 

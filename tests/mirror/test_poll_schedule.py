@@ -10,7 +10,7 @@ from community.sandbox.shapes import Person
 from community.services.mirror.poll_schedule import PollFacts, poll_interval
 from community.services.mirror.rate_budget import LIMITS
 from community.tasks.pull import pull_all_listings
-from tests.mirror.conftest import PLATFORMS, MakeEvent, MirrorRig, eventually
+from tests.helpers.mirror import PLATFORMS, MakeEvent, MirrorRig, eventually
 
 NOW = datetime(2026, 12, 4, 18, 0, tzinfo=UTC)
 

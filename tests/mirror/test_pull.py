@@ -24,7 +24,7 @@ from community.services.jobs import enqueue_pull, install_promotion_mail, uninst
 from community.services.mirror.coalescing import Coalescer
 from community.tasks.pull import pull_all_listings, pull_listing
 from community.views.event_pages import going_counts
-from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
+from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
 async def pull_everything(rig: MirrorRig, event: MirroredEvent) -> None:

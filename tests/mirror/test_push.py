@@ -13,7 +13,7 @@ from community.sandbox.shapes import Person
 from community.services.events.organiser_changes import Effects, cancel_event
 from community.services.jobs import enqueue_event_mirror
 from community.tasks.mirror import MIN_PUSH_INTERVAL_S, push_listing
-from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
+from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
 async def mirror(rig: MirrorRig, event: MirroredEvent, *, urgent: bool = True) -> None:

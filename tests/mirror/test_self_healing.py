@@ -12,7 +12,7 @@ from community.models import Listing
 from community.services.jobs import enqueue_push
 from community.services.mirror.listing_health import MAX_RETRY_S, retry_delay
 from community.tasks.mirror import push_owed
-from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
+from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 # The benchmark uses 90 s (bench/mirror.py, recovery_s); the test a shorter outage.
 OUTAGE_S = 6

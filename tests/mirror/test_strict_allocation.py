@@ -14,7 +14,7 @@ from community.sandbox.shapes import Person
 from community.services.jobs import enqueue_event_mirror, enqueue_pull
 from community.services.seats.inventory import Counts
 from community.services.seats.registrations import RegistrationError
-from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
+from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
 def going(rig: MirrorRig, event: MirroredEvent, platform: str) -> int:

@@ -25,7 +25,7 @@ from community.services.mirror.coalescing import Coalescer
 from community.services.mirror.token_crypto import encrypt
 from community.services.mirror.webhooks import webhook_token
 from community.tasks.platform_webhooks import register_webhooks, unreachable_reason
-from tests.mirror.conftest import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
+from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 
 class _Server(uvicorn.Server):

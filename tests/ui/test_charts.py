@@ -11,7 +11,7 @@ from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Registration, User
-from tests.ui.conftest import new_page, screenshots, sign_in
+from tests.helpers.ui import new_page, screenshots, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event, Listing, User
-from tests.ui.conftest import new_page, sign_in
+from tests.helpers.ui import new_page, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -17,7 +17,7 @@ from sqlalchemy.engine import make_url
 
 from community.config import Settings
 from community.db import asyncpg_dsn
-from tests.admin.conftest import free_port
+from tests.helpers.admin import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -15,7 +15,7 @@ from community.config import Settings
 from community.models import OutboxMessage, User
 from community.queue import make_queues
 from community.tasks.email import send_ticket_email
-from tests.ui.conftest import new_page, page_width, screenshots, sign_in
+from tests.helpers.ui import new_page, page_width, screenshots, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -10,7 +10,7 @@ from playwright.async_api import expect
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Listing, SyncState, User
-from tests.ui.conftest import new_page, screenshots, sign_in
+from tests.helpers.ui import new_page, screenshots, sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Listing, MemberIdentity, Registration, User
 from community.services.seats.registrations import RegistrationService
-from tests.ui.conftest import new_page, screenshots, sign_in
+from tests.helpers.ui import new_page, screenshots, sign_in
 
 pytestmark = pytest.mark.browser
 

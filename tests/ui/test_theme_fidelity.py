@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Event
 from community.services.people.members import remember_photo
-from tests.ui.conftest import new_page, screenshots
+from tests.helpers.ui import new_page, screenshots
 
 pytestmark = pytest.mark.browser
 

@@ -16,7 +16,7 @@ from community.config import Settings
 from community.models import Event, Registration, SoldOutMode
 from community.services.access import magic_links
 from community.services.seats.registrations import RegistrationService
-from tests.ui.conftest import new_page, screenshots
+from tests.helpers.ui import new_page, screenshots
 
 pytestmark = pytest.mark.browser
 

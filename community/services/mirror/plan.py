@@ -1,13 +1,13 @@
 """What one platform listing should show, computed from the live counts. Pure: no I/O.
 
-The limit pushed to platform p is ``k_p + max(0, shared_left)`` (DESIGN.md, inventory model):
+The limit pushed to platform p is ``k_p + max(0, shared_left)`` (docs/inventory.md):
 an absolute value, so a push can be repeated or skipped safely and a burst of registrations
 collapses into one push of the latest value. ``k_p`` is the platform's own "going" count as of
 our last pull, the same moment our ``shared_left`` has counted them: fresh platform counts
 paired with older local counts would offer seats that are already gone.
 
 When the shared seats are gone the listing switches to sold out or waitlist, per the event's
-mode and what each platform's API can do (platforms.md section 4):
+mode and what each platform's API can do (docs/platforms.md):
 
 - Meetup: no waitlist switch, but with the limit at its YES count Meetup's own AUTO waitlist
   takes new RSVPs; the client does that.

@@ -40,7 +40,7 @@ class PlatformLimit:
         return self.calls * HEADROOM * (1 - BURST_FRACTION) / self.window_s
 
 
-# platforms.md: Meetup 500 points / 60 s; Eventbrite 2,000 calls / hour per token;
+# docs/platforms.md: Meetup 500 points / 60 s; Eventbrite 2,000 calls / hour per token;
 # Luma 200 calls / minute per calendar key. One request counts as one point on Meetup.
 LIMITS: dict[str, PlatformLimit] = {
     Platform.MEETUP: PlatformLimit(500, 60.0),

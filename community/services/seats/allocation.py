@@ -1,4 +1,4 @@
-"""How many of the shared seats each platform listing may offer (DESIGN.md, inventory model).
+"""How many of the shared seats each platform listing may offer (docs/inventory.md).
 
 Strict allocation (the default) splits the shared seats left among the channels by their
 recent sales, and *promises* each listing its share in the Traffic Cop before the limit is

@@ -1,6 +1,6 @@
 """Registrations: the Traffic Cop decides, PostgreSQL records, the mirror hears about it.
 
-Order of writes (DESIGN.md): reserve in Redis, insert in PostgreSQL, then tell the listeners
+Order of writes (docs/inventory.md): reserve in Redis, insert in PostgreSQL, then tell the listeners
 (the mirror enqueues its pushes). If the insert fails the seat goes back at once. PostgreSQL
 is the last line of defence: a seat number belongs to one active registration, seats never
 exceed the capacity and platforms never exceed C - R, whatever Redis says. When the ledger

@@ -1,0 +1,1 @@
+"""What several tests share that is not a fixture (fixtures stay in the conftest files)."""

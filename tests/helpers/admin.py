@@ -1,0 +1,74 @@
+"""Helpers of the admin tests: a live server for the browser and its client."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import replace
+from typing import Any
+
+import httpx
+import uvicorn
+from litestar import Litestar
+
+from community.config import Settings
+from community.models import Event, User
+from community.services.seats.registrations import Registered
+from tests.helpers.mirror import eventually
+from tests.helpers.web import TEST_PASSWORD
+
+MakeEvent = Callable[..., Awaitable[Event]]
+Register = Callable[..., Awaitable[Registered]]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class _QuietServer(uvicorn.Server):
+    def install_signal_handlers(self) -> None:  # the test runner owns the signals
+        pass
+
+
+@asynccontextmanager
+async def serve(settings: Settings) -> AsyncIterator[str]:
+    """The whole app on a loopback port in this event loop (so it can call the stand-ins,
+    which run in this loop too). Yields its base URL."""
+    from community.app import create_app
+
+    port = free_port()
+    settings = replace(settings, base_url=f"http://127.0.0.1:{port}")
+    app: Litestar = create_app(settings)
+    server = _QuietServer(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    await eventually(lambda: server.started)
+    try:
+        yield settings.base_url
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+class LiveClient(httpx.AsyncClient):
+    """A browser-like HTTP client for the live server: cookies, CSRF header, sign-in."""
+
+    async def csrf(self) -> str:
+        if "csrftoken" not in self.cookies:
+            await self.get("/login")
+        return self.cookies.get("csrftoken") or ""
+
+    async def form(self, url: str, data: dict[str, str], **kw: Any) -> httpx.Response:
+        return await self.post(url, data=data, headers={"x-csrftoken": await self.csrf()}, **kw)
+
+    async def sign_in(self, user: User) -> None:
+        response = await self.form("/login", {"email": user.email, "password": TEST_PASSWORD})
+        assert response.status_code == 303, response.text
