@@ -15,7 +15,7 @@ from community.app import create_app
 from community.config import Settings, StripeSettings
 from community.models import Event, EventStatus, Payment, User
 from community.sandbox.stripe_standin import StripeStandIn
-from tests.conftest import csrf_token, login
+from tests.helpers.web import csrf_token, login
 from tests.payments.conftest import MakeEvent, Rig, WebhookRelay, buy
 
 Client = AsyncTestClient[Litestar]
