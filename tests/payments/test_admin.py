@@ -30,8 +30,8 @@ async def test_payments_list_refund_button_revenue_and_csv(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=5, price_cents=1500, refund_days_before=None)
-    first = await buy(rig, stripe_standin, relay, event.id, "ada@example.com")
-    await buy(rig, stripe_standin, relay, event.id, "grace@example.com")
+    first = await buy(rig, stripe_standin, relay, event.id, "ada@buyers.example")
+    await buy(rig, stripe_standin, relay, event.id, "grace@buyers.example")
 
     overview = await owner_client.get(f"/admin/events/{event.id}")
     assert overview.status_code == 200
@@ -39,15 +39,15 @@ async def test_payments_list_refund_button_revenue_and_csv(
     listing = await owner_client.get(f"/admin/events/{event.id}/payments")
     assert listing.status_code == 200
     html = listing.text
-    assert html.count("€15") >= 2 and "ada@example.com" in html and "Paid" in html
+    assert html.count("€15") >= 2 and "ada@buyers.example" in html and "Paid" in html
     assert f"/payments/{first.id}/refund" in html
     assert "Tickets are not refundable, unless the organisers cancel the event." in html
 
     csv_rows = await owner_client.get(f"/admin/events/{event.id}/attendees.csv")
     rows = list(csv.DictReader(io.StringIO(csv_rows.content.decode("utf-8-sig"))))
     assert {(r["email"], r["amount_paid"], r["currency"]) for r in rows} == {
-        ("ada@example.com", "15.00", "EUR"),
-        ("grace@example.com", "15.00", "EUR"),
+        ("ada@buyers.example", "15.00", "EUR"),
+        ("grace@buyers.example", "15.00", "EUR"),
     }
 
     token = await csrf_token(owner_client)
@@ -82,7 +82,7 @@ async def test_payments_list_refund_button_revenue_and_csv(
             )
         )
     )
-    assert {r["email"]: r["refunded"] for r in rows}["ada@example.com"] == "15.00"
+    assert {r["email"]: r["refunded"] for r in rows}["ada@buyers.example"] == "15.00"
 
 
 async def test_a_paid_event_refuses_to_publish_without_stripe(
@@ -113,7 +113,9 @@ async def test_cancelling_the_event_in_the_admin_refunds_every_ticket(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=5, refund_days_before=None)
-    paid = [await buy(rig, stripe_standin, relay, event.id, f"p{i}@example.com") for i in range(2)]
+    paid = [
+        await buy(rig, stripe_standin, relay, event.id, f"p{i}@buyers.example") for i in range(2)
+    ]
     answer = await owner_client.post(
         f"/admin/events/{event.id}/cancel",
         data={"confirm": event.slug},

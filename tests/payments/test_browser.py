@@ -114,7 +114,7 @@ async def test_a_person_buys_a_ticket_with_the_test_card(
     await shot(page, f"{label}-1-event")
 
     await page.locator("#reg-name").fill("Ada Lovelace")
-    await page.locator("#reg-email").fill("ada@example.com")
+    await page.locator("#reg-email").fill("ada@buyers.example")
     await page.locator("#register-submit").click()
     await page.wait_for_url(f"{live_server}/checkout/**")
     await expect(page.locator("#hold-left")).to_contain_text(":")

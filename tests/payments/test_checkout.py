@@ -80,14 +80,14 @@ async def test_get_ticket_holds_a_seat_and_creates_one_payment_intent(
     rig: Rig, make_paid_event: MakeEvent, gateway: StripeGateway, session_maker: Any
 ) -> None:
     event = await make_paid_event(capacity=5, price_cents=1250, currency="EUR")
-    started = await checkout(rig, event.id, "ada@example.com")
+    started = await checkout(rig, event.id, "ada@buyers.example")
     assert (started.amount, started.currency, started.status) == (1250, "EUR", "holding")
     left = started.hold_expires_at - datetime.now(UTC)
     assert timedelta(minutes=9) < left <= timedelta(minutes=10)
     c = await counts(rig, event.id)
     assert (c.held, c.native, c.native_left) == (1, 1, 4)
     row = await payment_row(session_maker, started.payment_id)
-    assert row.email == "ada@example.com" and row.seat_no == 1
+    assert row.email == "ada@buyers.example" and row.seat_no == 1
     assert row.held_until > row.hold_expires_at  # the grace after the deadline
     intent = await gateway.retrieve_intent(row.stripe_payment_intent_id or "")
     assert (intent.amount, intent.currency, intent.status) == (
@@ -99,7 +99,7 @@ async def test_get_ticket_holds_a_seat_and_creates_one_payment_intent(
     assert event.id in rig.mirror_fired  # a held seat is taken: the platforms hear of it
 
     # A second tab, a retry, another spelling of the same address: the same hold and intent.
-    again = await checkout(rig, event.id, " ADA@example.com ")
+    again = await checkout(rig, event.id, " ADA@buyers.example ")
     assert again.reused and again.token == started.token
     assert again.client_secret == started.client_secret
     assert (await counts(rig, event.id)).held == 1
@@ -116,7 +116,7 @@ async def test_the_signed_webhook_alone_turns_the_hold_into_a_ticket(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=3)
-    started = await checkout(rig, event.id, "grace@example.com", "Grace Hopper")
+    started = await checkout(rig, event.id, "grace@buyers.example", "Grace Hopper")
     # Paid at Stripe, webhook not arrived yet: nothing is confirmed.
     paid = await stand_in_pays(stripe_standin, started.client_secret)
     assert paid.json()["status"] == "succeeded"
@@ -137,7 +137,7 @@ async def test_the_signed_webhook_alone_turns_the_hold_into_a_ticket(
         assert (reg.status, reg.seat_no, reg.email, reg.name) == (
             "confirmed",
             1,
-            "grace@example.com",
+            "grace@buyers.example",
             "Grace Hopper",
         )
         mail = await session.scalar(
@@ -154,7 +154,7 @@ async def test_the_signed_webhook_alone_turns_the_hold_into_a_ticket(
     assert await handle_webhook(rig.payments, delivery.body, delivery.signature) == "duplicate"
     # The same person cannot buy a second ticket.
     with pytest.raises(AlreadyRegistered):
-        await start_checkout(rig.payments, event.id, name="Grace", email="grace@example.com")
+        await start_checkout(rig.payments, event.id, name="Grace", email="grace@buyers.example")
 
 
 async def test_a_declined_card_may_try_again_while_the_hold_lasts(
@@ -165,7 +165,7 @@ async def test_a_declined_card_may_try_again_while_the_hold_lasts(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=2)
-    started = await checkout(rig, event.id, "dec@example.com")
+    started = await checkout(rig, event.id, "dec@buyers.example")
     declined = await stand_in_pays(stripe_standin, started.client_secret, card="4000000000000341")
     assert declined.status_code == 402
     intent_id = started.client_secret.split("_secret_")[0]
@@ -189,9 +189,9 @@ async def test_an_unpaid_hold_expires_its_seat_returns_and_its_intent_is_cancell
 ) -> None:
     event = await make_paid_event(capacity=1)
     rig.payments = replace(rig.payments, hold_s=0.5)
-    started = await checkout(rig, event.id, "slow@example.com")
+    started = await checkout(rig, event.id, "slow@buyers.example")
     with pytest.raises(SoldOutError):
-        await start_checkout(rig.payments, event.id, name="Next", email="next@example.com")
+        await start_checkout(rig.payments, event.id, name="Next", email="next@buyers.example")
     assert await end_hold(rig.payments, started.payment_id, "expired") == "not yet"
     row = await payment_row(session_maker, started.payment_id)
     # The job at the deadline (here: the sweep that finds it overdue) ends the hold.
@@ -203,7 +203,7 @@ async def test_an_unpaid_hold_expires_its_seat_returns_and_its_intent_is_cancell
     assert intent.status == "canceled"
     assert (await counts(rig, event.id)).native_left == 1
     # The seat is someone else's to buy now; the old page can no longer pay.
-    assert isinstance(await checkout(rig, event.id, "next@example.com"), Checkout)
+    assert isinstance(await checkout(rig, event.id, "next@buyers.example"), Checkout)
     late = await stand_in_pays(stripe_standin, started.client_secret)
     assert late.status_code == 400
 
@@ -224,7 +224,7 @@ async def test_paid_in_the_last_second_the_seat_waits_for_its_webhook(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=1)
-    started = await checkout(rig, event.id, "last@example.com")
+    started = await checkout(rig, event.id, "last@buyers.example")
     await stand_in_pays(stripe_standin, started.client_secret)
     await _past(session_maker, started.payment_id)
     # The deadline passes before the webhook arrives: Stripe says it is paid, so the seat is
@@ -234,7 +234,7 @@ async def test_paid_in_the_last_second_the_seat_waits_for_its_webhook(
     row = await payment_row(session_maker, started.payment_id)
     assert row.status == "holding" and row.held_until > datetime.now(UTC) + timedelta(minutes=10)
     with pytest.raises(SoldOutError):
-        await start_checkout(rig.payments, event.id, name="Next", email="next@example.com")
+        await start_checkout(rig.payments, event.id, name="Next", email="next@buyers.example")
     intent_id = started.client_secret.split("_secret_")[0]
     [delivery] = await relay.wait_for(intent_id, "payment_intent.succeeded")
     assert await handle_webhook(rig.payments, delivery.body, delivery.signature) == (
@@ -251,8 +251,8 @@ async def test_a_late_payment_gets_a_free_seat_or_is_refunded_when_full(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=2)
-    early = await checkout(rig, event.id, "early@example.com")
-    late = await checkout(rig, event.id, "late@example.com")
+    early = await checkout(rig, event.id, "early@buyers.example")
+    late = await checkout(rig, event.id, "late@buyers.example")
     # Both holds end while Stripe is out of reach: the seats go back all the same, but the
     # intents could not be cancelled, and both people still pay in their open pages.
     dead = StripeGateway(stripe_settings(stripe_standin, api_base="http://127.0.0.1:1"))
@@ -263,7 +263,7 @@ async def test_a_late_payment_gets_a_free_seat_or_is_refunded_when_full(
     await dead.aclose()
     assert (await counts(rig, event.id)).native_left == 2
     # Someone else takes one seat and pays for it.
-    other = await checkout(rig, event.id, "other@example.com")
+    other = await checkout(rig, event.id, "other@buyers.example")
     assert (await pay_and_confirm(rig, stripe_standin, relay, other)).startswith("confirmed")
 
     # The first late payment finds the other seat free: confirmed.
@@ -282,7 +282,8 @@ async def test_a_late_payment_gets_a_free_seat_or_is_refunded_when_full(
     async with session_maker() as session:
         mail = await session.scalar(
             select(OutboxMessage).where(
-                OutboxMessage.to_addr == "late@example.com", OutboxMessage.kind == "payment_refused"
+                OutboxMessage.to_addr == "late@buyers.example",
+                OutboxMessage.kind == "payment_refused",
             )
         )
         tickets = await session.scalar(
@@ -299,12 +300,12 @@ async def test_the_person_can_let_the_seat_go(
     rig: Rig, make_paid_event: MakeEvent, stripe_standin: StripeStandIn, session_maker: Any
 ) -> None:
     event = await make_paid_event(capacity=1)
-    started = await checkout(rig, event.id, "bye@example.com")
+    started = await checkout(rig, event.id, "bye@buyers.example")
     assert await end_hold(rig.payments, started.payment_id, "released") == "released"
     assert (await counts(rig, event.id)).native_left == 1
     assert (await payment_row(session_maker, started.payment_id)).intent_status == "canceled"
     # Paid meanwhile in another tab: letting go is refused, the ticket is on its way.
-    again = await checkout(rig, event.id, "bye@example.com")
+    again = await checkout(rig, event.id, "bye@buyers.example")
     await stand_in_pays(stripe_standin, again.client_secret)
     with pytest.raises(AlreadyPaid):
         await end_hold(rig.payments, again.payment_id, "released")
@@ -318,7 +319,7 @@ async def test_what_is_not_for_sale_is_refused_clearly(
 ) -> None:
     free = await make_paid_event(price_cents=0)
     with pytest.raises(NotForSale):
-        await start_checkout(rig.payments, free.id, name="A", email="a@example.com")
+        await start_checkout(rig.payments, free.id, name="A", email="a@buyers.example")
     paid = await make_paid_event(capacity=1)
     unconfigured = replace(
         rig.payments, settings=replace(rig.payments.settings, stripe=stripe_settings(
@@ -326,7 +327,7 @@ async def test_what_is_not_for_sale_is_refused_clearly(
         ))
     )  # fmt: skip
     with pytest.raises(PaymentsUnavailable) as raised:
-        await start_checkout(unconfigured, paid.id, name="A", email="a@example.com")
+        await start_checkout(unconfigured, paid.id, name="A", email="a@buyers.example")
     assert "STRIPE_SECRET_KEY" in raised.value.message
     # Stripe out of reach: a clear refusal, and no seat stays held.
     dead = StripeGateway(
@@ -334,7 +335,7 @@ async def test_what_is_not_for_sale_is_refused_clearly(
     )
     with pytest.raises(PaymentsUnavailable) as raised:
         await start_checkout(
-            replace(rig.payments, gateway=dead), paid.id, name="A", email="a@example.com"
+            replace(rig.payments, gateway=dead), paid.id, name="A", email="a@buyers.example"
         )
     await dead.aclose()
     assert "nothing was charged" in raised.value.message
@@ -350,8 +351,8 @@ async def test_a_full_paid_event_in_waitlist_mode_queues_the_buyer(
     rig: Rig, make_paid_event: MakeEvent
 ) -> None:
     event = await make_paid_event(capacity=1, mode=SoldOutMode.WAITLIST)
-    await checkout(rig, event.id, "first@example.com")
-    queued = await start_checkout(rig.payments, event.id, name="Second", email="two@example.com")
+    await checkout(rig, event.id, "first@buyers.example")
+    queued = await start_checkout(rig.payments, event.id, name="Second", email="two@buyers.example")
     assert isinstance(queued, Registered)
     assert (queued.status, queued.waitlist_position) == (RegistrationStatus.WAITLISTED, 1)
     done = dict(await rig.run_jobs())

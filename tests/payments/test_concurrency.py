@@ -73,14 +73,14 @@ async def test_500_people_for_the_last_10_seats(
     # Taken before the rush (speakers, sponsors: free), then the price is set: all but the
     # last ten seats are gone.
     for i in range(CAPACITY - LAST):
-        await registrations.register(event.id, name=f"Early {i}", email=f"early{i}@example.com")
+        await registrations.register(event.id, name=f"Early {i}", email=f"early{i}@buyers.example")
     async with session_maker() as session, session.begin():
         stored = await session.get(Event, event.id)
         assert stored is not None
         stored.price_cents = 1500
     await registrations.refresh(event.id)
     tag = secrets.token_hex(3)
-    emails = [f"rush{i}-{tag}@example.com" for i in range(PEOPLE)]
+    emails = [f"rush{i}-{tag}@buyers.example" for i in range(PEOPLE)]
 
     results, took = await rush(rig, event.id, emails)
     holds = [r for r in results if isinstance(r, Checkout)]
@@ -117,7 +117,7 @@ async def test_500_people_for_the_last_10_seats(
 
     # The three seats go to the next people.
     if mode == SoldOutMode.SOLD_OUT:
-        wave = [f"next{i}-{tag}@example.com" for i in range(100)]
+        wave = [f"next{i}-{tag}@buyers.example" for i in range(100)]
         again, _ = await rush(rig, event.id, wave)
         next_holds = [r for r in again if isinstance(r, Checkout)]
     else:

@@ -76,12 +76,12 @@ async def test_get_ticket_leads_to_a_checkout_step_that_alone_allows_stripe(
     client: Client, make_paid_event: MakeEvent, settings: Settings, session_maker: Any
 ) -> None:
     event = await make_paid_event(capacity=3)
-    answer = await start(client, event.slug, "ada@example.com")
+    answer = await start(client, event.slug, "ada@buyers.example")
     assert answer.status_code == 200
     where = answer.headers["hx-redirect"]
     assert re.fullmatch(r"/checkout/[A-Za-z0-9_-]{20,64}", where)
     # Without JavaScript: a plain redirect to the same checkout (the hold is reused).
-    plain = await start(client, event.slug, "ada@example.com", htmx=False)
+    plain = await start(client, event.slug, "ada@buyers.example", htmx=False)
     assert (plain.status_code, plain.headers["location"]) == (303, where)
 
     page = await client.get(where)
@@ -113,7 +113,7 @@ async def test_paying_then_the_webhook_then_the_ticket(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=3)
-    where = (await start(client, event.slug, "pay@example.com")).headers["hx-redirect"]
+    where = (await start(client, event.slug, "pay@buyers.example")).headers["hx-redirect"]
     token = where.rsplit("/", 1)[1]
     payment = await payment_of(session_maker, token)
     await stand_in_pays(stripe_standin, payment.client_secret)
@@ -148,7 +148,7 @@ async def test_stripes_webhook_refuses_what_it_did_not_sign(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=2)
-    where = (await start(client, event.slug, "forge@example.com")).headers["hx-redirect"]
+    where = (await start(client, event.slug, "forge@buyers.example")).headers["hx-redirect"]
     payment = await payment_of(session_maker, where.rsplit("/", 1)[1])
     await stand_in_pays(stripe_standin, payment.client_secret)
     intent = payment.stripe_payment_intent_id or ""
@@ -171,14 +171,14 @@ async def test_letting_the_seat_go(
     client: Client, make_paid_event: MakeEvent, session_maker: Any
 ) -> None:
     event = await make_paid_event(capacity=1)
-    where = (await start(client, event.slug, "bye@example.com")).headers["hx-redirect"]
+    where = (await start(client, event.slug, "bye@buyers.example")).headers["hx-redirect"]
     gone = await client.post(f"{where}/release", follow_redirects=False)
     assert (gone.status_code, gone.headers["location"]) == (303, f"{where}/done")
     done = await client.get(f"{where}/done")
     assert "Seat given back" in done.text and "Nothing was charged" in done.text
     assert (await client.get(where, follow_redirects=False)).status_code == 303
     # The seat is for sale again.
-    assert (await start(client, event.slug, "next@example.com")).headers.get("hx-redirect")
+    assert (await start(client, event.slug, "next@buyers.example")).headers.get("hx-redirect")
 
 
 async def test_bad_input_gets_a_clear_4xx(
@@ -190,7 +190,7 @@ async def test_bad_input_gets_a_clear_4xx(
     )
     assert bad_email.status_code == 422 and "e-mail" in bad_email.text.lower()
     no_name = await client.post(
-        f"/events/{event.slug}/checkout", data={"name": "", "email": "a@example.com"}
+        f"/events/{event.slug}/checkout", data={"name": "", "email": "a@buyers.example"}
     )
     assert no_name.status_code == 422 and "Enter your name" in no_name.text
     assert (await client.post("/events/no-such/checkout", data={})).status_code == 404
@@ -200,12 +200,12 @@ async def test_bad_input_gets_a_clear_4xx(
     assert (await client.get("/checkout/unknown/status")).status_code == 286
     free = await make_paid_event(price_cents=0)
     refused = await client.post(
-        f"/events/{free.slug}/checkout", data={"name": "Ada", "email": "a@example.com"}
+        f"/events/{free.slug}/checkout", data={"name": "Ada", "email": "a@buyers.example"}
     )
     assert refused.status_code == 409 and "This event is free" in refused.text
-    sold = await start(client, event.slug, "one@example.com")
+    sold = await start(client, event.slug, "one@buyers.example")
     assert sold.status_code == 200
-    again = await start(client, event.slug, "two@example.com")
+    again = await start(client, event.slug, "two@buyers.example")
     assert again.status_code == 409 and "sold out" in again.text.lower()
     assert (await client.post("/webhooks/stripe", content=b"x" * (300 * 1024))).status_code == 413
 
@@ -214,10 +214,10 @@ async def test_a_paid_event_full_in_waitlist_mode_queues_for_free(
     client: Client, make_paid_event: MakeEvent
 ) -> None:
     event = await make_paid_event(capacity=1, mode=SoldOutMode.WAITLIST)
-    await start(client, event.slug, "first@example.com")
+    await start(client, event.slug, "first@buyers.example")
     page = await client.get(f"/events/{event.slug}")
     assert "Join the waitlist: if a seat opens up, we'll e-mail you a link to pay" in page.text
-    queued = await start(client, event.slug, "second@example.com")
+    queued = await start(client, event.slug, "second@buyers.example")
     assert queued.status_code == 200
     assert "You're on the waitlist" in queued.text and "a link to pay for it" in queued.text
 
@@ -231,7 +231,7 @@ async def test_stripe_out_of_reach_holds_no_seat(
     dead = replace(settings, stripe=stripe_settings(stripe_standin, api_base=unreachable))
     event = await make_paid_event(capacity=1)
     async with AsyncTestClient(app=create_app(dead)) as client:
-        answer = await start(client, event.slug, "ada@example.com")
+        answer = await start(client, event.slug, "ada@buyers.example")
         assert answer.status_code == 503
         assert "no seat was held and nothing was charged" in answer.text
         # The one seat is still for sale.
@@ -246,11 +246,12 @@ async def test_a_paid_seat_cannot_be_taken_by_registering_for_free(
     payment makes its ticket (the Traffic Cop itself refuses a free native seat)."""
     event = await make_paid_event(capacity=5)
     page = await client.post(
-        f"/events/{event.slug}/register", data={"name": "Ada", "email": "free@example.com"}
+        f"/events/{event.slug}/register", data={"name": "Ada", "email": "free@buyers.example"}
     )
     assert page.status_code == 409 and "This event sells tickets" in page.text
     api = await client.post(
-        f"/api/events/{event.id}/registrations", json={"name": "Ada", "email": "free@example.com"}
+        f"/api/events/{event.id}/registrations",
+        json={"name": "Ada", "email": "free@buyers.example"},
     )
     assert api.status_code == 409 and api.json()["code"] == "tickets_on_sale"
     async with session_maker() as session:

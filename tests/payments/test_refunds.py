@@ -47,7 +47,7 @@ async def test_cancelling_in_time_is_refunded_in_full_by_the_rule(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(starts_in=timedelta(days=10), refund_days_before=7)
-    paid = await buy(rig, stripe_standin, relay, event.id, "intime@example.com")
+    paid = await buy(rig, stripe_standin, relay, event.id, "intime@buyers.example")
     await rig.payments.registrations.cancel(
         await ticket_token(session_maker, paid.registration_id), by="attendee"
     )
@@ -67,7 +67,7 @@ async def test_cancelling_in_time_is_refunded_in_full_by_the_rule(
     async with session_maker() as session:
         kinds = set(
             await session.scalars(
-                select(OutboxMessage.kind).where(OutboxMessage.to_addr == "intime@example.com")
+                select(OutboxMessage.kind).where(OutboxMessage.to_addr == "intime@buyers.example")
             )
         )
     assert "payment_refunded" in kinds
@@ -85,7 +85,7 @@ async def test_cancelling_too_late_or_without_a_rule_is_not_refunded(
 ) -> None:
     too_late = await make_paid_event(starts_in=timedelta(days=3), refund_days_before=7)
     no_rule = await make_paid_event(starts_in=timedelta(days=30), refund_days_before=None)
-    for event, email in ((too_late, "late@example.com"), (no_rule, "norule@example.com")):
+    for event, email in ((too_late, "late@buyers.example"), (no_rule, "norule@buyers.example")):
         paid = await buy(rig, stripe_standin, relay, event.id, email)
         await rig.payments.registrations.cancel(
             await ticket_token(session_maker, paid.registration_id), by="organiser"
@@ -108,9 +108,9 @@ async def test_cancelling_the_event_refunds_everyone_and_ends_open_holds(
 ) -> None:
     # No refunds by the rule; the organiser cancelling the event refunds all the same.
     event = await make_paid_event(capacity=5, refund_days_before=None)
-    first = await buy(rig, stripe_standin, relay, event.id, "one@example.com")
-    second = await buy(rig, stripe_standin, relay, event.id, "two@example.com")
-    holding = await start_checkout(rig.payments, event.id, name="Mid", email="mid@example.com")
+    first = await buy(rig, stripe_standin, relay, event.id, "one@buyers.example")
+    second = await buy(rig, stripe_standin, relay, event.id, "two@buyers.example")
+    holding = await start_checkout(rig.payments, event.id, name="Mid", email="mid@buyers.example")
     assert isinstance(holding, Checkout)
     async with session_maker() as session, session.begin():
         ev = await session.get(Event, event.id)
@@ -144,7 +144,7 @@ async def test_the_organisers_refund_button_refunds_and_cancels_the_ticket(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(refund_days_before=None)
-    paid = await buy(rig, stripe_standin, relay, event.id, "comp@example.com")
+    paid = await buy(rig, stripe_standin, relay, event.id, "comp@buyers.example")
     assert await refund_by_organiser(rig.payments, event.id, paid.id) == "refund on its way"
     await rig.run_jobs()
     after = await row(session_maker, paid.id)
@@ -167,7 +167,7 @@ async def test_a_refund_is_made_once_even_when_its_job_runs_again_or_crashed(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(refund_days_before=None)
-    paid = await buy(rig, stripe_standin, relay, event.id, "twice@example.com")
+    paid = await buy(rig, stripe_standin, relay, event.id, "twice@buyers.example")
     intent_id = paid.stripe_payment_intent_id or ""
     # A job refunded at Stripe, then died before writing it down.
     await gateway.refund(

@@ -33,11 +33,11 @@ async def test_a_freed_seat_is_offered_in_turn_and_paid_for(
     session_maker: Any,
 ) -> None:
     event = await make_paid_event(capacity=1, mode=SoldOutMode.WAITLIST, refund_days_before=7)
-    holder = await buy(rig, stripe_standin, relay, event.id, "holder@example.com")
+    holder = await buy(rig, stripe_standin, relay, event.id, "holder@buyers.example")
     waiting = []
     for name in ("first", "second"):
         queued = await start_checkout(
-            rig.payments, event.id, name=name.title(), email=f"{name}@example.com"
+            rig.payments, event.id, name=name.title(), email=f"{name}@buyers.example"
         )
         assert isinstance(queued, Registered) and queued.status == "waitlisted"
         waiting.append(queued)
@@ -53,7 +53,7 @@ async def test_a_freed_seat_is_offered_in_turn_and_paid_for(
     assert (offer.registration_id, offer.status, offer.email) == (
         waiting[0].registration_id,
         "holding",
-        "first@example.com",
+        "first@buyers.example",
     )
     async with session_maker() as session:
         first = await session.get(Registration, waiting[0].registration_id)
