@@ -16,6 +16,7 @@ from litestar.exceptions import HTTPException, TooManyRequestsException
 from litestar.handlers import BaseRouteHandler
 
 from community.services.access import visitor_limits as limits
+from community.services.access.limiter import wait_text
 
 
 class UnsupportedMediaType(HTTPException):
@@ -39,8 +40,7 @@ def _address(connection: ASGIConnection[Any, Any, Any, Any]) -> str:
 def _refuse(wait: int) -> None:
     if wait:
         raise TooManyRequestsException(
-            detail="Too many requests from your address. "
-            f"Please try again in {limits.wait_text(wait)}.",
+            detail=f"Too many requests from your address. Please try again in {wait_text(wait)}.",
             headers={"Retry-After": str(wait)},
         )
 

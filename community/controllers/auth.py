@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.auth import load_user, sign_in, sign_out
 from community.config import Settings
 from community.models import Role
-from community.services.access.login_throttle import Throttle, minutes_text
+from community.services.access.limiter import wait_text
+from community.services.access.login_throttle import Throttle
 from community.services.access.users import UserService
 from community.services.people.members import MAX_EMAIL
 
@@ -65,7 +66,7 @@ class AuthController(Controller):
                 context={
                     **context,
                     "error": "Too many failed sign-ins. "
-                    f"Try again in {minutes_text(wait)}, or ask the owner to reset your password.",
+                    f"Try again in {wait_text(wait)}, or ask the owner to reset your password.",
                 },
                 status_code=429,
                 headers={"Retry-After": str(wait)},

@@ -50,8 +50,8 @@ from community.services.door.checkin import (
     Actor,
     CheckinInputError,
     Op,
-    Outcome,
     RosterEntry,
+    ScanOutcome,
     Staff,
 )
 from community.services.tickets.signatures import ticket_signer
@@ -147,7 +147,7 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
-def outcome_json(outcome: Outcome) -> dict[str, Any]:
+def outcome_json(outcome: ScanOutcome) -> dict[str, Any]:
     person = outcome.attendee
     return {
         "result": outcome.result.value,

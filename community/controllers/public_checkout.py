@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -26,12 +27,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.config import Settings
 from community.controllers.public import find_page_event, missing_page, remember_places
 from community.controllers.public_register import (
-    Outcome,
+    RegisterBoxOutcome,
     _answer,
     _form_value,
     client_address,
     form_errors,
-    is_htmx,
     mask_email,
     since_label,
 )
@@ -41,6 +41,7 @@ from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.db import app_session_maker
 from community.models import Event, Payment, PaymentStatus, Registration
 from community.services.access import visitor_limits as limits
+from community.services.access.limiter import wait_text
 from community.services.payments.checkout import (
     AlreadyPaid,
     Checkout,
@@ -125,7 +126,7 @@ class CheckoutController(Controller):
     )
     async def start(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         slug: str,
         db_session: AsyncSession,
         redis: Redis,
@@ -155,7 +156,7 @@ class CheckoutController(Controller):
             return await again(
                 429,
                 notice="Too many attempts from your network just now. "
-                f"Please try again in {limits.wait_text(wait)}.",
+                f"Please try again in {wait_text(wait)}.",
             )
         try:
             started = await start_checkout(payments_of(request), event.id, name=name, email=email)
@@ -164,7 +165,7 @@ class CheckoutController(Controller):
             return await again(422, errors={field: exc.message})
         except AlreadyRegistered as exc:
             normalised = normalise_email(email)
-            outcome = Outcome(
+            outcome = RegisterBoxOutcome(
                 kind="already",
                 email=normalised,
                 email_hint=mask_email(normalised),
@@ -174,9 +175,9 @@ class CheckoutController(Controller):
             )
             return await again(409, outcome=outcome)
         except SoldOutError:
-            return await again(409, outcome=Outcome(kind="sold_out"))
+            return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
         except (RegistrationClosed, NotForSale) as exc:
-            return await again(409, outcome=Outcome(kind="closed", message=exc.message))
+            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
         except CheckoutBusy as exc:
             return await again(409, notice=exc.message)
         except EventNotFound:
@@ -187,7 +188,7 @@ class CheckoutController(Controller):
         if not isinstance(started, Checkout):
             # Full, in waitlist mode: on the waitlist, offered a seat to pay for if one opens.
             normalised = normalise_email(email)
-            outcome = Outcome(
+            outcome = RegisterBoxOutcome(
                 kind="waitlisted",
                 email=normalised,
                 email_hint=mask_email(normalised),
@@ -197,7 +198,7 @@ class CheckoutController(Controller):
             answer = await again(200, outcome=outcome)
             return remember_places(answer, request, settings, [started.registration_id])
         where = f"/checkout/{started.token}"
-        if is_htmx(request):
+        if request.htmx:
             return Response(b"", status_code=200, headers={"HX-Redirect": where})
         return Redirect(where, status_code=303)
 

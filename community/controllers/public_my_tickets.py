@@ -11,6 +11,7 @@ from typing import Any
 from uuid import UUID
 
 from litestar import Controller, Request, Response, get, post
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,13 +21,13 @@ from community.controllers.public import remember_places
 from community.controllers.public_register import (
     MAX_EMAIL,
     client_address,
-    is_htmx,
     mask_email,
 )
 from community.controllers.public_render import base_context, fragment
 from community.controllers.public_tickets import private_page
 from community.services.access import magic_links, visitor_places
 from community.services.access import visitor_limits as limits
+from community.services.access.limiter import wait_text
 from community.services.jobs import queue_signin_email
 from community.services.people.members import normalise_email
 from community.sessions import SESSION_ID_KEY, start_session
@@ -97,7 +98,7 @@ class MyTicketsController(Controller):
     @post("/", name="my_tickets:request_link", status_code=200)
     async def request_link(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
@@ -108,7 +109,7 @@ class MyTicketsController(Controller):
 
         def answer(status: int, **context: Any) -> Response[Any]:
             context = {"email": raw[:MAX_EMAIL], "errors": {}, "sent": "", **context}
-            if is_htmx(request):
+            if request.htmx:
                 full = base_context(pages.DEFAULT_THEME, **context)
                 return fragment(request, "public/my_tickets_form.html", full, status_code=status)
             return _page(request, "public/my_tickets_signin.html", status_code=status, **context)
@@ -123,9 +124,7 @@ class MyTicketsController(Controller):
         wait = await limits.hit(redis, settings, limits.SIGNIN_PER_ADDRESS, address)
         wait = wait or await limits.hit(redis, settings, limits.SIGNIN_PER_EMAIL, email)
         if wait:
-            return answer(
-                429, notice=f"Too many links asked for. Try again in {limits.wait_text(wait)}."
-            )
+            return answer(429, notice=f"Too many links asked for. Try again in {wait_text(wait)}.")
         member = await tickets.member_by_email(db_session, email)
         if member is not None and await tickets.member_tickets(db_session, member.id):
             await queue_signin_email(request.app.state["queues"], member.id, email)

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from litestar import Controller, Request, Response, post
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,6 +29,7 @@ from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services.access import visitor_limits as limits
+from community.services.access.limiter import wait_text
 from community.services.jobs import queue_ticket_email
 from community.services.people.members import MAX_EMAIL, MAX_NAME, clean_name, normalise_email
 from community.services.seats.native_registrations import register_native
@@ -47,7 +49,7 @@ from community.views.ticket_pages import active_registration
 
 
 @dataclass(frozen=True)
-class Outcome:
+class RegisterBoxOutcome:
     """What the registration box says after a submission (see public/_register.html)."""
 
     kind: str  # confirmed | waitlisted | already | resent | sold_out | closed
@@ -95,10 +97,6 @@ def client_address(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def is_htmx(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("hx-request") == "true"
-
-
 def since_label(moment: datetime | None, timezone: str) -> str:
     if moment is None:
         return ""
@@ -119,7 +117,7 @@ def registration_service(
 
 
 async def _answer(
-    request: Request[Any, Any, Any],
+    request: HTMXRequest,
     session: AsyncSession,
     redis: Redis,
     settings: Settings,
@@ -129,13 +127,13 @@ async def _answer(
     form: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     notice: str = "",
-    outcome: Outcome | None = None,
+    outcome: RegisterBoxOutcome | None = None,
 ) -> Response[Any]:
     """The registration box again (htmx) or the whole page again (no JavaScript)."""
     context = await event_page_context(
         session, redis, settings, event, form=form, errors=errors, notice=notice, outcome=outcome
     )
-    if is_htmx(request):
+    if request.htmx:
         return fragment(request, "public/register_answer.html", context, status_code=status_code)
     template = f"themes/{context['theme']}/event.html"
     return html_page(request, template, context, status_code=status_code, cache_control="no-store")
@@ -159,7 +157,7 @@ class RegistrationController(Controller):
     )
     async def register(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         slug: str,
         db_session: AsyncSession,
         redis: Redis,
@@ -196,7 +194,7 @@ class RegistrationController(Controller):
             return await again(
                 429,
                 notice="Too many registrations from your network just now. "
-                f"Please try again in {limits.wait_text(wait)}.",
+                f"Please try again in {wait_text(wait)}.",
             )
 
         service = registration_service(request, settings, redis)
@@ -208,7 +206,7 @@ class RegistrationController(Controller):
             field = exc.field if exc.field in ("name", "email") else "email"
             return await again(422, errors={field: exc.message})
         except AlreadyRegistered as exc:
-            outcome = Outcome(
+            outcome = RegisterBoxOutcome(
                 kind="already",
                 email=normalise_email(email),
                 email_hint=mask_email(normalise_email(email)),
@@ -218,11 +216,11 @@ class RegistrationController(Controller):
             )
             return await again(409, outcome=outcome)
         except SoldOutError:
-            return await again(409, outcome=Outcome(kind="sold_out"))
+            return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
         except TicketsOnSale as exc:
-            return await again(409, outcome=Outcome(kind="closed", message=exc.message))
+            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
         except RegistrationClosed as exc:
-            return await again(409, outcome=Outcome(kind="closed", message=exc.message))
+            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
         except EventNotFound:
             return missing_page(request)
         except RegistrationUnavailable as exc:
@@ -230,12 +228,12 @@ class RegistrationController(Controller):
 
         waitlisted = registered.status == RegistrationStatus.WAITLISTED
         place = [registered.registration_id]
-        if not is_htmx(request):
+        if not request.htmx:
             # Post/redirect/get: a reload of the ticket page never submits the form again.
             redirect = Redirect(f"/tickets/{registered.ticket_token}?new=1", status_code=303)
             return remember_places(redirect, request, settings, place)
         normalised = normalise_email(email)
-        outcome = Outcome(
+        outcome = RegisterBoxOutcome(
             kind="waitlisted" if waitlisted else "confirmed",
             email=normalised,
             email_hint=mask_email(normalised),
@@ -252,7 +250,7 @@ class RegistrationController(Controller):
     )
     async def resend(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         slug: str,
         db_session: AsyncSession,
         redis: Redis,
@@ -279,7 +277,7 @@ class RegistrationController(Controller):
             return await _answer(
                 request, db_session, redis, settings, event, status_code=429,
                 form={"email": raw},
-                notice=f"Too many requests just now. Please try again in {limits.wait_text(wait)}.",
+                notice=f"Too many requests just now. Please try again in {wait_text(wait)}.",
             )  # fmt: skip
         # Counted whether or not the address is registered, so the answer tells nobody.
         wait = await limits.hit(redis, settings, limits.resend_per_email(settings), email)
@@ -289,13 +287,13 @@ class RegistrationController(Controller):
                 form={"email": raw},
                 notice="If this address is registered, its ticket was already sent a few "
                 "minutes ago: please check the inbox and the spam folder, or ask again in "
-                f"{limits.wait_text(wait)}.",
+                f"{wait_text(wait)}.",
             )  # fmt: skip
         registration = await active_registration(db_session, event.id, email)
         if registration is not None:
             await queue_ticket_email(request.app.state["queues"], registration.id, "resend")
         # The same answer either way: this form must not tell who is registered.
-        outcome = Outcome(kind="resent", email_hint=mask_email(email))
+        outcome = RegisterBoxOutcome(kind="resent", email_hint=mask_email(email))
         return await _answer(
             request, db_session, redis, settings, event, status_code=200, outcome=outcome
         )

@@ -18,6 +18,7 @@ from community.controllers.public import calendar_download, missing_page
 from community.controllers.public_register import client_address, registration_service
 from community.controllers.public_render import NEVER_CACHE, base_context, html_page
 from community.services.access import visitor_limits as limits
+from community.services.access.limiter import wait_text
 from community.services.seats.native_registrations import cancel_by_ticket
 from community.services.seats.registrations import (
     AlreadyCancelled,
@@ -155,9 +156,7 @@ class TicketPagesController(Controller):
             return refuse(409, refusal or "This registration cannot be cancelled here.")
         wait = await limits.hit(redis, settings, limits.CANCEL_PER_ADDRESS, client_address(request))
         if wait:
-            return refuse(
-                429, f"Too many requests just now. Try again in {limits.wait_text(wait)}."
-            )
+            return refuse(429, f"Too many requests just now. Try again in {wait_text(wait)}.")
         try:
             # The person is mailed; whoever waited for the seat is mailed by the promotion hook.
             await cancel_by_ticket(

@@ -83,6 +83,7 @@ class SyncState(StrEnum):
     ERROR = "error"
 
 
-def check_in(column: str, enum: type[StrEnum]) -> str:
+def allowed_values_check(column: str, enum: type[StrEnum]) -> str:
+    """The SQL of a CHECK constraint that lets `column` hold only the values of `enum`."""
     values = ", ".join(f"'{member.value}'" for member in enum)
     return f"{column} IN ({values})"

@@ -26,7 +26,7 @@ from community.models.enums import (
     SoldOutMode,
     SyncState,
     Theme,
-    check_in,
+    allowed_values_check,
 )
 
 if TYPE_CHECKING:
@@ -38,10 +38,10 @@ class Event(UUIDv7AuditBase):
 
     __tablename__ = "events"
     __table_args__ = (
-        CheckConstraint(check_in("status", EventStatus), name="status"),
-        CheckConstraint(check_in("theme", Theme), name="theme"),
-        CheckConstraint(check_in("soldout_mode", SoldOutMode), name="soldout_mode"),
-        CheckConstraint(check_in("allocation", Allocation), name="allocation"),
+        CheckConstraint(allowed_values_check("status", EventStatus), name="status"),
+        CheckConstraint(allowed_values_check("theme", Theme), name="theme"),
+        CheckConstraint(allowed_values_check("soldout_mode", SoldOutMode), name="soldout_mode"),
+        CheckConstraint(allowed_values_check("allocation", Allocation), name="allocation"),
         CheckConstraint("capacity >= 0", name="capacity"),
         CheckConstraint("native_reserve >= 0 AND native_reserve <= capacity", name="reserve"),
         CheckConstraint("ends_at IS NULL OR ends_at >= starts_at", name="end_after_start"),
@@ -97,9 +97,9 @@ class Listing(UUIDv7AuditBase):
 
     __tablename__ = "listings"
     __table_args__ = (
-        CheckConstraint(check_in("platform", Platform), name="platform"),
-        CheckConstraint(check_in("remote_state", ListingState), name="remote_state"),
-        CheckConstraint(check_in("sync_state", SyncState), name="sync_state"),
+        CheckConstraint(allowed_values_check("platform", Platform), name="platform"),
+        CheckConstraint(allowed_values_check("remote_state", ListingState), name="remote_state"),
+        CheckConstraint(allowed_values_check("sync_state", SyncState), name="sync_state"),
         UniqueConstraint("event_id", "platform", name="uq_listings_event_platform"),
         UniqueConstraint("platform", "external_id", name="uq_listings_platform_external"),
         Index("ix_listings_retry_at", "retry_at"),

@@ -6,7 +6,7 @@ from advanced_alchemy.base import UUIDv7AuditBase
 from sqlalchemy import CheckConstraint, ForeignKey, Index, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from community.models.enums import Channel, check_in
+from community.models.enums import Channel, allowed_values_check
 
 
 class Member(UUIDv7AuditBase):
@@ -36,7 +36,7 @@ class MemberIdentity(UUIDv7AuditBase):
 
     __tablename__ = "member_identities"
     __table_args__ = (
-        CheckConstraint(check_in("platform", Channel), name="platform"),
+        CheckConstraint(allowed_values_check("platform", Channel), name="platform"),
         UniqueConstraint("platform", "external_id", name="uq_member_identities_platform_external"),
     )
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from community.models.enums import check_in
+from community.models.enums import allowed_values_check
 
 
 class PaymentStatus(StrEnum):
@@ -55,9 +55,9 @@ class Payment(UUIDv7AuditBase):
 
     __tablename__ = "payments"
     __table_args__ = (
-        CheckConstraint(check_in("status", PaymentStatus), name="status"),
-        CheckConstraint(check_in("kind", PaymentKind), name="kind"),
-        CheckConstraint(check_in("refund_status", RefundStatus), name="refund_status"),
+        CheckConstraint(allowed_values_check("status", PaymentStatus), name="status"),
+        CheckConstraint(allowed_values_check("kind", PaymentKind), name="kind"),
+        CheckConstraint(allowed_values_check("refund_status", RefundStatus), name="refund_status"),
         CheckConstraint("amount > 0", name="amount_positive"),
         CheckConstraint(
             "refunded_amount >= 0 AND refunded_amount <= amount", name="refund_within_amount"

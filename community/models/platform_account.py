@@ -7,7 +7,7 @@ from advanced_alchemy.base import UUIDv7AuditBase
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from community.models.enums import Platform, check_in
+from community.models.enums import Platform, allowed_values_check
 
 
 class PlatformAccount(UUIDv7AuditBase):
@@ -18,7 +18,7 @@ class PlatformAccount(UUIDv7AuditBase):
 
     __tablename__ = "platform_accounts"
     __table_args__ = (
-        CheckConstraint(check_in("platform", Platform), name="platform"),
+        CheckConstraint(allowed_values_check("platform", Platform), name="platform"),
         UniqueConstraint("user_id", "platform", name="uq_platform_accounts_user_platform"),
     )
 

@@ -17,7 +17,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from community.models.enums import Channel, RegistrationStatus, check_in
+from community.models.enums import Channel, RegistrationStatus, allowed_values_check
 from community.models.member import Member
 
 ACTIVE = "status IN ('confirmed', 'waitlisted')"
@@ -28,8 +28,8 @@ class Registration(UUIDv7AuditBase):
 
     __tablename__ = "registrations"
     __table_args__ = (
-        CheckConstraint(check_in("channel", Channel), name="channel"),
-        CheckConstraint(check_in("status", RegistrationStatus), name="status"),
+        CheckConstraint(allowed_values_check("channel", Channel), name="channel"),
+        CheckConstraint(allowed_values_check("status", RegistrationStatus), name="status"),
         CheckConstraint("seat_no IS NULL OR seat_no >= 1", name="seat_positive"),
         # A confirmed registration holds a seat, unless it is a platform race we could not seat.
         CheckConstraint(

@@ -6,14 +6,14 @@ from advanced_alchemy.base import UUIDv7AuditBase
 from sqlalchemy import Boolean, CheckConstraint, DateTime, Integer, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from community.models.enums import Role, check_in
+from community.models.enums import Role, allowed_values_check
 
 
 class User(UUIDv7AuditBase):
     """Someone who signs in to the admin or the door page."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint(check_in("role", Role), name="role"),)
+    __table_args__ = (CheckConstraint(allowed_values_check("role", Role), name="role"),)
 
     email: Mapped[str] = mapped_column(String(320), unique=True)
     name: Mapped[str] = mapped_column(String(120))

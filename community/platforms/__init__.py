@@ -2,12 +2,12 @@
 
 from community.platforms.base import (
     EventDraft,
-    ListingState,
     PlatformClient,
     PushResult,
     RegistrationPage,
     RemoteAccount,
     RemoteEvent,
+    RemoteListingState,
     RemoteRegistration,
 )
 from community.platforms.errors import (
@@ -25,7 +25,6 @@ from community.platforms.tokens import StaticToken, TokenProvider
 __all__ = [
     "PLATFORMS",
     "EventDraft",
-    "ListingState",
     "NotSupported",
     "PlatformAuthError",
     "PlatformClient",
@@ -38,6 +37,7 @@ __all__ = [
     "RegistrationPage",
     "RemoteAccount",
     "RemoteEvent",
+    "RemoteListingState",
     "RemoteRegistration",
     "StaticToken",
     "TokenProvider",

@@ -12,11 +12,12 @@ from enum import StrEnum
 from typing import Literal, Protocol
 
 RemoteStatus = Literal["going", "waitlist", "cancelled"]
-EventStatus = Literal["draft", "live", "cancelled", "ended"]
+RemoteEventStatus = Literal["draft", "live", "cancelled", "ended"]
 
 
-class ListingState(StrEnum):
-    """What a platform listing offers its visitors (same values as the models' enum)."""
+class RemoteListingState(StrEnum):
+    """What a platform listing offers its visitors: the values of models.ListingState, which
+    stores it; a client reports it here because platforms import nothing of the product."""
 
     OPEN = "open"
     SOLD_OUT = "sold_out"
@@ -43,8 +44,8 @@ class RemoteEvent:
     capacity: int | None  # the sellable limit the platform enforces; None = unlimited or unknown
     going_count: int  # the platform's own count of people going (k_p)
     waitlist_count: int
-    status: EventStatus
-    listing_state: ListingState
+    status: RemoteEventStatus
+    listing_state: RemoteListingState
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +81,7 @@ class PushResult:
 
     limit: int | None  # None = no limit
     going_count: int
-    state: ListingState
+    state: RemoteListingState
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +120,7 @@ class PlatformClient(Protocol):
     async def set_state(
         self,
         external_id: str,
-        state: ListingState,
+        state: RemoteListingState,
         going_count: int,
         *,
         limit: int | None = None,

@@ -18,12 +18,12 @@ import httpx
 
 from community.platforms.base import (
     EventDraft,
-    EventStatus,
-    ListingState,
     PushResult,
     RegistrationPage,
     RemoteAccount,
     RemoteEvent,
+    RemoteEventStatus,
+    RemoteListingState,
     RemoteRegistration,
 )
 from community.platforms.convert import html_to_text, iso_utc, parse_datetime
@@ -43,7 +43,7 @@ WAYPOINT = "Eventbrite-API-Waypoint-Token"
 # 2,000 calls per hour per token; without a reset hint wait long enough to matter.
 DEFAULT_RATE_WAIT = 3600.0
 _AUTH_CODES = {"NO_AUTH", "INVALID_AUTH", "ACCESS_DENIED", "NOT_AUTHORIZED"}
-_STATUS: dict[str, EventStatus] = {
+_STATUS: dict[str, RemoteEventStatus] = {
     "draft": "draft",
     "live": "live",
     "started": "live",
@@ -238,7 +238,7 @@ class EventbriteClient:
     async def set_state(
         self,
         external_id: str,
-        state: ListingState,
+        state: RemoteListingState,
         going_count: int,
         *,
         limit: int | None = None,
@@ -248,7 +248,7 @@ class EventbriteClient:
         Eventbrite has no waitlist endpoint (its waitlist is a setting in its own UI), so
         WAITLIST falls back to sold out here. Reopening applies ``limit`` when given.
         """
-        if state is ListingState.OPEN:
+        if state is RemoteListingState.OPEN:
             if limit is not None:
                 return await self.set_limit(external_id, limit)
             return _to_push_result(await self._ticket_class(external_id))
@@ -446,9 +446,9 @@ def _taken(ticket_class: dict[str, Any]) -> int:
     )
 
 
-def _class_state(ticket_class: dict[str, Any]) -> ListingState:
+def _class_state(ticket_class: dict[str, Any]) -> RemoteListingState:
     sold_out = ticket_class.get("on_sale_status") == "SOLD_OUT"
-    return ListingState.SOLD_OUT if sold_out else ListingState.OPEN
+    return RemoteListingState.SOLD_OUT if sold_out else RemoteListingState.OPEN
 
 
 def _to_push_result(ticket_class: dict[str, Any]) -> PushResult:

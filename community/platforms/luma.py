@@ -19,11 +19,11 @@ import httpx
 
 from community.platforms.base import (
     EventDraft,
-    ListingState,
     PushResult,
     RegistrationPage,
     RemoteAccount,
     RemoteEvent,
+    RemoteListingState,
     RemoteRegistration,
     RemoteStatus,
 )
@@ -189,7 +189,7 @@ class LumaClient:
     async def set_state(
         self,
         external_id: str,
-        state: ListingState,
+        state: RemoteListingState,
         going_count: int,
         *,
         limit: int | None = None,
@@ -200,7 +200,7 @@ class LumaClient:
         registrations past capacity join Luma's waitlist; otherwise the event shows sold out.
         The result's state says which one visitors now see. Reopening applies ``limit``.
         """
-        if state is ListingState.OPEN:
+        if state is RemoteListingState.OPEN:
             if limit is not None:
                 return await self.set_limit(external_id, limit)
             return self._result(external_id, await self._approved_count(external_id))
@@ -210,13 +210,17 @@ class LumaClient:
         return self._result(external_id, going, asked=state)
 
     def _result(
-        self, external_id: str, going: int, *, asked: ListingState = ListingState.SOLD_OUT
+        self,
+        external_id: str,
+        going: int,
+        *,
+        asked: RemoteListingState = RemoteListingState.SOLD_OUT,
     ) -> PushResult:
         """The state visitors see; for a full event whose waitlist setting this client has not
         read, the state asked for (the mirror treats both closed states alike on Luma)."""
         limit = self._pushed_limit.get(external_id)
         known = self._waitlist.get(external_id)
-        waitlist = asked is ListingState.WAITLIST if known is None else known
+        waitlist = asked is RemoteListingState.WAITLIST if known is None else known
         event = {"waitlist_status": "enabled" if waitlist else "disabled"}
         return PushResult(limit=limit, going_count=going, state=_state(limit, going, event))
 
@@ -370,11 +374,11 @@ def _guest(entry: dict[str, Any]) -> dict[str, Any]:
     return entry.get("guest") or entry
 
 
-def _state(limit: int | None, going: int, event: dict[str, Any]) -> ListingState:
+def _state(limit: int | None, going: int, event: dict[str, Any]) -> RemoteListingState:
     if limit is None or going < limit:
-        return ListingState.OPEN
+        return RemoteListingState.OPEN
     waitlist = event.get("waitlist_status") == "enabled"
-    return ListingState.WAITLIST if waitlist else ListingState.SOLD_OUT
+    return RemoteListingState.WAITLIST if waitlist else RemoteListingState.SOLD_OUT
 
 
 def _to_registration(entry: dict[str, Any]) -> RemoteRegistration:

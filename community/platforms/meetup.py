@@ -11,12 +11,12 @@ import httpx
 from community.platforms import meetup_queries as q
 from community.platforms.base import (
     EventDraft,
-    EventStatus,
-    ListingState,
     PushResult,
     RegistrationPage,
     RemoteAccount,
     RemoteEvent,
+    RemoteEventStatus,
+    RemoteListingState,
     RemoteRegistration,
     RemoteStatus,
     photo_url,
@@ -38,7 +38,7 @@ GQL_PATH = "/gql-ext"
 # Meetup's budget is 500 points per 60 s; without a resetAt wait out a whole window.
 DEFAULT_RATE_WAIT = 60.0
 
-_STATUS: dict[str, EventStatus] = {
+_STATUS: dict[str, RemoteEventStatus] = {
     "DRAFT": "draft",
     "AUTOSCHED_DRAFT": "draft",
     "PENDING": "draft",
@@ -149,7 +149,7 @@ class MeetupClient:
     async def set_state(
         self,
         external_id: str,
-        state: ListingState,
+        state: RemoteListingState,
         going_count: int,
         *,
         limit: int | None = None,
@@ -162,9 +162,9 @@ class MeetupClient:
         limit rises. With nobody going the limit would have to be 0, which Meetup reads as
         unlimited, so waitlist then falls back to closing RSVPs.
         """
-        if state is ListingState.SOLD_OUT:
+        if state is RemoteListingState.SOLD_OUT:
             return await self._close(external_id)
-        if state is ListingState.WAITLIST:
+        if state is RemoteListingState.WAITLIST:
             if going_count <= 0:
                 return await self._close(external_id)
             return await self._open_with_limit(external_id, going_count)
@@ -337,13 +337,17 @@ def _edit_input(external_id: str, limit: int) -> dict[str, Any]:
     return {"eventId": external_id, "rsvpSettings": {"rsvpLimit": limit, "guestLimit": 0}}
 
 
-def _state(event: dict[str, Any]) -> ListingState:
+def _state(event: dict[str, Any]) -> RemoteListingState:
     if event["rsvpSettings"]["rsvpsClosed"]:
-        return ListingState.SOLD_OUT
+        return RemoteListingState.SOLD_OUT
     limit = event["maxTickets"] or 0
     if limit and event["rsvps"]["yesCount"] >= limit:
-        return ListingState.WAITLIST if event["waitlistMode"] == "AUTO" else ListingState.SOLD_OUT
-    return ListingState.OPEN
+        return (
+            RemoteListingState.WAITLIST
+            if event["waitlistMode"] == "AUTO"
+            else RemoteListingState.SOLD_OUT
+        )
+    return RemoteListingState.OPEN
 
 
 def _to_push_result(event: dict[str, Any]) -> PushResult:

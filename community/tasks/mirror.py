@@ -29,7 +29,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import PLATFORM_LABELS, Event, Listing, SyncState
-from community.platforms.base import ListingState, PlatformClient, PushResult
+from community.platforms.base import PlatformClient, PushResult, RemoteListingState
 from community.platforms.errors import (
     PlatformAuthError,
     PlatformError,
@@ -228,14 +228,16 @@ async def push_never_below_sold(
 
 async def apply_plan(client: PlatformClient, target: Target) -> tuple[str, PushResult]:
     plan, external_id = target.plan, target.external_id
-    if plan.is_open and target.remote_state == ListingState.OPEN:
+    if plan.is_open and target.remote_state == RemoteListingState.OPEN:
         return "set_limit", await client.set_limit(external_id, plan.limit)
     if plan.is_open:
         result = await client.set_state(
-            external_id, ListingState.OPEN, target.platform_count, limit=plan.limit
+            external_id, RemoteListingState.OPEN, target.platform_count, limit=plan.limit
         )
         return "reopen", result
-    result = await client.set_state(external_id, ListingState(plan.state), target.platform_count)
+    result = await client.set_state(
+        external_id, RemoteListingState(plan.state), target.platform_count
+    )
     return str(plan.state), result
 
 
@@ -253,7 +255,8 @@ def describe(target: Target, action: str, result: PushResult) -> str:
             f"{target.shared_left} shared seats left."
         )
     else:
-        words = f"Switched to {ListingState(result.state).value.replace('_', ' ')} at {plan.limit}."
+        state = RemoteListingState(result.state).value.replace("_", " ")
+        words = f"Switched to {state} at {plan.limit}."
     if plan.note:
         words += " " + plan.note
     return words
@@ -335,7 +338,7 @@ async def _succeeded(
             return
         listing.last_pushed_limit = target.plan.limit
         listing.remote_going = result.going_count
-        listing.remote_state = ListingState(result.state).value
+        listing.remote_state = RemoteListingState(result.state).value
         listing.sync_state = SyncState.IN_STEP
         listing.last_error = ""
         listing.failing_since = listing.retry_at = None

@@ -267,7 +267,7 @@ async def test_counts_roster_and_changes_since(
     event = await make_event(db_session)
     people = await add_people(db_session, event, ["Ann One", "Ben Two", "Cat Three"])
     await add_person(db_session, event, "Dee Gone", status=RegistrationStatus.CANCELLED)
-    assert await checkin.counts(db_session, event.id) == checkin.Counts(0, 3)
+    assert await checkin.counts(db_session, event.id) == checkin.CheckinCounts(0, 3)
 
     full = await checkin.roster(db_session, event.id)
     assert full.full and len(full.entries) == 4
@@ -281,7 +281,7 @@ async def test_counts_roster_and_changes_since(
     changed = await checkin.roster(db_session, event.id, since=mark)
     assert not changed.full
     assert [(e.name, e.checked_in_by) for e in changed.entries] == [("Ben Two", "Door 1")]
-    assert changed.counts == checkin.Counts(1, 3)
+    assert changed.counts == checkin.CheckinCounts(1, 3)
 
 
 async def test_search_by_name_or_email(db_session: AsyncSession) -> None:

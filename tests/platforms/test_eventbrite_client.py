@@ -10,7 +10,7 @@ import httpx
 import pytest
 from platform_helpers import BASE, Pair, Receiver, make_pair, stand_in_id, sweep
 
-from community.platforms import EventDraft, ListingState, PlatformNotFound, PlatformRejected
+from community.platforms import EventDraft, PlatformNotFound, PlatformRejected, RemoteListingState
 from community.platforms.eventbrite import EventbriteClient
 from community.sandbox.eventbrite import EventbriteSandbox
 from community.sandbox.shapes import Person
@@ -52,7 +52,9 @@ async def test_sellable_is_the_smallest_of_three_capacities(eventbrite: Pair) ->
 
     assert event.capacity == 4
     assert outcomes == ["going"] * 4 + ["refused"]
-    assert (await eventbrite.client.get_event(event_id)).listing_state is ListingState.SOLD_OUT
+    assert (
+        await eventbrite.client.get_event(event_id)
+    ).listing_state is RemoteListingState.SOLD_OUT
 
 
 @pytest.mark.asyncio

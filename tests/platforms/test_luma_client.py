@@ -13,7 +13,7 @@ import httpx
 import pytest
 from platform_helpers import BASE, Pair, Receiver, make_pair, new_client, sweep
 
-from community.platforms import EventDraft, ListingState, PlatformNotFound, PlatformRejected
+from community.platforms import EventDraft, PlatformNotFound, PlatformRejected, RemoteListingState
 from community.platforms.luma import LumaClient
 from community.sandbox.shapes import Person
 
@@ -61,9 +61,12 @@ async def test_sold_out_without_waitlist_refuses(luma: Pair) -> None:
     event_id = luma.seed(limit=10, waitlist=False)
     luma.register(event_id, 2)
 
-    result = await luma.client.set_state(event_id, ListingState.SOLD_OUT, 1)
+    result = await luma.client.set_state(event_id, RemoteListingState.SOLD_OUT, 1)
 
-    assert (result.limit, result.state) == (2, ListingState.SOLD_OUT)  # never below Luma's count
+    assert (result.limit, result.state) == (
+        2,
+        RemoteListingState.SOLD_OUT,
+    )  # never below Luma's count
     assert luma.sandbox.add_registration(event_id, Person("Z", "z@example.org")).status == "refused"
 
 
@@ -166,14 +169,18 @@ async def test_a_push_costs_two_calls() -> None:
         pair.register(event_id, 5)
         pair.sandbox.log.clear()
         opened = await pair.client.set_limit(event_id, 12)
-        assert (opened.limit, opened.going_count, opened.state) == (12, 5, ListingState.OPEN)
+        assert (opened.limit, opened.going_count, opened.state) == (12, 5, RemoteListingState.OPEN)
         assert [c["path"] for c in pair.sandbox.log.entries()] == [
             "/v1/events/update",
             "/v1/events/guests/list",
         ]
         pair.sandbox.log.clear()
-        closed = await pair.client.set_state(event_id, ListingState.WAITLIST, 4)
-        assert (closed.limit, closed.going_count, closed.state) == (5, 5, ListingState.WAITLIST)
+        closed = await pair.client.set_state(event_id, RemoteListingState.WAITLIST, 4)
+        assert (closed.limit, closed.going_count, closed.state) == (
+            5,
+            5,
+            RemoteListingState.WAITLIST,
+        )
         assert len(pair.sandbox.log.entries()) == 2
         assert pair.state(event_id)["limit"] == 5
     finally:

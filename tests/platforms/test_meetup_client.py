@@ -10,10 +10,10 @@ from platform_helpers import BASE, Pair, make_pair, people, sweep
 
 from community.platforms import (
     EventDraft,
-    ListingState,
     NotSupported,
     PlatformRateLimited,
     PlatformRejected,
+    RemoteListingState,
 )
 from community.platforms.meetup import MeetupClient
 from community.sandbox.meetup import MeetupSandbox
@@ -41,7 +41,7 @@ async def test_zero_limit_means_unlimited_on_meetup(meetup: Pair) -> None:
     event = await meetup.client.get_event(event_id)
 
     assert event.capacity is None and event.going_count == 5
-    assert event.listing_state is ListingState.OPEN
+    assert event.listing_state is RemoteListingState.OPEN
 
 
 @pytest.mark.asyncio
@@ -50,7 +50,7 @@ async def test_limit_zero_closes_rsvps_instead_of_removing_the_limit(meetup: Pai
 
     result = await meetup.client.set_limit(event_id, 0)
 
-    assert result.state is ListingState.SOLD_OUT
+    assert result.state is RemoteListingState.SOLD_OUT
     assert meetup.state(event_id)["open"] is False
     assert (
         meetup.sandbox.add_registration(event_id, Person("X", "x@example.org")).status == "refused"
@@ -65,7 +65,7 @@ async def test_raising_the_limit_promotes_the_auto_waitlist(meetup: Pair) -> Non
 
     result = await meetup.client.set_limit(event_id, 3)
 
-    assert (result.going_count, result.state) == (3, ListingState.WAITLIST)
+    assert (result.going_count, result.state) == (3, RemoteListingState.WAITLIST)
     event = await meetup.client.get_event(event_id)
     assert (event.going_count, event.waitlist_count) == (3, 1)
 
@@ -79,7 +79,7 @@ async def test_waitlist_off_refuses_past_the_limit(meetup: Pair) -> None:
     event = await meetup.client.get_event(event_id)
 
     assert outcome.status == "refused"
-    assert event.listing_state is ListingState.SOLD_OUT
+    assert event.listing_state is RemoteListingState.SOLD_OUT
 
 
 @pytest.mark.asyncio
@@ -87,12 +87,12 @@ async def test_closing_keeps_the_limit_so_reopening_is_never_unlimited(meetup: P
     event_id = meetup.seed(limit=8)
     meetup.register(event_id, 2)
 
-    await meetup.client.set_state(event_id, ListingState.SOLD_OUT, 2)
+    await meetup.client.set_state(event_id, RemoteListingState.SOLD_OUT, 2)
     assert meetup.state(event_id)["limit"] == 8  # the stand-in wiped it; the client re-applied
 
-    reopened = await meetup.client.set_state(event_id, ListingState.OPEN, 2)
+    reopened = await meetup.client.set_state(event_id, RemoteListingState.OPEN, 2)
 
-    assert (reopened.limit, reopened.state) == (8, ListingState.OPEN)
+    assert (reopened.limit, reopened.state) == (8, RemoteListingState.OPEN)
     assert meetup.state(event_id)["open"] is True
 
 
@@ -100,19 +100,19 @@ async def test_closing_keeps_the_limit_so_reopening_is_never_unlimited(meetup: P
 async def test_waitlist_from_closed_opens_with_the_limit_applied(meetup: Pair) -> None:
     event_id = meetup.seed(limit=8, waitlist=True)
     meetup.register(event_id, 2)
-    await meetup.client.set_state(event_id, ListingState.SOLD_OUT, 2)
+    await meetup.client.set_state(event_id, RemoteListingState.SOLD_OUT, 2)
 
-    result = await meetup.client.set_state(event_id, ListingState.WAITLIST, 2)
+    result = await meetup.client.set_state(event_id, RemoteListingState.WAITLIST, 2)
 
-    assert (result.limit, result.state) == (2, ListingState.WAITLIST)
+    assert (result.limit, result.state) == (2, RemoteListingState.WAITLIST)
     assert meetup.state(event_id)["open"] is True
 
 
 @pytest.mark.asyncio
 async def test_waitlist_with_nobody_going_falls_back_to_closing(meetup: Pair) -> None:
     event_id = meetup.seed(limit=8)
-    result = await meetup.client.set_state(event_id, ListingState.WAITLIST, 0)
-    assert result.state is ListingState.SOLD_OUT
+    result = await meetup.client.set_state(event_id, RemoteListingState.WAITLIST, 0)
+    assert result.state is RemoteListingState.SOLD_OUT
     assert meetup.state(event_id)["open"] is False
 
 
@@ -216,13 +216,13 @@ async def test_stand_in_validates_queries_against_the_current_schema(meetup: Pai
 @pytest.mark.asyncio
 async def test_reopen_without_a_limit(meetup: Pair) -> None:
     event_id = meetup.seed(limit=None)
-    untouched = await meetup.client.set_state(event_id, ListingState.OPEN, 0)
-    assert (untouched.limit, untouched.state) == (None, ListingState.OPEN)
+    untouched = await meetup.client.set_state(event_id, RemoteListingState.OPEN, 0)
+    assert (untouched.limit, untouched.state) == (None, RemoteListingState.OPEN)
 
-    await meetup.client.set_state(event_id, ListingState.SOLD_OUT, 0)
+    await meetup.client.set_state(event_id, RemoteListingState.SOLD_OUT, 0)
 
     with pytest.raises(ValueError, match="needs the limit"):
-        await meetup.client.set_state(event_id, ListingState.OPEN, 0)
+        await meetup.client.set_state(event_id, RemoteListingState.OPEN, 0)
     assert meetup.state(event_id)["open"] is False  # never opened without a limit
 
 

@@ -9,12 +9,12 @@ import pytest
 from platform_helpers import CountingProvider, Pair, credential, new_client, stand_in_id, sweep
 
 from community.platforms import (
-    ListingState,
     NotSupported,
     PlatformAuthError,
     PlatformNotFound,
     PlatformRateLimited,
     PlatformTransient,
+    RemoteListingState,
     make_client,
 )
 from community.sandbox.shapes import Person
@@ -49,7 +49,7 @@ async def test_reads_event_in_common_shape(pair: Pair) -> None:
     assert event.city == "Berlin"
     assert event.going_count == 3
     assert event.status == "live"
-    assert event.listing_state is ListingState.OPEN
+    assert event.listing_state is RemoteListingState.OPEN
     # Luma does not expose max_capacity; the client only knows what it pushed itself.
     assert event.capacity == (None if pair.sandbox.name == "luma" else 10)
 
@@ -63,7 +63,7 @@ async def test_pushes_absolute_limit_idempotently(pair: Pair) -> None:
     again = await pair.client.set_limit(event_id, 7)
 
     assert first == again
-    assert (first.limit, first.going_count, first.state) == (7, 3, ListingState.OPEN)
+    assert (first.limit, first.going_count, first.state) == (7, 3, RemoteListingState.OPEN)
     assert pair.state(event_id)["limit"] == 7
     later = await pair.client.get_event(event_id)
     assert later.capacity == 7
@@ -74,16 +74,16 @@ async def test_sold_out_blocks_platform_registrations_and_reopen_restores(pair: 
     event_id = pair.seed(limit=10, waitlist=False)
     pair.register(event_id, 3)
 
-    closed = await pair.client.set_state(event_id, ListingState.SOLD_OUT, 3)
+    closed = await pair.client.set_state(event_id, RemoteListingState.SOLD_OUT, 3)
 
-    assert closed.state is ListingState.SOLD_OUT
+    assert closed.state is RemoteListingState.SOLD_OUT
     assert closed.going_count == 3
     refused = pair.sandbox.add_registration(event_id, Person("Late Comer", "late@example.org"))
     assert refused.status == "refused"
 
-    reopened = await pair.client.set_state(event_id, ListingState.OPEN, 3, limit=6)
+    reopened = await pair.client.set_state(event_id, RemoteListingState.OPEN, 3, limit=6)
 
-    assert reopened.state is ListingState.OPEN
+    assert reopened.state is RemoteListingState.OPEN
     assert reopened.limit == 6
     accepted = pair.sandbox.add_registration(event_id, Person("Late Comer", "late@example.org"))
     assert accepted.status == "going"
@@ -93,9 +93,9 @@ async def test_sold_out_blocks_platform_registrations_and_reopen_restores(pair: 
 WAITLIST_FALLBACK = {
     # Meetup and Luma keep their own waitlist once the limit equals the going count;
     # Eventbrite has no waitlist in its API, so the listing shows sold out.
-    "meetup": (ListingState.WAITLIST, "waitlist"),
-    "eventbrite": (ListingState.SOLD_OUT, "refused"),
-    "luma": (ListingState.WAITLIST, "waitlist"),
+    "meetup": (RemoteListingState.WAITLIST, "waitlist"),
+    "eventbrite": (RemoteListingState.SOLD_OUT, "refused"),
+    "luma": (RemoteListingState.WAITLIST, "waitlist"),
 }
 
 
@@ -104,7 +104,7 @@ async def test_waitlist_state_or_documented_fallback(pair: Pair) -> None:
     event_id = pair.seed(limit=10, waitlist=True)
     pair.register(event_id, 2)
 
-    result = await pair.client.set_state(event_id, ListingState.WAITLIST, 2)
+    result = await pair.client.set_state(event_id, RemoteListingState.WAITLIST, 2)
 
     expected_state, expected_outcome = WAITLIST_FALLBACK[pair.sandbox.name]
     assert result.state is expected_state

@@ -9,7 +9,7 @@ import time
 import httpx
 import pytest
 
-from community.platforms import ListingState, PlatformTransient, make_client
+from community.platforms import PlatformTransient, RemoteListingState, make_client
 from community.sandbox.demo import DEMO_PEOPLE, seed_demo
 from community.sandbox.runner import SandboxRunner, run_sandboxes
 
@@ -33,7 +33,7 @@ async def test_runner_serves_all_three_on_loopback_with_demo_state() -> None:
             assert event.title == "Python Community Night"
             # Each platform counts the guests people bring (Meetup +1s, Eventbrite tickets).
             assert event.going_count == sum(1 + p.guests for p in DEMO_PEOPLE[name])
-            result = await client.set_state(event_ids[name], ListingState.OPEN, 3, limit=40)
+            result = await client.set_state(event_ids[name], RemoteListingState.OPEN, 3, limit=40)
             assert result.limit == 40
             await client.aclose()
             async with httpx.AsyncClient(base_url=served.base_url) as http:

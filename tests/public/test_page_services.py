@@ -15,7 +15,7 @@ from redis.asyncio import Redis
 
 from community.config import Settings
 from community.models import Event, EventStatus, SoldOutMode
-from community.services.access import magic_links, visitor_limits
+from community.services.access import limiter, magic_links, visitor_limits
 from community.services.events.text import plain_text, render_markdown, shorten
 from community.views.calendar import google_calendar_url, ics_for_event
 from community.views.event_pages import SaleState, sale_state
@@ -141,3 +141,25 @@ async def test_visitor_limit_window(redis: Redis, settings: Settings) -> None:
     assert await visitor_limits.hit(redis, settings, limit, "203.0.113.10") == 0
     keys = [k async for k in redis.scan_iter(match=f"{settings.redis_prefix}limit:*")]
     assert keys and all(b"203.0.113" not in k for k in keys)  # addresses are hashed
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [(1, "1 minute"), (60, "1 minute"), (61, "2 minutes"), (90, "2 minutes"), (150, "3 minutes")],
+)
+def test_a_wait_is_told_in_whole_minutes_rounded_up(seconds: int, words: str) -> None:
+    assert limiter.wait_text(seconds) == words
+
+
+async def test_the_limiter_counts_windows_and_asks_without_counting(
+    redis: Redis, settings: Settings
+) -> None:
+    key = f"{settings.redis_prefix}limiter-test"
+    assert await limiter.wait_when_full(redis, [(key, 2, 60)]) == 0
+    assert [hits for hits, _ in await limiter.count(redis, [(key, 60)] * 2)] == [1, 2]
+    assert 0 < await limiter.wait_when_full(redis, [(key, 2, 60)]) <= 60
+    assert await limiter.wait_when_full(redis, [(key, 3, 60)]) == 0  # asking did not count
+    await redis.persist(key)  # a full counter that lost its expiry still waits a window
+    assert await limiter.wait_when_full(redis, [(key, 2, 60)]) == 60
+    hits, ttl = (await limiter.count(redis, [(key, 60)]))[0]
+    assert (hits, 0 < ttl <= 60) == (3, True)  # and counting heals it

@@ -15,12 +15,17 @@ from community.config import Settings
 from community.models import Channel, EventStatus, Registration, RegistrationStatus, SoldOutMode
 from community.services.seats.hooks import InventoryHooks
 from community.services.seats.inventory import (
+    Already,
+    Closed,
     Counts,
     InventoryError,
     InventorySettings,
+    JoinedWaitlist,
     PlaceState,
+    Seat,
     Snapshot,
     SnapshotEntry,
+    SoldOut,
 )
 from community.services.seats.registrations import (
     AlreadyCancelled,
@@ -33,6 +38,7 @@ from community.services.seats.registrations import (
     RegistrationUnavailable,
     SoldOutError,
     TicketNotFound,
+    refuse_if_refused,
 )
 
 
@@ -456,3 +462,20 @@ async def test_works_with_a_session_maker_that_expires_on_commit(
     assert (seated.seat_no, waiting.waitlist_position) == (1, 1)
     cancelled = await service.cancel(seated.ticket_token)
     assert [p.registration_id for p in cancelled.promoted] == [waiting.registration_id]
+
+
+def test_each_traffic_cop_refusal_maps_to_one_registration_refusal() -> None:
+    since = datetime(2026, 5, 1, tzinfo=UTC)
+    with pytest.raises(AlreadyRegistered) as already:
+        refuse_if_refused(Already("meetup", PlaceState.WAITLISTED, 0, since, "g1"))
+    assert (already.value.channel, already.value.since, already.value.waitlisted) == (
+        "meetup",
+        since,
+        True,
+    )
+    with pytest.raises(SoldOutError):
+        refuse_if_refused(SoldOut(0, 0, "g1"))
+    with pytest.raises(RegistrationClosed):
+        refuse_if_refused(Closed("g1"))
+    seat, waitlist = Seat(3, PlaceState.CONFIRMED, "g1"), JoinedWaitlist("g1")
+    assert refuse_if_refused(seat) is seat and refuse_if_refused(waitlist) is waitlist

@@ -7,12 +7,13 @@ from uuid import UUID
 
 from litestar import Controller, Request, get
 from litestar.exceptions import NotFoundException
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Template
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import ORGANISERS, OWNER_ONLY
 from community.config import Settings
-from community.controllers.admin.common import current_user, event_or_404, fragment, is_htmx, page
+from community.controllers.admin.common import current_user, event_or_404, fragment, page
 from community.models import PLATFORM_LABELS, OutboxMessage
 from community.services.access import scope as access
 from community.services.mirror.sync_log import DIRECTIONS
@@ -53,7 +54,7 @@ class ActivityController(Controller):
     @get("/activity", name="admin:activity", cache=False)
     async def sync_log(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         db_session: AsyncSession,
         event: str = "",
         platform: str = "",
@@ -61,14 +62,14 @@ class ActivityController(Controller):
         problems: str = "",
     ) -> Template | Redirect:
         flt = activity.SyncFilter.parse(event, platform, direction, problems)
-        if flt.event_id is not None and not is_htmx(request):
+        if flt.event_id is not None and not request.htmx:
             # One event's log lives on that event's own tab.
             query = request.url.query.replace(f"event={event}", "").strip("&")
             suffix = f"?{query}" if query else ""
             return Redirect(f"/admin/events/{flt.event_id}/activity{suffix}")
         context = await _log_context(request, db_session, flt, "/admin/activity")
         scope = access.managed_events(await current_user(request))
-        if is_htmx(request) and request.headers.get("hx-target") == "sync-rows":
+        if request.htmx and request.htmx.target == "sync-rows":
             return fragment("admin/activity/_sync_rows.html", **context)
         return await page(
             request,
@@ -81,7 +82,7 @@ class ActivityController(Controller):
     @get("/events/{event_id:uuid}/activity", name="admin:event_activity", cache=False)
     async def event_log(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         event_id: UUID,
         db_session: AsyncSession,
         platform: str = "",
@@ -92,7 +93,7 @@ class ActivityController(Controller):
         event = await event_or_404(request, db_session, event_id)
         flt = activity.SyncFilter.parse(str(event_id), platform, direction, problems)
         context = await _log_context(request, db_session, flt, f"/admin/events/{event_id}/activity")
-        if is_htmx(request) and request.headers.get("hx-target") == "sync-rows":
+        if request.htmx and request.htmx.target == "sync-rows":
             return fragment("admin/activity/_sync_rows.html", **context)
         return await page(
             request,

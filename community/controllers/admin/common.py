@@ -114,10 +114,6 @@ async def member_or_404(
     return member
 
 
-def is_htmx(request: Request[Any, Any, Any]) -> bool:
-    return request.headers.get("hx-request") == "true"
-
-
 def effects(
     request: Request[Any, Any, Any], session: AsyncSession, redis: Redis, settings: Settings
 ) -> Effects:

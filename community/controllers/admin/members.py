@@ -10,6 +10,7 @@ from uuid import UUID
 
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
+from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -23,7 +24,6 @@ from community.controllers.admin.common import (
     flash,
     form_dict,
     fragment,
-    is_htmx,
     member_or_404,
     page,
 )
@@ -75,7 +75,7 @@ class AttendeesController(Controller):
     @get("/attendees", name="admin:attendees")
     async def attendee_list(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         event_id: UUID,
         db_session: AsyncSession,
         q: str = "",
@@ -98,7 +98,7 @@ class AttendeesController(Controller):
             "counts": await attendees.status_counts(db_session, event.id),
             "back": request.url.path + ("?" + request.url.query if request.url.query else ""),
         }
-        if is_htmx(request) and request.headers.get("hx-target") == "attendee-results":
+        if request.htmx and request.htmx.target == "attendee-results":
             return fragment("admin/members/_attendee_results.html", **context)
         return await page(
             request, "admin/members/attendees.html", section="events", tab="attendees", **context
@@ -216,7 +216,7 @@ class MembersController(Controller):
     @get("/", name="admin:members")
     async def directory(
         self,
-        request: Request[Any, Any, Any],
+        request: HTMXRequest,
         db_session: AsyncSession,
         q: str = "",
         page_no: int = 1,
@@ -232,7 +232,7 @@ class MembersController(Controller):
             "pages": _pages(total),
             "labels": LABELS,
         }
-        if is_htmx(request) and request.headers.get("hx-target") == "member-results":
+        if request.htmx and request.htmx.target == "member-results":
             return fragment("admin/members/_member_results.html", **context)
         return await page(request, "admin/members/directory.html", section="members", **context)
 

@@ -3,7 +3,8 @@
 Two counters: one per account (hashed email, so Redis holds no addresses) and client
 address, which stops guessing one person's password, and one per client address alone,
 which stops spraying many accounts. A successful sign-in clears the account counter only,
-so a guesser cannot reset their address budget with an account of their own.
+so a guesser cannot reset their address budget with an account of their own. The counters
+are the visitor limits' fixed windows (`limiter`), asked before and counted after.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import hashlib
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+
+from community.services.access import limiter
 
 WINDOW_SECONDS = 15 * 60
 MAX_PER_ACCOUNT = 5
@@ -34,31 +37,16 @@ class Throttle:
     async def retry_after(self, email: str, address: str) -> int:
         """Seconds until another attempt is allowed; 0 when it may go ahead."""
         account_key, address_key = self._keys(email, address)
-        # Two keys in two cluster slots: a pipeline (not MGET) reads both in one round trip.
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.get(account_key)
-            pipe.get(address_key)
-            account, per_address = await pipe.execute()
-        waits = []
-        if int(account or 0) >= self.max_per_account:
-            waits.append(await self.redis.ttl(account_key))
-        if int(per_address or 0) >= self.max_per_address:
-            waits.append(await self.redis.ttl(address_key))
-        return max([w for w in waits if w > 0], default=0) or (self.window if waits else 0)
+        return await limiter.wait_when_full(
+            self.redis,
+            [
+                (account_key, self.max_per_account, self.window),
+                (address_key, self.max_per_address, self.window),
+            ],
+        )
 
     async def failed(self, email: str, address: str) -> None:
-        account_key, address_key = self._keys(email, address)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for key in (account_key, address_key):
-                # SET NX EX opens the window on the first failure (EXPIRE NX needs Redis 7).
-                pipe.set(key, 0, ex=self.window, nx=True)
-                pipe.incr(key)
-            await pipe.execute()
+        await limiter.count(self.redis, [(key, self.window) for key in self._keys(email, address)])
 
     async def succeeded(self, email: str, address: str) -> None:
         await self.redis.delete(self._keys(email, address)[0])
-
-
-def minutes_text(seconds: int) -> str:
-    minutes = max(1, -(-seconds // 60))
-    return "1 minute" if minutes == 1 else f"{minutes} minutes"

@@ -1,8 +1,9 @@
 """Per-visitor limits on the public forms (registration, "send again", sign-in links) and the
 public JSON API, one limiter for both.
 
-Fixed windows counted in Redis. Client addresses are hashed before they become key names,
-so Redis holds no address in clear. A limit answers with the seconds to wait.
+Fixed windows counted in Redis by the limiter every limit shares (`limiter`). Client
+addresses are hashed before they become key names, so Redis holds no address in clear. A
+limit answers with the seconds to wait, told in the limiter's words (`limiter.wait_text`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from community.config import Settings
+from community.services.access import limiter
 
 
 @dataclass(frozen=True)
@@ -39,31 +41,20 @@ def _key(settings: Settings, limit: Limit, subject: str) -> str:
     return f"{settings.redis_prefix}limit:{limit.name}:{digest}"
 
 
-# One counter's window: count the attempt, start the window with the first (or heal a key
-# left without expiry), return the count and the seconds left. One key per script, so each
-# runs in one cluster slot; several limits go in one pipeline, one round trip.
-COUNT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('TTL', KEYS[1])
-if count == 1 or ttl < 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
-    ttl = tonumber(ARGV[1])
-end
-return {count, ttl}
-"""
-
-
 async def hit_many(redis: Redis, settings: Settings, checks: list[tuple[Limit, str]]) -> int:
     """Count one attempt against each (limit, subject); 0 if all allow it, else the longest
     wait in seconds."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for limit, subject in checks:
-            pipe.eval(COUNT, 1, _key(settings, limit, subject or "unknown"), limit.window_s)
-        counts = await pipe.execute()
+    counts = await limiter.count(
+        redis,
+        [
+            (_key(settings, limit, subject or "unknown"), limit.window_s)
+            for limit, subject in checks
+        ],
+    )
     waits = [
-        max(1, int(ttl))
-        for (limit, _), (count, ttl) in zip(checks, counts, strict=True)
-        if int(count) > limit.max_hits
+        max(1, ttl)
+        for (limit, _), (hits, ttl) in zip(checks, counts, strict=True)
+        if hits > limit.max_hits
     ]
     return max(waits, default=0)
 
@@ -90,8 +81,3 @@ def registration_limits(settings: Settings) -> tuple[Limit, Limit]:
         Limit("register", limits.register_per_address, limits.window_s),
         Limit("register-event", limits.register_per_event, limits.window_s),
     )
-
-
-def wait_text(seconds: int) -> str:
-    minutes = max(1, round(seconds / 60))
-    return f"{minutes} minute{'s' if minutes != 1 else ''}"

@@ -105,7 +105,7 @@ class Attendee:
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ScanOutcome:
     result: Result
     attendee: Attendee | None
     scanned_at: datetime
@@ -139,7 +139,7 @@ class Op:
 
 
 @dataclass(frozen=True, slots=True)
-class Counts:
+class CheckinCounts:
     checked_in: int
     expected: int
 
@@ -160,7 +160,7 @@ class RosterEntry:
 class Roster:
     generated_at: datetime
     entries: list[RosterEntry]
-    counts: Counts
+    counts: CheckinCounts
     full: bool
 
 
@@ -320,12 +320,12 @@ async def _log(
     return (await session.execute(statement)).scalar_one_or_none() is not None
 
 
-async def _replay(session: AsyncSession, op_id: UUID) -> Outcome:
+async def _replay(session: AsyncSession, op_id: UUID) -> ScanOutcome:
     """The first answer given to a retried operation, with the registration as it is now."""
     await session.rollback()
     log = (await session.execute(select(CheckinLog).where(CheckinLog.op_id == op_id))).scalar_one()
     row = await _current(session, log.registration_id) if log.registration_id else None
-    return Outcome(
+    return ScanOutcome(
         result=Result(log.result),
         attendee=_attendee(row) if row else None,
         scanned_at=log.scanned_at,
@@ -339,10 +339,10 @@ async def _finish(
     event_id: UUID,
     op: Op,
     actor: Actor,
-    outcome: Outcome,
+    outcome: ScanOutcome,
     *,
     detail: str = "",
-) -> Outcome:
+) -> ScanOutcome:
     registration_id = outcome.attendee.id if outcome.attendee else None
     if outcome.result is Result.OTHER_EVENT:
         registration_id = None  # another event's registration is not this event's business
@@ -382,7 +382,7 @@ async def check_in(
     actor: Actor,
     *,
     now: datetime | None = None,
-) -> Outcome:
+) -> ScanOutcome:
     """Check one registration in (by ticket token or by hand), log it and commit."""
     now = now or _now()
     if not op.offline:
@@ -393,7 +393,7 @@ async def check_in(
     if isinstance(target, Result):
         detail = "token of another event" if target is Result.OTHER_EVENT else ""
         return await _finish(
-            session, event_id, op, actor, Outcome(target, None, at, op.op_id), detail=detail
+            session, event_id, op, actor, ScanOutcome(target, None, at, op.op_id), detail=detail
         )
     return await _check_in_offline(session, event_id, target, op, actor, at)
 
@@ -406,7 +406,7 @@ async def check_in_online(
     actor: Actor,
     *,
     now: datetime | None = None,
-) -> Outcome:
+) -> ScanOutcome:
     """A check-in the door asks for now, on a connection outside any transaction.
 
     A first scan is one statement (claim and log); any other outcome is that statement, which
@@ -416,7 +416,7 @@ async def check_in_online(
     target = _registration_of(signer, event_id, op)
     if isinstance(target, Result):
         detail = "token of another event" if target is Result.OTHER_EVENT else ""
-        outcome = Outcome(target, None, at, op.op_id)
+        outcome = ScanOutcome(target, None, at, op.op_id)
         return await _finish_on(conn, event_id, op, actor, outcome, detail=detail)
     for _ in range(_CLAIM_ATTEMPTS):
         args = (target, event_id, at, actor.device, actor.user_id, uuid7(), op.op_id)
@@ -429,13 +429,13 @@ async def check_in_online(
         row = _Current.of(found) if found is not None else None
         if found is not None and found["claimed"]:
             assert row is not None
-            return Outcome(Result.OK, _attendee(row), at, op.op_id)
+            return ScanOutcome(Result.OK, _attendee(row), at, op.op_id)
         result = _refusal(row, event_id) or Result.DUPLICATE
         if result is Result.DUPLICATE and row is not None and row.checked_in_at is None:
             # Undone since, or checked in by a scan this statement could not see yet: again.
             continue
         attendee = _attendee(row) if row is not None and result is not Result.OTHER_EVENT else None
-        outcome = Outcome(result, attendee, at, op.op_id)
+        outcome = ScanOutcome(result, attendee, at, op.op_id)
         return await _finish_on(conn, event_id, op, actor, outcome)
     # Only a registration checked in and undone over and over while we ask gets here; the door
     # takes the error like an unreachable server (it decides on its own and sends it later).
@@ -475,10 +475,10 @@ async def _finish_on(
     event_id: UUID,
     op: Op,
     actor: Actor,
-    outcome: Outcome,
+    outcome: ScanOutcome,
     *,
     detail: str = "",
-) -> Outcome:
+) -> ScanOutcome:
     """`_finish` on a raw connection: log the outcome, or answer a retry as the first time."""
     registration_id = outcome.attendee.id if outcome.attendee else None
     if outcome.result is Result.OTHER_EVENT:
@@ -502,11 +502,11 @@ async def _finish_on(
     return outcome
 
 
-async def _replay_on(conn: asyncpg.Connection, op_id: UUID) -> Outcome:
+async def _replay_on(conn: asyncpg.Connection, op_id: UUID) -> ScanOutcome:
     """`_replay` on a raw connection."""
     found = await conn.fetchrow(_REPLAY, op_id)
     row = _Current.of(found) if found["id"] is not None else None
-    return Outcome(
+    return ScanOutcome(
         result=Result(found["result"]),
         attendee=_attendee(row) if row else None,
         scanned_at=found["scanned_at"],
@@ -568,18 +568,26 @@ async def _driver(session: AsyncSession) -> asyncpg.Connection:
 
 async def _check_in_offline(
     session: AsyncSession, event_id: UUID, registration_id: UUID, op: Op, actor: Actor, at: datetime
-) -> Outcome:
+) -> ScanOutcome:
     """First scan wins: an earlier offline scan takes the place of a later check-in."""
     row = await _current(session, registration_id, lock=True)
     refusal = _refusal(row, event_id)
     if refusal is not None or row is None:
         attendee = _attendee(row) if row is not None and refusal is not Result.OTHER_EVENT else None
         return await _finish(
-            session, event_id, op, actor, Outcome(refusal or Result.UNKNOWN, attendee, at, op.op_id)
+            session,
+            event_id,
+            op,
+            actor,
+            ScanOutcome(refusal or Result.UNKNOWN, attendee, at, op.op_id),
         )
     if row.checked_in_at is not None and row.checked_in_at <= at:
         return await _finish(
-            session, event_id, op, actor, Outcome(Result.DUPLICATE, _attendee(row), at, op.op_id)
+            session,
+            event_id,
+            op,
+            actor,
+            ScanOutcome(Result.DUPLICATE, _attendee(row), at, op.op_id),
         )
     updated = (
         await session.execute(
@@ -604,7 +612,7 @@ async def _check_in_offline(
             detail=f"an earlier offline scan on {actor.device} came first",
             with_op_id=False,
         )
-    outcome = Outcome(Result.OK, _attendee(updated), at, op.op_id, superseded=superseded)
+    outcome = ScanOutcome(Result.OK, _attendee(updated), at, op.op_id, superseded=superseded)
     detail = f"earlier than the check-in by {row.checked_in_by}" if superseded else ""
     return await _finish(session, event_id, op, actor, outcome, detail=detail)
 
@@ -616,7 +624,7 @@ async def undo(
     actor: Actor,
     *,
     now: datetime | None = None,
-) -> Outcome:
+) -> ScanOutcome:
     """Take a check-in back (the door admitted the wrong person, or tapped by mistake)."""
     now = now or _now()
     at = offline_time(op.scanned_at, now) if op.offline else now
@@ -637,7 +645,11 @@ async def undo(
     ).one_or_none()
     if undone is not None:
         return await _finish(
-            session, event_id, op, actor, Outcome(Result.UNDONE, _attendee(undone), at, op.op_id)
+            session,
+            event_id,
+            op,
+            actor,
+            ScanOutcome(Result.UNDONE, _attendee(undone), at, op.op_id),
         )
     row = await _current(session, op.registration_id)
     refusal = _refusal(row, event_id)
@@ -645,7 +657,7 @@ async def undo(
         row = None
     result = Result.UNKNOWN if row is None else Result.NOT_CHECKED_IN
     attendee = _attendee(row) if row is not None else None
-    return await _finish(session, event_id, op, actor, Outcome(result, attendee, at, op.op_id))
+    return await _finish(session, event_id, op, actor, ScanOutcome(result, attendee, at, op.op_id))
 
 
 async def apply_ops(
@@ -656,7 +668,7 @@ async def apply_ops(
     actor: Actor,
     *,
     now: datetime | None = None,
-) -> list[Outcome]:
+) -> list[ScanOutcome]:
     """A door's queued operations, in the order it did them; each commits on its own."""
     outcomes = []
     for op in ops:
@@ -667,7 +679,7 @@ async def apply_ops(
     return outcomes
 
 
-async def counts(session: AsyncSession, event_id: UUID) -> Counts:
+async def counts(session: AsyncSession, event_id: UUID) -> CheckinCounts:
     """Seats expected and seats in: a guest is in when the person who brought them is."""
     confirmed = Registration.status == RegistrationStatus.CONFIRMED
     host = aliased(Registration)
@@ -680,7 +692,7 @@ async def counts(session: AsyncSession, event_id: UUID) -> Counts:
             .where(Registration.event_id == event_id)
         )
     ).one()
-    return Counts(checked_in=row[1], expected=row[0])
+    return CheckinCounts(checked_in=row[1], expected=row[0])
 
 
 def _not_superseded() -> Any:
@@ -802,7 +814,7 @@ def _remember_event(event_id: UUID, staff: Who) -> bool:
     return True
 
 
-def platform_checkins(outcomes: Sequence[Outcome]) -> list[UUID]:
+def platform_checkins(outcomes: Sequence[ScanOutcome]) -> list[UUID]:
     """New check-ins of people who registered on a platform: those to hand back to it."""
     return [
         outcome.attendee.id
@@ -826,7 +838,7 @@ async def door_event(session: AsyncSession, event_id: UUID, staff: Who) -> Event
 @dataclass(frozen=True, slots=True)
 class EventCard:
     event: Event
-    counts: Counts
+    counts: CheckinCounts
 
 
 async def door_events(
@@ -854,7 +866,7 @@ async def door_events(
         return []
     confirmed = Registration.status == RegistrationStatus.CONFIRMED
     totals = {
-        row.event_id: Counts(checked_in=row.checked_in, expected=row.expected)
+        row.event_id: CheckinCounts(checked_in=row.checked_in, expected=row.expected)
         for row in await session.execute(
             select(
                 Registration.event_id,
@@ -867,4 +879,4 @@ async def door_events(
             .group_by(Registration.event_id)
         )
     }
-    return [EventCard(event, totals.get(event.id, Counts(0, 0))) for event in events]
+    return [EventCard(event, totals.get(event.id, CheckinCounts(0, 0))) for event in events]

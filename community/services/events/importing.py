@@ -22,12 +22,12 @@ from community.models import (
     Event,
     EventStatus,
     Listing,
+    ListingState,
     Platform,
     SoldOutMode,
     Theme,
     User,
 )
-from community.models import ListingState as ModelListingState
 from community.platforms.base import RemoteEvent
 from community.platforms.errors import PlatformError, PlatformNotFound
 from community.platforms.luma import LumaClient
@@ -164,7 +164,7 @@ async def fetch_remote(
     listing.url = remote.url[:500]
     listing.platform_count = remote.going_count
     listing.last_pushed_limit = remote.capacity
-    listing.remote_state = ModelListingState(remote.listing_state.value)
+    listing.remote_state = ListingState(remote.listing_state.value)
     return remote, listing
 
 

@@ -50,8 +50,8 @@ from community.services.seats.ledger import registration_keys
 from community.services.seats.registrations import (
     AlreadyRegistered,
     EventNotFound,
-    Person,
     Registered,
+    Registrant,
     RegistrationClosed,
     RegistrationError,
     RegistrationUnavailable,
@@ -221,7 +221,9 @@ async def start_checkout(
     raise CheckoutBusy()
 
 
-async def _join_waitlist(p: Payments, event_id: UUID, who: Person, generation: str) -> Registered:
+async def _join_waitlist(
+    p: Payments, event_id: UUID, who: Registrant, generation: str
+) -> Registered:
     written = await p.registrations.record_waiting(event_id, who, generation)
     if written is None:
         raise RegistrationUnavailable("Too many people are buying at once; please try again.")

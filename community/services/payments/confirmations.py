@@ -49,7 +49,7 @@ from community.services.seats.ledger import accepting
 from community.services.seats.registrations import (
     ACTIVE_MEMBER,
     SEAT_GUARDS,
-    Person,
+    Registrant,
     RegistrationUnavailable,
     add_registration,
     constraint_of,
@@ -289,7 +289,7 @@ async def _write_ticket(p: Payments, session: AsyncSession, payment: Payment, se
             if reg.email:
                 await ensure_ticket_row(session, reg.id, "confirmed", reg.email)
             return reg.id
-    who = Person(
+    who = Registrant(
         name=payment.name or "Guest",
         email=payment.email,
         channel=Channel.NATIVE,

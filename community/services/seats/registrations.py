@@ -92,6 +92,7 @@ from community.services.seats.one_statement_write import write_native_seat
 log = logging.getLogger("community.registrations")
 
 T = TypeVar("T")
+Answer = TypeVar("Answer")  # what the Traffic Cop answered, once its refusals are raised
 
 TICKET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 MAX_EXTERNAL_ID = 120
@@ -259,7 +260,7 @@ class _Host:
 
 
 @dataclass(frozen=True)
-class Person:
+class Registrant:
     name: str
     email: str | None
     channel: str
@@ -292,6 +293,23 @@ async def _unavailable_on_failure() -> AsyncIterator[None]:
     except (RedisError, InventoryBusy, DBAPIError, OSError, TimeoutError) as exc:
         log.warning("registration unavailable", extra={"error": type(exc).__name__})
         raise RegistrationUnavailable() from exc
+
+
+def refuse_if_refused(result: Already | SoldOut | Closed | PaidOnly | Answer) -> Answer:
+    """Raise the refusal a Traffic Cop answer stands for (a place already held, sold out,
+    registration closed, a paid event's seat to be bought); return any other answer. The one
+    mapping every way of taking a seat (register, record a platform's, hold) goes through."""
+    if isinstance(result, Already):
+        raise AlreadyRegistered(
+            result.channel, result.since, waitlisted=result.state == PlaceState.WAITLISTED
+        )
+    if isinstance(result, SoldOut):
+        raise SoldOutError()
+    if isinstance(result, Closed):
+        raise RegistrationClosed()
+    if isinstance(result, PaidOnly):
+        raise TicketsOnSale()
+    return result
 
 
 def _place_state(status: RegistrationStatus, over_capacity: bool) -> PlaceState:
@@ -331,7 +349,7 @@ async def waitlist_position(session: AsyncSession, reg: Registration) -> int:
 async def add_registration(
     session: AsyncSession,
     event_id: UUID,
-    who: Person,
+    who: Registrant,
     *,
     status: RegistrationStatus,
     seat_no: int,
@@ -490,7 +508,7 @@ class RegistrationService:
         email: str | None,
         channel: str = Channel.NATIVE,
         platform_member_id: str | None = None,
-    ) -> Person:
+    ) -> Registrant:
         """Validate who is registering; raises InvalidRegistration naming the field."""
         try:
             channel = Channel(channel).value
@@ -514,7 +532,7 @@ class RegistrationService:
         if member_id and len(member_id) > MAX_EXTERNAL_ID:
             raise InvalidRegistration("platform_member_id", "That member id is too long.")
         keys = self.keys.for_person(normalised, channel, member_id)
-        return Person(clean, normalised, channel, member_id, keys)
+        return Registrant(clean, normalised, channel, member_id, keys)
 
     # --- registering -------------------------------------------------------------------------
 
@@ -546,18 +564,7 @@ class RegistrationService:
                 result = await self._gated(
                     event_id, lambda: self.inventory.reserve(event_id, who.keys, who.channel)
                 )
-                if isinstance(result, Already):
-                    raise AlreadyRegistered(
-                        result.channel,
-                        result.since,
-                        waitlisted=result.state == PlaceState.WAITLISTED,
-                    )
-                if isinstance(result, SoldOut):
-                    raise SoldOutError()
-                if isinstance(result, Closed):
-                    raise RegistrationClosed()
-                if isinstance(result, PaidOnly):
-                    raise TicketsOnSale()
+                result = refuse_if_refused(result)
                 waitlisted = isinstance(result, JoinedWaitlist)
                 written = await self._record(
                     event_id,
@@ -577,7 +584,7 @@ class RegistrationService:
         raise RegistrationUnavailable("Too many people are registering at once; please try again.")
 
     async def record_waiting(
-        self, event_id: UUID, who: Person, generation: str
+        self, event_id: UUID, who: Registrant, generation: str
     ) -> Registered | None:
         """Write down a waitlist place the Traffic Cop just gave (a paid event's checkout
         found it full), with its "waitlisted" e-mail row; None when the ledger proved Redis
@@ -622,14 +629,7 @@ class RegistrationService:
                     event_id,
                     lambda: self.inventory.admit_past_mirror(event_id, who.keys, who.channel),
                 )
-                if isinstance(result, Already):
-                    raise AlreadyRegistered(
-                        result.channel,
-                        result.since,
-                        waitlisted=result.state == PlaceState.WAITLISTED,
-                    )
-                if isinstance(result, Closed):
-                    raise RegistrationClosed()
+                result = refuse_if_refused(result)
                 over = isinstance(result, OverCapacity)
                 written = await self._record(
                     event_id,
@@ -650,7 +650,7 @@ class RegistrationService:
     async def _record(
         self,
         event_id: UUID,
-        who: Person,
+        who: Registrant,
         *,
         status: RegistrationStatus,
         seat_no: int,
@@ -696,7 +696,7 @@ class RegistrationService:
     async def _insert(
         self,
         event_id: UUID,
-        who: Person,
+        who: Registrant,
         *,
         status: RegistrationStatus,
         seat_no: int,
@@ -754,7 +754,7 @@ class RegistrationService:
             # The reconciler will find the orphaned place; never mask the original failure.
             log.warning("could not give a seat back", extra={"error": type(exc).__name__})
 
-    async def _already_in_ledger(self, event_id: UUID, who: Person) -> AlreadyRegistered:
+    async def _already_in_ledger(self, event_id: UUID, who: Registrant) -> AlreadyRegistered:
         async with self.session_maker() as session:
             member = await find_member(
                 session, email=who.email, platform=who.channel, external_id=who.platform_member_id
@@ -793,12 +793,7 @@ class RegistrationService:
             result = await self._gated(
                 event_id, lambda: self.inventory.hold(event_id, who.keys, who.channel, ttl_s=ttl_s)
             )
-        if isinstance(result, Already):
-            raise AlreadyRegistered(
-                result.channel, result.since, waitlisted=result.state == PlaceState.WAITLISTED
-            )
-        if isinstance(result, Closed):
-            raise RegistrationClosed()
+        result = refuse_if_refused(result)
         if not isinstance(result, Seat) or result.expires_at is None:
             raise SoldOutError()
         return HeldSeat(event_id, result.seat_no, result.expires_at)
