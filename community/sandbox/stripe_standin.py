@@ -200,8 +200,8 @@ def _keep_state_in(path: str) -> None:
             store.clear()
             dict.update(store, pickle.load(saved))
 
-    resources.Store.dump_to_disk = dump  # type: ignore[method-assign]
-    resources.Store.try_load_from_disk = load  # type: ignore[method-assign]
+    resources.Store.dump_to_disk = dump
+    resources.Store.try_load_from_disk = load
 
 
 def _build_app(webhook_url: str, webhook_secret: str) -> Any:
@@ -247,7 +247,8 @@ def _build_app(webhook_url: str, webhook_secret: str) -> Any:
         intent.latest_charge = None
         intent.payment_method = method.id
         intent._confirm(on_failure_now=intent._report_failure)
-        return server.json_response(intent._export())
+        answer: web.Response = server.json_response(intent._export())
+        return answer
 
     app = web.Application(
         middlewares=[server.error_middleware, server.auth_middleware, server.save_store_middleware]

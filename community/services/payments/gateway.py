@@ -132,7 +132,7 @@ class StripeGateway:
         )
 
     async def aclose(self) -> None:
-        await self._http.close_async()
+        await self._http.close_async()  # type: ignore[no-untyped-call]  # unannotated in stripe
 
     async def create_intent(
         self, amount: int, currency: str, *, idempotency_key: str, metadata: dict[str, str]
@@ -146,7 +146,8 @@ class StripeGateway:
                 params={
                     "amount": amount,
                     "currency": currency.lower(),
-                    "payment_method_types": ["card"],
+                    # Accepted by the API; this release's params type does not list it.
+                    "payment_method_types": ["card"],  # type: ignore[typeddict-unknown-key]
                     "metadata": metadata,
                 },
                 options={"idempotency_key": idempotency_key},
@@ -204,6 +205,9 @@ class StripeGateway:
         if not self.settings.webhook_secret or not signature:
             raise SignatureInvalid("missing signature")
         try:
-            return stripe.Webhook.construct_event(payload, signature, self.settings.webhook_secret)
+            event: stripe.Event = stripe.Webhook.construct_event(
+                payload, signature, self.settings.webhook_secret
+            )
+            return event
         except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError):
             raise SignatureInvalid("bad signature") from None

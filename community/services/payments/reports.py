@@ -75,6 +75,8 @@ async def revenue_changes(session: AsyncSession, event_id: UUID) -> list[tuple[d
     )
     steps: list[tuple[datetime, int]] = []
     for paid_at, amount, refunded_at, refunded in rows:
+        if paid_at is None:  # excluded by the query; narrows the type
+            continue
         steps.append((paid_at, int(amount)))
         if refunded and refunded_at is not None:
             steps.append((refunded_at, -int(refunded)))

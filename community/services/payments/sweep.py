@@ -127,7 +127,7 @@ async def sweep(p: Payments, now: datetime | None = None) -> SweepReport:
         await settle_cancelled_event(p, event_id)
         report.events_settled += 1
     for payment_id, intent_id in open_intents:
-        if await _cancel_intent(p, payment_id, intent_id):
+        if intent_id is not None and await _cancel_intent(p, payment_id, intent_id):
             report.intents_cancelled += 1
     report.offers_asked = await _ask_offers(p)
     return report

@@ -492,7 +492,7 @@ class Inventory:
         reply = await self._run("reserve", event_id, channel, "race", 0, *_check_keys(member_keys))
         result = self._reserve_result(reply)
         # A race takes any free seat, else goes over capacity: it is never sold out or waitlisted.
-        assert not isinstance(result, SoldOut | JoinedWaitlist)
+        assert not isinstance(result, SoldOut | JoinedWaitlist | PaidOnly)
         return result
 
     def _reserve_result(self, reply: list[Any]) -> ReserveResult | RaceResult:

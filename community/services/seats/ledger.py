@@ -244,6 +244,8 @@ async def _open_holds(session: AsyncSession, event_id: UUID) -> _OpenHolds:
         )
     )
     for kind, registration_id, email, seat_no, created_at, held_until in rows:
+        if seat_no is None:  # excluded by the query; narrows the type
+            continue
         until = int(held_until.timestamp() * 1000)
         if kind == PaymentKind.OFFER and registration_id is not None:
             holds.offers[registration_id] = (seat_no, until)
