@@ -43,11 +43,14 @@ from community.services.events.page_versions import install_page_versions, unins
 from community.services.jobs import (
     PassbackGatherer,
     install_mirror,
+    install_payments,
     install_promotion_mail,
     uninstall_mirror,
+    uninstall_payments,
     uninstall_promotion_mail,
 )
 from community.services.mirror.clients import default_sandbox_credentials
+from community.services.payments.gateway import StripeGateway
 from community.services.seats.after_reply import AfterReply
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE, SignedInSessionConfig
 
@@ -64,6 +67,7 @@ from community.controllers.auth import AuthController  # noqa: E402
 from community.controllers.door import DOOR_CONTROLLERS  # noqa: E402
 from community.controllers.health import HealthController  # noqa: E402
 from community.controllers.public import PublicPagesController  # noqa: E402
+from community.controllers.public_checkout import CheckoutController  # noqa: E402
 from community.controllers.public_my_tickets import MyTicketsController  # noqa: E402
 from community.controllers.public_register import RegistrationController  # noqa: E402
 from community.controllers.public_tickets import TicketPagesController  # noqa: E402
@@ -86,6 +90,11 @@ ROUTE_HANDLERS += ADMIN_CONTROLLERS
 from community.controllers.webhooks import WebhooksController  # noqa: E402
 
 ROUTE_HANDLERS.append(WebhooksController)
+
+from community.controllers.stripe_webhooks import StripeWebhookController  # noqa: E402
+
+# Paid tickets (issue 12): the checkout pages and Stripe's webhook.
+ROUTE_HANDLERS += [CheckoutController, StripeWebhookController]
 
 
 def _template_engine(engine: JinjaTemplateEngine) -> None:
@@ -162,6 +171,8 @@ def create_app(
     queues = make_queues(settings, queue_redis)
     passback = PassbackGatherer(queues)
     in_flight = InFlight(settings.pools.max_in_flight)
+    # One Stripe client per process (it keeps its connections); used by the checkout pages.
+    stripe_gateway = StripeGateway(settings.stripe)
     after_reply = AfterReply()
 
     @asynccontextmanager
@@ -178,12 +189,17 @@ def create_app(
         promotion_mail = install_promotion_mail(queues)
         # Seat changes made here show on the shared event pages of every process.
         page_versions = install_page_versions(redis, settings.redis_prefix)
+        # A paid event's freed seats are offered to its waitlist; cancelled paid tickets are
+        # refunded by their event's rule.
+        payments = install_payments(queues)
         tune_garbage_collector()
         try:
             yield
         finally:
             await after_reply.drain()
             await passback.close()
+            uninstall_payments(payments)
+            await stripe_gateway.aclose()
             uninstall_promotion_mail(promotion_mail)
             uninstall_page_versions(page_versions)
             uninstall_mirror(mirror)
@@ -239,6 +255,7 @@ def create_app(
                 "db_config": db_config,
                 "session_config": session_config,
                 "passback": passback,
+                "stripe": stripe_gateway,
                 "after_reply": after_reply,
                 "in_flight": in_flight,
             }

@@ -108,6 +108,36 @@ class VisitorLimitSettings:
     window_s: int = 600
 
 
+DEFAULT_STRIPE_API_BASE = "https://api.stripe.com"
+DEFAULT_STRIPE_JS_URL = "https://js.stripe.com/v3/"
+
+
+@dataclass(frozen=True)
+class StripeSettings:
+    """Paid tickets. Without the three keys, paid events cannot be published.
+
+    `api_base` may point at a stand-in (the demo and the tests run one on loopback); Stripe.js
+    then comes from the same server, at the path the stand-in serves it on.
+    """
+
+    secret_key: str = field(default="", repr=False)
+    publishable_key: str = ""
+    webhook_secret: str = field(default="", repr=False)
+    api_base: str = DEFAULT_STRIPE_API_BASE
+    # How long a seat is held while its buyer pays.
+    hold_minutes: int = 10
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.secret_key and self.publishable_key and self.webhook_secret)
+
+    @property
+    def js_url(self) -> str:
+        if self.api_base == DEFAULT_STRIPE_API_BASE:
+            return DEFAULT_STRIPE_JS_URL
+        return f"{self.api_base}/js.stripe.com/v3/"
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -147,6 +177,7 @@ class Settings:
     # Peers whose X-Forwarded-For is believed (reverse proxies), as CIDR blocks (checked when
     # read: community.forwarded parses them); empty: nobody's.
     trusted_proxies: tuple[str, ...] = ()
+    stripe: StripeSettings = field(default_factory=StripeSettings)
 
     @property
     def embedded(self) -> bool:
@@ -253,6 +284,34 @@ def _limits(env: dict[str, str]) -> VisitorLimitSettings:
         register_per_address=_int(env, "REGISTER_LIMIT_PER_ADDRESS", 20, 1, 1_000_000),
         register_per_event=_int(env, "REGISTER_LIMIT_PER_EVENT", 10, 1, 1_000_000),
         window_s=_int(env, "REGISTER_LIMIT_WINDOW", 600, 1, 86400),
+    )
+
+
+def _stripe(env: dict[str, str]) -> StripeSettings:
+    keys = {
+        name: env.get(name, "").strip()
+        for name in ("STRIPE_SECRET_KEY", "STRIPE_PUBLISHABLE_KEY", "STRIPE_WEBHOOK_SECRET")
+    }
+    prefixes = {
+        "STRIPE_SECRET_KEY": ("sk_", "rk_"),
+        "STRIPE_PUBLISHABLE_KEY": ("pk_",),
+        "STRIPE_WEBHOOK_SECRET": ("whsec_",),
+    }
+    for name, value in keys.items():
+        if value and not value.startswith(prefixes[name]):
+            starts = " or ".join(prefixes[name])
+            raise ConfigError(f"{name} must start with {starts} (as Stripe's dashboard shows it).")
+    given = [name for name, value in keys.items() if value]
+    if given and len(given) < len(keys):
+        missing = ", ".join(name for name in keys if name not in given)
+        raise ConfigError(f"Paid tickets need all three Stripe keys; {missing} is not set.")
+    api_base = _url(env, "STRIPE_API_BASE", ("http", "https"), DEFAULT_STRIPE_API_BASE)
+    return StripeSettings(
+        secret_key=keys["STRIPE_SECRET_KEY"],
+        publishable_key=keys["STRIPE_PUBLISHABLE_KEY"],
+        webhook_secret=keys["STRIPE_WEBHOOK_SECRET"],
+        api_base=api_base or DEFAULT_STRIPE_API_BASE,
+        hold_minutes=_int(env, "PAYMENT_HOLD_MINUTES", 10, 1, 120),
     )
 
 
@@ -400,4 +459,5 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
         pools=_pools(env),
         limits=_limits(env),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),
+        stripe=_stripe(env),
     )

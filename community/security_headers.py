@@ -1,11 +1,20 @@
 """Security headers on every response: a Content-Security-Policy without inline script,
 no framing outside the public event pages, no MIME sniffing, and no caching of the admin
-and the door (their pages show people's names and e-mail addresses)."""
+and the door (their pages show people's names and e-mail addresses).
+
+The checkout step (`/checkout/<token>`, and nothing else) may also load Stripe.js and let it
+talk to Stripe: the origins come from the settings (Stripe's own, or the local stand-in's)."""
 
 from __future__ import annotations
 
+import re
+from functools import cache
+from urllib.parse import urlsplit
+
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from community.config import DEFAULT_STRIPE_JS_URL, StripeSettings
 
 # Styles may be inline (style attributes in templates, htmx's indicator style); scripts may
 # not: every script is a file under /static. Cover images may come from any https host. The
@@ -25,6 +34,45 @@ _CSP = b"content-security-policy"
 _CACHE = b"cache-control"
 
 
+# The checkout step itself; its return page and status poll need no Stripe.
+CHECKOUT_STEP = re.compile(r"^/checkout/[A-Za-z0-9_-]{1,64}$")
+# Stripe's published requirements for Stripe.js (script, its frames, its API calls).
+LIVE_STRIPE = {
+    "script": "https://js.stripe.com https://*.js.stripe.com",
+    "frame": "https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com",
+    "connect": "https://api.stripe.com",
+}
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+@cache
+def checkout_policy(stripe: StripeSettings) -> str:
+    """The page policy plus Stripe.js's origins, for the checkout step only."""
+    if stripe.js_url == DEFAULT_STRIPE_JS_URL:
+        script, frame, connect = LIVE_STRIPE["script"], LIVE_STRIPE["frame"], LIVE_STRIPE["connect"]
+    else:  # a stand-in serves both its API and its Stripe.js
+        script = frame = _origin(stripe.js_url)
+        connect = _origin(stripe.api_base)
+    return (
+        f"default-src 'self'; script-src 'self' {script}; style-src 'self' 'unsafe-inline'; "
+        f"img-src 'self' data: blob: https:; font-src 'self' data:; connect-src 'self' {connect}; "
+        f"frame-src {frame}; worker-src 'self' blob:; manifest-src 'self'; object-src 'none'; "
+        "base-uri 'self'; frame-ancestors 'none'"
+    )
+
+
+def _policy(scope: Scope, path: str, framed: bool) -> str:
+    if CHECKOUT_STEP.match(path):
+        settings = getattr(scope.get("app"), "state", {}).get("settings")
+        if settings is not None:
+            return checkout_policy(settings.stripe)
+    return POLICY if framed else NOT_FRAMED
+
+
 def _private(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PRIVATE_PREFIXES)
 
@@ -37,7 +85,7 @@ def security_headers(app: ASGIApp) -> ASGIApp:
         path: str = scope["path"]
         framed = path.startswith(FRAMEABLE_PREFIXES)
         added = [
-            (_CSP, (POLICY if framed else NOT_FRAMED).encode()),
+            (_CSP, _policy(scope, path, framed).encode()),
             (b"x-content-type-options", b"nosniff"),
         ]
         if not framed:

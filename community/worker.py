@@ -27,8 +27,9 @@ from community.queue import OUTAGE, REDIS_DOWN, make_queues
 from community.redis_client import make_queue_redis, make_redis
 from community.sandbox.runner import default_credentials
 from community.services.events.page_versions import install_page_versions
-from community.services.jobs import install_mirror, install_promotion_mail
+from community.services.jobs import install_mirror, install_payments, install_promotion_mail
 from community.services.mirror.clients import default_sandbox_credentials
+from community.services.payments.gateway import StripeGateway
 from community.tasks import registry
 from community.tasks.registry import QUEUE_NAMES
 
@@ -124,6 +125,10 @@ def make_workers(
         # Seats freed by jobs (platform cancellations, the reconciler) go to people waiting,
         # who get their ticket by e-mail.
         install_promotion_mail(queues)
+        # Seats freed by jobs on a paid event are offered to its waitlist; cancelled paid
+        # tickets are refunded by their event's rule.
+        install_payments(queues)
+        ctx["stripe"] = StripeGateway(settings.stripe)
         log.info("worker started", extra={"queue": ctx["worker"].queue.name})
         # ...and show on the shared event pages of the web processes.
         install_page_versions(redis, settings.redis_prefix)

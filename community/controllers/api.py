@@ -40,6 +40,7 @@ from community.services.seats.registrations import (
     RegistrationUnavailable,
     SoldOutError,
     TicketNotFound,
+    TicketsOnSale,
 )
 
 STATUS_OF: dict[type[RegistrationError], int] = {
@@ -52,6 +53,7 @@ STATUS_OF: dict[type[RegistrationError], int] = {
     AlreadyCancelled: 409,
     HoldExpired: 409,
     NotCancellable: 409,
+    TicketsOnSale: 409,
     RegistrationUnavailable: 503,
 }
 NO_STORE = CacheControlHeader(no_store=True)

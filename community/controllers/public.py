@@ -63,6 +63,12 @@ REGISTER_COPY = {
 }
 
 
+def register_copy(view: pages.EventView) -> tuple[str, str]:
+    """The button's word and the line above the form; a paid ticket is bought, not taken."""
+    label, intro = REGISTER_COPY[view.theme]
+    return ("Get ticket" if view.is_paid else label), intro
+
+
 def missing_page(request: Request[Any, Any, Any], theme: str | None = None) -> Response[Any]:
     context = base_context(
         theme_of(theme),
@@ -193,8 +199,9 @@ async def event_page_context(
         ),
         google_url=google_calendar_url(event, page_url=view.url),
         wash=cover_for(event.slug).stops,
-        register_label=REGISTER_COPY[view.theme][0],
-        register_intro=REGISTER_COPY[view.theme][1],
+        register_label=register_copy(view)[0],
+        register_intro=register_copy(view)[1],
+        hold_minutes=settings.stripe.hold_minutes,
         form=form or {},
         errors=errors or {},
         notice=notice,
@@ -319,8 +326,9 @@ class PublicPagesController(Controller):
             "errors": {},
             "notice": "",
             "outcome": None,
-            "register_label": REGISTER_COPY[view.theme][0],
-            "register_intro": REGISTER_COPY[view.theme][1],
+            "register_label": register_copy(view)[0],
+            "register_intro": register_copy(view)[1],
+            "hold_minutes": settings.stripe.hold_minutes,
         }
         return fragment(request, "public/live.html", context)
 

@@ -41,6 +41,7 @@ from community.services.seats.registrations import (
     RegistrationService,
     RegistrationUnavailable,
     SoldOutError,
+    TicketsOnSale,
 )
 from community.views import event_pages as pages
 from community.views.event_pages import CHANNEL_LABELS
@@ -216,6 +217,8 @@ class RegistrationController(Controller):
             return await again(409, outcome=outcome)
         except SoldOutError:
             return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
+        except TicketsOnSale as exc:
+            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
         except RegistrationClosed as exc:
             return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
         except EventNotFound:

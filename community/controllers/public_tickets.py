@@ -31,6 +31,7 @@ from community.views import event_pages as pages
 from community.views import ticket_pages as tickets
 from community.views.calendar import google_calendar_url, ics_for_event
 from community.views.covers import cover_svg
+from community.views.revenue import paid_ticket
 
 PRIVATE_HEADERS = {"x-robots-tag": "noindex, nofollow", "referrer-policy": "no-referrer"}
 
@@ -93,7 +94,8 @@ class TicketPagesController(Controller):
         if ticket is None:
             return missing_page(request)
         notice = "Your registration is cancelled. Thanks for letting us know." if cancelled else ""
-        context = ticket_context(settings, ticket, welcome=new, notice=notice)
+        paid = await paid_ticket(db_session, ticket.event, ticket.registration.id)
+        context = ticket_context(settings, ticket, welcome=new, notice=notice, paid=paid)
         return private_page(request, "public/ticket.html", context)
 
     @get("/{token:str}/ticket.ics", name="tickets:ics")
@@ -126,7 +128,8 @@ class TicketPagesController(Controller):
         ticket = await tickets.find_ticket(db_session, token)
         if ticket is None:
             return missing_page(request)
-        context = ticket_context(settings, ticket, error="")
+        paid = await paid_ticket(db_session, ticket.event, ticket.registration.id)
+        context = ticket_context(settings, ticket, error="", paid=paid)
         return private_page(request, "public/cancel.html", context)
 
     @post("/{token:str}/cancel", name="tickets:cancel", status_code=303)

@@ -1,4 +1,4 @@
-"""Sample content for `community demo`: two published events and an owner account."""
+"""Sample content for `community demo`: three published events (one paid) and an owner."""
 
 from __future__ import annotations
 
@@ -68,6 +68,38 @@ SAMPLE_EVENTS: list[dict[str, Any]] = [
         "soldout_mode": SoldOutMode.SOLD_OUT,
         "days_ahead": 21,
         "hours": 2,
+    },
+    {
+        # Paid tickets: bought on its page with the test card 4242 4242 4242 4242 (any future
+        # date, any three digits), through the local Stripe stand-in.
+        "slug": "async-testing-workshop",
+        "title": "Hands-on Workshop: Testing Async Python",
+        "summary": "Three hours of pytest, event loops and fakes, with coffee and a laptop.",
+        "description_md": (
+            "A small, hands-on workshop: bring a laptop with Python 3.11.\n\n"
+            "- *Fixtures that own an event loop* and why yours leaks tasks\n"
+            "- *Fakes over mocks*: testing against a real server on loopback\n"
+            "- *Flaky no more*: time, retries and ordering\n\n"
+            "Tickets pay for the room and the coffee. Full refund up to a week before."
+        ),
+        "timezone": "Europe/Berlin",
+        "venue_name": "Betahaus Kreuzberg",
+        "address": "Rudi-Dutschke-Straße 23, 10969 Berlin",
+        "city": "Berlin",
+        "country": "DE",
+        "latitude": 52.5067,
+        "longitude": 13.3912,
+        "organiser_name": "Berlin Python Community",
+        "group_name": "Berlin Python Meetup",
+        "theme": Theme.MEETUP,
+        "capacity": 24,
+        "native_reserve": 24,
+        "soldout_mode": SoldOutMode.WAITLIST,
+        "price_cents": 1500,
+        "currency": "EUR",
+        "refund_days_before": 7,
+        "days_ahead": 28,
+        "hours": 3,
     },
 ]
 

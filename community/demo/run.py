@@ -9,27 +9,37 @@ from community.config import Settings
 from community.db import sqlalchemy_config
 from community.demo.content import DEMO_ADMIN_EMAIL, reset_demo_owner, seed_sample_events
 from community.runner import serve_all
+from community.services.payments.prices import is_paid, price_text
 
 if TYPE_CHECKING:
     from community.demo.platforms import DemoPlatforms
+    from community.demo.stripe import DemoStripe
 
 
 async def run_demo(settings: Settings, *, host: str | None = None, port: int | None = None) -> None:
     from community.demo.platforms import start_demo_platforms
+    from community.demo.stripe import start_demo_stripe
 
+    base = f"http://{host or settings.host}:{port or settings.port}"
     # Local stand-ins of Meetup, Eventbrite and Luma: the mirror works with no credentials.
     platforms = await start_demo_platforms(settings)
     try:
-        await _run(platforms, host, port)
+        # ...and of Stripe: the paid sample event can be bought with the test card.
+        stripe = await start_demo_stripe(platforms.settings, base)
+        try:
+            await _run(platforms, stripe, base, host, port)
+        finally:
+            await stripe.stop()
     finally:
         await platforms.stop()
 
 
-async def _run(platforms: DemoPlatforms, host: str | None, port: int | None) -> None:
+async def _run(
+    platforms: DemoPlatforms, stripe: DemoStripe, base: str, host: str | None, port: int | None
+) -> None:
     from community.demo.platforms import link_demo_listings, mirrored_event
 
-    settings = platforms.settings
-    base = f"http://{host or settings.host}:{port or settings.port}"
+    settings = stripe.settings
     config = sqlalchemy_config(settings, pool_size=1)
     async with config.get_session() as session:
         owner, password = await reset_demo_owner(session)
@@ -43,13 +53,18 @@ async def _run(platforms: DemoPlatforms, host: str | None, port: int | None) -> 
         "",
         "Community events demo is running.",
         f"  Public events:  {base}/",
-        *(f"  {event.theme.title():<6} theme:   {base}/events/{event.slug}" for event in events),
+        *(
+            f"  {event.theme.title():<6} theme:   {base}/events/{event.slug}"
+            + (f"  (paid: {price_text(event)})" if is_paid(event) else "")
+            for event in events
+        ),
         f"  Admin:          {base}/admin",
         f"  Door check-in:  {base}/door",
         f"  Sign in as {DEMO_ADMIN_EMAIL} with password {password}",
         f"  Data folder:    {settings.data_dir}",
         "  Sandbox platforms (the sample Meetup-style event is listed on each):",
         *platforms.describe(),
+        *stripe.describe(),
         "Press Ctrl+C to stop.",
         "",
     ]

@@ -16,6 +16,13 @@ from community.models.enums import (
 from community.models.event import Event, Listing
 from community.models.member import Member, MemberIdentity
 from community.models.outbox import OutboxMessage
+from community.models.payment import (
+    Payment,
+    PaymentKind,
+    PaymentStatus,
+    RefundStatus,
+    StripeEvent,
+)
 from community.models.platform_account import PlatformAccount
 from community.models.registration import CheckinLog, Registration
 from community.models.sync_log import SyncLog
@@ -33,12 +40,17 @@ __all__ = [
     "Member",
     "MemberIdentity",
     "OutboxMessage",
+    "Payment",
+    "PaymentKind",
+    "PaymentStatus",
     "Platform",
     "PlatformAccount",
+    "RefundStatus",
     "Registration",
     "RegistrationStatus",
     "Role",
     "SoldOutMode",
+    "StripeEvent",
     "SyncLog",
     "SyncState",
     "Theme",

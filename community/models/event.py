@@ -45,6 +45,11 @@ class Event(UUIDv7AuditBase):
         CheckConstraint("capacity >= 0", name="capacity"),
         CheckConstraint("native_reserve >= 0 AND native_reserve <= capacity", name="reserve"),
         CheckConstraint("ends_at IS NULL OR ends_at >= starts_at", name="end_after_start"),
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint(
+            "refund_days_before IS NULL OR refund_days_before BETWEEN 0 AND 365",
+            name="refund_days_before",
+        ),
     )
 
     slug: Mapped[str] = mapped_column(String(120), unique=True)
@@ -74,6 +79,9 @@ class Event(UUIDv7AuditBase):
     )
     price_cents: Mapped[int] = mapped_column(Integer, default=0)
     currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    # Paid tickets: a cancelled ticket is refunded in full until this many days before the
+    # start; None means no refunds (cancelling the whole event refunds everyone regardless).
+    refund_days_before: Mapped[int | None] = mapped_column(Integer, default=None)
     owner_id: Mapped[UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     cancelled_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

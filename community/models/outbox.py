@@ -49,6 +49,10 @@ class OutboxMessage(UUIDv7AuditBase):
         ForeignKey("registrations.id", ondelete="SET NULL")
     )
     kind: Mapped[str] = mapped_column(String(24), default="", server_default="")
+    # A mail about a payment (a seat offered, a payment refunded): composed from it at delivery.
+    payment_id: Mapped[UUID | None] = mapped_column(
+        ForeignKey("payments.id", ondelete="SET NULL"), default=None
+    )
     # When a delivery job took the row (status "sending"); a claim older than the lease is
     # taken to be a worker that died mid-send.
     claimed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -17,6 +17,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
@@ -34,8 +35,11 @@ from community.services.seats.hooks import (
     InventoryListener,
     PromotionHooks,
     PromotionListener,
+    RegistrationHooks,
     Subscription,
     inventory_changed,
+    paid_seats_freed,
+    registration_cancelled,
     waitlist_promoted,
 )
 
@@ -413,3 +417,110 @@ class PassbackGatherer:
                 await self._flusher
             self._flusher = None
         await self.flush()
+
+
+# --- paid tickets -------------------------------------------------------------------------------
+
+REFUND_RETRIES = 8
+
+
+class PaymentQueue:
+    """PaymentJobs on the SAQ queues. Asking twice for the same thing queues it once."""
+
+    def __init__(self, queues: dict[str, Queue]) -> None:
+        self.queues = queues
+
+    async def expire_at(self, payment_id: UUID, when: datetime) -> None:
+        await self.queues["urgent"].enqueue(
+            "expire_checkout",
+            payment_id=str(payment_id),
+            key=f"pay:expire:{payment_id}:{int(when.timestamp())}",
+            scheduled=int(when.timestamp()) + 1,
+            timeout=60,
+            retries=3,
+            retry_delay=5.0,
+            retry_backoff=True,
+        )
+
+    async def refund(self, payment_id: UUID) -> None:
+        await self.queues["default"].enqueue(
+            "refund_payment",
+            payment_id=str(payment_id),
+            key=f"pay:refund:{payment_id}",
+            timeout=60,
+            retries=REFUND_RETRIES,
+            retry_delay=5.0,
+            retry_backoff=600,
+        )
+
+    async def offer_seats(self, event_id: UUID) -> None:
+        await self.queues["urgent"].enqueue(
+            "offer_waitlist_seats",
+            event_id=str(event_id),
+            key=f"pay:offer:{event_id}",
+            timeout=120,
+            retries=3,
+            retry_delay=5.0,
+            retry_backoff=True,
+        )
+
+    async def ticket_mail(self, registration_id: UUID, reason: str) -> None:
+        await queue_ticket_email(self.queues, registration_id, reason)
+
+    async def deliver(self, outbox_id: UUID) -> None:
+        await queue_delivery(self.queues, outbox_id)
+
+    async def settle_event(self, event_id: UUID) -> None:
+        await self.queues["default"].enqueue(
+            "settle_cancelled_event",
+            event_id=str(event_id),
+            key=f"pay:settle-event:{event_id}",
+            timeout=300,
+            retries=3,
+            retry_delay=5.0,
+            retry_backoff=True,
+        )
+
+    async def settle(self, registration_id: UUID) -> None:
+        await self.queues["default"].enqueue(
+            "settle_cancelled_ticket",
+            registration_id=str(registration_id),
+            key=f"pay:settle:{registration_id}",
+            timeout=60,
+            retries=3,
+            retry_delay=5.0,
+            retry_backoff=True,
+        )
+
+
+_offers: Subscription[InventoryListener] = Subscription()
+_settlements: Subscription[PromotionListener] = Subscription()
+
+
+def install_payments(
+    queues: dict[str, Queue],
+    *,
+    freed: InventoryHooks = paid_seats_freed,
+    cancelled: RegistrationHooks = registration_cancelled,
+) -> tuple[InventoryListener, PromotionListener]:
+    """Seats freed on a paid event go to its waitlist as offers; a cancelled registration is
+    checked for a paid ticket to refund. Subscribed once per process (app and worker)."""
+    jobs = PaymentQueue(queues)
+
+    async def offer(event_id: UUID, channel: str) -> None:
+        await jobs.offer_seats(event_id)
+
+    async def settle(event_id: UUID, registration_id: UUID) -> None:
+        await jobs.settle(registration_id)
+
+    return _offers.install(freed, offer), _settlements.install(cancelled, settle)
+
+
+def uninstall_payments(
+    listeners: tuple[InventoryListener, PromotionListener],
+    *,
+    freed: InventoryHooks = paid_seats_freed,
+    cancelled: RegistrationHooks = registration_cancelled,
+) -> None:
+    _offers.uninstall(freed, listeners[0])
+    _settlements.uninstall(cancelled, listeners[1])

@@ -17,12 +17,13 @@ from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
-from community.models import Event, EventStatus, Member, OutboxMessage, Registration
+from community.models import Event, EventStatus, Member, OutboxMessage, Payment, Registration
 from community.services.access.magic_links import signin_url
 from community.services.events.manage import cancellation_recipients
 from community.services.jobs import queue_delivery, queue_ticket_email
 from community.services.mail import outbox as mail
 from community.tasks.registry import cron, task
+from community.views.payment_mail import compose_payment_mail
 from community.views.ticket_mail import compose_signin_mail, compose_ticket_mail
 from community.views.ticket_pages import active_registration, find_ticket
 
@@ -40,6 +41,8 @@ def _deps(
 
 def _ticket_composer(settings: Settings) -> mail.Compose:
     async def compose(session: AsyncSession, message: OutboxMessage) -> bool:
+        if message.payment_id is not None:
+            return await _compose_payment_mail(settings, session, message)
         if message.registration_id is None:
             return False
         registration = await session.get(Registration, message.registration_id)
@@ -52,6 +55,20 @@ def _ticket_composer(settings: Settings) -> mail.Compose:
         return True
 
     return compose
+
+
+async def _compose_payment_mail(
+    settings: Settings, session: AsyncSession, message: OutboxMessage
+) -> bool:
+    payment = await session.get(Payment, message.payment_id)
+    event = None if payment is None else await session.get(Event, payment.event_id)
+    if payment is None or event is None:
+        return False
+    composed = compose_payment_mail(settings, event, payment, message.kind)
+    if composed is None:
+        return False
+    mail.fill(message, composed)
+    return True
 
 
 @task

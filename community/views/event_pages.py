@@ -32,6 +32,7 @@ from community.models import (
 )
 from community.services.events.manage import event_end
 from community.services.events.text import plain_text, render_markdown, shorten
+from community.services.payments.prices import is_paid, price_text, refund_rule_text
 from community.services.seats.inventory import Counts, Inventory
 
 DEFAULT_THEME = Theme.MEETUP
@@ -280,6 +281,15 @@ class EventView:
         return self.event.slug
 
     @property
+    def is_paid(self) -> bool:
+        """Tickets are bought on the checkout step (a hold, then Stripe)."""
+        return is_paid(self.event)
+
+    @property
+    def refund_rule(self) -> str:
+        return refund_rule_text(self.event)
+
+    @property
     def title(self) -> str:
         return self.event.title
 
@@ -325,13 +335,7 @@ def map_link(event: Event) -> str:
 
 
 def price_label(event: Event) -> str:
-    if event.price_cents <= 0:
-        return "Free"
-    amount = event.price_cents / 100
-    text = f"{amount:,.2f}".removesuffix(".00")
-    symbols = {"EUR": "€", "GBP": "£", "USD": "$"}
-    symbol = symbols.get(event.currency.upper())
-    return f"{symbol}{text}" if symbol else f"{text} {event.currency.upper()}"
+    return price_text(event)
 
 
 def build_view(event: Event, base_url: str, *, theme: str | None = None) -> EventView:

@@ -8,6 +8,7 @@ from typing import Any
 from xml.sax.saxutils import escape as xml_escape
 
 from community.services.events.manage import event_end
+from community.services.payments.money import plain_decimal
 from community.views.event_pages import Availability, EventView, SaleState
 
 AVAILABILITY = {
@@ -80,7 +81,7 @@ def event_json_ld(view: EventView, availability: Availability, base_url: str) ->
     offer: dict[str, Any] = {
         "@type": "Offer",
         "url": view.url,
-        "price": f"{event.price_cents / 100:.2f}",
+        "price": plain_decimal(event.price_cents, event.currency),
         "priceCurrency": event.currency.upper(),
         "availability": AVAILABILITY[availability.state],
     }

@@ -35,6 +35,11 @@ def _env() -> Environment:
     return env
 
 
+def render_mail(template: str, **context: object) -> str:
+    """A mail body from templates/ (the payment e-mails use it too)."""
+    return _render(template, **context)
+
+
 def _render(template: str, **context: object) -> str:
     return _env().get_template(template).render(**context)
 

@@ -243,7 +243,12 @@ class EventsController(Controller):
 
     @post("/events/{event_id:uuid}/edit", name="admin:event_update")
     async def update_event(
-        self, request: Request[Any, Any, Any], event_id: UUID, db_session: AsyncSession
+        self,
+        request: Request[Any, Any, Any],
+        event_id: UUID,
+        db_session: AsyncSession,
+        redis: Redis,
+        settings: Settings,
     ) -> Template | Redirect:
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
@@ -263,6 +268,8 @@ class EventsController(Controller):
         except events.EventStateError as exc:
             flash(request, str(exc), "error")
             return Redirect(f"/admin/events/{event.id}")
+        # The Traffic Cop re-reads the event: a price makes its seats bought, not taken.
+        await after_event_change(effects(request, db_session, redis, settings), event)
         flash(request, "Changes saved.")
         return Redirect(f"/admin/events/{event.id}")
 
@@ -277,7 +284,7 @@ class EventsController(Controller):
     ) -> Redirect:
         event = await event_or_404(request, db_session, event_id)
         try:
-            await events.publish_event(db_session, event)
+            await events.publish_event(db_session, event, stripe=settings.stripe)
         except events.EventStateError as exc:
             flash(request, str(exc), "error")
         else:

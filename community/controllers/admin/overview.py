@@ -29,6 +29,7 @@ from community.services.events.manage import InvalidInput
 from community.services.events.organiser_changes import Effects, change_seats, retry_listing
 from community.views import event_stats
 from community.views.inventory_panel import build_panel
+from community.views.revenue import revenue_view
 
 
 def seat_values(event: Event) -> dict[str, str]:
@@ -55,6 +56,7 @@ async def overview_page(
         effects(request, session, redis, settings).registrations, session, event
     )
     chart = await event_stats.registration_chart(session, event)
+    revenue = await revenue_view(session, event)
     checkins = await event_stats.checkin_summary(session, event)
     linked = {row.listing.platform for row in panel.listings}
     user = await current_user(request)
@@ -70,6 +72,7 @@ async def overview_page(
         seats=seat_values(event),
         seat_errors={},
         chart=chart,
+        revenue=revenue,
         checkins=checkins,
         labels=PLATFORM_LABELS,
         unlinked=[p for p in PLATFORM_LABELS if p not in linked],

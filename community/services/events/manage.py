@@ -12,7 +12,6 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal, InvalidOperation
 from typing import Any
 from urllib.parse import urlsplit
 from uuid import UUID, uuid4
@@ -21,6 +20,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from community.config import StripeSettings
 from community.models import (
     Allocation,
     Event,
@@ -31,6 +31,8 @@ from community.models import (
     Theme,
     User,
 )
+from community.services.payments.money import parse_amount, plain_decimal
+from community.services.payments.prices import MAX_REFUND_DAYS, publish_problem
 
 MAX_CAPACITY = 100_000
 SLUG_MAX = 80
@@ -142,22 +144,6 @@ def _whole(value: str, field: str, errors: dict[str, str], low: int, high: int) 
     return number
 
 
-def parse_price(value: str) -> int | None:
-    """'12', '12.5', '12,50' -> cents; None when unreadable or negative."""
-    if not value:
-        return 0
-    try:
-        amount = Decimal(value.replace(",", ".").replace(" ", ""))
-    except InvalidOperation:
-        return None
-    exponent = amount.as_tuple().exponent
-    if not isinstance(exponent, int):  # NaN, sNaN, Infinity: a letter, not a number
-        return None
-    if amount < 0 or amount > 100_000 or exponent < -2:
-        return None
-    return int(amount * 100)
-
-
 TIMEZONES = frozenset(available_timezones())
 
 
@@ -218,14 +204,20 @@ def parse_event_form(form: Mapping[str, Any], *, with_seats: bool) -> dict[str, 
         errors["theme"] = "Choose the Meetup or the Luma look."
     values["theme"] = theme
 
-    price = parse_price(_text(form, "price"))
-    if price is None:
-        errors["price"] = "Enter a price like 12 or 12.50, or leave it empty for free."
-    values["price_cents"] = price or 0
     currency = (_text(form, "currency") or "EUR").upper()
     if not re.fullmatch(r"[A-Z]{3}", currency):
         errors["currency"] = "Use a three-letter currency code, like EUR."
     values["currency"] = currency
+    # In the currency's minor unit (cents), exactly: never through a float.
+    price = parse_amount(_text(form, "price"), currency if "currency" not in errors else "EUR")
+    if price is None:
+        errors["price"] = "Enter a price like 12 or 12.50, or leave it empty for free."
+    values["price_cents"] = price or 0
+    refund_days = _text(form, "refund_days_before")
+    values["refund_days_before"] = None
+    if refund_days:
+        days = _whole(refund_days, "refund_days_before", errors, 0, MAX_REFUND_DAYS)
+        values["refund_days_before"] = days
 
     if with_seats:
         values.update(parse_seats(form, errors))
@@ -312,8 +304,10 @@ def event_end(event: Event) -> datetime:
     return event.ends_at or event.starts_at + timedelta(hours=2)
 
 
-def publish_problems(event: Event) -> list[str]:
+def publish_problems(event: Event, stripe: StripeSettings | None = None) -> list[str]:
     problems = []
+    if stripe is not None and (problem := publish_problem(event, stripe)):
+        problems.append(problem)
     if event.status == EventStatus.CANCELLED:
         problems.append("A cancelled event cannot be published again.")
     if event.capacity < 1:
@@ -323,10 +317,13 @@ def publish_problems(event: Event) -> list[str]:
     return problems
 
 
-async def publish_event(session: AsyncSession, event: Event) -> Event:
+async def publish_event(
+    session: AsyncSession, event: Event, *, stripe: StripeSettings | None = None
+) -> Event:
+    """Put the event's page online. With `stripe`, a paid event also needs Stripe set up."""
     if event.status == EventStatus.PUBLISHED:
         return event
-    if problems := publish_problems(event):
+    if problems := publish_problems(event, stripe):
         raise EventStateError(" ".join(problems))
     event.status = EventStatus.PUBLISHED
     event.published_at = datetime.now(UTC)
@@ -400,7 +397,7 @@ def form_values(event: Event) -> dict[str, str]:
     def local(value: datetime | None) -> str:
         return value.astimezone(tz).strftime("%Y-%m-%dT%H:%M") if value else ""
 
-    price = "" if not event.price_cents else f"{Decimal(event.price_cents) / 100:.2f}"
+    price = "" if not event.price_cents else plain_decimal(event.price_cents, event.currency)
     return {
         **{name: getattr(event, name) or "" for name in TEXT_FIELDS},
         "timezone": event.timezone,
@@ -412,6 +409,9 @@ def form_values(event: Event) -> dict[str, str]:
         "theme": event.theme,
         "price": price.removesuffix(".00"),
         "currency": event.currency,
+        "refund_days_before": ""
+        if event.refund_days_before is None
+        else str(event.refund_days_before),
         "capacity": str(event.capacity),
         "native_reserve": str(event.native_reserve),
         "soldout_mode": event.soldout_mode,
@@ -433,6 +433,7 @@ def blank_form(default_tz: str = "Europe/Berlin") -> dict[str, str]:
         "theme": Theme.MEETUP,
         "price": "",
         "currency": "EUR",
+        "refund_days_before": "7",
         "capacity": "100",
         "native_reserve": "0",
         "soldout_mode": SoldOutMode.WAITLIST,

@@ -33,12 +33,14 @@ from community.models import (
 from community.services.events import manage as events
 from community.services.events.manage import InvalidInput, active_registrations, parse_seats
 from community.services.jobs import (
+    PaymentQueue,
     enqueue_pull,
     enqueue_push,
     enqueue_webhook_setup,
     queue_event_cancelled_emails,
 )
 from community.services.mirror.seat_ledger import FULL_PULL_WORDS
+from community.services.payments.prices import is_paid
 from community.services.people.merge import MergeError, clashes
 from community.services.seats.inventory import (
     Counts,
@@ -96,6 +98,10 @@ async def cancel_event(fx: Effects, event: Event) -> bool:
     await after_event_change(fx, event)
     if tell_people:
         await queue_event_cancelled_emails(fx.queues, event.id)
+        if is_paid(event):
+            # Paid tickets are refunded in full and open checkouts end now (the minute sweep
+            # would too, and catches an event whose price was removed after selling).
+            await PaymentQueue(fx.queues).settle_event(event.id)
     return tell_people
 
 

@@ -42,7 +42,9 @@ SUPPRESSED = "suppressed"
 # Rows that took (or are taking) their turn in a recipient's quota.
 OUT = (SENDING, SENT, KEPT)
 # Mail the organiser or the system causes, not the recipient: never held back by the quota.
-QUOTA_EXEMPT = frozenset({"promoted", "event_cancelled"})
+QUOTA_EXEMPT = frozenset(
+    {"promoted", "event_cancelled", "payment_offer", "payment_refused", "payment_refunded"}
+)
 # How long a claim holds before the row counts as abandoned (a job's timeout is far shorter).
 CLAIM_LEASE = timedelta(minutes=10)
 

@@ -26,6 +26,8 @@ from community.models import (
     Registration,
     RegistrationStatus,
 )
+from community.services.payments.money import plain_decimal
+from community.services.payments.reports import paid_by_registration
 from community.services.people.merge import visible_members_clause
 
 PAGE_SIZE = 50
@@ -262,6 +264,10 @@ CSV_COLUMNS = [
     "checked_in_at",
     "member_id",
     "registration_id",
+    # Paid tickets: what was paid (in the currency's units, e.g. 15.00) and refunded.
+    "amount_paid",
+    "currency",
+    "refunded",
 ]
 
 
@@ -269,6 +275,17 @@ def _cell(value: object) -> str:
     """Plain text for spreadsheets: a leading = + - @ would be run as a formula."""
     text = "" if value is None else str(value)
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+
+
+def _paid_cells(paid: tuple[int, str, int] | None) -> list[str]:
+    if paid is None:
+        return ["", "", ""]
+    amount, currency, refunded = paid
+    return [
+        plain_decimal(amount, currency),
+        currency,
+        plain_decimal(refunded, currency) if refunded else "",
+    ]
 
 
 def _iso(value: datetime | None) -> str:
@@ -281,6 +298,7 @@ async def attendee_csv(session: AsyncSession, event: Event, query: AttendeeQuery
     ).all()
     known = await channels_of(session, (_member_of(r[0]) for r in rows))
     guests = await guests_of(session, (r[0].id for r in rows))
+    paid = await paid_by_registration(session, (r[0].id for r in rows))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -299,6 +317,7 @@ async def attendee_csv(session: AsyncSession, event: Event, query: AttendeeQuery
                 _iso(reg.checked_in_at),
                 reg.member_id,
                 reg.id,
+                *_paid_cells(paid.get(reg.id)),
             ]
         )
     return out.getvalue()

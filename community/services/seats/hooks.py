@@ -4,6 +4,8 @@
 enqueues its pushes from here. The channel lets a listener put pushes that follow a native
 registration first (people on our page are waiting for the platforms to close).
 
+`paid_seats_freed` and `registration_cancelled` (paid tickets): see their definitions below.
+
 `waitlist_promoted`: listeners are async callables taking (event_id, registration_id), called
 once for each person who moved from the waitlist to a seat, whatever caused it (a cancellation
 on any channel, a capacity or reserve change, the reconciler, an organiser's promotion). The
@@ -77,6 +79,16 @@ class PromotionHooks(_Hooks[PromotionListener]):
         )
 
 
+class RegistrationHooks(_Hooks[PromotionListener]):
+    kind = "registration"
+
+    async def fire(self, event_id: UUID, registration_id: UUID) -> None:
+        await self._fire(
+            (event_id, registration_id),
+            {"event_id": str(event_id), "registration_id": str(registration_id)},
+        )
+
+
 class Subscription(Generic[L]):
     """One process-wide listener for one purpose: subscribing again replaces the earlier
     one, so each change is acted on exactly once."""
@@ -101,3 +113,8 @@ class Subscription(Generic[L]):
 # start-up (the app's lifespan and the worker's startup).
 inventory_changed = InventoryHooks()
 waitlist_promoted = PromotionHooks()
+# A paid event's seats came free while people wait: they are offered to the waitlist in turn,
+# as holds to pay for (the payments jobs listen), never given away as free seats.
+paid_seats_freed = InventoryHooks()
+# A registration was cancelled (any channel, anyone): a paid ticket is refunded by its rule.
+registration_cancelled = RegistrationHooks()

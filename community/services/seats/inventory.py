@@ -45,6 +45,7 @@ from community.redis_client import event_key
 
 LUA_DIR = Path(__file__).with_name("lua")
 KEY_SUFFIXES = ("meta", "free", "who", "ent", "seats", "holds", "lock")
+MAX_HOLD_MS = 24 * 3600 * 1000
 MEMBER_KEY_RE = re.compile(r"^[A-Za-z0-9:._@-]{1,120}$")
 MAX_CAPACITY = 100_000
 LOCK_TTL_MS = 30_000
@@ -168,8 +169,15 @@ class SeatMove:
     new_seat: int
 
 
+@dataclass(frozen=True)
+class PaidOnly:
+    """A paid event's seat is bought at its checkout (a hold), not taken by registering."""
+
+    generation: str
+
+
 # What each call answers once the event is loaded in Redis, and what it answers at all.
-Reserved = Seat | Already | SoldOut | JoinedWaitlist | Closed
+Reserved = Seat | Already | SoldOut | JoinedWaitlist | Closed | PaidOnly
 Raced = Seat | OverCapacity | Already | Closed
 Promoted = Seat | Full | Missing | Mismatch
 ReserveResult = Reserved | NotLoaded
@@ -186,6 +194,8 @@ class InventorySettings:
     open: bool = True
     # Registration closes at this instant (epoch ms); 0 keeps it open.
     closes_at_ms: int = 0
+    # Paid tickets: a native seat is bought through a checkout hold, never taken for free.
+    paid: bool = False
 
     def validate(self) -> None:
         if not 0 <= self.capacity <= MAX_CAPACITY:
@@ -256,13 +266,18 @@ class Counts:
 
 @dataclass(frozen=True)
 class SnapshotEntry:
-    """One active place in the ledger. `keys[0]` must be unique among the snapshot's entries."""
+    """One active place in the ledger. `keys[0]` must be unique among the snapshot's entries.
+
+    A hold (a seat being paid for) carries its expiry; it is kept only while it lasts and
+    only where no other place has its seat or its person.
+    """
 
     state: PlaceState
     channel: str
     seat_no: int
     since_ms: int
     keys: tuple[str, ...]
+    expires_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -326,6 +341,13 @@ def _s(value: Any) -> str:
 
 def _ms_to_datetime(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def _ttl_ms(ttl_s: float) -> int:
+    ttl_ms = int(ttl_s * 1000)
+    if not 1 <= ttl_ms <= MAX_HOLD_MS:
+        raise ValueError("a hold lasts between a millisecond and a day")
+    return ttl_ms
 
 
 def _check_keys(keys: Sequence[str]) -> list[str]:
@@ -408,18 +430,57 @@ class Inventory:
         channel: str = Channel.NATIVE,
         *,
         ttl_s: float = 600,
+        or_wait: bool = False,
     ) -> ReserveResult:
-        """Hold a seat for `ttl_s` seconds; it returns by itself unless confirmed in time."""
+        """Hold a seat for `ttl_s` seconds; it returns by itself unless confirmed in time.
+
+        With `or_wait`, a full event in waitlist mode puts the person on the waitlist instead
+        (JoinedWaitlist): a paid ticket's waitlist, whose places are offered as holds.
+        """
         channel = Channel(channel).value
-        ttl_ms = int(ttl_s * 1000)
-        if not 1 <= ttl_ms <= 24 * 3600 * 1000:
-            raise ValueError("a hold lasts between a millisecond and a day")
+        kind = "hold_or_wait" if or_wait else "hold"
         reply = await self._run(
-            "reserve", event_id, channel, "hold", ttl_ms, *_check_keys(member_keys)
+            "reserve", event_id, channel, kind, _ttl_ms(ttl_s), *_check_keys(member_keys)
         )
         result = self._reserve_result(reply)
         assert not isinstance(result, OverCapacity)  # the script answers that to a race only
         return result
+
+    async def extend_hold(
+        self, event_id: UUID | str, member_keys: Sequence[str], *, seat_no: int, ttl_s: float
+    ) -> Seat | Missing | Mismatch | NotLoaded:
+        """Keep an open hold on `seat_no` at least `ttl_s` seconds from now (never shorter)."""
+        reply = await self._run(
+            "extend", event_id, int(seat_no), _ttl_ms(ttl_s), *_check_keys(member_keys)
+        )
+        kind = _s(reply[0])
+        if kind == "ok":
+            return Seat(
+                int(reply[1]), PlaceState.HELD, "", expires_at=_ms_to_datetime(int(reply[2]))
+            )
+        if kind == "mismatch":
+            return Mismatch(PlaceState(_s(reply[1])), int(reply[2]))
+        return Missing() if kind == "missing" else NOT_LOADED
+
+    async def offer(
+        self, event_id: UUID | str, member_keys: Sequence[str], *, ttl_s: float
+    ) -> PromoteResult:
+        """Hold a free seat for a waitlisted member for `ttl_s` seconds (a paid event's
+        waitlist: the seat is theirs once they pay, and returns by itself if they do not)."""
+        reply = await self._run("offer", event_id, _ttl_ms(ttl_s), *_check_keys(member_keys))
+        kind = _s(reply[0])
+        if kind == "ok":
+            return Seat(
+                int(reply[1]),
+                PlaceState.HELD,
+                _s(reply[2]),
+                expires_at=_ms_to_datetime(int(reply[3])),
+            )
+        if kind == "full":
+            return Full()
+        if kind == "not_waiting":
+            return Mismatch(PlaceState(_s(reply[1])), int(reply[2]))
+        return Missing() if kind == "missing" else NOT_LOADED
 
     async def admit_past_mirror(
         self, event_id: UUID | str, member_keys: Sequence[str], channel: str
@@ -431,7 +492,7 @@ class Inventory:
         reply = await self._run("reserve", event_id, channel, "race", 0, *_check_keys(member_keys))
         result = self._reserve_result(reply)
         # A race takes any free seat, else goes over capacity: it is never sold out or waitlisted.
-        assert not isinstance(result, SoldOut | JoinedWaitlist)
+        assert not isinstance(result, SoldOut | JoinedWaitlist | PaidOnly)
         return result
 
     def _reserve_result(self, reply: list[Any]) -> ReserveResult | RaceResult:
@@ -462,6 +523,8 @@ class Inventory:
             return JoinedWaitlist(_s(reply[1]))
         if kind == "closed":
             return Closed(_s(reply[1]))
+        if kind == "paid":
+            return PaidOnly(_s(reply[1]))
         return NOT_LOADED
 
     async def confirm_hold(
@@ -540,6 +603,7 @@ class Inventory:
             "1" if settings.open else "0",
             int(settings.closes_at_ms),
             "renumber" if renumber else "refuse",
+            "1" if settings.paid else "0",
         )
         kind = _s(reply[0])
         if kind == "not_loaded":
@@ -645,6 +709,8 @@ class Inventory:
         """Replace the event's state with `snapshot`. False if `lock_token` is no longer ours."""
         snapshot.settings.validate()
         settings = snapshot.settings
+        # Holds last: a confirmed place always wins a clash with one.
+        ordered = sorted(snapshot.entries, key=lambda e: e.state == PlaceState.HELD)
         entries = [
             [
                 PlaceState(e.state).value,
@@ -652,8 +718,9 @@ class Inventory:
                 int(e.seat_no),
                 int(e.since_ms),
                 _check_keys(e.keys),
+                int(e.expires_ms),
             ]
-            for e in snapshot.entries
+            for e in ordered
         ]
         conf = {
             "cap": settings.capacity,
@@ -661,6 +728,7 @@ class Inventory:
             "mode": SoldOutMode(settings.mode).value,
             "open": "1" if settings.open else "0",
             "closes": int(settings.closes_at_ms),
+            "paid": "1" if settings.paid else "0",
             "promised": {Channel(ch).value: max(0, int(n)) for ch, n in snapshot.promised.items()},
         }
         reply = await self._run(

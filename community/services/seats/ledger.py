@@ -10,7 +10,8 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import func, select
@@ -25,6 +26,9 @@ from community.models import (
     ListingState,
     Member,
     MemberIdentity,
+    Payment,
+    PaymentKind,
+    PaymentStatus,
     Registration,
     RegistrationStatus,
     SoldOutMode,
@@ -117,6 +121,7 @@ def inventory_settings(
         mode=SoldOutMode(event.soldout_mode if mode is None else mode),
         open=accepting(event),
         closes_at_ms=int(closes_at(event).timestamp() * 1000),
+        paid=(event.price_cents or 0) > 0,
     )
 
 
@@ -165,6 +170,7 @@ async def ledger_snapshot(
     rows = (
         await session.execute(
             select(
+                Registration.id,
                 Registration.member_id,
                 Registration.channel,
                 Registration.status,
@@ -183,20 +189,69 @@ async def ledger_snapshot(
             )
         )
     ).all()
-    identities = await identities_of(session, list({row[0] for row in rows if row[0]}))
-    entries = [
-        SnapshotEntry(
-            state=_place_state(status, seat_no),
-            channel=channel,
-            seat_no=seat_no or 0,
-            since_ms=int(created_at.timestamp() * 1000),
-            keys=(keys.guest(channel, external_id or ""),)
+    identities = await identities_of(session, list({row[1] for row in rows if row[1]}))
+    holds = await _open_holds(session, event_id)
+    entries = []
+    for reg_id, member_id, channel, status, seat_no, email, created_at, external_id in rows:
+        entry_keys = (
+            (keys.guest(channel, external_id or ""),)
             if member_id is None
-            else keys.for_registration(member_id, email, identities.get(member_id, [])),
+            else keys.for_registration(member_id, email, identities.get(member_id, []))
         )
-        for member_id, channel, status, seat_no, email, created_at, external_id in rows
-    ]
+        offered = holds.offers.get(reg_id) if status == RegistrationStatus.WAITLISTED else None
+        entries.append(
+            SnapshotEntry(
+                state=PlaceState.HELD if offered else _place_state(status, seat_no),
+                channel=channel,
+                seat_no=offered[0] if offered else (seat_no or 0),
+                since_ms=int(created_at.timestamp() * 1000),
+                keys=entry_keys,
+                expires_ms=offered[1] if offered else 0,
+            )
+        )
+    entries.extend(
+        SnapshotEntry(PlaceState.HELD, Channel.NATIVE, seat, since, keys.for_person(email), until)
+        for email, seat, since, until in holds.purchases
+    )
     return Snapshot(inventory_settings(event), entries, await confirmed_promises(session, event))
+
+
+@dataclass
+class _OpenHolds:
+    # A waitlisted registration offered a seat: registration id -> (seat, held until ms).
+    offers: dict[UUID, tuple[int, int]] = field(default_factory=dict)
+    # A checkout's held seat: (e-mail, seat, since ms, held until ms).
+    purchases: list[tuple[str, int, int, int]] = field(default_factory=list)
+
+
+async def _open_holds(session: AsyncSession, event_id: UUID) -> _OpenHolds:
+    """Seats held for checkouts still being paid for: a Redis that forgot them (a restart)
+    gets them back with the rest, so nobody loses the seat they are paying for."""
+    holds = _OpenHolds()
+    rows = await session.execute(
+        select(
+            Payment.kind,
+            Payment.registration_id,
+            Payment.email,
+            Payment.seat_no,
+            Payment.created_at,
+            Payment.held_until,
+        ).where(
+            Payment.event_id == event_id,
+            Payment.status == PaymentStatus.HOLDING,
+            Payment.seat_no.is_not(None),
+            Payment.held_until > datetime.now(UTC),
+        )
+    )
+    for kind, registration_id, email, seat_no, created_at, held_until in rows:
+        if seat_no is None:  # excluded by the query; narrows the type
+            continue
+        until = int(held_until.timestamp() * 1000)
+        if kind == PaymentKind.OFFER and registration_id is not None:
+            holds.offers[registration_id] = (seat_no, until)
+        elif kind == PaymentKind.PURCHASE:
+            holds.purchases.append((email, seat_no, int(created_at.timestamp() * 1000), until))
+    return holds
 
 
 async def confirmed_promises(session: AsyncSession, event: Event) -> dict[str, int]:

@@ -54,7 +54,10 @@ from community.services.seats.after_reply import AfterReply
 from community.services.seats.hooks import (
     InventoryHooks,
     PromotionHooks,
+    RegistrationHooks,
     inventory_changed,
+    paid_seats_freed,
+    registration_cancelled,
     waitlist_promoted,
 )
 from community.services.seats.inventory import (
@@ -70,6 +73,7 @@ from community.services.seats.inventory import (
     Missing,
     NotLoaded,
     OverCapacity,
+    PaidOnly,
     PlaceState,
     PromoteResult,
     Raced,
@@ -164,6 +168,17 @@ class AlreadyRegistered(RegistrationError):
         self.channel = channel
         self.since = since
         self.waitlisted = waitlisted
+
+
+class TicketsOnSale(RegistrationError):
+    """A paid event: its seats are bought at the checkout, not taken by registering."""
+
+    code = "tickets_on_sale"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "This event sells tickets: get yours with the Get ticket button on its page."
+        )
 
 
 class HoldExpired(RegistrationError):
@@ -283,10 +298,10 @@ async def _unavailable_on_failure() -> AsyncIterator[None]:
         raise RegistrationUnavailable() from exc
 
 
-def refuse_if_refused(result: Already | SoldOut | Closed | Answer) -> Answer:
+def refuse_if_refused(result: Already | SoldOut | Closed | PaidOnly | Answer) -> Answer:
     """Raise the refusal a Traffic Cop answer stands for (a place already held, sold out,
-    registration closed); return any other answer. The one mapping every way of taking a
-    seat (register, record a platform's, hold) goes through."""
+    registration closed, a paid event's seat to be bought); return any other answer. The one
+    mapping every way of taking a seat (register, record a platform's, hold) goes through."""
     if isinstance(result, Already):
         raise AlreadyRegistered(
             result.channel, result.since, waitlisted=result.state == PlaceState.WAITLISTED
@@ -295,6 +310,8 @@ def refuse_if_refused(result: Already | SoldOut | Closed | Answer) -> Answer:
         raise SoldOutError()
     if isinstance(result, Closed):
         raise RegistrationClosed()
+    if isinstance(result, PaidOnly):
+        raise TicketsOnSale()
     return result
 
 
@@ -332,6 +349,57 @@ async def waitlist_position(session: AsyncSession, reg: Registration) -> int:
     return int(count or 0)
 
 
+async def add_registration(
+    session: AsyncSession,
+    event_id: UUID,
+    who: Registrant,
+    *,
+    status: RegistrationStatus,
+    seat_no: int,
+    over_capacity: bool = False,
+    past_mirror: bool = False,
+    external_id: str | None = None,
+    listing_id: UUID | None = None,
+    ticket_mail: bool = False,
+) -> Registered:
+    """Write the place the Traffic Cop gave, in the caller's transaction (the caller commits,
+    or gives the seat back when the ledger refuses it)."""
+    now = datetime.now(UTC)
+    member = await resolve_member(
+        session,
+        name=who.name,
+        email=who.email,
+        platform=who.channel,
+        external_id=who.platform_member_id,
+    )
+    reg = Registration(
+        event_id=event_id,
+        member_id=member.id,
+        listing_id=listing_id,
+        channel=who.channel,
+        status=status,
+        seat_no=seat_no or None,
+        over_capacity=over_capacity,
+        past_mirror=past_mirror,
+        external_id=external_id,
+        ticket_token=new_ticket_token(),
+        name=who.name,
+        email=who.email,
+        confirmed_at=now if status == RegistrationStatus.CONFIRMED else None,
+        waitlisted_at=now if status == RegistrationStatus.WAITLISTED else None,
+    )
+    session.add(reg)
+    await session.flush()
+    position = None
+    if status == RegistrationStatus.WAITLISTED:
+        position = await waitlist_position(session, reg)
+    if ticket_mail and who.email:
+        kind = "waitlisted" if status == RegistrationStatus.WAITLISTED else "confirmed"
+        await ensure_ticket_row(session, reg.id, kind, who.email)
+    # Built before the commit, so it holds whether or not the session expires objects.
+    return _registered(reg, position)
+
+
 # --- the service -------------------------------------------------------------------------------
 
 
@@ -365,6 +433,8 @@ class RegistrationService:
         hooks: InventoryHooks = inventory_changed,
         *,
         promotions: PromotionHooks = waitlist_promoted,
+        paid_waitlist: InventoryHooks = paid_seats_freed,
+        cancellations: RegistrationHooks = registration_cancelled,
         max_attempts: int = 8,
         after_reply: AfterReply | None = None,
     ) -> None:
@@ -373,6 +443,8 @@ class RegistrationService:
         self.keys = member_keys
         self.hooks = hooks
         self.promotions = promotions
+        self.paid_waitlist = paid_waitlist
+        self.cancellations = cancellations
         self.max_attempts = max_attempts
         # In the web app, seat-change listeners run beside the reply (services.seats.after_reply).
         self.after_reply = after_reply
@@ -425,6 +497,12 @@ class RegistrationService:
                 return result
             await self.load(event_id)
         raise RegistrationUnavailable()
+
+    async def ask(self, event_id: UUID, call: Callable[[], Awaitable[T | NotLoaded]]) -> T:
+        """One Traffic Cop call (`call` uses self.inventory), the event loaded first if Redis
+        has lost it; Redis or the ledger out of reach is a RegistrationUnavailable."""
+        async with _unavailable_on_failure():
+            return await self._gated(event_id, call)
 
     def person(
         self,
@@ -509,6 +587,25 @@ class RegistrationService:
                     await self._seats_changed(event_id, who.channel)
                     return written
         raise RegistrationUnavailable("Too many people are registering at once; please try again.")
+
+    async def record_waiting(
+        self, event_id: UUID, who: Registrant, generation: str
+    ) -> Registered | None:
+        """Write down a waitlist place the Traffic Cop just gave (a paid event's checkout
+        found it full), with its "waitlisted" e-mail row; None when the ledger proved Redis
+        stale (it was rebuilt: ask the Traffic Cop again)."""
+        async with _unavailable_on_failure():
+            written = await self._record(
+                event_id,
+                who,
+                status=RegistrationStatus.WAITLISTED,
+                seat_no=0,
+                generation=generation,
+                ticket_mail=True,
+            )
+        if written is not None:
+            await self._seats_changed(event_id, who.channel)
+        return written
 
     async def record_platform_registration(
         self,
@@ -641,42 +738,19 @@ class RegistrationService:
                     token,
                     seat_no,
                 )
-        now = datetime.now(UTC)
         async with self.session_maker() as session, session.begin():
-            member = await resolve_member(
+            return await add_registration(
                 session,
-                name=who.name,
-                email=who.email,
-                platform=who.channel,
-                external_id=who.platform_member_id,
-            )
-            reg = Registration(
-                event_id=event_id,
-                member_id=member.id,
-                listing_id=listing_id,
-                channel=who.channel,
+                event_id,
+                who,
                 status=status,
-                seat_no=seat_no or None,
+                seat_no=seat_no,
                 over_capacity=over_capacity,
                 past_mirror=past_mirror,
                 external_id=external_id,
-                ticket_token=new_ticket_token(),
-                name=who.name,
-                email=who.email,
-                confirmed_at=now if status == RegistrationStatus.CONFIRMED else None,
-                waitlisted_at=now if status == RegistrationStatus.WAITLISTED else None,
+                listing_id=listing_id,
+                ticket_mail=ticket_mail,
             )
-            session.add(reg)
-            await session.flush()
-            position = None
-            if status == RegistrationStatus.WAITLISTED:
-                position = await waitlist_position(session, reg)
-            if ticket_mail and who.email:
-                kind = "waitlisted" if status == RegistrationStatus.WAITLISTED else "confirmed"
-                await ensure_ticket_row(session, reg.id, kind, who.email)
-            # Built before the commit, so it holds whether or not the session expires objects.
-            registered = _registered(reg, position)
-        return registered
 
     async def _give_back(
         self, event_id: UUID, keys: tuple[str, ...], seat_no: int, state: PlaceState
@@ -841,6 +915,7 @@ class RegistrationService:
                 await self._rehome_guests(event_id, host, moving)
             promoted = await self.promote_waitlist(event_id)
             await self._seats_changed(event_id, channel)
+        await self.cancellations.fire(event_id, registration_id)
         return Cancelled(registration_id, event_id, promoted)
 
     async def _rehome_guests(
@@ -1026,9 +1101,14 @@ class RegistrationService:
     async def promote_waitlist(self, event_id: UUID, *, limit: int = 1000) -> list[Registered]:
         """Seat people from the waitlist, first in line first, while seats are free.
 
-        Over-capacity places are seated first: their claim came before the waitlist's.
+        Over-capacity places are seated first: their claim came before the waitlist's. A paid
+        event's waitlist is not seated here: its people are offered the seats as holds to pay
+        for, in turn (the `paid_waitlist` listeners), so nobody gets a paid seat for free.
         """
         await self.seat_over_capacity(event_id)
+        if await self._sells_tickets(event_id):
+            await self.paid_waitlist.fire(event_id, Channel.NATIVE)
+            return []
 
         def record(reg: Registration, seat_no: int) -> Registered:
             reg.status, reg.seat_no = RegistrationStatus.CONFIRMED, seat_no
@@ -1060,6 +1140,11 @@ class RegistrationService:
         if promoted:
             await self.report_promotions(event_id, [p.registration_id for p in promoted])
         return promoted
+
+    async def _sells_tickets(self, event_id: UUID) -> bool:
+        async with self.session_maker() as session:
+            price = await session.scalar(select(Event.price_cents).where(Event.id == event_id))
+        return bool(price and price > 0)
 
     async def report_promotions(self, event_id: UUID, registration_ids: Iterable[UUID]) -> None:
         """Tell the promotion listeners who now holds a seat instead of a waitlist place.

@@ -1,5 +1,6 @@
 -- Change capacity, native reserve, sold-out mode and whether registration is open.
--- ARGV: capacity, reserve, mode, open ('1'|'0'), closes_ms (0 = never), on_shrink
+-- ARGV: capacity, reserve, mode, open ('1'|'0'), closes_ms (0 = never), on_shrink,
+--       paid ('1'|'0': a native seat is bought through a checkout hold, never given)
 -- Lowering the capacity below a taken seat number either refuses (listing those seats) or,
 -- with on_shrink = 'renumber', moves each such seat to the lowest free one and returns the moves.
 if not loaded() then return {'not_loaded'} end
@@ -38,7 +39,7 @@ if cap < top then
   trim(cap)
 end
 redis.call('HSET', META, 'cap', cap, 'res', res, 'mode', ARGV[3], 'open', ARGV[4],
-  'closes', ARGV[5])
+  'closes', ARGV[5], 'paid', ARGV[7] or '0')
 local reply = {'ok'}
 for _, m in ipairs(moves) do reply[#reply + 1] = m end
 return reply

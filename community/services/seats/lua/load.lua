@@ -1,9 +1,10 @@
 -- Replace an event's state with a snapshot of the ledger (PostgreSQL).
 -- ARGV: lock token ('' = no lock check), generation, settings JSON
---       {cap, res, mode, open, closes, promised: {channel: n}}, keep_recent_ms, entries JSON
---       [[state, channel, seat, since_ms, [keys...]], ...]
--- With keep_recent_ms >= 0, open holds (never in the ledger) and places taken in the last
--- keep_recent_ms (requests still on their way to the ledger) are carried over when they
+--       {cap, res, mode, open, closes, paid, promised: {channel: n}}, keep_recent_ms, entries JSON
+--       [[state, channel, seat, since_ms, [keys...], expires_ms], ...]; holds (state 'h',
+--       with their expiry) come last
+-- With keep_recent_ms >= 0, open holds the snapshot does not list and places taken in the
+-- last keep_recent_ms (requests still on their way to the ledger) are carried over when they
 -- clash with nothing in the snapshot; -1 carries nothing over.
 if ARGV[1] ~= '' and redis.call('GET', LOCK) ~= ARGV[1] then return {'lock_lost'} end
 local now = now_ms()
@@ -40,6 +41,7 @@ redis.call('DEL', META, FREE, WHO, ENT, SEATS, HOLDS)
 local cap = tonumber(conf.cap)
 redis.call('HSET', META, 'cap', cap, 'res', tonumber(conf.res), 'mode', conf.mode,
   'open', conf.open, 'closes', string.format('%d', tonumber(conf.closes)), 'gen', ARGV[2],
+  'paid', conf.paid or '0',
   'top', 0, 'n_int', 0, 'n_ext', 0, 'held', 0, 'over', 0, 'waiting', 0, 'alloc', 0)
 for ch, n in pairs(promised) do
   redis.call('HSET', META, 'x:' .. ch, n)
@@ -50,8 +52,21 @@ for ch, n in pairs(marks) do redis.call('HSET', META, 'c:' .. ch, n) end
 local taken, top, placed = {}, 0, 0
 for _, e in ipairs(entries) do
   local r = {state = e[1], channel = e[2], seat = tonumber(e[3]), since = tonumber(e[4]),
-             exp = 0, keys = e[5]}
-  if r.seat > 0 then
+             exp = tonumber(e[6] or 0) or 0, keys = e[5]}
+  if r.state == 'h' then
+    -- A hold the ledger knows (a seat being paid for; the snapshot lists them last): kept
+    -- while it lasts, unless a place above already has its seat or its person.
+    local clash = r.exp <= now or r.seat < 1 or r.seat > cap or taken[r.seat]
+    for _, k in ipairs(r.keys) do
+      if redis.call('HGET', WHO, k) then clash = true end
+    end
+    if not clash then
+      taken[r.seat] = true
+      if r.seat > top then top = r.seat end
+      store(r.keys[1], r)
+      placed = placed + 1
+    end
+  elseif r.seat > 0 then
     if taken[r.seat] or r.seat > cap then
       -- The ledger's guards make this impossible; count it as over capacity rather than fail.
       r.seat = 0
@@ -60,9 +75,12 @@ for _, e in ipairs(entries) do
       taken[r.seat] = true
       if r.seat > top then top = r.seat end
     end
+    store(r.keys[1], r)
+    placed = placed + 1
+  else
+    store(r.keys[1], r)
+    placed = placed + 1
   end
-  store(r.keys[1], r)
-  placed = placed + 1
 end
 
 local function list_free(from, to)

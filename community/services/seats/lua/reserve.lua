@@ -1,5 +1,7 @@
 -- Take a seat for a member on a channel.
--- ARGV: channel, kind ('confirm' | 'hold' | 'race'), hold ttl ms, member keys...
+-- ARGV: channel, kind ('confirm' | 'hold' | 'hold_or_wait' | 'race'), hold ttl ms, keys...
+-- 'hold_or_wait' holds a seat for a checkout, or (full, in waitlist mode) joins the waitlist:
+-- a paid ticket's waitlist place never becomes a seat without a payment.
 -- 'race' is a platform registration the platform already accepted past our mirror: it takes
 -- any free seat (even a reserved one), else it is recorded over capacity without a seat.
 if not loaded() then return {'not_loaded'} end
@@ -29,6 +31,12 @@ if redis.call('HGET', META, 'open') ~= '1' or (closes > 0 and now >= closes) the
   return {'closed', gen}
 end
 
+-- A paid event's native seat is bought (a checkout hold, confirmed by the payment), never
+-- taken for free; its waitlist is joined through the checkout too ('hold_or_wait').
+if channel == 'native' and kind == 'confirm' and redis.call('HGET', META, 'paid') == '1' then
+  return {'paid', gen}
+end
+
 local entry = {state = 'c', channel = channel, seat = 0, since = now, exp = 0, keys = keys}
 if kind == 'race' then
   local raced = 0
@@ -52,7 +60,7 @@ end
 local seat = nil
 if room then seat = take_seat() end
 if not seat then
-  if channel == 'native' and kind == 'confirm' and waitlist_mode then
+  if channel == 'native' and (kind == 'confirm' or kind == 'hold_or_wait') and waitlist_mode then
     entry.state = 'w'
     store(keys[1], entry)
     return {'waitlist', gen}
@@ -60,7 +68,7 @@ if not seat then
   return {'sold_out', native_left(), shared_left(), gen}
 end
 entry.seat = seat
-if kind == 'hold' then
+if kind == 'hold' or kind == 'hold_or_wait' then
   entry.state = 'h'
   entry.exp = now + ttl
 end
