@@ -28,7 +28,7 @@ log = logging.getLogger("community.payments")
 
 def _payments(ctx: dict[str, Any]) -> Payments:
     if "payments" in ctx:  # built once by whoever runs the jobs with its own wiring
-        return ctx["payments"]  # type: ignore[no-any-return]
+        return ctx["payments"]  # type: ignore[no-any-return]  # job ctx is an untyped dict
     gateway = ctx.get("stripe")
     if gateway is None:
         gateway = ctx["stripe"] = StripeGateway(ctx["settings"].stripe)
