@@ -30,10 +30,10 @@ from community.controllers.public_register import (
     RegisterBoxOutcome,
     _answer,
     _form_value,
+    already_outcome,
     client_address,
     form_errors,
     mask_email,
-    since_label,
 )
 from community.controllers.public_render import NEVER_CACHE, base_context, fragment
 from community.controllers.public_tickets import private_page
@@ -65,7 +65,6 @@ from community.services.seats.registrations import (
     SoldOutError,
 )
 from community.views import event_pages as pages
-from community.views.event_pages import CHANNEL_LABELS
 
 # htmx stops polling on this status (and swaps nothing in).
 STOP_POLLING = 286
@@ -164,16 +163,7 @@ class CheckoutController(Controller):
             field = exc.field if exc.field in ("name", "email") else "email"
             return await again(422, errors={field: exc.message})
         except AlreadyRegistered as exc:
-            normalised = normalise_email(email)
-            outcome = RegisterBoxOutcome(
-                kind="already",
-                email=normalised,
-                email_hint=mask_email(normalised),
-                channel_label=CHANNEL_LABELS.get(exc.channel, exc.channel.title()),
-                since=since_label(exc.since, event.timezone),
-                waitlisted=exc.waitlisted,
-            )
-            return await again(409, outcome=outcome)
+            return await again(409, outcome=already_outcome(exc, email, event))
         except SoldOutError:
             return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
         except (RegistrationClosed, NotForSale) as exc:

@@ -105,6 +105,19 @@ def since_label(moment: datetime | None, timezone: str) -> str:
     return f"{local:%-d %B}" if same_year else f"{local:%-d %B %Y}"
 
 
+def already_outcome(exc: AlreadyRegistered, email: str, event: Event) -> RegisterBoxOutcome:
+    """What the registration box says to an address that already has a place."""
+    normalised = normalise_email(email)
+    return RegisterBoxOutcome(
+        kind="already",
+        email=normalised,
+        email_hint=mask_email(normalised),
+        channel_label=CHANNEL_LABELS.get(exc.channel, exc.channel.title()),
+        since=since_label(exc.since, event.timezone),
+        waitlisted=exc.waitlisted,
+    )
+
+
 def registration_service(
     request: Request[Any, Any, Any], settings: Settings, redis: Redis
 ) -> RegistrationService:
@@ -206,15 +219,7 @@ class RegistrationController(Controller):
             field = exc.field if exc.field in ("name", "email") else "email"
             return await again(422, errors={field: exc.message})
         except AlreadyRegistered as exc:
-            outcome = RegisterBoxOutcome(
-                kind="already",
-                email=normalise_email(email),
-                email_hint=mask_email(normalise_email(email)),
-                channel_label=CHANNEL_LABELS.get(exc.channel, exc.channel.title()),
-                since=since_label(exc.since, event.timezone),
-                waitlisted=exc.waitlisted,
-            )
-            return await again(409, outcome=outcome)
+            return await again(409, outcome=already_outcome(exc, email, event))
         except SoldOutError:
             return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
         except TicketsOnSale as exc:
