@@ -27,35 +27,13 @@ from community.services.seats.native_registrations import (
     mail_existing_ticket,
     register_native,
 )
-from community.services.seats.registrations import (
-    AlreadyCancelled,
+from community.services.seats.refusals import (
     AlreadyRegistered,
-    EventNotFound,
-    HoldExpired,
     InvalidRegistration,
-    NotCancellable,
-    RegistrationClosed,
     RegistrationError,
-    RegistrationService,
-    RegistrationUnavailable,
-    SoldOutError,
-    TicketNotFound,
-    TicketsOnSale,
 )
+from community.services.seats.registrations import RegistrationService
 
-STATUS_OF: dict[type[RegistrationError], int] = {
-    InvalidRegistration: 400,
-    EventNotFound: 404,
-    TicketNotFound: 404,
-    SoldOutError: 409,
-    AlreadyRegistered: 409,
-    RegistrationClosed: 409,
-    AlreadyCancelled: 409,
-    HoldExpired: 409,
-    NotCancellable: 409,
-    TicketsOnSale: 409,
-    RegistrationUnavailable: 503,
-}
 NO_STORE = CacheControlHeader(no_store=True)
 ALREADY_REGISTERED = (
     "This address already has a place at this event. If it is yours, we have e-mailed "
@@ -148,7 +126,7 @@ FRAMEWORK = {413: TOO_LARGE}
 def registration_error_handler(
     request: Request[Any, Any, Any], exc: RegistrationError
 ) -> Response[ApiError]:
-    status = next((s for kind, s in STATUS_OF.items() if isinstance(exc, kind)), 400)
+    status = exc.status  # services.seats.refusals.REFUSALS
     body = ApiError(status_code=status, code=exc.code, detail=exc.message)
     if isinstance(exc, InvalidRegistration):
         body.field = exc.field

@@ -30,10 +30,10 @@ from community.controllers.public_register import (
     RegisterBoxOutcome,
     _answer,
     _form_value,
-    already_outcome,
     client_address,
     form_errors,
     mask_email,
+    refusal_answer,
 )
 from community.controllers.public_render import NEVER_CACHE, base_context, fragment
 from community.controllers.public_tickets import private_page
@@ -56,7 +56,7 @@ from community.services.payments.context import Payments
 from community.services.payments.money import format_amount
 from community.services.payments.prices import refund_rule_text
 from community.services.people.members import MAX_EMAIL, MAX_NAME, normalise_email
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
     AlreadyRegistered,
     EventNotFound,
     InvalidRegistration,
@@ -159,21 +159,18 @@ class CheckoutController(Controller):
             )
         try:
             started = await start_checkout(payments_of(request), event.id, name=name, email=email)
-        except InvalidRegistration as exc:
-            field = exc.field if exc.field in ("name", "email") else "email"
-            return await again(422, errors={field: exc.message})
-        except AlreadyRegistered as exc:
-            return await again(409, outcome=already_outcome(exc, email, event))
-        except SoldOutError:
-            return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
-        except (RegistrationClosed, NotForSale) as exc:
-            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
-        except CheckoutBusy as exc:
-            return await again(409, notice=exc.message)
-        except EventNotFound:
-            return missing_page(request)
-        except (PaymentsUnavailable, RegistrationUnavailable) as exc:
-            return await again(503, notice=exc.message)
+        except (
+            InvalidRegistration,
+            AlreadyRegistered,
+            SoldOutError,
+            RegistrationClosed,
+            NotForSale,
+            CheckoutBusy,
+            EventNotFound,
+            PaymentsUnavailable,
+            RegistrationUnavailable,
+        ) as exc:
+            return await refusal_answer(request, again, exc, email, event)
 
         if not isinstance(started, Checkout):
             # Full, in waitlist mode: on the waitlist, offered a seat to pay for if one opens.
@@ -280,5 +277,5 @@ class CheckoutController(Controller):
             context = await _checkout_context(db_session, settings, payment, notice=exc.message)
             if context is None:
                 return missing_page(request)
-            return private_page(request, "public/checkout.html", context, status_code=503)
+            return private_page(request, "public/checkout.html", context, status_code=exc.status)
         return Redirect(f"/checkout/{token}/done", status_code=303)

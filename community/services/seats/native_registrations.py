@@ -22,7 +22,8 @@ from saq import Queue
 from community.models import RegistrationStatus
 from community.services.jobs import queue_existing_ticket_email, queue_ticket_email
 from community.services.people.members import normalise_email
-from community.services.seats.registrations import Cancelled, Registered, RegistrationService
+from community.services.seats.registrations import RegistrationService
+from community.services.seats.results import Cancelled, Registered
 
 log = logging.getLogger("community.registrations")
 
