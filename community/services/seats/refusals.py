@@ -19,10 +19,12 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
 from community.models import PLATFORM_LABELS, Channel
+from community.services.access.limiter import wait_text
 from community.services.seats.inventory import (
     Already,
     Closed,
     InventoryBusy,
+    Limited,
     PaidOnly,
     PlaceState,
     SoldOut,
@@ -45,6 +47,7 @@ REFUSALS: Final[dict[str, int]] = {
     "hold_expired": 409,
     "already_cancelled": 409,
     "not_cancellable": 409,
+    "rate_limited": 429,
     "unavailable": 503,
     # paid tickets
     "checkout_error": 400,
@@ -156,6 +159,18 @@ class NotCancellable(RegistrationError):
     code = "not_cancellable"
 
 
+class RateLimited(RegistrationError):
+    """This client made too many attempts (in all, or for this event); nothing was taken."""
+
+    code = "rate_limited"
+
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(
+            f"Too many requests from your address. Please try again in {wait_text(wait_s)}."
+        )
+        self.wait_s = wait_s
+
+
 class RegistrationUnavailable(RegistrationError):
     """Our side failed (database or Redis unreachable, too busy). Nothing was taken."""
 
@@ -169,7 +184,9 @@ class RegistrationUnavailable(RegistrationError):
         )
 
 
-def refuse_if_refused(result: Already | SoldOut | Closed | PaidOnly | Answer) -> Answer:
+def refuse_if_refused(
+    result: Already | SoldOut | Closed | PaidOnly | Limited | Answer,
+) -> Answer:
     """Raise the refusal a Traffic Cop answer stands for (a place already held, sold out,
     registration closed, a paid event's seat to be bought); return any other answer. The one
     mapping every way of taking a seat (register, record a platform's, hold) goes through."""
@@ -183,6 +200,8 @@ def refuse_if_refused(result: Already | SoldOut | Closed | PaidOnly | Answer) ->
         raise RegistrationClosed()
     if isinstance(result, PaidOnly):
         raise TicketsOnSale()
+    if isinstance(result, Limited):
+        raise RateLimited(result.wait_s)
     return result
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -40,6 +40,7 @@ from community.models import (
     RegistrationStatus,
     SoldOutMode,
 )
+from community.services.access.limiter import Counter
 from community.services.events.manage import event_end
 from community.services.mail.outbox import ensure_ticket_row
 from community.services.people.members import (
@@ -280,22 +281,31 @@ class RegistrationService:
         external_id: str | None = None,
         listing_id: UUID | None = None,
         ticket_mail: bool = False,
+        limits: Sequence[Counter] = (),
     ) -> Registered:
         """Take a seat (or a waitlist place) for this person, or say why not.
 
         With `ticket_mail`, the ticket e-mail's outbox row is written in the same transaction,
         so a registration that stands is always mailed (once), whatever happens to the job.
+        `limits`: the visitor's counters (visitor_limits.registration_counters), counted in
+        the call that takes the seat.
 
-        Raises AlreadyRegistered, SoldOutError, RegistrationClosed, EventNotFound,
+        Raises AlreadyRegistered, SoldOutError, RegistrationClosed, EventNotFound, RateLimited,
         InvalidRegistration or RegistrationUnavailable.
         """
         who = self.person(
             name=name, email=email, channel=channel, platform_member_id=platform_member_id
         )
         async with unavailable_on_failure():
-            for _ in range(self.max_attempts):
+            limits = refuse_if_refused(await self.inventory.counted_apart(limits))
+            for attempt in range(self.max_attempts):
+                # The attempt counts once, not again when a stale Redis makes us ask twice.
+                counted = () if attempt else limits
                 result: Reserved = await self._gated(
-                    event_id, lambda: self.inventory.reserve(event_id, who.keys, who.channel)
+                    event_id,
+                    partial(
+                        self.inventory.reserve, event_id, who.keys, who.channel, limits=counted
+                    ),
                 )
                 taken = refuse_if_refused(result)
                 # What is left once the refusals are raised (mypy cannot subtract from a union).
