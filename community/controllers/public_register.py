@@ -16,6 +16,7 @@ from litestar import Controller, Request, Response, post
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
+from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
@@ -27,7 +28,6 @@ from community.controllers.public import (
 )
 from community.controllers.public_render import fragment, html_page
 from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
-from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services.access import visitor_limits as limits
 from community.services.access.limiter import wait_text
@@ -156,17 +156,6 @@ async def refusal_answer(
     return await again(exc.status, notice=exc.message)
 
 
-def registration_service(
-    request: Request[Any, Any, Any], settings: Settings, redis: Redis
-) -> RegistrationService:
-    return RegistrationService.build(
-        settings,
-        redis,
-        app_session_maker(request.app),
-        after_reply=request.app.state["after_reply"],
-    )
-
-
 async def _answer(
     request: HTMXRequest,
     session: AsyncSession,
@@ -213,6 +202,8 @@ class RegistrationController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        registrations: RegistrationService,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         found = await find_page_event(request, db_session, slug)
         if isinstance(found, Response):
@@ -248,10 +239,9 @@ class RegistrationController(Controller):
                 f"Please try again in {wait_text(wait)}.",
             )
 
-        service = registration_service(request, settings, redis)
         try:
             registered = await register_native(
-                service, request.app.state["queues"], event.id, name=name, email=email
+                registrations, queues, event.id, name=name, email=email
             )
         except (
             InvalidRegistration,
@@ -293,6 +283,7 @@ class RegistrationController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         """Send the ticket again, to the address on file only: the page never shows it."""
         found = await find_page_event(request, db_session, slug)
@@ -329,7 +320,7 @@ class RegistrationController(Controller):
             )  # fmt: skip
         registration = await active_registration(db_session, event.id, email)
         if registration is not None:
-            await queue_ticket_email(request.app.state["queues"], registration.id, "resend")
+            await queue_ticket_email(queues, registration.id, "resend")
         # The same answer either way: this form must not tell who is registered.
         outcome = RegisterBoxOutcome(kind="resent", email_hint=mask_email(email))
         return await _answer(
