@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import OutboxMessage, Registration, User
 from community.queue import make_queues
-from community.redis_client import event_key
+from community.redis_keys import event_key
 from community.services.access import visitor_limits
 from community.services.access.login_throttle import Throttle
 from community.services.mirror.coalescing import Coalescer

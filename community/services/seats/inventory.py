@@ -41,7 +41,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from community.models.enums import Channel, SoldOutMode
-from community.redis_client import event_key
+from community.redis_keys import event_key
 
 LUA_DIR = Path(__file__).with_name("lua")
 KEY_SUFFIXES = ("meta", "free", "who", "ent", "seats", "holds", "lock")
