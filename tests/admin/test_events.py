@@ -12,8 +12,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
+from community.controllers.admin.event_form import parse_new_event_form
 from community.models import Event, EventStatus
-from community.services.events.manage import InvalidInput, parse_event_form, slugify
+from community.services.events.manage import InvalidInput, slugify
 from tests.helpers.admin import MakeEvent, Register
 from tests.helpers.web import csrf_token, take_jobs
 
@@ -44,12 +45,12 @@ async def post(client: Client, url: str, data: dict[str, str], **kw: Any) -> Any
 
 
 def test_form_values_are_read_in_the_events_time_zone() -> None:
-    values = parse_event_form(GOOD, with_seats=True)
+    details, seats = parse_new_event_form(GOOD)
     # 18:30 in Berlin in March (CET, UTC+1) is 17:30 UTC.
-    assert values["starts_at"] == datetime(2031, 3, 5, 17, 30, tzinfo=UTC)
-    assert values["price_cents"] == 1250
-    assert values["country"] == "DE" and values["currency"] == "EUR"
-    assert (values["capacity"], values["native_reserve"]) == (100, 40)
+    assert details.starts_at == datetime(2031, 3, 5, 17, 30, tzinfo=UTC)
+    assert details.price_cents == 1250
+    assert details.country == "DE" and details.currency == "EUR"
+    assert (seats.capacity, seats.native_reserve) == (100, 40)
 
 
 def test_every_bad_field_is_named_at_once() -> None:
@@ -63,7 +64,7 @@ def test_every_bad_field_is_named_at_once() -> None:
         "price": "-3",
     }
     try:
-        parse_event_form(bad, with_seats=True)
+        parse_new_event_form(bad)
     except InvalidInput as exc:
         errors = exc.errors
     else:
