@@ -22,6 +22,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
+from community.demo.ledger_rows import make_event
 from community.models import OutboxMessage, Registration, User
 from community.queue import make_queues
 from community.redis_keys import event_key
@@ -41,7 +42,6 @@ from community.services.seats.inventory import (
 )
 from community.tasks.registry import QUEUE_NAMES
 from community.worker import make_workers
-from tests.helpers.ledger_rows import make_event
 from tests.helpers.web import login
 from tests.seats.test_overload import MANY, _rush, concurrent_client
 
