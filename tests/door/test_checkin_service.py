@@ -11,11 +11,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from community.config import Settings
+from community.demo.ledger_rows import add_people, add_person, make_event
 from community.models import CheckinLog, Registration, RegistrationStatus
 from community.services.door import checkin
 from community.services.door.checkin import Actor, CheckinInputError, Op, Result
 from community.services.tickets.signatures import TicketSigner, ticket_signer
-from tests.helpers.ledger_rows import add_people, add_person, make_event
 
 DOOR_1 = Actor(user_id=None, device="Door 1")
 DOOR_2 = Actor(user_id=None, device="Door 2")

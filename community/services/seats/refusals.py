@@ -10,8 +10,6 @@ refusal (a JSON body, the registration box, a notice), never which status it ans
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import ClassVar, Final, TypeVar
 
@@ -205,11 +203,26 @@ def refuse_if_refused(
     return result
 
 
-@asynccontextmanager
-async def unavailable_on_failure() -> AsyncIterator[None]:
-    """Infrastructure failures become one clear refusal; the person can simply try again."""
-    try:
-        yield
-    except (RedisError, InventoryBusy, DBAPIError, OSError, TimeoutError) as exc:
-        log.warning("registration unavailable", extra={"error": type(exc).__name__})
-        raise RegistrationUnavailable() from exc
+INFRASTRUCTURE = (RedisError, InventoryBusy, DBAPIError, OSError, TimeoutError)
+
+
+class _UnavailableOnFailure:
+    """Infrastructure failures become one clear refusal; the person can simply try again.
+    A class, not a generator: every registration of a rush enters it."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        if exc is not None and isinstance(exc, INFRASTRUCTURE):
+            log.warning("registration unavailable", extra={"error": type(exc).__name__})
+            raise RegistrationUnavailable() from exc
+
+
+def unavailable_on_failure() -> _UnavailableOnFailure:
+    return _UNAVAILABLE_ON_FAILURE
+
+
+_UNAVAILABLE_ON_FAILURE = _UnavailableOnFailure()
