@@ -60,6 +60,12 @@ def _event_keys(prefix: str, event_id: str) -> tuple[str, ...]:
     return tuple(event_key(prefix, event_id, suffix) for suffix in KEY_SUFFIXES)
 
 
+@functools.lru_cache(maxsize=4096)
+def _event_keys_sent(prefix: str, event_id: str) -> tuple[bytes, ...]:
+    """The same, as sent: bytes pass redis-py's encoder at once (a script call names 7)."""
+    return tuple(key.encode() for key in _event_keys(prefix, event_id))
+
+
 class InventoryError(Exception):
     """A change the inventory refuses; `code` is stable, the message is for a person."""
 
@@ -336,6 +342,10 @@ SnapshotSource = Callable[[], Awaitable[Snapshot | None]]
 
 
 _SCRIPTS: weakref.WeakKeyDictionary[Redis, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
+# The loads of events from the ledger under way in this process, per client (ensure_loaded).
+_LOADING: weakref.WeakKeyDictionary[Redis, dict[str, asyncio.Future[bool]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @cache
@@ -418,9 +428,9 @@ class Inventory:
         return script
 
     async def _run(self, name: str, event_id: UUID | str, *args: Any) -> list[Any]:
-        return await self._call(name, _event_keys(self.prefix, str(event_id)), args)
+        return await self._call(name, _event_keys_sent(self.prefix, str(event_id)), args)
 
-    async def _call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+    async def _call(self, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> list[Any]:
         """The script by its SHA, loaded first if the server has lost it (a restart, SCRIPT
         FLUSH). Not through redis-py's script object, whose every call cost a rush's refusal
         a twentieth of its CPU."""
@@ -449,7 +459,7 @@ class Inventory:
         channel = Channel(channel).value
         reply = await self._call(
             "reserve",
-            (*_event_keys(self.prefix, str(event_id)), *(c.key for c in limits)),
+            (*_event_keys_sent(self.prefix, str(event_id)), *(c.key for c in limits)),
             (
                 channel,
                 "confirm",
@@ -827,7 +837,24 @@ class Inventory:
 
         Concurrent callers wait while one of them holds the lock and reads the ledger; they
         see the state appear and load nothing, so a cold event is read from the ledger once.
+        In one process they share one attempt: a rush on a cold event (after a restart of
+        Redis) is hundreds of callers at once, and each polling Redis for the lock slowed the
+        one loading it.
         """
+        loading = _LOADING.setdefault(self.redis, {})
+        key = str(event_id)
+        attempt = loading.get(key)
+        if attempt is not None:
+            await asyncio.shield(attempt)
+            return False
+        attempt = asyncio.ensure_future(self._ensure_loaded(event_id, source, wait_s=wait_s))
+        loading[key] = attempt
+        attempt.add_done_callback(lambda _: loading.pop(key, None))
+        return await asyncio.shield(attempt)
+
+    async def _ensure_loaded(
+        self, event_id: UUID | str, source: SnapshotSource, *, wait_s: float
+    ) -> bool:
         started = time.monotonic()
         deadline = started + wait_s
         failures = f"{self.prefix}{event_id}"
