@@ -20,6 +20,7 @@ from community.controllers.public_register import client_address
 from community.controllers.public_render import NEVER_CACHE, base_context, html_page
 from community.services.access import visitor_limits as limits
 from community.services.access.limiter import wait_text
+from community.services.seats.cancelling import attendee_cancel_refusal
 from community.services.seats.native_registrations import cancel_by_ticket
 from community.services.seats.refusals import (
     AlreadyCancelled,
@@ -27,7 +28,7 @@ from community.services.seats.refusals import (
     RegistrationUnavailable,
     TicketNotFound,
 )
-from community.services.seats.registrations import RegistrationService, attendee_cancel_refusal
+from community.services.seats.registrations import RegistrationService
 from community.views import event_pages as pages
 from community.views import ticket_pages as tickets
 from community.views.calendar import google_calendar_url, ics_for_event

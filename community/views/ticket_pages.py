@@ -24,7 +24,7 @@ from community.models import (
     RegistrationStatus,
 )
 from community.services.events.manage import event_end
-from community.services.seats.registrations import attendee_cancel_refusal
+from community.services.seats.cancelling import attendee_cancel_refusal
 from community.services.tickets.signatures import ticket_qr, ticket_signer
 from community.views.event_pages import CHANNEL_LABELS
 

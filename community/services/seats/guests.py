@@ -28,6 +28,7 @@ from community.services.seats.ledger_writes import (
     MAX_EXTERNAL_ID,
     SEAT_GUARDS,
     constraint_of,
+    end_guest_seats,
     new_ticket_token,
 )
 from community.services.seats.refusals import RegistrationUnavailable, unavailable_on_failure
@@ -177,9 +178,9 @@ async def _release(service: RegistrationService, event_id: UUID, rows: list[Regi
             )
             .with_for_update()
         )
-        places = await service.end_guest_seats(session, locked)
+        places = await end_guest_seats(session, service.keys, locked)
     for keys, seat_no in places:
-        await service._forget_place(event_id, keys, seat_no)
+        await service.keeper.forget_place(event_id, keys, seat_no)
     return len(places)
 
 
@@ -197,14 +198,14 @@ async def _take(
     True if over capacity, False if seated, None if the event is closed."""
     keys = (service.keys.guest(platform, external_id),)
     for _ in range(service.max_attempts):
-        result: Raced = await service._gated(
+        result: Raced = await service.keeper.gated(
             event_id, lambda: service.inventory.admit_past_mirror(event_id, keys, platform)
         )
         if isinstance(result, Closed):
             return None
         if isinstance(result, Already):
             # Redis holds this guest but the ledger does not: Redis is stale.
-            await service._rebuild(event_id, result.generation)
+            await service.keeper.rebuild(event_id, result.generation)
             continue
         over = isinstance(result, OverCapacity)
         seat_no = 0 if isinstance(result, OverCapacity) else result.seat_no
@@ -222,13 +223,13 @@ async def _take(
                 past_mirror=over or bool(getattr(result, "raced", False)),
             )
         except IntegrityError as exc:
-            await service._give_back(event_id, keys, seat_no, state)
+            await service.keeper.give_back(event_id, keys, seat_no, state)
             if constraint_of(exc) in SEAT_GUARDS:
-                await service._rebuild(event_id, result.generation)
+                await service.keeper.rebuild(event_id, result.generation)
                 continue
             raise RegistrationUnavailable() from exc
         except BaseException:
-            await service._give_back(event_id, keys, seat_no, state)
+            await service.keeper.give_back(event_id, keys, seat_no, state)
             raise
         return over
     raise RegistrationUnavailable()

@@ -9,6 +9,7 @@ guard in SEAT_GUARDS refuses a row, Redis was stale: the caller rebuilds it and 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -20,6 +21,7 @@ from community.models import Registration, RegistrationStatus
 from community.services.mail.outbox import ensure_ticket_row
 from community.services.people.members import resolve_member
 from community.services.seats.inventory import PlaceState
+from community.services.seats.ledger import MemberKeys, registration_keys
 from community.services.seats.results import Registered, Registrant, registered
 
 MAX_EXTERNAL_ID = 120
@@ -121,3 +123,21 @@ async def add_registration(
         await ensure_ticket_row(session, reg.id, kind, who.email)
     # Built before the commit, so it holds whether or not the session expires objects.
     return registered(reg, position)
+
+
+async def end_guest_seats(
+    session: AsyncSession, member_keys: MemberKeys, guests: Iterable[Registration]
+) -> list[tuple[tuple[str, ...], int]]:
+    """Cancel guest seats in the caller's transaction; returns the places to give back
+    once it commits. The guest's platform id is retired, so the same guest number can
+    be taken again later (a Meetup guest count that goes down and up)."""
+    now = datetime.now(UTC)
+    places = []
+    for guest in guests:
+        keys = await registration_keys(session, member_keys, guest)
+        places.append((keys, 0 if guest.over_capacity else (guest.seat_no or 0)))
+        suffix = f"~{guest.id.hex[:12]}"
+        guest.external_id = (guest.external_id or "")[: MAX_EXTERNAL_ID - len(suffix)] + suffix
+        guest.status = RegistrationStatus.CANCELLED
+        guest.cancelled_at = now
+    return places

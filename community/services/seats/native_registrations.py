@@ -93,7 +93,7 @@ async def cancel_by_ticket(
 ) -> Cancelled:
     """Cancel by ticket token and tell the person; whoever gets the seat is mailed by the hook.
 
-    Attendee rules apply (see registrations.attendee_cancel_refusal). Raises what
+    Attendee rules apply (see cancelling.attendee_cancel_refusal). Raises what
     RegistrationService.cancel raises; nothing is mailed on a refusal.
     """
     result = await service.cancel(ticket_token, by="attendee", ticket_mail=True)
