@@ -39,9 +39,10 @@ from uuid import UUID
 
 from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
+from redis.exceptions import NoScriptError
 
 from community.models.enums import Channel, SoldOutMode
-from community.redis_client import event_key
+from community.redis_keys import event_key
 from community.services.access.limiter import COUNT_FUNCTION, Counter, wait_after_hits
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -335,6 +336,10 @@ SnapshotSource = Callable[[], Awaitable[Snapshot | None]]
 
 
 _SCRIPTS: weakref.WeakKeyDictionary[Redis, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
+# The loads of events from the ledger under way in this process, per client (ensure_loaded).
+_LOADING: weakref.WeakKeyDictionary[Redis, dict[str, asyncio.Future[bool]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @cache
@@ -417,7 +422,17 @@ class Inventory:
         return script
 
     async def _run(self, name: str, event_id: UUID | str, *args: Any) -> list[Any]:
-        reply = await self._script(name)(keys=self.keys(event_id), args=list(args))
+        return await self._call(name, _event_keys(self.prefix, str(event_id)), args)
+
+    async def _call(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> list[Any]:
+        """The script by its SHA, loaded first if the server has lost it (a restart, SCRIPT
+        FLUSH). Not through redis-py's script object, whose every call cost a rush's refusal
+        a twentieth of its CPU."""
+        script = self._script(name)
+        try:
+            reply = await self.redis.evalsha(script.sha, len(keys), *keys, *args)
+        except NoScriptError:
+            reply = await script(keys=list(keys), args=list(args))
         return list(reply)
 
     # --- taking and giving back --------------------------------------------------------------
@@ -436,18 +451,19 @@ class Inventory:
         refusal in a rush costs Redis one round trip); Limited when one is over its maximum.
         On a cluster pass only what `counted_apart` leaves."""
         channel = Channel(channel).value
-        reply = await self._script("reserve")(
-            keys=[*_event_keys(self.prefix, str(event_id)), *(c.key for c in limits)],
-            args=[
+        reply = await self._call(
+            "reserve",
+            (*_event_keys(self.prefix, str(event_id)), *(c.key for c in limits)),
+            (
                 channel,
                 "confirm",
                 0,
                 len(limits),
                 *(arg for c in limits for arg in c.script_args()),
                 *_check_keys(member_keys),
-            ],
+            ),
         )
-        result = self._reserve_result(list(reply))
+        result = self._reserve_result(reply)
         assert not isinstance(result, OverCapacity)  # the script answers that to a race only
         return result
 
@@ -815,7 +831,24 @@ class Inventory:
 
         Concurrent callers wait while one of them holds the lock and reads the ledger; they
         see the state appear and load nothing, so a cold event is read from the ledger once.
+        In one process they share one attempt: a rush on a cold event (after a restart of
+        Redis) is hundreds of callers at once, and each polling Redis for the lock slowed the
+        one loading it.
         """
+        loading = _LOADING.setdefault(self.redis, {})
+        key = str(event_id)
+        attempt = loading.get(key)
+        if attempt is not None:
+            await asyncio.shield(attempt)
+            return False
+        attempt = asyncio.ensure_future(self._ensure_loaded(event_id, source, wait_s=wait_s))
+        loading[key] = attempt
+        attempt.add_done_callback(lambda _: loading.pop(key, None))
+        return await asyncio.shield(attempt)
+
+    async def _ensure_loaded(
+        self, event_id: UUID | str, source: SnapshotSource, *, wait_s: float
+    ) -> bool:
         started = time.monotonic()
         deadline = started + wait_s
         failures = f"{self.prefix}{event_id}"
