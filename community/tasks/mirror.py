@@ -53,7 +53,8 @@ from community.services.mirror.plan import ListingPlan, needs_push
 from community.services.mirror.platform_accounts import record_error
 from community.services.mirror.rate_budget import RateBudget
 from community.services.seats.allocation import Allotment, allotment_for, listing_plan, settle
-from community.services.seats.registrations import RegistrationError, RegistrationService
+from community.services.seats.refusals import RegistrationError
+from community.services.seats.registrations import RegistrationService
 from community.tasks.registry import task
 
 log = logging.getLogger("community.mirror")
