@@ -15,6 +15,7 @@ import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -168,6 +169,7 @@ class RegistrationService:
         cancellations: RegistrationHooks = registration_cancelled,
         max_attempts: int = 8,
         after_reply: AfterReply | None = None,
+        turns: asyncio.Semaphore | None = None,
     ) -> None:
         self.session_maker = session_maker
         self.inventory = inventory
@@ -179,6 +181,10 @@ class RegistrationService:
         self.max_attempts = max_attempts
         # In the web app, seat-change listeners run beside the reply (services.seats.after_reply).
         self.after_reply = after_reply
+        # How many registrations ask the Traffic Cop at once (the web app's API: in a rush,
+        # those waiting are parked, so the few with a seat write it without waiting behind
+        # hundreds of half-answered refusals on the event loop). The write is not gated.
+        self.turns: AbstractAsyncContextManager[Any] = turns or nullcontext()
 
     async def _seats_changed(self, event_id: UUID, channel: str) -> None:
         if self.after_reply is None:
@@ -301,12 +307,13 @@ class RegistrationService:
             for attempt in range(self.max_attempts):
                 # The attempt counts once, not again when a stale Redis makes us ask twice.
                 counted = () if attempt else limits
-                result: Reserved = await self._gated(
-                    event_id,
-                    partial(
-                        self.inventory.reserve, event_id, who.keys, who.channel, limits=counted
-                    ),
-                )
+                async with self.turns:
+                    result: Reserved = await self._gated(
+                        event_id,
+                        partial(
+                            self.inventory.reserve, event_id, who.keys, who.channel, limits=counted
+                        ),
+                    )
                 taken = refuse_if_refused(result)
                 # What is left once the refusals are raised (mypy cannot subtract from a union).
                 assert isinstance(taken, Seat | JoinedWaitlist)
