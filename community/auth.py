@@ -9,7 +9,7 @@ The door's JSON API is the exception, for speed: it is kept out of the session m
 short-lived door token (`DoorTokens`, an HMAC over user id, role, session version, sign-in
 id and expiry) and sends it
 with each API call; the API then re-reads the user at most every few seconds per process
-(see community.services.door.checkin.active_user_cached), so a disabled account is refused
+(see community.services.door.staff.active_user_cached), so a disabled account is refused
 within that bound rather than at once. Without a token the API still accepts the session
 cookie, read (not written back) from the store, with the user re-read on every request.
 """

@@ -170,6 +170,38 @@ async def driver_connection(engine: AsyncEngine) -> AsyncIterator[asyncpg.Connec
             await greenlet_spawn(pooled.close)
 
 
+# What PostgreSQL says when it stopped a statement for us (statement_timeout, lock_timeout),
+# cannot take it now, or is gone: an outage, not a bug of ours (answered with 503).
+REFUSALS: tuple[type[BaseException], ...] = (
+    *DISCONNECTS,
+    asyncpg.QueryCanceledError,
+    asyncpg.LockNotAvailableError,
+    asyncpg.TooManyConnectionsError,
+)
+
+
+@asynccontextmanager
+async def session_driver(session: AsyncSession) -> AsyncIterator[asyncpg.Connection]:
+    """The asyncpg connection under `session`, for the statements of `driver_connection` on a
+    handler's own connection.
+
+    The session is committed first: until it is used again, each statement runs on its own
+    (autocommit), and a transaction the statements begin is theirs to end. What SQLAlchemy
+    would have answered with 503 (a lost connection, a statement stopped by a timeout) is
+    answered so here too, the lost connection invalidated as SQLAlchemy does.
+    """
+    await session.commit()
+    connection = await session.connection()
+    driver: asyncpg.Connection | None = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None  # the session's connection is open
+    try:
+        yield driver
+    except REFUSALS as exc:
+        if isinstance(exc, DISCONNECTS) or driver.is_closed():
+            await session.invalidate()
+        raise DatabaseUnavailable() from exc
+
+
 def app_session_maker(app: Any) -> async_sessionmaker[AsyncSession]:
     """The app's session maker, for code outside a handler's dependency injection (guards)."""
     config: SQLAlchemyAsyncConfig = app.state["db_config"]

@@ -13,7 +13,6 @@ import logging
 import time
 from typing import Any
 
-import asyncpg
 from litestar import Request, Response
 from litestar.enums import ScopeType
 from litestar.exceptions import ServiceUnavailableException
@@ -22,7 +21,7 @@ from redis import exceptions as redis_errors
 from sqlalchemy import exc as sa_errors
 
 from community import errors, load_shedding
-from community.db import DATABASE_UNAVAILABLE, DISCONNECTS, RETRY_AFTER_S
+from community.db import DATABASE_UNAVAILABLE, REFUSALS, RETRY_AFTER_S
 
 log = logging.getLogger("community.outage")
 
@@ -35,14 +34,6 @@ DATABASE_OUTAGES: tuple[type[Exception], ...] = (
     *DATABASE_UNAVAILABLE,
     sa_errors.TimeoutError,  # no pooled connection came free within the connect timeout
     TimeoutError,  # the client's own deadline (a frozen server never answers)
-)
-# What PostgreSQL says when it stopped a statement for us (statement_timeout, lock_timeout)
-# or cannot take it now.
-_DATABASE_REFUSALS: tuple[type[BaseException], ...] = (
-    *DISCONNECTS,
-    asyncpg.QueryCanceledError,
-    asyncpg.LockNotAvailableError,
-    asyncpg.TooManyConnectionsError,
 )
 # A pool wait that ran out: overload, answered as load_shedding answers it.
 BUSY_POOLS = load_shedding.POOL_BUSY_ERRORS
@@ -76,7 +67,7 @@ def is_database_outage(exc: BaseException) -> bool:
     if exc.connection_invalidated:
         return True
     cause = exc.orig.__cause__ if exc.orig is not None else None
-    return isinstance(exc.orig, _DATABASE_REFUSALS) or isinstance(cause, _DATABASE_REFUSALS)
+    return isinstance(exc.orig, REFUSALS) or isinstance(cause, REFUSALS)
 
 
 def redis_outage_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

@@ -1,5 +1,5 @@
 """The door: a phone page that scans tickets, and the JSON endpoints it (and its offline queue)
-calls. Parsing and rendering only; community.services.door.checkin decides."""
+calls. Parsing and rendering only; community.services.door decides."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import asyncpg
 from advanced_alchemy.extensions.litestar import SQLAlchemyAsyncConfig
 from litestar import Controller, Request, Response, get, post
 from litestar.di import Provide
@@ -35,7 +36,7 @@ from community.auth import (
     session_user,
 )
 from community.config import Settings
-from community.db import driver_connection
+from community.db import driver_connection, session_driver
 from community.errors import (
     NOT_JSON,
     SIGN_IN,
@@ -46,15 +47,19 @@ from community.errors import (
 )
 from community.models import Event, Role, User
 from community.services.access.scope import door_sees_emails
-from community.services.door import checkin
-from community.services.door.checkin import (
+from community.services.door import ops as door_ops
+from community.services.door import roster as door_roster
+from community.services.door import scan as door_scan
+from community.services.door import staff as door_staff
+from community.services.door.outcomes import (
     Actor,
     CheckinInputError,
     Op,
-    RosterEntry,
     ScanOutcome,
-    Staff,
+    platform_checkins,
 )
+from community.services.door.roster import RosterEntry
+from community.services.door.staff import Staff
 from community.services.tickets.signatures import ticket_signer
 from community.sessions import SESSION_ID_KEY
 from community.templating import asset
@@ -199,7 +204,7 @@ def event_json(event: Event) -> dict[str, Any]:
 
 
 async def _event(session: AsyncSession, event_id: UUID, staff: Staff | User) -> Event:
-    event = await checkin.door_event(session, event_id, staff)
+    event = await door_roster.door_event(session, event_id, staff)
     if event is None:
         raise NotFoundException("No such event.")
     return event
@@ -210,7 +215,7 @@ async def provide_door_user(request: Request[Any, Any, Any]) -> Staff:
 
     The door API is outside the session middleware (see community.auth). A token is checked
     with its HMAC, and its user read at most every few seconds per process (a disabled
-    account is refused within checkin.STAFF_CACHE_SECONDS); without one, the session is read
+    account is refused within door.staff.STAFF_CACHE_SECONDS); without one, the session is read
     from its store and the user re-read on every request. A token dies with the sign-in that
     asked for it (sign-out: at once; a password reset: within the same seconds as a disabled
     account). A handler that only needs this
@@ -225,14 +230,14 @@ async def provide_door_user(request: Request[Any, Any, Any]) -> Staff:
             claim.sid and await is_signed_out(state["redis"], settings.redis_prefix, claim.sid)
         ):
             raise NotAuthorizedException("Your door sign-in has expired: reload the page.")
-        user = await checkin.active_user_cached(_engine(request), claim.user_id)
+        user = await door_staff.active_user_cached(_engine(request), claim.user_id)
         version = claim.session_version
     else:
         signed_in = await session_user(request)
         user = None
         if signed_in is not None:
             async with driver_connection(_engine(request)) as conn:
-                user = await checkin.active_user(conn, signed_in.user_id)
+                user = await door_staff.active_user(conn, signed_in.user_id)
             version = signed_in.version
     if user is None or user.session_version != version:
         raise NotAuthorizedException("Please sign in.")
@@ -260,6 +265,26 @@ def _actor(user: Staff, device: str) -> Actor:
         raise ClientException(str(exc)) from None
 
 
+async def _known_event(conn: asyncpg.Connection, event_id: UUID, staff: Staff) -> None:
+    if not await door_staff.event_exists(conn, event_id, staff):
+        raise NotFoundException("No such event.")
+
+
+def _queued_op(queued: QueuedOp) -> Op:
+    if queued.kind == "undo" and queued.registration_id is None:
+        raise ClientException("ops: an undo needs its registration_id.")
+    if queued.kind == "checkin" and (queued.token is None) == (queued.registration_id is None):
+        raise ClientException("ops: a check-in needs a token or a registration_id.")
+    return Op(
+        kind=queued.kind,
+        token=queued.token,
+        registration_id=queued.registration_id,
+        op_id=queued.op_id,
+        scanned_at=queued.scanned_at,
+        offline=True,
+    )
+
+
 def _bad_input(exc: CheckinInputError) -> ClientException:
     return ClientException(str(exc))
 
@@ -277,7 +302,7 @@ class DoorPagesController(Controller):
     @get("/", cache=False)
     async def events(self, request: Request[Any, Any, Any], db_session: AsyncSession) -> Template:
         user = await _page_user(request)
-        cards = await checkin.door_events(db_session, user)
+        cards = await door_roster.door_events(db_session, user)
         return Template("door/events.html", context={"cards": cards, "user": user})
 
     @get("/events/{event_id:uuid}", cache=False)
@@ -372,7 +397,7 @@ class DoorApiController(Controller):
         since: datetime | None = None,
     ) -> dict[str, Any]:
         event = await _event(db_session, event_id, door_user)
-        roster = await checkin.roster(db_session, event_id, since=since)
+        roster = await door_roster.roster(db_session, event_id, since=since)
         return {
             "event": event_json(event),
             "key": ticket_signer(settings.secret_key).public_info(),
@@ -393,7 +418,7 @@ class DoorApiController(Controller):
         self, db_session: AsyncSession, door_user: Staff, event_id: UUID
     ) -> dict[str, int]:
         await _event(db_session, event_id, door_user)
-        counts = await checkin.counts(db_session, event_id)
+        counts = await door_roster.counts(db_session, event_id)
         return {"checked_in": counts.checked_in, "expected": counts.expected}
 
     @get(
@@ -411,7 +436,7 @@ class DoorApiController(Controller):
     ) -> dict[str, Any]:
         await _event(db_session, event_id, door_user)
         try:
-            found = await checkin.search(db_session, event_id, q)
+            found = await door_roster.search(db_session, event_id, q)
         except CheckinInputError as exc:
             raise _bad_input(exc) from None
         return {"fields": ROSTER_FIELDS, "people": [_row(entry, door_user) for entry in found]}
@@ -436,14 +461,14 @@ class DoorApiController(Controller):
         signer = ticket_signer(state["settings"].secret_key)
         op = Op(token=data.token, registration_id=data.registration_id, op_id=data.op_id)
         async with driver_connection(_engine(request)) as conn:
-            if not await checkin.event_exists_on(conn, event_id, door_user):
+            if not await door_staff.event_exists(conn, event_id, door_user):
                 raise NotFoundException("No such event.")
             try:
-                outcome = await checkin.check_in_online(conn, signer, event_id, op, actor)
+                outcome = await door_scan.check_in_online(conn, signer, event_id, op, actor)
             except CheckinInputError as exc:
                 raise _bad_input(exc) from None
         # The platform hand-back is queued a moment later, with those of other scans.
-        state["passback"].add(checkin.platform_checkins([outcome]))
+        state["passback"].add(platform_checkins([outcome]))
         return Response(outcome_json(outcome))
 
     @post(
@@ -460,9 +485,11 @@ class DoorApiController(Controller):
         data: UndoBody,
     ) -> dict[str, Any]:
         actor = _actor(door_user, data.device)
-        await self._known_event(db_session, event_id, door_user)
         op = Op(kind="undo", registration_id=data.registration_id, op_id=data.op_id)
-        return outcome_json(await checkin.undo(db_session, event_id, op, actor))
+        async with session_driver(db_session) as conn:
+            await _known_event(conn, event_id, door_user)
+            outcome = await door_ops.undo(conn, event_id, op, actor)
+        return outcome_json(outcome)
 
     @post(
         "/events/{event_id:uuid}/sync",
@@ -481,39 +508,17 @@ class DoorApiController(Controller):
         data: SyncBody,
     ) -> dict[str, Any]:
         actor = _actor(door_user, data.device)
-        await self._known_event(db_session, event_id, door_user)
-        for queued in data.ops:
-            if queued.kind == "undo" and queued.registration_id is None:
-                raise ClientException("ops: an undo needs its registration_id.")
-            if queued.kind == "checkin" and (queued.token is None) == (
-                queued.registration_id is None
-            ):
-                raise ClientException("ops: a check-in needs a token or a registration_id.")
-        ops = [
-            Op(
-                kind=queued.kind,
-                token=queued.token,
-                registration_id=queued.registration_id,
-                op_id=queued.op_id,
-                scanned_at=queued.scanned_at,
-                offline=True,
-            )
-            for queued in data.ops
-        ]
-        outcomes = await checkin.apply_ops(
-            db_session, ticket_signer(settings.secret_key), event_id, ops, actor
-        )
-        request.app.state["passback"].add(checkin.platform_checkins(outcomes))
-        counts = await checkin.counts(db_session, event_id)
+        async with session_driver(db_session) as conn:
+            await _known_event(conn, event_id, door_user)
+            ops = [_queued_op(queued) for queued in data.ops]
+            signer = ticket_signer(settings.secret_key)
+            outcomes = await door_ops.apply_ops(conn, signer, event_id, ops, actor)
+        request.app.state["passback"].add(platform_checkins(outcomes))
+        counts = await door_roster.counts(db_session, event_id)
         return {
             "results": [outcome_json(outcome) for outcome in outcomes],
             "counts": {"checked_in": counts.checked_in, "expected": counts.expected},
         }
-
-    @staticmethod
-    async def _known_event(session: AsyncSession, event_id: UUID, staff: Staff) -> None:
-        if not await checkin.event_exists(session, event_id, staff):
-            raise NotFoundException("No such event.")
 
 
 DOOR_CONTROLLERS = [DoorPagesController, DoorServiceWorkerController, DoorApiController]

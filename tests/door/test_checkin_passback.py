@@ -15,12 +15,13 @@ from community.config import Settings
 from community.demo.ledger_rows import add_person, make_event
 from community.models import Listing, PlatformAccount, Registration, SyncLog, User
 from community.queue import make_queues
-from community.services.door import checkin
-from community.services.door.checkin import Actor, Op, Result
+from community.services.door import ops as door_ops
+from community.services.door.outcomes import Actor, Op, Result
 from community.services.jobs import PassbackGatherer, passback_job_key
 from community.services.mirror.token_crypto import encrypt
 from community.services.tickets.signatures import ticket_signer
 from community.tasks.checkin_passback import pass_checkin_back, pass_checkins_back
+from tests.helpers.door import door_connection
 from tests.helpers.web import take_jobs
 
 
@@ -63,8 +64,8 @@ async def test_no_platform_can_take_a_check_in_and_that_is_recorded(
     db_session.add(listing)
     await db_session.commit()
     guest = await add_person(db_session, event, "Pat Platform", channel=platform)
-    outcome = await checkin.check_in(
-        db_session,
+    outcome = await door_ops.check_in(
+        await door_connection(db_session),
         ticket_signer(settings.secret_key),
         event.id,
         Op(registration_id=guest.registration_id),

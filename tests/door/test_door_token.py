@@ -24,7 +24,7 @@ from community.db import (
 )
 from community.demo.ledger_rows import add_people, make_event
 from community.models import Role, User
-from community.services.door import checkin
+from community.services.door import staff as door_staff
 from community.services.tickets.signatures import ticket_signer
 from tests.helpers.web import make_user
 
@@ -44,7 +44,7 @@ async def without_cookies(client: Client) -> AsyncIterator[Client]:
 
 @pytest.fixture(autouse=True)
 def _no_remembered_staff() -> None:
-    checkin.forget_cached_staff()
+    door_staff.forget_cached_staff()
 
 
 async def _token(door_client: Client) -> str:
@@ -118,8 +118,8 @@ async def test_a_disabled_account_is_refused_within_the_cache_bound(
         door_user.is_active = False
         await db_session.commit()
         # Each process re-reads a token's user at most every STAFF_CACHE_SECONDS...
-        assert checkin.STAFF_CACHE_SECONDS <= 10
-        checkin.forget_cached_staff()  # ...which is what those seconds passing amounts to.
+        assert door_staff.STAFF_CACHE_SECONDS <= 10
+        door_staff.forget_cached_staff()  # ...which is what those seconds passing amounts to.
         assert (await bare.get("/door/api/key", headers=headers)).status_code == 401
     # A new token is not given out either, and the session cookie is refused at once.
     assert (await door_client.get("/door/token", follow_redirects=False)).status_code in (302, 303)

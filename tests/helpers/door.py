@@ -1,4 +1,5 @@
-"""Helpers of the door tests: a Chromium with a fake camera, signing in at the door."""
+"""Helpers of the door tests: a Chromium with a fake camera, signing in at the door, the
+connection the door's operations run on."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ import os
 import socket
 from pathlib import Path
 
+import asyncpg
 from playwright.async_api import Browser, Page, Playwright
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.models import User
 from tests.conftest import watch_csp
@@ -15,6 +18,16 @@ from tests.helpers.web import TEST_PASSWORD
 CHROMIUM = Path(os.environ.get("CHROMIUM", "/usr/bin/chromium"))
 HAVE_CHROMIUM = CHROMIUM.exists()
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+
+
+async def door_connection(session: AsyncSession) -> asyncpg.Connection:
+    """The session's own asyncpg connection, committed first, as the door API hands it to the
+    door's operations (community.db.session_driver)."""
+    await session.commit()
+    connection = await session.connection()
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    return driver
 
 
 def free_port() -> int:

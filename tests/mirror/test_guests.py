@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from community.models import Registration
 from community.sandbox.meetup import MeetupSandbox
 from community.sandbox.shapes import Person
-from community.services.door import checkin
+from community.services.door import roster as door_roster
 from community.services.people import attendees
 from community.services.people.attendees import AttendeeQuery
 from community.services.seats.reconcile import compare, reconcile_event
@@ -88,7 +88,7 @@ async def test_a_meetup_rsvp_with_two_guests_takes_three_and_follows_the_count(
     assert len(hosts) == 1 and len(guests) == 1
     assert (await rig.registrations.counts(event.id)).external == 2
     async with rig.session_maker() as session:
-        changed = await checkin.roster(session, event.id, since=before)
+        changed = await door_roster.roster(session, event.id, since=before)
     # The door's roster update carries the new guest count.
     assert [(e.name, e.guests) for e in changed.entries] == [("Mia Meetup", 1)]
 
@@ -211,7 +211,7 @@ async def test_guests_show_on_their_host_in_lists_the_csv_and_at_the_door(
         rows, total = await attendees.attendee_page(session, event.id, AttendeeQuery())
         counts = await attendees.status_counts(session, event.id)
         csv_text = await attendees.attendee_csv(session, event.event, AttendeeQuery())
-        roster = await checkin.roster(session, event.id)
+        roster = await door_roster.roster(session, event.id)
         gus = next(r for r in rows if r.name == "Gus Group")
         await session.execute(
             update(Registration)
@@ -219,7 +219,7 @@ async def test_guests_show_on_their_host_in_lists_the_csv_and_at_the_door(
             .values(checked_in_at=func.now())
         )
         await session.commit()
-        door = await checkin.counts(session, event.id)
+        door = await door_roster.counts(session, event.id)
 
     # One row per person; the host carries their guests.
     assert total == 2 and {r.name: r.guests for r in rows} == {"Gus Group": 2, "Sol Solo": 0}

@@ -16,7 +16,7 @@ from community.auth import DOOR_TOKEN_HEADER
 from community.config import Settings
 from community.models import User
 from community.services.access import magic_links
-from community.services.door import checkin
+from community.services.door import staff as door_staff
 from community.sessions import CSRF_EXCLUDE, SESSION_EXCLUDE
 from tests.helpers.public import MakeEvent, post_form
 from tests.helpers.web import TEST_PASSWORD, csrf_token, login
@@ -192,14 +192,14 @@ async def test_welcome_link_ignores_a_chosen_id_and_a_reset_ends_other_sessions(
         assert (await phone.get("/door", follow_redirects=False)).status_code != 200
         assert (await phone.get("/door/api/key")).status_code == 401
         # Its door token too (each process re-reads a token's account every few seconds).
-        checkin.forget_cached_staff()
+        door_staff.forget_cached_staff()
         phone.cookies.clear()
         refused = await phone.get("/door/api/key", headers={DOOR_TOKEN_HEADER: door_token})
         assert refused.status_code == 401
 
 
 async def test_a_door_token_stops_working_at_sign_out(door_client: Client) -> None:
-    checkin.forget_cached_staff()
+    door_staff.forget_cached_staff()
     headers = {DOOR_TOKEN_HEADER: (await door_client.get("/door/token")).json()["token"]}
     async with other_browser(door_client) as scanner:  # the token alone, no cookie
         assert (await scanner.get("/door/api/key", headers=headers)).status_code == 200

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from functools import partial
+from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
@@ -48,9 +50,18 @@ from community.services.seats.results import Registered, Registrant
 class Registering:
     """Takes places for the registration service; needs the keeper and how often to retry."""
 
-    def __init__(self, keeper: SeatKeeper, max_attempts: int) -> None:
+    def __init__(
+        self,
+        keeper: SeatKeeper,
+        max_attempts: int,
+        turns: AbstractAsyncContextManager[Any] | None = None,
+    ) -> None:
         self.keeper = keeper
         self.max_attempts = max_attempts
+        # How many registrations ask the Traffic Cop at once (the web app's API: in a rush,
+        # those waiting are parked, so the few with a seat write it without waiting behind
+        # hundreds of half-answered refusals on the event loop). The write is not gated.
+        self.turns: AbstractAsyncContextManager[Any] = turns or nullcontext()
         # What every registration reads, held here one attribute away (the hot path).
         self.session_maker = keeper.session_maker
         self.inventory = keeper.inventory
@@ -124,12 +135,13 @@ class Registering:
             for attempt in range(self.max_attempts):
                 # The attempt counts once, not again when a stale Redis makes us ask twice.
                 counted = () if attempt else limits
-                result: Reserved = await self._gated(
-                    event_id,
-                    partial(
-                        self.inventory.reserve, event_id, who.keys, who.channel, limits=counted
-                    ),
-                )
+                async with self.turns:
+                    result: Reserved = await self._gated(
+                        event_id,
+                        partial(
+                            self.inventory.reserve, event_id, who.keys, who.channel, limits=counted
+                        ),
+                    )
                 taken = refuse_if_refused(result)
                 # What is left once the refusals are raised (mypy cannot subtract from a union).
                 assert isinstance(taken, Seat | JoinedWaitlist)

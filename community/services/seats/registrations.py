@@ -17,6 +17,7 @@ What they refuse with is in `refusals` (and its one table of statuses), what the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
@@ -56,9 +57,10 @@ class RegistrationService:
         cancellations: RegistrationHooks = registration_cancelled,
         max_attempts: int = 8,
         after_reply: AfterReply | None = None,
+        turns: asyncio.Semaphore | None = None,
     ) -> None:
         keeper = SeatKeeper(session_maker, inventory, member_keys, hooks, after_reply)
-        registering = Registering(keeper, max_attempts)
+        registering = Registering(keeper, max_attempts, turns)
         holds = Holds(registering)
         waitlist = Waitlist(keeper, promotions, paid_waitlist)
         cancelling = Cancelling(registering, waitlist, cancellations)
