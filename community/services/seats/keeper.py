@@ -9,6 +9,7 @@ that an event's seats changed.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from functools import partial
 from typing import TypeVar
@@ -17,6 +18,7 @@ from uuid import UUID
 from redis.exceptions import RedisError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from community.redis_client import RedisPoolBusy
 from community.services.seats.after_reply import AfterReply
 from community.services.seats.hooks import InventoryHooks
 from community.services.seats.inventory import (
@@ -38,6 +40,9 @@ from community.services.seats.refusals import (
 log = logging.getLogger("community.registrations")
 
 T = TypeVar("T")
+
+# How long a seat to hand back waits out a busy Redis pool (each try waits REDIS_POOL_WAIT).
+GIVE_BACK_PATIENCE_S = 5.0
 
 
 class SeatKeeper:
@@ -110,11 +115,22 @@ class SeatKeeper:
         self, event_id: UUID, keys: tuple[str, ...], seat_no: int, state: PlaceState
     ) -> None:
         """Hand back a place Redis gave that the ledger did not record."""
-        try:
-            await self.inventory.release(event_id, keys, seat_no=seat_no, states=[state])
-        except (RedisError, OSError) as exc:
-            # The reconciler will find the orphaned place; never mask the original failure.
-            log.warning("could not give a seat back", extra={"error": type(exc).__name__})
+        # A pool busy for a moment is waited out: a seat not given back reads as sold until
+        # the reconciler finds it, minutes later.
+        patience = time.monotonic() + GIVE_BACK_PATIENCE_S
+        while True:
+            try:
+                await self.inventory.release(event_id, keys, seat_no=seat_no, states=[state])
+                return
+            except RedisPoolBusy:
+                if time.monotonic() < patience:
+                    continue
+                log.warning("could not give a seat back", extra={"error": "RedisPoolBusy"})
+                return
+            except (RedisError, OSError) as exc:
+                # The reconciler will find the orphaned place; never mask the original failure.
+                log.warning("could not give a seat back", extra={"error": type(exc).__name__})
+                return
 
     async def forget_place(self, event_id: UUID, keys: tuple[str, ...], seat_no: int) -> None:
         """Release a place the ledger no longer has; if Redis knew it otherwise, rebuild."""
