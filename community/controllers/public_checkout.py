@@ -28,20 +28,15 @@ from community.config import Settings
 from community.controllers.public import find_page_event, missing_page, remember_places
 from community.controllers.public_register import (
     RegisterBoxOutcome,
-    _answer,
-    _form_value,
-    already_outcome,
-    client_address,
-    form_errors,
+    box_answer,
     mask_email,
+    read_box_form,
+    refusal_answer,
 )
 from community.controllers.public_render import NEVER_CACHE, base_context, fragment
 from community.controllers.public_tickets import private_page
 from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
-from community.db import app_session_maker
 from community.models import Event, Payment, PaymentStatus, Registration
-from community.services.access import visitor_limits as limits
-from community.services.access.limiter import wait_text
 from community.services.payments.checkout import (
     AlreadyPaid,
     Checkout,
@@ -55,8 +50,8 @@ from community.services.payments.checkout import (
 from community.services.payments.context import Payments
 from community.services.payments.money import format_amount
 from community.services.payments.prices import refund_rule_text
-from community.services.people.members import MAX_EMAIL, MAX_NAME, normalise_email
-from community.services.seats.registrations import (
+from community.services.people.members import normalise_email
+from community.services.seats.refusals import (
     AlreadyRegistered,
     EventNotFound,
     InvalidRegistration,
@@ -69,17 +64,6 @@ from community.views import event_pages as pages
 # htmx stops polling on this status (and swaps nothing in).
 STOP_POLLING = 286
 POLL_SECONDS = 1
-
-
-def payments_of(request: Request[Any, Any, Any]) -> Payments:
-    state = request.app.state
-    return Payments.build(
-        state["settings"],
-        state["redis"],
-        app_session_maker(request.app),
-        state["queues"],
-        state["stripe"],
-    )
 
 
 async def _checkout_context(
@@ -130,50 +114,40 @@ class CheckoutController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        payments: Payments,
     ) -> Response[Any]:
         found = await find_page_event(request, db_session, slug)
         if isinstance(found, Response):
             return found
         event, _ = found
-        form = await request.form()
-        name, email = _form_value(form, "name").strip(), _form_value(form, "email").strip()
-        shown = {"name": name[:MAX_NAME], "email": email[:MAX_EMAIL]}
+        box = await read_box_form(
+            request, db_session, redis, settings, event,
+            too_many="Too many attempts from your network just now.",
+        )  # fmt: skip
+        if isinstance(box, Response):
+            return box
+        name, email = box.name, box.email
 
         async def again(status: int, **kwargs: Any) -> Response[Any]:
-            return await _answer(
+            return await box_answer(
                 request, db_session, redis, settings, event,
-                status_code=status, form=shown, **kwargs,
+                status_code=status, form=box.shown, **kwargs,
             )  # fmt: skip
 
-        if _form_value(form, "website"):
-            return await again(400, notice="This form looked automated, so it was not sent.")
-        errors = form_errors(name, email)
-        if errors:
-            return await again(422, errors=errors)
-        wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
-        if wait:
-            return await again(
-                429,
-                notice="Too many attempts from your network just now. "
-                f"Please try again in {wait_text(wait)}.",
-            )
         try:
-            started = await start_checkout(payments_of(request), event.id, name=name, email=email)
-        except InvalidRegistration as exc:
-            field = exc.field if exc.field in ("name", "email") else "email"
-            return await again(422, errors={field: exc.message})
-        except AlreadyRegistered as exc:
-            return await again(409, outcome=already_outcome(exc, email, event))
-        except SoldOutError:
-            return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
-        except (RegistrationClosed, NotForSale) as exc:
-            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
-        except CheckoutBusy as exc:
-            return await again(409, notice=exc.message)
-        except EventNotFound:
-            return missing_page(request)
-        except (PaymentsUnavailable, RegistrationUnavailable) as exc:
-            return await again(503, notice=exc.message)
+            started = await start_checkout(payments, event.id, name=name, email=email)
+        except (
+            InvalidRegistration,
+            AlreadyRegistered,
+            SoldOutError,
+            RegistrationClosed,
+            NotForSale,
+            CheckoutBusy,
+            EventNotFound,
+            PaymentsUnavailable,
+            RegistrationUnavailable,
+        ) as exc:
+            return await refusal_answer(request, again, exc, email, event)
 
         if not isinstance(started, Checkout):
             # Full, in waitlist mode: on the waitlist, offered a seat to pay for if one opens.
@@ -268,17 +242,18 @@ class CheckoutController(Controller):
         token: str,
         db_session: AsyncSession,
         settings: Settings,
+        payments: Payments,
     ) -> Response[Any]:
         payment = await find_checkout(db_session, token)
         if payment is None:
             return missing_page(request)
         try:
-            await end_hold(payments_of(request), payment.id, "released")
+            await end_hold(payments, payment.id, "released")
         except AlreadyPaid:
             return Redirect(f"/checkout/{token}/done", status_code=303)
         except RegistrationUnavailable as exc:
             context = await _checkout_context(db_session, settings, payment, notice=exc.message)
             if context is None:
                 return missing_page(request)
-            return private_page(request, "public/checkout.html", context, status_code=503)
+            return private_page(request, "public/checkout.html", context, status_code=exc.status)
         return Redirect(f"/checkout/{token}/done", status_code=303)

@@ -7,6 +7,7 @@ The seat itself is taken by the registration service (the Traffic Cop), never he
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +16,7 @@ from litestar import Controller, Request, Response, post
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
+from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
@@ -26,23 +28,24 @@ from community.controllers.public import (
 )
 from community.controllers.public_render import fragment, html_page
 from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
-from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services.access import visitor_limits as limits
 from community.services.access.limiter import wait_text
 from community.services.jobs import queue_ticket_email
 from community.services.people.members import MAX_EMAIL, MAX_NAME, clean_name, normalise_email
 from community.services.seats.native_registrations import register_native
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
+    FIELD_PROBLEM,
     AlreadyRegistered,
     EventNotFound,
     InvalidRegistration,
     RegistrationClosed,
-    RegistrationService,
+    RegistrationError,
     RegistrationUnavailable,
     SoldOutError,
     TicketsOnSale,
 )
+from community.services.seats.registrations import RegistrationService
 from community.views import event_pages as pages
 from community.views.event_pages import CHANNEL_LABELS
 from community.views.ticket_pages import active_registration
@@ -118,18 +121,42 @@ def already_outcome(exc: AlreadyRegistered, email: str, event: Event) -> Registe
     )
 
 
-def registration_service(
-    request: Request[Any, Any, Any], settings: Settings, redis: Redis
-) -> RegistrationService:
-    return RegistrationService.build(
-        settings,
-        redis,
-        app_session_maker(request.app),
-        after_reply=request.app.state["after_reply"],
-    )
+# What the registration box shows for a refusal, by its code; any other is a notice above it.
+BOX_OF = {
+    "sold_out": "sold_out",
+    "closed": "closed",
+    "tickets_on_sale": "closed",
+    "not_for_sale": "closed",
+}
 
 
-async def _answer(
+async def refusal_answer(
+    request: Request[Any, Any, Any],
+    again: Callable[..., Awaitable[Response[Any]]],
+    exc: RegistrationError,
+    email: str,
+    event: Event,
+) -> Response[Any]:
+    """The registration box's answer to a refusal, for the free form and the checkout alike.
+
+    How it is shown is decided here; its status is the refusal's own (services.seats.refusals).
+    """
+    if isinstance(exc, EventNotFound):
+        return missing_page(request)
+    if isinstance(exc, InvalidRegistration):
+        field = exc.field if exc.field in ("name", "email") else "email"
+        return await again(FIELD_PROBLEM, errors={field: exc.message})
+    if isinstance(exc, AlreadyRegistered):
+        return await again(exc.status, outcome=already_outcome(exc, email, event))
+    box = BOX_OF.get(exc.code)
+    if box == "sold_out":
+        return await again(exc.status, outcome=RegisterBoxOutcome(kind="sold_out"))
+    if box is not None:
+        return await again(exc.status, outcome=RegisterBoxOutcome(kind=box, message=exc.message))
+    return await again(exc.status, notice=exc.message)
+
+
+async def box_answer(
     request: HTMXRequest,
     session: AsyncSession,
     redis: Redis,
@@ -157,6 +184,52 @@ def _form_value(form: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+@dataclass(frozen=True)
+class BoxForm:
+    """The registration box's name and e-mail as typed (trimmed)."""
+
+    name: str
+    email: str
+
+    @property
+    def shown(self) -> dict[str, str]:
+        """What the box shows again with an answer."""
+        return {"name": self.name[:MAX_NAME], "email": self.email[:MAX_EMAIL]}
+
+
+async def read_box_form(
+    request: HTMXRequest,
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    event: Event,
+    *,
+    too_many: str,
+) -> BoxForm | Response[Any]:
+    """The registration box's form, as the free registration and the paid checkout read it:
+    the box again when the form is refused (the honeypot, a field's error, the visitor limit;
+    `too_many` begins that limit's notice, in each page's words), else what was typed."""
+    form = await request.form()
+    box = BoxForm(_form_value(form, "name").strip(), _form_value(form, "email").strip())
+
+    async def refuse(status: int, **kwargs: Any) -> Response[Any]:
+        return await box_answer(
+            request, session, redis, settings, event,
+            status_code=status, form=box.shown, **kwargs,
+        )  # fmt: skip
+
+    if _form_value(form, "website"):
+        # The honeypot: a field people never see, that form-filling robots do.
+        return await refuse(400, notice="This form looked automated, so it was not sent.")
+    errors = form_errors(box.name, box.email)
+    if errors:
+        return await refuse(FIELD_PROBLEM, errors=errors)
+    wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
+    if wait:
+        return await refuse(429, notice=f"{too_many} Please try again in {wait_text(wait)}.")
+    return box
+
+
 class RegistrationController(Controller):
     path = "/events/{slug:str}"
     include_in_schema = False
@@ -175,61 +248,47 @@ class RegistrationController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        registrations: RegistrationService,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         found = await find_page_event(request, db_session, slug)
         if isinstance(found, Response):
             return found
         event, _ = found
-        form = await request.form()
-        name, email = _form_value(form, "name").strip(), _form_value(form, "email").strip()
-        shown = {"name": name[:MAX_NAME], "email": email[:MAX_EMAIL]}
+        box = await read_box_form(
+            request, db_session, redis, settings, event,
+            too_many="Too many registrations from your network just now.",
+        )  # fmt: skip
+        if isinstance(box, Response):
+            return box
+        name, email = box.name, box.email
 
         async def again(status: int, **kwargs: Any) -> Response[Any]:
-            return await _answer(
+            return await box_answer(
                 request,
                 db_session,
                 redis,
                 settings,
                 event,
                 status_code=status,
-                form=shown,
+                form=box.shown,
                 **kwargs,
             )
 
-        if _form_value(form, "website"):
-            # The honeypot: a field people never see, that form-filling robots do.
-            return await again(400, notice="This form looked automated, so it was not sent.")
-        errors = form_errors(name, email)
-        if errors:
-            return await again(422, errors=errors)
-        wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
-        if wait:
-            return await again(
-                429,
-                notice="Too many registrations from your network just now. "
-                f"Please try again in {wait_text(wait)}.",
-            )
-
-        service = registration_service(request, settings, redis)
         try:
             registered = await register_native(
-                service, request.app.state["queues"], event.id, name=name, email=email
+                registrations, queues, event.id, name=name, email=email
             )
-        except InvalidRegistration as exc:
-            field = exc.field if exc.field in ("name", "email") else "email"
-            return await again(422, errors={field: exc.message})
-        except AlreadyRegistered as exc:
-            return await again(409, outcome=already_outcome(exc, email, event))
-        except SoldOutError:
-            return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
-        except TicketsOnSale as exc:
-            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
-        except RegistrationClosed as exc:
-            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
-        except EventNotFound:
-            return missing_page(request)
-        except RegistrationUnavailable as exc:
-            return await again(503, notice=exc.message)
+        except (
+            InvalidRegistration,
+            AlreadyRegistered,
+            SoldOutError,
+            TicketsOnSale,
+            RegistrationClosed,
+            EventNotFound,
+            RegistrationUnavailable,
+        ) as exc:
+            return await refusal_answer(request, again, exc, email, event)
 
         waitlisted = registered.status == RegistrationStatus.WAITLISTED
         place = [registered.registration_id]
@@ -245,7 +304,7 @@ class RegistrationController(Controller):
             ticket_token=registered.ticket_token,
             position=registered.waitlist_position,
         )
-        answer = await _answer(
+        answer = await box_answer(
             request, db_session, redis, settings, event, status_code=200, outcome=outcome
         )
         return remember_places(answer, request, settings, place)
@@ -260,6 +319,7 @@ class RegistrationController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         """Send the ticket again, to the address on file only: the page never shows it."""
         found = await find_page_event(request, db_session, slug)
@@ -273,13 +333,14 @@ class RegistrationController(Controller):
                 raise ValueError(f"An e-mail address can be at most {MAX_EMAIL} characters long.")
             email = normalise_email(raw)
         except ValueError as exc:
-            return await _answer(
+            return await box_answer(
                 request, db_session, redis, settings, event,
-                status_code=422, form={"email": raw[:MAX_EMAIL]}, errors={"email": str(exc)},
+                status_code=FIELD_PROBLEM, form={"email": raw[:MAX_EMAIL]},
+                errors={"email": str(exc)},
             )  # fmt: skip
         wait = await limits.hit(redis, settings, limits.RESEND_PER_ADDRESS, client_address(request))
         if wait:
-            return await _answer(
+            return await box_answer(
                 request, db_session, redis, settings, event, status_code=429,
                 form={"email": raw},
                 notice=f"Too many requests just now. Please try again in {wait_text(wait)}.",
@@ -287,7 +348,7 @@ class RegistrationController(Controller):
         # Counted whether or not the address is registered, so the answer tells nobody.
         wait = await limits.hit(redis, settings, limits.resend_per_email(settings), email)
         if wait:
-            return await _answer(
+            return await box_answer(
                 request, db_session, redis, settings, event, status_code=429,
                 form={"email": raw},
                 notice="If this address is registered, its ticket was already sent a few "
@@ -296,9 +357,9 @@ class RegistrationController(Controller):
             )  # fmt: skip
         registration = await active_registration(db_session, event.id, email)
         if registration is not None:
-            await queue_ticket_email(request.app.state["queues"], registration.id, "resend")
+            await queue_ticket_email(queues, registration.id, "resend")
         # The same answer either way: this form must not tell who is registered.
         outcome = RegisterBoxOutcome(kind="resent", email_hint=mask_email(email))
-        return await _answer(
+        return await box_answer(
             request, db_session, redis, settings, event, status_code=200, outcome=outcome
         )

@@ -11,22 +11,23 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 from redis.asyncio import Redis
+from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.controllers.public import calendar_download, missing_page
-from community.controllers.public_register import client_address, registration_service
+from community.controllers.public_register import client_address
 from community.controllers.public_render import NEVER_CACHE, base_context, html_page
 from community.services.access import visitor_limits as limits
 from community.services.access.limiter import wait_text
 from community.services.seats.native_registrations import cancel_by_ticket
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
     AlreadyCancelled,
     NotCancellable,
     RegistrationUnavailable,
     TicketNotFound,
-    attendee_cancel_refusal,
 )
+from community.services.seats.registrations import RegistrationService, attendee_cancel_refusal
 from community.views import event_pages as pages
 from community.views import ticket_pages as tickets
 from community.views.calendar import google_calendar_url, ics_for_event
@@ -140,6 +141,8 @@ class TicketPagesController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        registrations: RegistrationService,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         ticket = await tickets.find_ticket(db_session, token)
         if ticket is None:
@@ -153,21 +156,21 @@ class TicketPagesController(Controller):
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
         if not ticket.can_cancel:
             refusal = attendee_cancel_refusal(ticket.registration, ticket.event)
-            return refuse(409, refusal or "This registration cannot be cancelled here.")
+            return refuse(
+                NotCancellable.status, refusal or "This registration cannot be cancelled here."
+            )
         wait = await limits.hit(redis, settings, limits.CANCEL_PER_ADDRESS, client_address(request))
         if wait:
             return refuse(429, f"Too many requests just now. Try again in {wait_text(wait)}.")
         try:
             # The person is mailed; whoever waited for the seat is mailed by the promotion hook.
-            await cancel_by_ticket(
-                registration_service(request, settings, redis), request.app.state["queues"], token
-            )
+            await cancel_by_ticket(registrations, queues, token)
         except AlreadyCancelled:
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
         except NotCancellable as exc:
-            return refuse(409, exc.message)
+            return refuse(exc.status, exc.message)
         except TicketNotFound:
             return missing_page(request)
         except RegistrationUnavailable as exc:
-            return refuse(503, exc.message)
+            return refuse(exc.status, exc.message)
         return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)

@@ -16,9 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import ORGANISERS
 from community.config import Settings
+from community.controllers.admin import event_form
 from community.controllers.admin.common import (
     current_user,
-    effects,
     event_or_404,
     flash,
     form_dict,
@@ -33,6 +33,7 @@ from community.services.events import importing as event_import
 from community.services.events import manage as events
 from community.services.events.manage import InvalidInput
 from community.services.events.organiser_changes import (
+    Effects,
     after_event_change,
     after_listing_linked,
     cancel_event,
@@ -119,7 +120,7 @@ class EventsController(Controller):
             "admin/events/form.html",
             section="events",
             event=None,
-            **_form_context(events.blank_form(), {}),
+            **_form_context(event_form.blank_form(), {}),
         )
 
     @post("/events", name="admin:event_create")
@@ -128,7 +129,7 @@ class EventsController(Controller):
     ) -> Template | Redirect:
         form = await form_dict(request)
         try:
-            values = events.parse_event_form(form, with_seats=True)
+            details, seats = event_form.parse_new_event_form(form)
         except InvalidInput as exc:
             return await page(
                 request,
@@ -136,9 +137,9 @@ class EventsController(Controller):
                 section="events",
                 event=None,
                 status_code=422,
-                **_form_context({**events.blank_form(), **form}, exc.errors),
+                **_form_context({**event_form.blank_form(), **form}, exc.errors),
             )
-        event = await events.create_event(db_session, values, await current_user(request))
+        event = await events.create_event(db_session, details, seats, await current_user(request))
         flash(request, f"“{event.title}” is saved as a draft. Publish it when it is ready.")
         return Redirect(f"/admin/events/{event.id}")
 
@@ -160,7 +161,7 @@ class EventsController(Controller):
                 base = None
             if base is not None and not access.manages(await current_user(request), base):
                 base = None
-        transient = events.preview_event(form, base)
+        transient = event_form.preview_event(form, base)
         context = await event_page_context(db_session, redis, settings, transient)
         html = render(request, f"themes/{context['theme']}/event.html", context)
         theme_name = "Luma" if transient.theme == "luma" else "Meetup"
@@ -189,6 +190,7 @@ class EventsController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        effects: Effects,
     ) -> Template | Redirect:
         form = await form_dict(request)
         try:
@@ -211,7 +213,7 @@ class EventsController(Controller):
                 errors=exc.errors,
                 labels=PLATFORM_LABELS,
             )
-        await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        await after_listing_linked(effects, listing)
         label = PLATFORM_LABELS[listing.platform]
         if event.status == EventStatus.PUBLISHED:
             flash(
@@ -238,7 +240,7 @@ class EventsController(Controller):
             section="events",
             event=event,
             tab="details",
-            **_form_context(events.form_values(event), {}),
+            **_form_context(event_form.form_values(event), {}),
         )
 
     @post("/events/{event_id:uuid}/edit", name="admin:event_update")
@@ -247,14 +249,13 @@ class EventsController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Template | Redirect:
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         try:
-            values = events.parse_event_form(form, with_seats=False)
-            await events.update_event(db_session, event, values)
+            details = event_form.parse_event_form(form)
+            await events.update_event(db_session, event, details)
         except InvalidInput as exc:
             return await page(
                 request,
@@ -263,13 +264,13 @@ class EventsController(Controller):
                 event=event,
                 tab="details",
                 status_code=422,
-                **_form_context({**events.form_values(event), **form}, exc.errors),
+                **_form_context({**event_form.form_values(event), **form}, exc.errors),
             )
         except events.EventStateError as exc:
             flash(request, str(exc), "error")
             return Redirect(f"/admin/events/{event.id}")
         # The Traffic Cop re-reads the event: a price makes its seats bought, not taken.
-        await after_event_change(effects(request, db_session, redis, settings), event)
+        await after_event_change(effects, event)
         flash(request, "Changes saved.")
         return Redirect(f"/admin/events/{event.id}")
 
@@ -279,8 +280,8 @@ class EventsController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
         settings: Settings,
+        effects: Effects,
     ) -> Redirect:
         event = await event_or_404(request, db_session, event_id)
         try:
@@ -288,7 +289,7 @@ class EventsController(Controller):
         except events.EventStateError as exc:
             flash(request, str(exc), "error")
         else:
-            await after_event_change(effects(request, db_session, redis, settings), event)
+            await after_event_change(effects, event)
             flash(request, f"“{event.title}” is live at {settings.base_url}/events/{event.slug}")
         return Redirect(f"/admin/events/{event.id}")
 
@@ -311,15 +312,14 @@ class EventsController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Redirect:
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         if form.get("confirm") != event.slug:
             flash(request, "To cancel, type the event's short name exactly as shown.", "error")
             return Redirect(f"/admin/events/{event.id}#danger")
-        if await cancel_event(effects(request, db_session, redis, settings), event):
+        if await cancel_event(effects, event):
             flash(
                 request,
                 f"“{event.title}” is cancelled. Its page now says so, everyone registered is "
@@ -337,6 +337,7 @@ class EventsController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        effects: Effects,
     ) -> Template | Redirect:
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
@@ -356,15 +357,13 @@ class EventsController(Controller):
 
             return await overview_page(
                 request,
-                db_session,
-                redis,
-                settings,
+                effects,
                 event,
                 link_values=form,
                 link_errors=exc.errors,
                 status_code=422,
             )
-        await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        await after_listing_linked(effects, listing)
         label = PLATFORM_LABELS[listing.platform]
         if event.status != EventStatus.PUBLISHED:
             flash(request, f"Linked the {label} listing. Its people come in once you publish.")

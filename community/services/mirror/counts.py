@@ -8,7 +8,8 @@ from typing import Any
 from community.models import Event
 from community.services.seats.inventory import Counts
 from community.services.seats.ledger import accepting
-from community.services.seats.registrations import EventNotFound, RegistrationService
+from community.services.seats.refusals import EventNotFound
+from community.services.seats.registrations import RegistrationService
 
 
 @dataclass(frozen=True, slots=True)
