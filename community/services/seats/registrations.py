@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from community.models import (
     RegistrationStatus,
     SoldOutMode,
 )
+from community.redis_client import RedisPoolBusy
 from community.services.access.limiter import Counter
 from community.services.events.manage import event_end
 from community.services.mail.outbox import ensure_ticket_row
@@ -119,6 +121,8 @@ from community.services.seats.results import (
 )
 
 log = logging.getLogger("community.registrations")
+# How long a seat to hand back waits out a busy Redis pool (each try waits REDIS_POOL_WAIT).
+GIVE_BACK_PATIENCE_S = 5.0
 
 T = TypeVar("T")
 
@@ -502,11 +506,22 @@ class RegistrationService:
     async def _give_back(
         self, event_id: UUID, keys: tuple[str, ...], seat_no: int, state: PlaceState
     ) -> None:
-        try:
-            await self.inventory.release(event_id, keys, seat_no=seat_no, states=[state])
-        except (RedisError, OSError) as exc:
-            # The reconciler will find the orphaned place; never mask the original failure.
-            log.warning("could not give a seat back", extra={"error": type(exc).__name__})
+        # A pool busy for a moment is waited out: a seat not given back reads as sold until
+        # the reconciler finds it, minutes later.
+        patience = time.monotonic() + GIVE_BACK_PATIENCE_S
+        while True:
+            try:
+                await self.inventory.release(event_id, keys, seat_no=seat_no, states=[state])
+                return
+            except RedisPoolBusy:
+                if time.monotonic() < patience:
+                    continue
+                log.warning("could not give a seat back", extra={"error": "RedisPoolBusy"})
+                return
+            except (RedisError, OSError) as exc:
+                # The reconciler will find the orphaned place; never mask the original failure.
+                log.warning("could not give a seat back", extra={"error": type(exc).__name__})
+                return
 
     async def _already_in_ledger(self, event_id: UUID, who: Registrant) -> AlreadyRegistered:
         async with self.session_maker() as session:
