@@ -67,7 +67,7 @@ from community.services.mirror.coalescing import Coalescer
 from community.services.seats.refusals import RegistrationError
 from community.services.seats.registrations import RegistrationService
 from community.tasks import registry
-from community.tasks.mirror import push_owed
+from community.tasks.mirror.target import push_owed
 from community.worker import CONCURRENCY, dequeue_wait_s, held_connections, load_task_modules
 
 LOAD_GENERATOR = "in-process asyncio tasks (stand-ins on loopback HTTP, SAQ workers in-process)"

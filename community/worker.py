@@ -73,11 +73,12 @@ class GracefulWorker(Worker[Any]):
 
 
 def load_task_modules() -> None:
-    """Import every module in community.tasks so their decorators register them."""
+    """Import every module in community.tasks (and its packages) so their decorators register
+    them."""
     import community.tasks as package
 
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{module.name}")
+    for module in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+        importlib.import_module(module.name)
 
 
 CONCURRENCY = 10

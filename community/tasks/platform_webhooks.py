@@ -30,7 +30,7 @@ from community.platforms.luma import LumaClient
 from community.services.jobs import enqueue_pull, enqueue_webhook_setup
 from community.services.mirror import sync_log
 from community.services.mirror.webhooks import webhook_url
-from community.tasks.mirror import JobClient
+from community.tasks.mirror.client import JobClient
 from community.tasks.pull import PULL_AFTER_END
 from community.tasks.registry import cron, task
 

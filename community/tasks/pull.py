@@ -39,13 +39,9 @@ from community.services.mirror.poll_schedule import HOT_FOR, facts_of, mark_sell
 from community.services.mirror.pulled_registrations import PullTally, ingest
 from community.services.seats.allocation import settle_after_pull
 from community.services.seats.registrations import RegistrationService
-from community.tasks.mirror import (
-    JobClient,
-    RetryLater,
-    prepare_retry,
-    push_owed,
-    rate_limit_delay,
-)
+from community.tasks.mirror.client import JobClient, rate_limit_delay
+from community.tasks.mirror.failed import RetryLater, prepare_retry
+from community.tasks.mirror.target import push_owed
 from community.tasks.registry import cron, task
 
 log = logging.getLogger("community.pull")

@@ -12,7 +12,7 @@ from community.models import Event, Listing, OutboxMessage, SoldOutMode, SyncLog
 from community.sandbox.shapes import Person
 from community.services.events.organiser_changes import Effects, cancel_event
 from community.services.jobs import enqueue_event_mirror
-from community.tasks.mirror import MIN_PUSH_INTERVAL_S, push_listing
+from community.tasks.mirror.job import MIN_PUSH_INTERVAL_S, push_listing
 from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from community.models import Listing
 from community.services.jobs import enqueue_push
 from community.services.mirror.listing_health import MAX_RETRY_S, retry_delay
-from community.tasks.mirror import push_owed
+from community.tasks.mirror.target import push_owed
 from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 # The benchmark uses 90 s (bench/mirror.py, recovery_s); the test a shorter outage.
