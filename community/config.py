@@ -96,9 +96,9 @@ class PoolSettings:
     db_wait_s: float = 3.0
     # Requests one web process works on at once; beyond it, a fast 503 with Retry-After.
     max_in_flight: int = 512
-    # Registrations (the JSON API's) one web process takes forward at once; the others wait
-    # their turn before any work, so a seat just taken is written without waiting behind
-    # hundreds of half-answered refusals.
+    # Registrations (event page and API) one web process puts to the Traffic Cop at once; the
+    # others wait their turn before any work, so a seat just taken is written without waiting
+    # behind hundreds of half-answered refusals.
     registrations_at_once: int = 16
 
 
