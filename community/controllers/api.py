@@ -18,7 +18,11 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
 from saq import Queue
 
-from community.controllers.api_limits import cancellation_limit, registration_gate
+from community.controllers.api_limits import (
+    cancellation_limit,
+    json_body_only,
+    registration_counters,
+)
 from community.db import app_session_maker
 from community.errors import TOO_LARGE, ApiError, error_spec
 from community.services.people.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
@@ -34,6 +38,7 @@ from community.services.seats.registrations import (
     HoldExpired,
     InvalidRegistration,
     NotCancellable,
+    RateLimited,
     RegistrationClosed,
     RegistrationError,
     RegistrationService,
@@ -54,6 +59,7 @@ STATUS_OF: dict[type[RegistrationError], int] = {
     HoldExpired: 409,
     NotCancellable: 409,
     TicketsOnSale: 409,
+    RateLimited: 429,
     RegistrationUnavailable: 503,
 }
 NO_STORE = CacheControlHeader(no_store=True)
@@ -156,7 +162,11 @@ def registration_error_handler(
         # The same answer whatever the channel, date or waitlist: it must not tell a stranger
         # where or when someone registered (their ticket was mailed to them instead).
         body.detail = ALREADY_REGISTERED
-    headers = {"Retry-After": "1"} if status == 503 else {}
+    headers = {}
+    if isinstance(exc, RateLimited):
+        headers["Retry-After"] = str(exc.wait_s)
+    elif status == 503:
+        headers["Retry-After"] = "1"
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
@@ -209,7 +219,7 @@ class RegistrationApiController(Controller):
             "e-mailed to it again."
         ),
         cache_control=NO_STORE,
-        guards=[registration_gate],
+        guards=[json_body_only],
         responses={
             # Stated, as the handler also returns its refusals (documented below) itself.
             201: ResponseSpec(RegistrationResponse, description="Registered, or waitlisted"),
@@ -238,7 +248,12 @@ class RegistrationApiController(Controller):
         queues = _queues(request)
         try:
             reg = await register_native(
-                registrations, queues, event_id, name=data.name, email=data.email
+                registrations,
+                queues,
+                event_id,
+                name=data.name,
+                email=data.email,
+                limits=registration_counters(request, event_id),
             )
         except AlreadyRegistered as exc:
             await mail_existing_ticket(queues, event_id, data.email)

@@ -4,12 +4,14 @@ with a "simple" text/plain form post), and the client is within its limits.
 
 The API stays public and keyless; it is limited like the event page's form, by the same
 limiter and counters (services.access.visitor_limits): per client address (behind TRUSTED_PROXIES,
-community.forwarded) and per address and event.
+community.forwarded) and per address and event. A registration's counters are counted by the
+seat script itself (`registration_counters`); a cancellation's here.
 """
 
 from __future__ import annotations
 
 from typing import Any
+from uuid import UUID
 
 from litestar import Request
 from litestar.connection import ASGIConnection
@@ -17,7 +19,7 @@ from litestar.exceptions import HTTPException, TooManyRequestsException
 from litestar.handlers import BaseRouteHandler
 
 from community.services.access import visitor_limits as limits
-from community.services.access.limiter import wait_text
+from community.services.access.limiter import Counter, wait_text
 
 
 class UnsupportedMediaType(HTTPException):
@@ -46,19 +48,10 @@ def _refuse(wait: int) -> None:
         )
 
 
-async def registration_gate(
-    connection: ASGIConnection[Any, Any, Any, Any], handler: BaseRouteHandler
-) -> None:
-    """JSON only, then the client's limits: one guard, as Litestar copies the route handler
-    for each guard it runs, on every request."""
-    await json_body_only(connection, handler)
-    state = connection.app.state
-    event_id = connection.path_params["event_id"]
-    _refuse(
-        await limits.hit_registration(
-            state["redis"], state["settings"], _address(connection), event_id
-        )
-    )
+def registration_counters(request: Request[Any, Any, Any], event_id: UUID) -> tuple[Counter, ...]:
+    """The client's counters a registration attempt counts on, in the same Redis call that
+    takes the seat (RegistrationService.register): a refusal in a rush costs one round trip."""
+    return limits.registration_counters(request.app.state["settings"], _address(request), event_id)
 
 
 async def cancellation_limit(

@@ -67,3 +67,62 @@ async def test_cancellations_are_limited_per_client(
             for _ in range(21)
         ]
     assert statuses[:20] == [404] * 20 and statuses[20] == 429
+
+
+async def test_a_refusal_costs_redis_one_round_trip(
+    settings: Settings, redis: Any, make_event: Any
+) -> None:
+    """In a rush almost every attempt is refused: the client's counters are counted by the
+    script that answers "sold out" or "already registered", not in a call of their own."""
+    event = await make_event(capacity=1)
+    path = f"/api/events/{event.id}/registrations"
+    full = create_app(settings)
+    async with AsyncTestClient(app=with_api_lane(full)) as client:
+        taken = _person()
+        assert (await client.post(path, json=taken)).status_code == 201
+        await full.state["after_reply"].drain()
+        app_redis = full.state["redis"]
+        calls: list[str] = []
+        sent = app_redis.execute_command
+
+        async def counted(*args: Any, **options: Any) -> Any:
+            calls.append(str(args[0]))
+            return await sent(*args, **options)
+
+        app_redis.execute_command = counted
+        app_redis.pipeline = lambda *a, **k: calls.append("pipeline")  # must not be used
+        sold_out = await client.post(path, json=_person())
+        for_sold_out = list(calls)
+        calls.clear()
+        again = await client.post(path, json=taken)
+        app_redis.execute_command = sent
+        del app_redis.pipeline
+    assert (sold_out.status_code, sold_out.json()["code"]) == (409, "sold_out")
+    assert for_sold_out == ["EVALSHA"]
+    assert (again.status_code, again.json()["code"]) == (409, "already_registered")
+    # Then the ticket's e-mail is queued again (a job of its own, after the answer).
+    assert calls[0] == "EVALSHA" and "pipeline" not in calls
+
+
+async def test_the_seat_script_counts_the_clients_attempts(
+    settings: Settings, redis: Any, empty_event: Any
+) -> None:
+    from community.services.access.limiter import Counter
+    from community.services.seats.inventory import Inventory, Limited, Seat, SoldOut
+
+    inventory = Inventory(redis, settings.redis_prefix)
+    event_id = await empty_event(2, 0)
+    tag = secrets.token_hex(4)
+    per_address = Counter(f"{settings.redis_prefix}limit:test-all:{tag}", 3, 60)
+    per_event = Counter(f"{settings.redis_prefix}limit:test-event:{tag}", 2, 30)
+    answers = [
+        await inventory.reserve(event_id, [f"m:{i}"], limits=[per_address, per_event])
+        for i in range(4)
+    ]
+    assert [type(a) for a in answers] == [Seat, Seat, Limited, Limited]
+    # The longest wait of the counters that are over, never 0; nothing taken meanwhile.
+    assert isinstance(answers[2], Limited) and 0 < answers[2].wait_s <= 30
+    assert isinstance(answers[3], Limited) and 30 < answers[3].wait_s <= 60
+    assert int(await redis.get(per_address.key)) == 4 and 0 < await redis.ttl(per_event.key) <= 30
+    # Without counters the event answers as before: full.
+    assert isinstance(await inventory.reserve(event_id, ["m:9"]), SoldOut)

@@ -8,20 +8,56 @@ read the same counters the same way and tell the wait in the same words.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+
 from redis.asyncio import Redis
 
 # One counter's window: count the attempt, start the window with the first (or heal a key
-# left without expiry), return the count and the seconds left. One key per script, so each
-# runs in one cluster slot; several counters go in one pipeline, one round trip.
-COUNT = """
-local count = redis.call('INCR', KEYS[1])
-local ttl = redis.call('TTL', KEYS[1])
-if count == 1 or ttl < 0 then
-    redis.call('EXPIRE', KEYS[1], ARGV[1])
-    ttl = tonumber(ARGV[1])
+# left without expiry), return the count and the seconds left. A Lua function, so the seat
+# scripts can count a registration's attempt in the same call that takes the seat
+# (services.seats.inventory), the one round trip a refusal in a rush costs.
+COUNT_FUNCTION = """
+local function count_hit(key, window_s)
+    local count = redis.call('INCR', key)
+    local ttl = redis.call('TTL', key)
+    if count == 1 or ttl < 0 then
+        redis.call('EXPIRE', key, window_s)
+        ttl = tonumber(window_s)
+    end
+    return {count, ttl}
 end
-return {count, ttl}
+
+-- Count one attempt on each of `n` counters, KEYS[first_key...] with their maximum and
+-- window in ARGV[first_arg...] (two each); the seconds to wait, 0 when every one allows it.
+local function wait_after_hits(first_key, first_arg, n)
+    local wait = 0
+    for i = 0, n - 1 do
+        local hit = count_hit(KEYS[first_key + i], ARGV[first_arg + 2 * i + 1])
+        if hit[1] > tonumber(ARGV[first_arg + 2 * i]) then
+            wait = math.max(wait, math.max(1, hit[2]))
+        end
+    end
+    return wait
+end
 """
+# One key per script, so each runs in one cluster slot; several counters go in one pipeline,
+# one round trip.
+COUNT = COUNT_FUNCTION + "return count_hit(KEYS[1], ARGV[1])"
+
+
+@dataclass(frozen=True)
+class Counter:
+    """One attempt to count: the counter's key, the most attempts its window allows, and the
+    window's length."""
+
+    key: str
+    max_hits: int
+    window_s: int
+
+    def script_args(self) -> tuple[int, int]:
+        """This counter's ARGV pair for `wait_after_hits`."""
+        return self.max_hits, self.window_s
 
 
 async def count(redis: Redis, counters: list[tuple[str, int]]) -> list[tuple[int, int]]:
@@ -32,6 +68,18 @@ async def count(redis: Redis, counters: list[tuple[str, int]]) -> list[tuple[int
             pipe.eval(COUNT, 1, key, window_s)
         answers = await pipe.execute()
     return [(int(hits), int(ttl)) for hits, ttl in answers]
+
+
+async def wait_after_hits(redis: Redis, counters: Sequence[Counter]) -> int:
+    """Count one attempt on each counter; 0 if all allow it, else the longest wait in
+    seconds (as the Lua function of the same name)."""
+    counts = await count(redis, [(c.key, c.window_s) for c in counters])
+    waits = [
+        max(1, ttl)
+        for counter, (hits, ttl) in zip(counters, counts, strict=True)
+        if hits > counter.max_hits
+    ]
+    return max(waits, default=0)
 
 
 async def wait_when_full(redis: Redis, counters: list[tuple[str, int, int]]) -> int:

@@ -41,22 +41,18 @@ def _key(settings: Settings, limit: Limit, subject: str) -> str:
     return f"{settings.redis_prefix}limit:{limit.name}:{digest}"
 
 
+def counter(settings: Settings, limit: Limit, subject: str) -> limiter.Counter:
+    return limiter.Counter(
+        _key(settings, limit, subject or "unknown"), limit.max_hits, limit.window_s
+    )
+
+
 async def hit_many(redis: Redis, settings: Settings, checks: list[tuple[Limit, str]]) -> int:
     """Count one attempt against each (limit, subject); 0 if all allow it, else the longest
     wait in seconds."""
-    counts = await limiter.count(
-        redis,
-        [
-            (_key(settings, limit, subject or "unknown"), limit.window_s)
-            for limit, subject in checks
-        ],
+    return await limiter.wait_after_hits(
+        redis, [counter(settings, limit, subject) for limit, subject in checks]
     )
-    waits = [
-        max(1, ttl)
-        for (limit, _), (hits, ttl) in zip(checks, counts, strict=True)
-        if hits > limit.max_hits
-    ]
-    return max(waits, default=0)
 
 
 async def hit(redis: Redis, settings: Settings, limit: Limit, subject: str) -> int:
@@ -64,14 +60,23 @@ async def hit(redis: Redis, settings: Settings, limit: Limit, subject: str) -> i
     return await hit_many(redis, settings, [(limit, subject)])
 
 
-async def hit_registration(redis: Redis, settings: Settings, address: str, event_id: UUID) -> int:
-    """One registration attempt (event page or API, counted together) from `address`: limited
-    in all and for any one event (settings.limits), so a rush of many people passes and one
-    client cannot take many seats. 0 if allowed, else the seconds to wait."""
+def registration_counters(
+    settings: Settings, address: str, event_id: UUID
+) -> tuple[limiter.Counter, limiter.Counter]:
+    """What one registration attempt (event page or API, counted together) from `address`
+    counts: limited in all and for any one event (settings.limits), so a rush of many people
+    passes and one client cannot take many seats. The seat scripts count them in the call
+    that takes the seat (RegistrationService.register's `limits`)."""
     per_address, per_event = registration_limits(settings)
-    return await hit_many(
-        redis, settings, [(per_address, address), (per_event, f"{address}|{event_id}")]
+    return counter(settings, per_address, address), counter(
+        settings, per_event, f"{address}|{event_id}"
     )
+
+
+async def hit_registration(redis: Redis, settings: Settings, address: str, event_id: UUID) -> int:
+    """Count one registration attempt on its own (the paths that take no seat at once, such
+    as a checkout's); 0 if allowed, else the seconds to wait."""
+    return await limiter.wait_after_hits(redis, registration_counters(settings, address, event_id))
 
 
 def registration_limits(settings: Settings) -> tuple[Limit, Limit]:

@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 from redis.commands.core import AsyncScript
 
 from community.models.enums import Channel, SoldOutMode
 from community.redis_client import event_key
+from community.services.access.limiter import COUNT_FUNCTION, Counter, wait_after_hits
 
 LUA_DIR = Path(__file__).with_name("lua")
 KEY_SUFFIXES = ("meta", "free", "who", "ent", "seats", "holds", "lock")
@@ -176,8 +177,15 @@ class PaidOnly:
     generation: str
 
 
+@dataclass(frozen=True)
+class Limited:
+    """The client is over one of its visitor limits: nothing was looked at or taken."""
+
+    wait_s: int
+
+
 # What each call answers once the event is loaded in Redis, and what it answers at all.
-Reserved = Seat | Already | SoldOut | JoinedWaitlist | Closed | PaidOnly
+Reserved = Seat | Already | SoldOut | JoinedWaitlist | Closed | PaidOnly | Limited
 Raced = Seat | OverCapacity | Already | Closed
 Promoted = Seat | Full | Missing | Mismatch
 ReserveResult = Reserved | NotLoaded
@@ -332,7 +340,7 @@ _SCRIPTS: weakref.WeakKeyDictionary[Redis, dict[str, AsyncScript]] = weakref.Wea
 @cache
 def _script_source(name: str) -> str:
     common = (LUA_DIR / "common.lua").read_text()
-    return common + "\n" + (LUA_DIR / f"{name}.lua").read_text()
+    return "\n".join((common, COUNT_FUNCTION, (LUA_DIR / f"{name}.lua").read_text()))
 
 
 def _s(value: Any) -> str:
@@ -394,6 +402,9 @@ class Inventory:
         self.prefix = prefix
         # Shared by every Inventory on this client: services are built per request.
         self._scripts = _SCRIPTS.setdefault(redis, {})
+        # A cluster runs a script on one slot's keys only: a visitor's counters are counted
+        # apart there (their keys are the visitor's, not the event's).
+        self._counts_apart = isinstance(redis, RedisCluster)
 
     def keys(self, event_id: UUID | str) -> list[str]:
         return list(_event_keys(self.prefix, str(event_id)))
@@ -412,16 +423,42 @@ class Inventory:
     # --- taking and giving back --------------------------------------------------------------
 
     async def reserve(
-        self, event_id: UUID | str, member_keys: Sequence[str], channel: str = Channel.NATIVE
+        self,
+        event_id: UUID | str,
+        member_keys: Sequence[str],
+        channel: str = Channel.NATIVE,
+        *,
+        limits: Sequence[Counter] = (),
     ) -> ReserveResult:
-        """Take a seat now. Full in waitlist mode: a native newcomer joins the waitlist."""
+        """Take a seat now. Full in waitlist mode: a native newcomer joins the waitlist.
+
+        `limits`: the visitor's counters this attempt counts on, in the same script call (a
+        refusal in a rush costs Redis one round trip); Limited when one is over its maximum.
+        On a cluster pass only what `counted_apart` leaves."""
         channel = Channel(channel).value
-        reply = await self._run(
-            "reserve", event_id, channel, "confirm", 0, *_check_keys(member_keys)
+        reply = await self._script("reserve")(
+            keys=[*_event_keys(self.prefix, str(event_id)), *(c.key for c in limits)],
+            args=[
+                channel,
+                "confirm",
+                0,
+                len(limits),
+                *(arg for c in limits for arg in c.script_args()),
+                *_check_keys(member_keys),
+            ],
         )
-        result = self._reserve_result(reply)
+        result = self._reserve_result(list(reply))
         assert not isinstance(result, OverCapacity)  # the script answers that to a race only
         return result
+
+    async def counted_apart(self, limits: Sequence[Counter]) -> Sequence[Counter] | Limited:
+        """The counters `reserve` may count in its script: all of them on a single server. A
+        cluster runs a script on one slot's keys, and a visitor's counters are not the
+        event's: there they are counted here, now, and none are left (or Limited)."""
+        if not limits or not self._counts_apart:
+            return limits
+        wait = await wait_after_hits(self.redis, limits)
+        return Limited(wait) if wait else ()
 
     async def hold(
         self,
@@ -440,7 +477,7 @@ class Inventory:
         channel = Channel(channel).value
         kind = "hold_or_wait" if or_wait else "hold"
         reply = await self._run(
-            "reserve", event_id, channel, kind, _ttl_ms(ttl_s), *_check_keys(member_keys)
+            "reserve", event_id, channel, kind, _ttl_ms(ttl_s), 0, *_check_keys(member_keys)
         )
         result = self._reserve_result(reply)
         assert not isinstance(result, OverCapacity)  # the script answers that to a race only
@@ -489,10 +526,12 @@ class Inventory:
         channel = Channel(channel).value
         if channel == Channel.NATIVE:
             raise ValueError("only a platform registration can race past the mirror")
-        reply = await self._run("reserve", event_id, channel, "race", 0, *_check_keys(member_keys))
+        reply = await self._run(
+            "reserve", event_id, channel, "race", 0, 0, *_check_keys(member_keys)
+        )
         result = self._reserve_result(reply)
         # A race takes any free seat, else goes over capacity: it is never sold out or waitlisted.
-        assert not isinstance(result, SoldOut | JoinedWaitlist | PaidOnly)
+        assert not isinstance(result, SoldOut | JoinedWaitlist | PaidOnly | Limited)
         return result
 
     def _reserve_result(self, reply: list[Any]) -> ReserveResult | RaceResult:
@@ -525,6 +564,8 @@ class Inventory:
             return Closed(_s(reply[1]))
         if kind == "paid":
             return PaidOnly(_s(reply[1]))
+        if kind == "limited":
+            return Limited(int(reply[1]))
         return NOT_LOADED
 
     async def confirm_hold(

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Sequence
 from uuid import UUID
 
 from redis.exceptions import RedisError
 from saq import Queue
 
 from community.models import RegistrationStatus
+from community.services.access.limiter import Counter
 from community.services.jobs import queue_existing_ticket_email, queue_ticket_email
 from community.services.people.members import normalise_email
 from community.services.seats.registrations import Cancelled, Registered, RegistrationService
@@ -50,12 +52,15 @@ async def register_native(
     *,
     name: str,
     email: str,
+    limits: Sequence[Counter] = (),
 ) -> Registered:
     """Take a seat (or a waitlist place) on our page, then queue the ticket e-mail.
 
     Raises what RegistrationService.register raises; nothing is mailed on a refusal.
     """
-    registered = await service.register(event_id, name=name, email=email, ticket_mail=True)
+    registered = await service.register(
+        event_id, name=name, email=email, ticket_mail=True, limits=limits
+    )
     waitlisted = registered.status == RegistrationStatus.WAITLISTED
     # The seat is taken: the e-mail is queued even if the request is cancelled meanwhile (the
     # client went away), so a person whose answer never arrived still gets their ticket.

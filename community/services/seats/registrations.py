@@ -15,7 +15,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,6 +42,7 @@ from community.models import (
     RegistrationStatus,
     SoldOutMode,
 )
+from community.services.access.limiter import Counter, wait_text
 from community.services.events.manage import event_end
 from community.services.mail.outbox import ensure_ticket_row
 from community.services.people.members import (
@@ -69,6 +70,7 @@ from community.services.seats.inventory import (
     InventoryBusy,
     InventorySettings,
     JoinedWaitlist,
+    Limited,
     Mismatch,
     Missing,
     NotLoaded,
@@ -208,6 +210,18 @@ class NotCancellable(RegistrationError):
     code = "not_cancellable"
 
 
+class RateLimited(RegistrationError):
+    """This client made too many attempts (in all, or for this event); nothing was taken."""
+
+    code = "rate_limited"
+
+    def __init__(self, wait_s: int) -> None:
+        super().__init__(
+            f"Too many requests from your address. Please try again in {wait_text(wait_s)}."
+        )
+        self.wait_s = wait_s
+
+
 class RegistrationUnavailable(RegistrationError):
     """Our side failed (database or Redis unreachable, too busy). Nothing was taken."""
 
@@ -298,7 +312,9 @@ async def _unavailable_on_failure() -> AsyncIterator[None]:
         raise RegistrationUnavailable() from exc
 
 
-def refuse_if_refused(result: Already | SoldOut | Closed | PaidOnly | Answer) -> Answer:
+def refuse_if_refused(
+    result: Already | SoldOut | Closed | PaidOnly | Limited | Answer,
+) -> Answer:
     """Raise the refusal a Traffic Cop answer stands for (a place already held, sold out,
     registration closed, a paid event's seat to be bought); return any other answer. The one
     mapping every way of taking a seat (register, record a platform's, hold) goes through."""
@@ -312,6 +328,8 @@ def refuse_if_refused(result: Already | SoldOut | Closed | PaidOnly | Answer) ->
         raise RegistrationClosed()
     if isinstance(result, PaidOnly):
         raise TicketsOnSale()
+    if isinstance(result, Limited):
+        raise RateLimited(result.wait_s)
     return result
 
 
@@ -550,22 +568,31 @@ class RegistrationService:
         external_id: str | None = None,
         listing_id: UUID | None = None,
         ticket_mail: bool = False,
+        limits: Sequence[Counter] = (),
     ) -> Registered:
         """Take a seat (or a waitlist place) for this person, or say why not.
 
         With `ticket_mail`, the ticket e-mail's outbox row is written in the same transaction,
         so a registration that stands is always mailed (once), whatever happens to the job.
+        `limits`: the visitor's counters (visitor_limits.registration_counters), counted in
+        the call that takes the seat.
 
-        Raises AlreadyRegistered, SoldOutError, RegistrationClosed, EventNotFound,
+        Raises AlreadyRegistered, SoldOutError, RegistrationClosed, EventNotFound, RateLimited,
         InvalidRegistration or RegistrationUnavailable.
         """
         who = self.person(
             name=name, email=email, channel=channel, platform_member_id=platform_member_id
         )
         async with _unavailable_on_failure():
-            for _ in range(self.max_attempts):
+            limits = refuse_if_refused(await self.inventory.counted_apart(limits))
+            for attempt in range(self.max_attempts):
+                # The attempt counts once, not again when a stale Redis makes us ask twice.
+                counted = () if attempt else limits
                 result: Reserved = await self._gated(
-                    event_id, lambda: self.inventory.reserve(event_id, who.keys, who.channel)
+                    event_id,
+                    partial(
+                        self.inventory.reserve, event_id, who.keys, who.channel, limits=counted
+                    ),
                 )
                 taken = refuse_if_refused(result)
                 # What is left once the refusals are raised (mypy cannot subtract from a union).

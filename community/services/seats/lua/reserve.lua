@@ -1,5 +1,7 @@
 -- Take a seat for a member on a channel.
--- ARGV: channel, kind ('confirm' | 'hold' | 'hold_or_wait' | 'race'), hold ttl ms, keys...
+-- ARGV: channel, kind ('confirm' | 'hold' | 'hold_or_wait' | 'race'), hold ttl ms, n, then
+-- the maximum and window of n visitor-limit counters (KEYS[8...], counted first: a client
+-- over its limit is refused before anything else), then the member's keys.
 -- 'hold_or_wait' holds a seat for a checkout, or (full, in waitlist mode) joins the waitlist:
 -- a paid ticket's waitlist place never becomes a seat without a payment.
 -- 'race' is a platform registration the platform already accepted past our mirror: it takes
@@ -7,9 +9,11 @@
 if not loaded() then return {'not_loaded'} end
 local now = now_ms()
 sweep(now)
-local channel, kind, ttl = ARGV[1], ARGV[2], tonumber(ARGV[3])
-local keys = argv_keys(4)
+local channel, kind, ttl, n_limits = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local gen = redis.call('HGET', META, 'gen')
+local wait = wait_after_hits(8, 5, n_limits)
+if wait > 0 then return {'limited', wait, gen} end
+local keys = argv_keys(5 + 2 * n_limits)
 
 local id, found = find(keys)
 if found then
