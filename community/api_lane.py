@@ -29,14 +29,17 @@ from community.app import (
 )
 from community.config import Settings
 from community.controllers.api import RegistrationApiController
+from community.controllers.api_rush import rush_route
 
 LANE_PREFIXES = ("/api/events/", "/api/registrations/")
 
 
-def api_lane(main: Litestar) -> Litestar:
+def api_lane(main: Litestar) -> ASGIApp:
+    """The lane: the rush route (controllers.api_rush) in front of a Litestar app of the
+    registration API's controller, both inside the edge middleware."""
     state = main.state
     settings: Settings = state["settings"]
-    return Litestar(
+    lane = Litestar(
         route_handlers=[RegistrationApiController],
         state=state,
         dependencies={
@@ -44,7 +47,6 @@ def api_lane(main: Litestar) -> Litestar:
             "redis": Provide(lambda: state["redis"], sync_to_thread=False),
             "queues": Provide(lambda: state["queues"], sync_to_thread=False),
         },
-        middleware=edge_middleware(settings, state["in_flight"]),
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY,
         signature_namespace=SIGNATURE_NAMESPACE,
@@ -52,6 +54,11 @@ def api_lane(main: Litestar) -> Litestar:
         logging_config=None,
         debug=settings.debug,
     )
+    served = rush_route(main, lane, MAX_BODY)
+    # Applied here, once around both, as Litestar applies them (the first is the outermost).
+    for middleware in reversed(edge_middleware(settings, state["in_flight"])):
+        served = middleware(served)
+    return served
 
 
 def with_api_lane(main: Litestar) -> ASGIApp:

@@ -87,6 +87,7 @@ from community.controllers.admin import ADMIN_CONTROLLERS  # noqa: E402
 
 ROUTE_HANDLERS += ADMIN_CONTROLLERS
 
+from community.controllers.dependencies import DEPENDENCIES  # noqa: E402
 from community.controllers.webhooks import WebhooksController  # noqa: E402
 
 ROUTE_HANDLERS.append(WebhooksController)
@@ -246,6 +247,8 @@ def create_app(
             "settings": Provide(provide_settings, sync_to_thread=False),
             "redis": Provide(lambda: redis, sync_to_thread=False),
             "queues": Provide(lambda: queues, sync_to_thread=False),
+            # The registration service, the organiser's effects, the payments.
+            **DEPENDENCIES,
         },
         state=State(
             {

@@ -23,30 +23,38 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 def client_from(peer: str, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> str:
     """The client's address: `peer` unless it is a trusted proxy that says who it serves."""
-    if not forwarded_for or not _trusted(peer, tuple(trusted)):
+    networks = tuple(trusted)
+    if not forwarded_for or not _trusted(peer, networks):
         return peer
-    hops = [hop.strip() for hop in forwarded_for.split(",") if hop.strip()]
     client = peer
-    for hop in reversed(hops):
-        try:
-            ipaddress.ip_address(hop)
-        except ValueError:
+    for part in reversed(forwarded_for.split(",")):
+        hop = part.strip()
+        if not hop:
+            continue
+        hop_trusted = _trust(hop, networks)
+        if hop_trusted is None:
             return client  # garbage (or a name) where an address belongs: trust no further
         client = hop
-        if not _trusted(hop, tuple(trusted)):
+        if not hop_trusted:
             return hop
     return client
 
 
-@lru_cache(maxsize=4096)
-def _trusted(address: str, trusted: tuple[IPNetwork, ...]) -> bool:
+def _trust(address: str, trusted: tuple[IPNetwork, ...]) -> bool | None:
+    """Whether `address` is one of our proxies; None when it is no address at all."""
     try:
         ip = ipaddress.ip_address(address)
     except ValueError:
-        return False
+        return None
     if ip.version == 6 and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
     return any(ip in network for network in trusted)
+
+
+@lru_cache(maxsize=64)
+def _trusted(peer: str, trusted: tuple[IPNetwork, ...]) -> bool:
+    """The direct peer: a handful of proxies, asked on every request."""
+    return bool(_trust(peer, trusted))
 
 
 def networks_of(cidrs: Sequence[str]) -> tuple[IPNetwork, ...]:

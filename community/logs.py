@@ -50,7 +50,8 @@ def request_log_middleware(app: ASGIApp) -> ASGIApp:
     """Log method, route path, status and latency; never query strings, bodies or cookies."""
 
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
+        # Production runs at WARNING: then this costs a rush nothing but this test.
+        if scope["type"] != ScopeType.HTTP or not access_log.isEnabledFor(logging.INFO):
             await app(scope, receive, send)
             return
         started = time.perf_counter()

@@ -32,6 +32,7 @@ PRIVATE_PREFIXES = ("/admin", "/door")
 
 _CSP = b"content-security-policy"
 _CACHE = b"cache-control"
+Header = tuple[bytes, bytes]
 
 
 # The checkout step itself; its return page and status poll need no Stripe.
@@ -77,6 +78,17 @@ def _private(path: str) -> bool:
     return any(path == p or path.startswith(p + "/") for p in PRIVATE_PREFIXES)
 
 
+@cache
+def _headers(policy: str, framed: bool, private: bool) -> tuple[list[Header], frozenset[bytes]]:
+    """The headers to add, and their names; built once per kind of page, not per request."""
+    added = [(_CSP, policy.encode()), (b"x-content-type-options", b"nosniff")]
+    if not framed:
+        added.append((b"x-frame-options", b"DENY"))
+    if private:
+        added.append((_CACHE, b"no-store"))
+    return added, frozenset(name for name, _ in added)
+
+
 def security_headers(app: ASGIApp) -> ASGIApp:
     async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -84,16 +96,7 @@ def security_headers(app: ASGIApp) -> ASGIApp:
             return
         path: str = scope["path"]
         framed = path.startswith(FRAMEABLE_PREFIXES)
-        added = [
-            (_CSP, _policy(scope, path, framed).encode()),
-            (b"x-content-type-options", b"nosniff"),
-        ]
-        if not framed:
-            added.append((b"x-frame-options", b"DENY"))
-        private = _private(path)
-        if private:
-            added.append((_CACHE, b"no-store"))
-        replaced = {name for name, _ in added}
+        added, replaced = _headers(_policy(scope, path, framed), framed, _private(path))
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -6,11 +6,12 @@ Parse and answer only: every decision is the registration service's. Refusals ca
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
-from litestar import Controller, MediaType, Request, Response, delete, get, post
+from litestar import Controller, Litestar, MediaType, Request, Response, delete, get, post
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
@@ -25,6 +26,7 @@ from community.controllers.api_limits import (
 )
 from community.db import app_session_maker
 from community.errors import TOO_LARGE, ApiError, error_spec
+from community.services.access.limiter import Counter
 from community.services.people.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
 from community.services.seats.native_registrations import (
     cancel_by_ticket,
@@ -151,9 +153,8 @@ FRAMEWORK = {413: TOO_LARGE}
 # --- errors --------------------------------------------------------------------------------------
 
 
-def registration_error_handler(
-    request: Request[Any, Any, Any], exc: RegistrationError
-) -> Response[ApiError]:
+def refusal(exc: RegistrationError) -> tuple[int, ApiError, dict[str, str]]:
+    """A refusal's status, body and headers, on the Litestar route and the rush route alike."""
     status = next((s for kind, s in STATUS_OF.items() if isinstance(exc, kind)), 400)
     body = ApiError(status_code=status, code=exc.code, detail=exc.message)
     if isinstance(exc, InvalidRegistration):
@@ -167,31 +168,73 @@ def registration_error_handler(
         headers["Retry-After"] = str(exc.wait_s)
     elif status == 503:
         headers["Retry-After"] = "1"
+    return status, body, headers
+
+
+def registration_error_handler(
+    request: Request[Any, Any, Any], exc: RegistrationError
+) -> Response[ApiError]:
+    status, body, headers = refusal(exc)
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def provide_registrations(request: Request[Any, Any, Any]) -> RegistrationService:
+def registrations_of(app: Litestar) -> RegistrationService:
     """One service per app, built on first use (it holds no per-request state).
 
     It and the job queues are read from the app's state, not injected: a handler with two or
     more dependencies to resolve makes Litestar start a task group per request, which cost
     more CPU than the registration itself."""
-    state = request.app.state
-    service = state.get("api_registrations")
+    state = app.state
+    service: RegistrationService | None = state.get("api_registrations")
     if service is None:
         service = RegistrationService.build(
             state["settings"],
             state["redis"],
-            app_session_maker(request.app),
+            app_session_maker(app),
             after_reply=state["after_reply"],
         )
         state["api_registrations"] = service
     return service
 
 
+def provide_registrations(request: Request[Any, Any, Any]) -> RegistrationService:
+    return registrations_of(request.app)
+
+
 def _queues(request: Request[Any, Any, Any]) -> dict[str, Queue]:
     queues: dict[str, Queue] = request.app.state["queues"]  # set up by the app's lifespan
     return queues
+
+
+async def take_place(
+    app: Litestar, event_id: UUID, data: RegistrationRequest, limits: Sequence[Counter]
+) -> RegistrationResponse | RegistrationError:
+    """Register someone on our page through the API: the answer, or the refusal to render.
+    Refusals are returned, not raised: most of a rush is refused, and Litestar's exception
+    path costs more than the refusal itself."""
+    queues: dict[str, Queue] = app.state["queues"]
+    try:
+        reg = await register_native(
+            registrations_of(app),
+            queues,
+            event_id,
+            name=data.name,
+            email=data.email,
+            limits=limits,
+        )
+    except AlreadyRegistered as exc:
+        await mail_existing_ticket(queues, event_id, data.email)
+        return exc
+    except RegistrationError as exc:
+        return exc
+    return RegistrationResponse(
+        # A registration just made is confirmed or waitlisted, never cancelled.
+        status=reg.status.value,  # type: ignore[arg-type]
+        registration_id=reg.registration_id,
+        event_id=reg.event_id,
+        seat_no=reg.seat_no,
+        waitlist_position=reg.waitlist_position,
+    )
 
 
 # --- routes ----------------------------------------------------------------------------------
@@ -242,34 +285,15 @@ class RegistrationApiController(Controller):
         self,
         event_id: UUID,
         data: RegistrationRequest,
-        registrations: RegistrationService,
         request: Request[Any, Any, Any],
     ) -> RegistrationResponse | Response[ApiError]:
-        queues = _queues(request)
-        try:
-            reg = await register_native(
-                registrations,
-                queues,
-                event_id,
-                name=data.name,
-                email=data.email,
-                limits=registration_counters(request, event_id),
-            )
-        except AlreadyRegistered as exc:
-            await mail_existing_ticket(queues, event_id, data.email)
-            return registration_error_handler(request, exc)
-        except RegistrationError as exc:
-            # Answered here, not raised: most of a rush is refused, and Litestar's exception
-            # path costs more than the refusal itself.
-            return registration_error_handler(request, exc)
-        return RegistrationResponse(
-            # A registration just made is confirmed or waitlisted, never cancelled.
-            status=reg.status.value,  # type: ignore[arg-type]
-            registration_id=reg.registration_id,
-            event_id=reg.event_id,
-            seat_no=reg.seat_no,
-            waitlist_position=reg.waitlist_position,
+        # `community web` serves this route as controllers.api_rush; this is the same answer.
+        answer = await take_place(
+            request.app, event_id, data, registration_counters(request, event_id)
         )
+        if isinstance(answer, RegistrationError):
+            return registration_error_handler(request, answer)
+        return answer
 
     @delete(
         "/registrations/{ticket_token:str}",

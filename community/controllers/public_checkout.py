@@ -38,7 +38,6 @@ from community.controllers.public_register import (
 from community.controllers.public_render import NEVER_CACHE, base_context, fragment
 from community.controllers.public_tickets import private_page
 from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
-from community.db import app_session_maker
 from community.models import Event, Payment, PaymentStatus, Registration
 from community.services.access import visitor_limits as limits
 from community.services.access.limiter import wait_text
@@ -69,17 +68,6 @@ from community.views import event_pages as pages
 # htmx stops polling on this status (and swaps nothing in).
 STOP_POLLING = 286
 POLL_SECONDS = 1
-
-
-def payments_of(request: Request[Any, Any, Any]) -> Payments:
-    state = request.app.state
-    return Payments.build(
-        state["settings"],
-        state["redis"],
-        app_session_maker(request.app),
-        state["queues"],
-        state["stripe"],
-    )
 
 
 async def _checkout_context(
@@ -130,6 +118,7 @@ class CheckoutController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        payments: Payments,
     ) -> Response[Any]:
         found = await find_page_event(request, db_session, slug)
         if isinstance(found, Response):
@@ -158,7 +147,7 @@ class CheckoutController(Controller):
                 f"Please try again in {wait_text(wait)}.",
             )
         try:
-            started = await start_checkout(payments_of(request), event.id, name=name, email=email)
+            started = await start_checkout(payments, event.id, name=name, email=email)
         except InvalidRegistration as exc:
             field = exc.field if exc.field in ("name", "email") else "email"
             return await again(422, errors={field: exc.message})
@@ -268,12 +257,13 @@ class CheckoutController(Controller):
         token: str,
         db_session: AsyncSession,
         settings: Settings,
+        payments: Payments,
     ) -> Response[Any]:
         payment = await find_checkout(db_session, token)
         if payment is None:
             return missing_page(request)
         try:
-            await end_hold(payments_of(request), payment.id, "released")
+            await end_hold(payments, payment.id, "released")
         except AlreadyPaid:
             return Redirect(f"/checkout/{token}/done", status_code=303)
         except RegistrationUnavailable as exc:

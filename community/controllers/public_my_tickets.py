@@ -14,6 +14,7 @@ from litestar import Controller, Request, Response, get, post
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
+from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
@@ -101,6 +102,7 @@ class MyTicketsController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         form = await request.form()
         raw = form.get("email", "")
@@ -126,7 +128,7 @@ class MyTicketsController(Controller):
             return answer(429, notice=f"Too many links asked for. Try again in {wait_text(wait)}.")
         member = await tickets.member_by_email(db_session, email)
         if member is not None and await tickets.member_tickets(db_session, member.id):
-            await queue_signin_email(request.app.state["queues"], member.id, email)
+            await queue_signin_email(queues, member.id, email)
         # Same answer whether or not the address has tickets: the form tells nobody who does.
         return answer(200, sent=mask_email(email))
 

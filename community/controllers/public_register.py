@@ -15,6 +15,7 @@ from litestar import Controller, Request, Response, post
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect
 from redis.asyncio import Redis
+from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
@@ -26,7 +27,6 @@ from community.controllers.public import (
 )
 from community.controllers.public_render import fragment, html_page
 from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
-from community.db import app_session_maker
 from community.models import Event, RegistrationStatus
 from community.services.access import visitor_limits as limits
 from community.services.access.limiter import wait_text
@@ -118,17 +118,6 @@ def already_outcome(exc: AlreadyRegistered, email: str, event: Event) -> Registe
     )
 
 
-def registration_service(
-    request: Request[Any, Any, Any], settings: Settings, redis: Redis
-) -> RegistrationService:
-    return RegistrationService.build(
-        settings,
-        redis,
-        app_session_maker(request.app),
-        after_reply=request.app.state["after_reply"],
-    )
-
-
 async def _answer(
     request: HTMXRequest,
     session: AsyncSession,
@@ -175,6 +164,8 @@ class RegistrationController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        registrations: RegistrationService,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         found = await find_page_event(request, db_session, slug)
         if isinstance(found, Response):
@@ -210,10 +201,9 @@ class RegistrationController(Controller):
                 f"Please try again in {wait_text(wait)}.",
             )
 
-        service = registration_service(request, settings, redis)
         try:
             registered = await register_native(
-                service, request.app.state["queues"], event.id, name=name, email=email
+                registrations, queues, event.id, name=name, email=email
             )
         except InvalidRegistration as exc:
             field = exc.field if exc.field in ("name", "email") else "email"
@@ -260,6 +250,7 @@ class RegistrationController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         """Send the ticket again, to the address on file only: the page never shows it."""
         found = await find_page_event(request, db_session, slug)
@@ -296,7 +287,7 @@ class RegistrationController(Controller):
             )  # fmt: skip
         registration = await active_registration(db_session, event.id, email)
         if registration is not None:
-            await queue_ticket_email(request.app.state["queues"], registration.id, "resend")
+            await queue_ticket_email(queues, registration.id, "resend")
         # The same answer either way: this form must not tell who is registered.
         outcome = RegisterBoxOutcome(kind="resent", email_hint=mask_email(email))
         return await _answer(

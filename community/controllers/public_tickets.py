@@ -11,11 +11,12 @@ from typing import Any
 from litestar import Controller, Request, Response, get, post
 from litestar.response import Redirect
 from redis.asyncio import Redis
+from saq import Queue
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
 from community.controllers.public import calendar_download, missing_page
-from community.controllers.public_register import client_address, registration_service
+from community.controllers.public_register import client_address
 from community.controllers.public_render import NEVER_CACHE, base_context, html_page
 from community.services.access import visitor_limits as limits
 from community.services.access.limiter import wait_text
@@ -23,6 +24,7 @@ from community.services.seats.native_registrations import cancel_by_ticket
 from community.services.seats.registrations import (
     AlreadyCancelled,
     NotCancellable,
+    RegistrationService,
     RegistrationUnavailable,
     TicketNotFound,
     attendee_cancel_refusal,
@@ -140,6 +142,8 @@ class TicketPagesController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        registrations: RegistrationService,
+        queues: dict[str, Queue],
     ) -> Response[Any]:
         ticket = await tickets.find_ticket(db_session, token)
         if ticket is None:
@@ -159,9 +163,7 @@ class TicketPagesController(Controller):
             return refuse(429, f"Too many requests just now. Try again in {wait_text(wait)}.")
         try:
             # The person is mailed; whoever waited for the seat is mailed by the promotion hook.
-            await cancel_by_ticket(
-                registration_service(request, settings, redis), request.app.state["queues"], token
-            )
+            await cancel_by_ticket(registrations, queues, token)
         except AlreadyCancelled:
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
         except NotCancellable as exc:

@@ -15,9 +15,10 @@ from typing import Any
 from litestar import Controller, Request, post
 from litestar.exceptions import HTTPException
 
-from community.controllers.public_checkout import payments_of
+from community.config import Settings
 from community.errors import UNAVAILABLE, error_spec
 from community.services.payments.confirmations import handle_webhook
+from community.services.payments.context import Payments
 from community.services.payments.gateway import SignatureInvalid
 from community.services.seats.registrations import RegistrationUnavailable
 
@@ -38,9 +39,10 @@ class StripeWebhookController(Controller):
     request_max_body_size = MAX_BODY
 
     @post("/stripe", name="webhooks:stripe", status_code=200, responses=RESPONSES)
-    async def stripe(self, request: Request[Any, Any, Any]) -> dict[str, str]:
+    async def stripe(
+        self, request: Request[Any, Any, Any], settings: Settings, payments: Payments
+    ) -> dict[str, str]:
         """A Stripe event (payment_intent.succeeded, .payment_failed, .canceled)."""
-        settings = request.app.state["settings"]
         if not settings.stripe.configured:
             raise HTTPException(status_code=400, detail="Paid tickets are not configured here.")
         body = await request.body()
@@ -48,7 +50,7 @@ class StripeWebhookController(Controller):
             raise HTTPException(status_code=413, detail="The webhook body is too large.")
         signature = request.headers.get("stripe-signature", "")
         try:
-            outcome = await handle_webhook(payments_of(request), body, signature)
+            outcome = await handle_webhook(payments, body, signature)
         except SignatureInvalid:
             log.warning("stripe webhook refused: bad signature")
             raise HTTPException(status_code=400, detail="Bad signature.") from None

@@ -1,4 +1,7 @@
-"""What every admin page shares: the signed-in user, flash messages, form reading, lookups."""
+"""What every admin page shares: the signed-in user, flash messages, form reading, lookups.
+
+What an organiser's change reaches (`effects: Effects`) is declared by the handlers and
+provided by community.controllers.dependencies."""
 
 from __future__ import annotations
 
@@ -8,17 +11,13 @@ from uuid import UUID
 from litestar import Request
 from litestar.exceptions import NotFoundException
 from litestar.response import Template
-from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import load_user
-from community.config import Settings
-from community.db import app_session_maker
 from community.models import Event, Member, User
 from community.services.access import scope as access
 from community.services.events.manage import get_event
-from community.services.events.organiser_changes import Effects
 
 FLASH_KEY = "flash"
 NAV = (
@@ -112,15 +111,3 @@ async def member_or_404(
     if member is None:
         raise NotFoundException("There is no such member profile.")
     return member
-
-
-def effects(
-    request: Request[Any, Any, Any], session: AsyncSession, redis: Redis, settings: Settings
-) -> Effects:
-    return Effects(
-        session=session,
-        redis=redis,
-        settings=settings,
-        queues=request.app.state["queues"],
-        session_maker=app_session_maker(request.app),
-    )

@@ -18,7 +18,6 @@ from community.auth import ORGANISERS
 from community.config import Settings
 from community.controllers.admin.common import (
     current_user,
-    effects,
     event_or_404,
     flash,
     form_dict,
@@ -33,6 +32,7 @@ from community.services.events import importing as event_import
 from community.services.events import manage as events
 from community.services.events.manage import InvalidInput
 from community.services.events.organiser_changes import (
+    Effects,
     after_event_change,
     after_listing_linked,
     cancel_event,
@@ -189,6 +189,7 @@ class EventsController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        effects: Effects,
     ) -> Template | Redirect:
         form = await form_dict(request)
         try:
@@ -211,7 +212,7 @@ class EventsController(Controller):
                 errors=exc.errors,
                 labels=PLATFORM_LABELS,
             )
-        await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        await after_listing_linked(effects, listing)
         label = PLATFORM_LABELS[listing.platform]
         if event.status == EventStatus.PUBLISHED:
             flash(
@@ -247,8 +248,7 @@ class EventsController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Template | Redirect:
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
@@ -269,7 +269,7 @@ class EventsController(Controller):
             flash(request, str(exc), "error")
             return Redirect(f"/admin/events/{event.id}")
         # The Traffic Cop re-reads the event: a price makes its seats bought, not taken.
-        await after_event_change(effects(request, db_session, redis, settings), event)
+        await after_event_change(effects, event)
         flash(request, "Changes saved.")
         return Redirect(f"/admin/events/{event.id}")
 
@@ -279,8 +279,8 @@ class EventsController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
         settings: Settings,
+        effects: Effects,
     ) -> Redirect:
         event = await event_or_404(request, db_session, event_id)
         try:
@@ -288,7 +288,7 @@ class EventsController(Controller):
         except events.EventStateError as exc:
             flash(request, str(exc), "error")
         else:
-            await after_event_change(effects(request, db_session, redis, settings), event)
+            await after_event_change(effects, event)
             flash(request, f"“{event.title}” is live at {settings.base_url}/events/{event.slug}")
         return Redirect(f"/admin/events/{event.id}")
 
@@ -311,15 +311,14 @@ class EventsController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Redirect:
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         if form.get("confirm") != event.slug:
             flash(request, "To cancel, type the event's short name exactly as shown.", "error")
             return Redirect(f"/admin/events/{event.id}#danger")
-        if await cancel_event(effects(request, db_session, redis, settings), event):
+        if await cancel_event(effects, event):
             flash(
                 request,
                 f"“{event.title}” is cancelled. Its page now says so, everyone registered is "
@@ -337,6 +336,7 @@ class EventsController(Controller):
         db_session: AsyncSession,
         redis: Redis,
         settings: Settings,
+        effects: Effects,
     ) -> Template | Redirect:
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
@@ -356,15 +356,13 @@ class EventsController(Controller):
 
             return await overview_page(
                 request,
-                db_session,
-                redis,
-                settings,
+                effects,
                 event,
                 link_values=form,
                 link_errors=exc.errors,
                 status_code=422,
             )
-        await after_listing_linked(effects(request, db_session, redis, settings), listing)
+        await after_listing_linked(effects, listing)
         label = PLATFORM_LABELS[listing.platform]
         if event.status != EventStatus.PUBLISHED:
             flash(request, f"Linked the {label} listing. Its people come in once you publish.")

@@ -12,14 +12,11 @@ from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.plugins.htmx import HTMXRequest
 from litestar.response import Redirect, Response, Template
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import ORGANISERS
-from community.config import Settings
 from community.controllers.admin.common import (
     current_user,
-    effects,
     event_or_404,
     flash,
     form_dict,
@@ -155,13 +152,10 @@ class AttendeesController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         registration_id: UUID,
-        db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Redirect:
-        fx = effects(request, db_session, redis, settings)
         return await self._registration_action(
-            request, fx, event_id, registration_id, cancel_registration
+            request, effects, event_id, registration_id, cancel_registration
         )
 
     @post("/registrations/{registration_id:uuid}/promote", name="admin:registration_promote")
@@ -170,13 +164,10 @@ class AttendeesController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         registration_id: UUID,
-        db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Redirect:
-        fx = effects(request, db_session, redis, settings)
         return await self._registration_action(
-            request, fx, event_id, registration_id, promote_registration
+            request, effects, event_id, registration_id, promote_registration
         )
 
     @post("/registrations/{registration_id:uuid}/seat", name="admin:registration_seat")
@@ -185,13 +176,12 @@ class AttendeesController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         registration_id: UUID,
-        db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Redirect:
         """Give an over-capacity platform registration a seat that has come free."""
-        fx = effects(request, db_session, redis, settings)
-        return await self._registration_action(request, fx, event_id, registration_id, _seat_notice)
+        return await self._registration_action(
+            request, effects, event_id, registration_id, _seat_notice
+        )
 
 
 async def _settle_merge(
@@ -281,8 +271,7 @@ class MembersController(Controller):
         request: Request[Any, Any, Any],
         member_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Redirect | Template:
         member = await member_or_404(request, db_session, member_id)
         form = await form_dict(request)
@@ -292,7 +281,6 @@ class MembersController(Controller):
         except (ValueError, NotFoundException):
             flash(request, "Choose the profile to merge into this one.", "error")
             return Redirect(f"/admin/members/{member_id}")
-        fx = effects(request, db_session, redis, settings)
         notes: list[str] = []
         try:
             clashes = await member_merge.clashes(db_session, member_id, other_id)
@@ -311,7 +299,7 @@ class MembersController(Controller):
             if clashes:
                 keep = {c.event.id: _uuid_or_none(form.get(f"keep_{c.event.id}")) for c in clashes}
                 notes = await release_duplicates(
-                    fx, member_id, other_id, {k: v for k, v in keep.items() if v}
+                    effects, member_id, other_id, {k: v for k, v in keep.items() if v}
                 )
             result = await member_merge.merge_members(db_session, member_id, other_id)
         except member_merge.MergeError as exc:
@@ -326,7 +314,7 @@ class MembersController(Controller):
         )
         return await _settle_merge(
             request,
-            fx,
+            effects,
             member_id,
             result.event_ids,
             f"Merged: {plural(result.identities_moved, 'identity', 'identities')} and "
@@ -340,8 +328,7 @@ class MembersController(Controller):
         request: Request[Any, Any, Any],
         member_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Redirect:
         await member_or_404(request, db_session, member_id)
         form = await form_dict(request)
@@ -355,7 +342,7 @@ class MembersController(Controller):
             return Redirect(f"/admin/members/{member_id}")
         return await _settle_merge(
             request,
-            effects(request, db_session, redis, settings),
+            effects,
             member_id,
             result.event_ids,
             "Split off again: that profile has its identities and registrations back.",

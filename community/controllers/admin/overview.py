@@ -9,14 +9,11 @@ from uuid import UUID
 from litestar import Controller, Request, get, post
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
-from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import ORGANISERS, OWNER_ONLY
-from community.config import Settings
 from community.controllers.admin.common import (
     current_user,
-    effects,
     event_or_404,
     flash,
     form_dict,
@@ -43,18 +40,15 @@ def seat_values(event: Event) -> dict[str, str]:
 
 async def overview_page(
     request: Request[Any, Any, Any],
-    session: AsyncSession,
-    redis: Redis,
-    settings: Settings,
+    fx: Effects,
     event: Event,
     *,
     link_values: dict[str, str] | None = None,
     link_errors: dict[str, str] | None = None,
     status_code: int = 200,
 ) -> Template:
-    panel = await build_panel(
-        effects(request, session, redis, settings).registrations, session, event
-    )
+    session, settings = fx.session, fx.settings
+    panel = await build_panel(fx.registrations, session, event)
     chart = await event_stats.registration_chart(session, event)
     revenue = await revenue_view(session, event)
     checkins = await event_stats.checkin_summary(session, event)
@@ -100,11 +94,10 @@ class OverviewController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Template:
         event = await event_or_404(request, db_session, event_id)
-        return await overview_page(request, db_session, redis, settings, event)
+        return await overview_page(request, effects, event)
 
     @get("/inventory", name="admin:inventory", cache=False)
     async def inventory(
@@ -112,12 +105,11 @@ class OverviewController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Template:
         """The live part of the panel; the page polls it every two seconds."""
         event = await event_or_404(request, db_session, event_id)
-        return await _live_panel(effects(request, db_session, redis, settings), event)
+        return await _live_panel(effects, event)
 
     @post("/inventory", name="admin:inventory_update")
     async def update_seats(
@@ -125,19 +117,17 @@ class OverviewController(Controller):
         request: Request[Any, Any, Any],
         event_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Template:
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         errors: dict[str, str] = {}
         notice = ""
-        fx = effects(request, db_session, redis, settings)
         try:
-            notice = await change_seats(fx, event, form)
+            notice = await change_seats(effects, event, form)
         except InvalidInput as exc:
             errors = exc.errors
-        panel = await build_panel(fx.registrations, db_session, event)
+        panel = await build_panel(effects.registrations, db_session, event)
         return fragment(
             "admin/events/_seats_response.html",
             status_code=422 if errors else 200,
@@ -175,13 +165,11 @@ class OverviewController(Controller):
         event_id: UUID,
         listing_id: UUID,
         db_session: AsyncSession,
-        redis: Redis,
-        settings: Settings,
+        effects: Effects,
     ) -> Template:
         event = await event_or_404(request, db_session, event_id)
         listing = await db_session.get(Listing, listing_id)
         if listing is None or listing.event_id != event.id:
             raise NotFoundException("That listing does not belong to this event.")
-        fx = effects(request, db_session, redis, settings)
-        await retry_listing(fx, listing)
-        return await _live_panel(fx, event)
+        await retry_listing(effects, listing)
+        return await _live_panel(effects, event)

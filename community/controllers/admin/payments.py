@@ -16,8 +16,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import ORGANISERS
 from community.controllers.admin.common import event_or_404, flash, page
-from community.controllers.public_checkout import payments_of
 from community.models import PaymentStatus, RefundStatus
+from community.services.payments.context import Payments
 from community.services.payments.money import format_amount
 from community.services.payments.prices import refund_rule_text
 from community.services.payments.refunds import MONEY_TAKEN, NotRefundable, refund_by_organiser
@@ -78,10 +78,11 @@ class PaymentsController(Controller):
         event_id: UUID,
         payment_id: UUID,
         db_session: AsyncSession,
+        payments: Payments,
     ) -> Redirect:
         event = await event_or_404(request, db_session, event_id)
         try:
-            await refund_by_organiser(payments_of(request), event.id, payment_id)
+            await refund_by_organiser(payments, event.id, payment_id)
         except NotRefundable as exc:
             flash(request, exc.message, "error")
         except RegistrationUnavailable as exc:
