@@ -66,10 +66,10 @@ from sqlalchemy.ext.asyncio import async_sessionmaker, create_async_engine
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench._ledger_rows import add_people, make_event  # noqa: E402
 from bench.http_load import Call, Run, closed_loop, open_loop  # noqa: E402
 from community.config import Settings, load_settings  # noqa: E402
 from community.db import asyncpg_dsn, migrate  # noqa: E402
+from community.demo.ledger_rows import add_people, make_event  # noqa: E402
 from community.models import Role, User  # noqa: E402
 from community.services.access.passwords import hash_password  # noqa: E402
 from community.services.tickets.signatures import ticket_signer  # noqa: E402

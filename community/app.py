@@ -28,7 +28,7 @@ from litestar.template.config import TemplateConfig
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from community import errors
+from community import errors, redis_keys
 from community.config import Settings, load_settings
 from community.db import app_session_maker, sqlalchemy_config
 from community.forwarded import forwarded_middleware
@@ -265,7 +265,11 @@ def create_app(
         ),
         lifespan=[lifespan],
         middleware=[*edge_middleware(settings, in_flight), session_config.middleware],
-        stores={"sessions": RedisStore(redis, namespace=f"{settings.redis_prefix}sessions")},
+        stores={
+            "sessions": RedisStore(
+                redis, namespace=redis_keys.sessions_namespace(settings.redis_prefix)
+            )
+        },
         csrf_config=CSRFConfig(
             secret=settings.secret_key,
             cookie_secure=settings.secure_cookies,

@@ -34,6 +34,7 @@ from litestar.middleware.session.server_side import (
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from community import redis_keys
 from community.db import app_session_maker
 from community.models import Role, User
 from community.services.access.users import UserService
@@ -85,7 +86,7 @@ async def is_signed_out(redis: Redis, prefix: str, sid: str) -> bool:
 
 
 def _signed_out_key(prefix: str, sid: str) -> str:
-    return f"{prefix}signed-out:{sid}"
+    return redis_keys.signed_out(prefix, sid)
 
 
 @dataclass(frozen=True, slots=True)

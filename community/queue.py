@@ -20,6 +20,7 @@ from saq import Queue
 from saq.job import Job
 from saq.queue.redis import RedisQueue
 
+from community import redis_keys
 from community.config import Settings
 from community.tasks.registry import QUEUE_NAMES
 
@@ -96,7 +97,7 @@ class OutageAwareQueue(RedisQueue):
 
 
 def queue_name(settings: Settings, name: str) -> str:
-    return f"{{{settings.redis_prefix}q:{name}}}"
+    return redis_keys.queue_name(settings.redis_prefix, name)
 
 
 def make_queues(settings: Settings, redis: Redis) -> dict[str, Queue]:

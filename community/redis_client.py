@@ -7,9 +7,8 @@ and Retry-After (community.load_shedding). redis-py's default pool raised MaxCon
 at once instead, and that became 500s in a rush.
 
 Keys that one script or transaction touches together share a hash tag, so they live in one
-cluster slot: `{<event id>}` for an event's keys (`event_key`), `{<listing id>}` for a
-listing's job coalescing, `{<platform>:<account>}` for a call budget. The SAQ job queues
-keep keys outside their queue's slot, so with a cluster they run on their own single server
+cluster slot (every key is built in community.redis_keys). The SAQ job queues keep keys
+outside their queue's slot, so with a cluster they run on their own single server
 (QUEUE_URL, `make_queue_redis`).
 """
 
@@ -141,8 +140,3 @@ def connect(settings: Settings, url: str, max_connections: int, **options: Any) 
         **options,
     )
     return Redis.from_pool(pool)
-
-
-def event_key(prefix: str, event_id: object, suffix: str) -> str:
-    """One event's key; the event id is the hash tag, so all its keys share a cluster slot."""
-    return f"{prefix}ev:{{{event_id}}}:{suffix}"

@@ -28,19 +28,15 @@ from community.config import Settings
 from community.controllers.public import find_page_event, missing_page, remember_places
 from community.controllers.public_register import (
     RegisterBoxOutcome,
-    _answer,
-    _form_value,
     already_outcome,
-    client_address,
-    form_errors,
+    box_answer,
     mask_email,
+    read_box_form,
 )
 from community.controllers.public_render import NEVER_CACHE, base_context, fragment
 from community.controllers.public_tickets import private_page
 from community.controllers.same_origin import PUBLIC_FORM, same_origin_only
 from community.models import Event, Payment, PaymentStatus, Registration
-from community.services.access import visitor_limits as limits
-from community.services.access.limiter import wait_text
 from community.services.payments.checkout import (
     AlreadyPaid,
     Checkout,
@@ -54,7 +50,7 @@ from community.services.payments.checkout import (
 from community.services.payments.context import Payments
 from community.services.payments.money import format_amount
 from community.services.payments.prices import refund_rule_text
-from community.services.people.members import MAX_EMAIL, MAX_NAME, normalise_email
+from community.services.people.members import normalise_email
 from community.services.seats.registrations import (
     AlreadyRegistered,
     EventNotFound,
@@ -124,28 +120,20 @@ class CheckoutController(Controller):
         if isinstance(found, Response):
             return found
         event, _ = found
-        form = await request.form()
-        name, email = _form_value(form, "name").strip(), _form_value(form, "email").strip()
-        shown = {"name": name[:MAX_NAME], "email": email[:MAX_EMAIL]}
+        box = await read_box_form(
+            request, db_session, redis, settings, event,
+            too_many="Too many attempts from your network just now.",
+        )  # fmt: skip
+        if isinstance(box, Response):
+            return box
+        name, email = box.name, box.email
 
         async def again(status: int, **kwargs: Any) -> Response[Any]:
-            return await _answer(
+            return await box_answer(
                 request, db_session, redis, settings, event,
-                status_code=status, form=shown, **kwargs,
+                status_code=status, form=box.shown, **kwargs,
             )  # fmt: skip
 
-        if _form_value(form, "website"):
-            return await again(400, notice="This form looked automated, so it was not sent.")
-        errors = form_errors(name, email)
-        if errors:
-            return await again(422, errors=errors)
-        wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
-        if wait:
-            return await again(
-                429,
-                notice="Too many attempts from your network just now. "
-                f"Please try again in {wait_text(wait)}.",
-            )
         try:
             started = await start_checkout(payments, event.id, name=name, email=email)
         except InvalidRegistration as exc:

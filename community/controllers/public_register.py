@@ -118,7 +118,7 @@ def already_outcome(exc: AlreadyRegistered, email: str, event: Event) -> Registe
     )
 
 
-async def _answer(
+async def box_answer(
     request: HTMXRequest,
     session: AsyncSession,
     redis: Redis,
@@ -146,6 +146,52 @@ def _form_value(form: Any, name: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+@dataclass(frozen=True)
+class BoxForm:
+    """The registration box's name and e-mail as typed (trimmed)."""
+
+    name: str
+    email: str
+
+    @property
+    def shown(self) -> dict[str, str]:
+        """What the box shows again with an answer."""
+        return {"name": self.name[:MAX_NAME], "email": self.email[:MAX_EMAIL]}
+
+
+async def read_box_form(
+    request: HTMXRequest,
+    session: AsyncSession,
+    redis: Redis,
+    settings: Settings,
+    event: Event,
+    *,
+    too_many: str,
+) -> BoxForm | Response[Any]:
+    """The registration box's form, as the free registration and the paid checkout read it:
+    the box again when the form is refused (the honeypot, a field's error, the visitor limit;
+    `too_many` begins that limit's notice, in each page's words), else what was typed."""
+    form = await request.form()
+    box = BoxForm(_form_value(form, "name").strip(), _form_value(form, "email").strip())
+
+    async def refuse(status: int, **kwargs: Any) -> Response[Any]:
+        return await box_answer(
+            request, session, redis, settings, event,
+            status_code=status, form=box.shown, **kwargs,
+        )  # fmt: skip
+
+    if _form_value(form, "website"):
+        # The honeypot: a field people never see, that form-filling robots do.
+        return await refuse(400, notice="This form looked automated, so it was not sent.")
+    errors = form_errors(box.name, box.email)
+    if errors:
+        return await refuse(422, errors=errors)
+    wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
+    if wait:
+        return await refuse(429, notice=f"{too_many} Please try again in {wait_text(wait)}.")
+    return box
+
+
 class RegistrationController(Controller):
     path = "/events/{slug:str}"
     include_in_schema = False
@@ -171,34 +217,24 @@ class RegistrationController(Controller):
         if isinstance(found, Response):
             return found
         event, _ = found
-        form = await request.form()
-        name, email = _form_value(form, "name").strip(), _form_value(form, "email").strip()
-        shown = {"name": name[:MAX_NAME], "email": email[:MAX_EMAIL]}
+        box = await read_box_form(
+            request, db_session, redis, settings, event,
+            too_many="Too many registrations from your network just now.",
+        )  # fmt: skip
+        if isinstance(box, Response):
+            return box
+        name, email = box.name, box.email
 
         async def again(status: int, **kwargs: Any) -> Response[Any]:
-            return await _answer(
+            return await box_answer(
                 request,
                 db_session,
                 redis,
                 settings,
                 event,
                 status_code=status,
-                form=shown,
+                form=box.shown,
                 **kwargs,
-            )
-
-        if _form_value(form, "website"):
-            # The honeypot: a field people never see, that form-filling robots do.
-            return await again(400, notice="This form looked automated, so it was not sent.")
-        errors = form_errors(name, email)
-        if errors:
-            return await again(422, errors=errors)
-        wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
-        if wait:
-            return await again(
-                429,
-                notice="Too many registrations from your network just now. "
-                f"Please try again in {wait_text(wait)}.",
             )
 
         try:
@@ -235,7 +271,7 @@ class RegistrationController(Controller):
             ticket_token=registered.ticket_token,
             position=registered.waitlist_position,
         )
-        answer = await _answer(
+        answer = await box_answer(
             request, db_session, redis, settings, event, status_code=200, outcome=outcome
         )
         return remember_places(answer, request, settings, place)
@@ -264,13 +300,13 @@ class RegistrationController(Controller):
                 raise ValueError(f"An e-mail address can be at most {MAX_EMAIL} characters long.")
             email = normalise_email(raw)
         except ValueError as exc:
-            return await _answer(
+            return await box_answer(
                 request, db_session, redis, settings, event,
                 status_code=422, form={"email": raw[:MAX_EMAIL]}, errors={"email": str(exc)},
             )  # fmt: skip
         wait = await limits.hit(redis, settings, limits.RESEND_PER_ADDRESS, client_address(request))
         if wait:
-            return await _answer(
+            return await box_answer(
                 request, db_session, redis, settings, event, status_code=429,
                 form={"email": raw},
                 notice=f"Too many requests just now. Please try again in {wait_text(wait)}.",
@@ -278,7 +314,7 @@ class RegistrationController(Controller):
         # Counted whether or not the address is registered, so the answer tells nobody.
         wait = await limits.hit(redis, settings, limits.resend_per_email(settings), email)
         if wait:
-            return await _answer(
+            return await box_answer(
                 request, db_session, redis, settings, event, status_code=429,
                 form={"email": raw},
                 notice="If this address is registered, its ticket was already sent a few "
@@ -290,6 +326,6 @@ class RegistrationController(Controller):
             await queue_ticket_email(queues, registration.id, "resend")
         # The same answer either way: this form must not tell who is registered.
         outcome = RegisterBoxOutcome(kind="resent", email_hint=mask_email(email))
-        return await _answer(
+        return await box_answer(
             request, db_session, redis, settings, event, status_code=200, outcome=outcome
         )

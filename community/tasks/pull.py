@@ -24,6 +24,7 @@ from uuid import UUID
 
 from sqlalchemy import func, or_, select
 
+from community import redis_keys
 from community.config import Settings
 from community.models import Event, EventStatus, Listing, Platform, SyncState
 from community.platforms.errors import (
@@ -367,5 +368,5 @@ async def pull_all_listings(ctx: JobContext) -> dict[str, int]:
 
 async def _minute_due(redis: Any, settings: Settings, now: datetime) -> bool:
     """True once per minute across all workers."""
-    key = f"{settings.redis_prefix}sched:stranded:{now.strftime('%Y%m%d%H%M')}"
+    key = redis_keys.stranded_sweep(settings.redis_prefix, now.strftime("%Y%m%d%H%M"))
     return bool(await redis.set(key, "1", nx=True, ex=120))

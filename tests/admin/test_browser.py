@@ -25,20 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.models import Event, Listing, User
 from community.sandbox.shapes import Person, SeedEvent
 from tests.conftest import watch_csp
-from tests.helpers.web import TEST_PASSWORD
+from tests.helpers.ui import DESKTOP, PHONE, sign_in
 
 pytestmark = pytest.mark.browser
-
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-async def sign_in(page: Any, base: str, user: User) -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#email", user.email)
-    await page.fill("#password", TEST_PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}/admin/events")
 
 
 async def stat(page: Any, name: str) -> str:

@@ -12,49 +12,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
+from community.controllers.admin.event_form import parse_new_event_form
 from community.models import Event, EventStatus
-from community.services.events.manage import InvalidInput, parse_event_form, slugify
-from tests.helpers.admin import MakeEvent, Register
-from tests.helpers.web import csrf_token, take_jobs
+from community.services.events.manage import InvalidInput, slugify
+from tests.helpers.admin import EVENT_FORM, MakeEvent, Register, post_admin_form
+from tests.helpers.web import take_jobs
 
 Client = AsyncTestClient[Litestar]
 
-GOOD = {
-    "title": "Python Evening",
-    "summary": "Talks and pizza",
-    "description_md": "Hello **world**",
-    "starts_at": "2031-03-05T18:30",
-    "ends_at": "2031-03-05T21:00",
-    "timezone": "Europe/Berlin",
-    "venue_name": "Factory",
-    "city": "Berlin",
-    "country": "de",
-    "capacity": "100",
-    "native_reserve": "40",
-    "soldout_mode": "waitlist",
-    "theme": "luma",
-    "price": "12,50",
-    "currency": "eur",
-}
-
-
-async def post(client: Client, url: str, data: dict[str, str], **kw: Any) -> Any:
-    token = await csrf_token(client)
-    return await client.post(url, data=data, headers={"x-csrftoken": token}, **kw)
-
 
 def test_form_values_are_read_in_the_events_time_zone() -> None:
-    values = parse_event_form(GOOD, with_seats=True)
+    details, seats = parse_new_event_form(EVENT_FORM)
     # 18:30 in Berlin in March (CET, UTC+1) is 17:30 UTC.
-    assert values["starts_at"] == datetime(2031, 3, 5, 17, 30, tzinfo=UTC)
-    assert values["price_cents"] == 1250
-    assert values["country"] == "DE" and values["currency"] == "EUR"
-    assert (values["capacity"], values["native_reserve"]) == (100, 40)
+    assert details.starts_at == datetime(2031, 3, 5, 17, 30, tzinfo=UTC)
+    assert details.price_cents == 1250
+    assert details.country == "DE" and details.currency == "EUR"
+    assert (seats.capacity, seats.native_reserve) == (100, 40)
 
 
 def test_every_bad_field_is_named_at_once() -> None:
     bad = {
-        **GOOD,
+        **EVENT_FORM,
         "title": " ",
         "ends_at": "2031-03-05T17:00",
         "timezone": "Mars/Olympus",
@@ -63,7 +41,7 @@ def test_every_bad_field_is_named_at_once() -> None:
         "price": "-3",
     }
     try:
-        parse_event_form(bad, with_seats=True)
+        parse_new_event_form(bad)
     except InvalidInput as exc:
         errors = exc.errors
     else:
@@ -80,8 +58,8 @@ def test_slugs_are_ascii_and_short() -> None:
 
 async def test_create_event_then_publish(owner_client: Client, db_session: AsyncSession) -> None:
     # Free: a paid event also needs Stripe configured to publish (tests/payments/test_admin.py).
-    free = {**GOOD, "price": ""}
-    response = await post(owner_client, "/admin/events", free, follow_redirects=False)
+    free = {**EVENT_FORM, "price": ""}
+    response = await post_admin_form(owner_client, "/admin/events", free, follow_redirects=False)
     assert response.status_code in (302, 303), response.text
     event_url = response.headers["location"]
     event = await db_session.scalar(select(Event).where(Event.title == "Python Evening"))
@@ -93,15 +71,17 @@ async def test_create_event_then_publish(owner_client: Client, db_session: Async
     assert "is saved as a draft" in page.text
     assert "Shared seats left" in page.text
 
-    published = await post(owner_client, f"{event_url}/publish", {}, follow_redirects=False)
+    published = await post_admin_form(
+        owner_client, f"{event_url}/publish", {}, follow_redirects=False
+    )
     assert published.status_code in (302, 303)
     await db_session.refresh(event)
     assert event.status == EventStatus.PUBLISHED and event.published_at is not None
 
 
 async def test_validation_errors_show_in_place(owner_client: Client) -> None:
-    response = await post(
-        owner_client, "/admin/events", {**GOOD, "title": "", "native_reserve": "500"}
+    response = await post_admin_form(
+        owner_client, "/admin/events", {**EVENT_FORM, "title": "", "native_reserve": "500"}
     )
     assert response.status_code == 422
     assert 'id="e-title"' in response.text and "Title is required." in response.text
@@ -113,7 +93,7 @@ async def test_publishing_needs_a_place_and_seats(
     owner_client: Client, make_event: MakeEvent, db_session: AsyncSession
 ) -> None:
     event = await make_event(status=EventStatus.DRAFT, capacity=0, reserve=0)
-    page = await post(owner_client, f"/admin/events/{event.id}/publish", {})
+    page = await post_admin_form(owner_client, f"/admin/events/{event.id}/publish", {})
     assert "Set a capacity of at least 1 before publishing." in page.text
     refreshed = await db_session.get(Event, event.id)
     assert refreshed is not None and refreshed.status == EventStatus.DRAFT
@@ -125,10 +105,10 @@ async def test_edit_keeps_the_slug_of_a_published_event(
     event = await make_event()
     form = await owner_client.get(f"/admin/events/{event.id}/edit")
     assert form.status_code == 200 and 'name="title"' in form.text
-    response = await post(
+    response = await post_admin_form(
         owner_client,
         f"/admin/events/{event.id}/edit",
-        {**GOOD, "title": "Renamed night"},
+        {**EVENT_FORM, "title": "Renamed night"},
         follow_redirects=False,
     )
     assert response.status_code in (302, 303)
@@ -147,11 +127,13 @@ async def test_cancel_needs_the_slug_typed(
 ) -> None:
     event = await make_event()
     await register(event, "Ada", "ada@example.com")
-    await post(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": "nope"})
+    await post_admin_form(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": "nope"})
     async with session_maker() as session:
         assert (await session.get(Event, event.id)).status == EventStatus.PUBLISHED
     assert await take_jobs(settings, redis, "default") == []
-    page = await post(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": event.slug})
+    page = await post_admin_form(
+        owner_client, f"/admin/events/{event.id}/cancel", {"confirm": event.slug}
+    )
     assert "everyone registered is being told by e-mail" in page.text
     async with session_maker() as session:
         cancelled = await session.get(Event, event.id)
@@ -161,7 +143,7 @@ async def test_cancel_needs_the_slug_typed(
         ("send_event_cancelled_emails", {"event_id": str(event.id)})
     ]
     # Cancelling again tells nobody twice.
-    await post(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": event.slug})
+    await post_admin_form(owner_client, f"/admin/events/{event.id}/cancel", {"confirm": event.slug})
     assert await take_jobs(settings, redis, "default") == []
 
 
@@ -170,7 +152,7 @@ async def test_unpublish_is_refused_once_people_registered(
 ) -> None:
     event = await make_event()
     await register(event, "Grace", "grace@example.com")
-    page = await post(owner_client, f"/admin/events/{event.id}/unpublish", {})
+    page = await post_admin_form(owner_client, f"/admin/events/{event.id}/unpublish", {})
     assert "cancel the event instead" in page.text
     async with session_maker() as session:
         assert (await session.get(Event, event.id)).status == EventStatus.PUBLISHED
@@ -180,10 +162,10 @@ async def test_theme_preview_renders_the_public_page_without_saving(
     owner_client: Client, make_event: MakeEvent, session_maker: Any
 ) -> None:
     event = await make_event()
-    response = await post(
+    response = await post_admin_form(
         owner_client,
         "/admin/events/preview",
-        {**GOOD, "event_id": str(event.id), "title": "Preview only", "theme": "luma"},
+        {**EVENT_FORM, "event_id": str(event.id), "title": "Preview only", "theme": "luma"},
     )
     assert response.status_code == 200
     assert response.text.startswith('<iframe class="preview-frame"')
@@ -191,7 +173,9 @@ async def test_theme_preview_renders_the_public_page_without_saving(
     async with session_maker() as session:
         assert (await session.get(Event, event.id)).title == "Admin test night"
     # Half-typed values never break the preview.
-    broken = await post(owner_client, "/admin/events/preview", {"starts_at": "tomorrow-ish"})
+    broken = await post_admin_form(
+        owner_client, "/admin/events/preview", {"starts_at": "tomorrow-ish"}
+    )
     assert broken.status_code == 200 and "<iframe" in broken.text
 
 

@@ -12,8 +12,8 @@ import pytest
 from community.models import User
 from community.services.seats.guests import sync_guests
 from community.services.seats.registrations import RegistrationService
-from tests.admin.test_browser import DESKTOP, PHONE, sign_in
 from tests.helpers.admin import MakeEvent, Register
+from tests.helpers.ui import DESKTOP, PHONE, sign_in
 
 pytestmark = pytest.mark.browser
 

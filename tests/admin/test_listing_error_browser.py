@@ -13,8 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.models import Listing, SyncState, User
-from tests.admin.test_browser import DESKTOP, PHONE, sign_in
 from tests.helpers.admin import MakeEvent
+from tests.helpers.ui import DESKTOP, PHONE, sign_in
 
 
 async def test_a_failing_listing_shows_its_error_and_retry_time(

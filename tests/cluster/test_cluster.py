@@ -22,9 +22,10 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
+from community.demo.ledger_rows import make_event
 from community.models import OutboxMessage, Registration, User
 from community.queue import make_queues
-from community.redis_client import event_key
+from community.redis_keys import event_key
 from community.services.access import visitor_limits
 from community.services.access.login_throttle import Throttle
 from community.services.mirror.coalescing import Coalescer
@@ -41,9 +42,8 @@ from community.services.seats.inventory import (
 )
 from community.tasks.registry import QUEUE_NAMES
 from community.worker import make_workers
-from tests.helpers.ledger_rows import make_event
+from tests.helpers.seats import MANY, concurrent_client, rush
 from tests.helpers.web import login
-from tests.seats.test_overload import MANY, _rush, concurrent_client
 
 Client = AsyncTestClient[Litestar]
 
@@ -244,7 +244,7 @@ async def test_a_rush_past_the_node_pools_gets_no_500_and_loses_no_seat(
     app = create_app(replace(cluster_settings, pools=pools, limits=MANY))
     event = await make_event(db_session, capacity=10)
     async with concurrent_client(app) as client:
-        answers = await _rush(client, event.id, 60)
+        answers = await rush(client, event.id, 60)
         statuses = {a.status_code for a in answers}
         assert statuses <= {201, 409, 503}, statuses
         shed = [a for a in answers if a.status_code == 503]

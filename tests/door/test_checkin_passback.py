@@ -12,6 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
+from community.demo.ledger_rows import add_person, make_event
 from community.models import Listing, PlatformAccount, Registration, SyncLog, User
 from community.queue import make_queues
 from community.services.door import ops as door_ops
@@ -21,7 +22,6 @@ from community.services.mirror.token_crypto import encrypt
 from community.services.tickets.signatures import ticket_signer
 from community.tasks.checkin_passback import pass_checkin_back, pass_checkins_back
 from tests.helpers.door import door_connection
-from tests.helpers.ledger_rows import add_person, make_event
 from tests.helpers.web import take_jobs
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker, create_async_engine
 
 from community.config import Settings
+from community.demo.ledger_rows import add_people, add_person, make_event
 from community.models import CheckinLog, Registration, RegistrationStatus
 from community.services.door import ops as door_ops
 from community.services.door import roster as door_roster
@@ -18,7 +19,6 @@ from community.services.door import scan as door_scan
 from community.services.door.outcomes import Actor, CheckinInputError, Op, Result
 from community.services.tickets.signatures import TicketSigner, ticket_signer
 from tests.helpers.door import door_connection
-from tests.helpers.ledger_rows import add_people, add_person, make_event
 
 DOOR_1 = Actor(user_id=None, device="Door 1")
 DOOR_2 = Actor(user_id=None, device="Door 2")

@@ -15,10 +15,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
+from community.demo.ledger_rows import add_people, add_person, make_event
 from community.models import CheckinLog, Registration, User
 from community.services.jobs import GATHER_SECONDS
 from community.services.tickets.signatures import TicketSigner, ticket_signer
-from tests.helpers.ledger_rows import add_people, add_person, make_event
 from tests.helpers.web import TEST_PASSWORD, take_jobs
 
 Client = AsyncTestClient[Litestar]

@@ -13,11 +13,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.config import Settings
+from community.demo.ledger_rows import add_people, make_event
 from community.models import CheckinLog, Registration, User
 from community.services.tickets.signatures import TicketSigner, ticket_qr, ticket_signer
 from tests.helpers.door import launch_with_camera, sign_in
 from tests.helpers.fake_camera import qr_video
-from tests.helpers.ledger_rows import add_people, make_event
 
 pytestmark = pytest.mark.browser
 PHONE = {"width": 390, "height": 844}

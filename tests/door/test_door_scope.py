@@ -9,8 +9,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from community.demo.ledger_rows import add_people, make_event
 from community.models import EventStatus, User
-from tests.helpers.ledger_rows import add_people, make_event
 
 Client = AsyncTestClient[Litestar]
 

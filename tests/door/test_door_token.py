@@ -22,10 +22,10 @@ from community.db import (
     DatabaseUnavailable,
     driver_connection,
 )
+from community.demo.ledger_rows import add_people, make_event
 from community.models import Role, User
 from community.services.door import staff as door_staff
 from community.services.tickets.signatures import ticket_signer
-from tests.helpers.ledger_rows import add_people, make_event
 from tests.helpers.web import make_user
 
 Client = AsyncTestClient[Litestar]

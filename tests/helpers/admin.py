@@ -1,4 +1,4 @@
-"""Helpers of the admin tests: a live server for the browser and its client."""
+"""Helpers of the admin tests: a live server for the browser and its client, the event form."""
 
 from __future__ import annotations
 
@@ -12,15 +12,17 @@ from typing import Any
 import httpx
 import uvicorn
 from litestar import Litestar
+from litestar.testing import AsyncTestClient
 
 from community.config import Settings
 from community.models import Event, User
 from community.services.seats.registrations import Registered
 from tests.helpers.mirror import eventually
-from tests.helpers.web import TEST_PASSWORD
+from tests.helpers.web import TEST_PASSWORD, csrf_token
 
 MakeEvent = Callable[..., Awaitable[Event]]
 Register = Callable[..., Awaitable[Registered]]
+Client = AsyncTestClient[Litestar]
 
 
 def free_port() -> int:
@@ -72,3 +74,27 @@ class LiveClient(httpx.AsyncClient):
     async def sign_in(self, user: User) -> None:
         response = await self.form("/login", {"email": user.email, "password": TEST_PASSWORD})
         assert response.status_code == 303, response.text
+
+
+EVENT_FORM = {
+    "title": "Python Evening",
+    "summary": "Talks and pizza",
+    "description_md": "Hello **world**",
+    "starts_at": "2031-03-05T18:30",
+    "ends_at": "2031-03-05T21:00",
+    "timezone": "Europe/Berlin",
+    "venue_name": "Factory",
+    "city": "Berlin",
+    "country": "de",
+    "capacity": "100",
+    "native_reserve": "40",
+    "soldout_mode": "waitlist",
+    "theme": "luma",
+    "price": "12,50",
+    "currency": "eur",
+}
+
+
+async def post_admin_form(client: Client, url: str, data: dict[str, str], **kw: Any) -> Any:
+    token = await csrf_token(client)
+    return await client.post(url, data=data, headers={"x-csrftoken": token}, **kw)

@@ -17,6 +17,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from community.config import Settings
 from community.models import Event, Listing
 from community.sandbox.runner import RunningSandbox
+from community.sandbox.shapes import Person
+from community.services.jobs import enqueue_pull
+from community.services.mirror.coalescing import Coalescer
 from community.services.seats.inventory import Inventory
 from community.services.seats.registrations import RegistrationService
 
@@ -95,3 +98,26 @@ async def eventually(
             return time.monotonic() - started
         await asyncio.sleep(every)
     raise AssertionError(f"not reached within {within} s; last value: {last!r}")
+
+
+async def pull_everything(rig: MirrorRig, event: MirroredEvent) -> None:
+    """Ask for a pull of every listing and wait until the worker has done them."""
+    for listing in event.listings.values():
+        await enqueue_pull(rig.settings, rig.redis, rig.queues, listing.id)
+    coalescer = Coalescer(rig.redis, rig.settings.redis_prefix, "pull")
+
+    async def settled() -> bool:
+        for listing in event.listings.values():
+            progress = await coalescer.progress(listing.id)
+            if progress.pending or progress.runner_active:
+                return False
+        return True
+
+    await eventually(settled)
+
+
+def add(rig: MirrorRig, event: MirroredEvent, platform: str, person: Person) -> str:
+    outcome = rig.sandboxes[platform].sandbox.add_registration(event.external(platform), person)
+    assert outcome.status == "going", outcome
+    assert outcome.id is not None
+    return outcome.id

@@ -1,7 +1,9 @@
-"""Helpers of the public page tests: posting forms, running the e-mail jobs, tickets."""
+"""Helpers of the public page tests: posting forms, running the e-mail jobs, tickets, a mail
+server that keeps what it receives."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -50,3 +52,42 @@ def ticket_token_in(text: str) -> str:
     match = re.search(r"/tickets/([A-Za-z0-9_-]{16,64})", text)
     assert match, "no ticket link in the answer"
     return match.group(1)
+
+
+class SmtpSink:
+    """A tiny SMTP server on loopback that keeps what it receives (enough for smtplib)."""
+
+    def __init__(self) -> None:
+        self.messages: list[bytes] = []
+        self.refuse = False
+        self.server: asyncio.Server | None = None
+
+    @property
+    def port(self) -> int:
+        assert self.server is not None
+        return self.server.sockets[0].getsockname()[1]
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(b"220 sink ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line[:4].upper()
+            if verb in (b"EHLO", b"HELO"):
+                writer.write(b"250 sink\r\n")
+            elif verb == b"MAIL" and self.refuse:
+                writer.write(b"451 try again later\r\n")
+            elif verb in (b"MAIL", b"RCPT", b"RSET", b"NOOP"):
+                writer.write(b"250 ok\r\n")
+            elif verb == b"DATA":
+                writer.write(b"354 go ahead\r\n")
+                await writer.drain()
+                data = await reader.readuntil(b"\r\n.\r\n")
+                self.messages.append(data[:-5])
+                writer.write(b"250 queued\r\n")
+            elif verb == b"QUIT":
+                writer.write(b"221 bye\r\n")
+                await writer.drain()
+                break
+            else:
+                writer.write(b"502 not here\r\n")
+            await writer.drain()
+        writer.close()

@@ -19,8 +19,7 @@ from community.services.door import roster as door_roster
 from community.services.people import attendees
 from community.services.people.attendees import AttendeeQuery
 from community.services.seats.reconcile import compare, reconcile_event
-from tests.helpers.mirror import MakeEvent, MirroredEvent, MirrorRig
-from tests.mirror.test_pull import add, pull_everything
+from tests.helpers.mirror import MakeEvent, MirroredEvent, MirrorRig, add, pull_everything
 
 
 async def active(rig: MirrorRig, event: MirroredEvent) -> list[Registration]:

@@ -20,40 +20,25 @@ from community.models import (
     SyncLog,
 )
 from community.sandbox.shapes import Person
-from community.services.jobs import enqueue_pull, install_promotion_mail, uninstall_promotion_mail
+from community.services.jobs import install_promotion_mail, uninstall_promotion_mail
 from community.services.mirror.coalescing import Coalescer
 from community.tasks.pull import pull_all_listings, pull_listing
 from community.views.event_pages import going_counts
-from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
-
-
-async def pull_everything(rig: MirrorRig, event: MirroredEvent) -> None:
-    """Ask for a pull of every listing and wait until the worker has done them."""
-    for listing in event.listings.values():
-        await enqueue_pull(rig.settings, rig.redis, rig.queues, listing.id)
-    coalescer = Coalescer(rig.redis, rig.settings.redis_prefix, "pull")
-
-    async def settled() -> bool:
-        for listing in event.listings.values():
-            progress = await coalescer.progress(listing.id)
-            if progress.pending or progress.runner_active:
-                return False
-        return True
-
-    await eventually(settled)
+from tests.helpers.mirror import (
+    PLATFORMS,
+    MakeEvent,
+    MirroredEvent,
+    MirrorRig,
+    add,
+    eventually,
+    pull_everything,
+)
 
 
 async def registrations(rig: MirrorRig, event: MirroredEvent) -> list[Registration]:
     async with rig.session_maker() as session:
         rows = await session.scalars(select(Registration).where(Registration.event_id == event.id))
         return list(rows)
-
-
-def add(rig: MirrorRig, event: MirroredEvent, platform: str, person: Person) -> str:
-    outcome = rig.sandboxes[platform].sandbox.add_registration(event.external(platform), person)
-    assert outcome.status == "going", outcome
-    assert outcome.id is not None
-    return outcome.id
 
 
 async def test_pulled_registrations_become_members_and_take_one_seat_each(

@@ -26,8 +26,7 @@ from community.services.mail import outbox as mail
 from community.services.seats.native_registrations import cancel_by_ticket, register_native
 from community.services.seats.registrations import RegistrationService
 from community.tasks import email as email_tasks
-from tests.helpers.public import MakeEvent, RunJobs, post_form
-from tests.public.test_email import SmtpSink
+from tests.helpers.public import MakeEvent, RunJobs, SmtpSink, post_form
 
 
 @pytest.fixture

@@ -7,30 +7,12 @@ from uuid import uuid4
 
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from community.models import EventStatus, Registration, SoldOutMode
+from community.models import EventStatus, SoldOutMode
+from tests.helpers.seats import post_registration, ticket_token
 
 Client = AsyncTestClient[Litestar]
-
-
-async def ticket_token(
-    session_maker: async_sessionmaker[AsyncSession], registration_id: Any
-) -> str:
-    """The token the ticket e-mail carries (the API's answer does not)."""
-    async with session_maker() as session:
-        token = await session.scalar(
-            select(Registration.ticket_token).where(Registration.id == registration_id)
-        )
-    assert token
-    return token
-
-
-async def post_registration(client: Client, event_id: Any, name: str, email: str) -> Any:
-    return await client.post(
-        f"/api/events/{event_id}/registrations", json={"name": name, "email": email}
-    )
 
 
 async def test_register_then_refusals_with_stable_codes(client: Client, make_event: Any) -> None:

@@ -19,12 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.models import Member, Registration, RegistrationStatus
-from community.queue import make_queues
 from community.services.people.members import normalise_email, plain_ascii_domain
 from community.services.seats.registrations import RegistrationService
-from community.tasks import email as email_tasks
-from tests.helpers.web import take_jobs, take_ticket_mails
-from tests.seats.test_api import post_registration, ticket_token
+from tests.helpers.seats import post_registration, run_existing_ticket_jobs, ticket_token
+from tests.helpers.web import take_ticket_mails
 
 Client = AsyncTestClient[Litestar]
 Sessions = async_sessionmaker[AsyncSession]
@@ -99,18 +97,6 @@ async def test_an_organiser_or_the_platform_may_still_cancel_a_platform_place(
 
 
 # --- the API does not tell who is registered ---------------------------------------------------
-
-
-async def run_existing_ticket_jobs(
-    settings: Settings, redis: Redis, session_maker: Sessions
-) -> int:
-    """Run the queued "send the ticket to this address again" jobs, as a worker would."""
-    queues = make_queues(settings, redis)
-    ctx = {"settings": settings, "session_maker": session_maker, "queues": queues}
-    jobs = [kw for fn, kw in await take_jobs(settings, redis) if fn == "send_existing_ticket_email"]
-    for kwargs in jobs:
-        await email_tasks.send_existing_ticket_email(ctx, **kwargs)
-    return len(jobs)
 
 
 async def test_an_address_already_registered_gets_one_generic_answer_and_a_mail(

@@ -145,3 +145,43 @@ async def test_all_keys_of_an_event_share_one_hash_slot(inventory: Inventory) ->
     keys = inventory.keys(uuid.uuid4())
     assert len({key_slot(k.encode()) for k in keys}) == 1
     assert all(k.startswith(inventory.prefix) for k in keys)
+
+
+async def test_processes_read_the_ledger_once_and_each_asks_redis_once(
+    inventory: Inventory, settings: Any, monkeypatch: Any
+) -> None:
+    """Several processes (here, clients of their own) with many callers each: one reads the
+    ledger; inside a process, the callers share one attempt at the lock."""
+    from redis.asyncio import Redis
+
+    event_id = uuid.uuid4()
+    reads = 0
+    lock_attempts = 0
+
+    async def source() -> Snapshot:
+        nonlocal reads
+        reads += 1
+        await asyncio.sleep(0.05)
+        return Snapshot(InventorySettings(10, 0), [entry(1, "a")])
+
+    try_lock = Inventory._try_lock
+
+    async def counted(self: Inventory, event: Any) -> Any:
+        nonlocal lock_attempts
+        lock_attempts += 1
+        return await try_lock(self, event)
+
+    monkeypatch.setattr(Inventory, "_try_lock", counted)
+    clients = [Redis.from_url(settings.redis_url) for _ in range(3)]
+    try:
+        processes = [Inventory(client, inventory.prefix) for client in clients]
+        loaded = await asyncio.gather(
+            *(p.ensure_loaded(event_id, source) for p in processes for _ in range(20))
+        )
+    finally:
+        for client in clients:
+            await client.aclose()
+    assert reads == 1 and loaded.count(True) == 1
+    # One attempt per process, and a few more for those that waited for the first to finish.
+    assert lock_attempts < 3 * 5
+    assert (await state_of(inventory, event_id)).counts.taken == 1

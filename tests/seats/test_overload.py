@@ -3,41 +3,15 @@ PostgreSQL nothing."""
 
 from __future__ import annotations
 
-import asyncio
-import secrets
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-import httpx
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from sqlalchemy import event as sa_event
 
 from community.app import create_app
-from community.config import PoolSettings, Settings, VisitorLimitSettings
-
-MANY = VisitorLimitSettings(register_per_address=10_000, register_per_event=10_000)
-
-
-def _person(n: int) -> dict[str, str]:
-    return {"name": f"Person {n}", "email": f"p{n}.{secrets.token_hex(3)}@example.com"}
-
-
-@asynccontextmanager
-async def concurrent_client(app: Litestar) -> AsyncIterator[httpx.AsyncClient]:
-    """A client whose requests really run at once, in this event loop (Litestar's test
-    client answers them one after another)."""
-    async with app.lifespan():
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
-            yield c
-
-
-async def _rush(client: Any, event_id: Any, people: int) -> list[Any]:
-    path = f"/api/events/{event_id}/registrations"
-    return list(await asyncio.gather(*(client.post(path, json=_person(n)) for n in range(people))))
+from community.config import PoolSettings, Settings
+from tests.helpers.seats import MANY, concurrent_client, new_person, rush
 
 
 async def test_more_requests_than_the_pools_hold_get_no_500(
@@ -48,7 +22,7 @@ async def test_more_requests_than_the_pools_hold_get_no_500(
     app = create_app(replace(settings, pools=pools, limits=MANY))
     event = await make_event(capacity=10)
     async with concurrent_client(app) as client:
-        answers = await _rush(client, event.id, 60)
+        answers = await rush(client, event.id, 60)
         statuses = sorted(a.status_code for a in answers)
         assert statuses == [201] * 10 + [409] * 50, statuses
         counts = (await client.get(f"/api/events/{event.id}/counts")).json()
@@ -63,7 +37,7 @@ async def test_a_pool_that_stays_busy_answers_503_with_retry_after(
     app = create_app(replace(settings, pools=pools, limits=MANY))
     event = await make_event(capacity=10)
     async with concurrent_client(app) as client:
-        answers = await _rush(client, event.id, 60)
+        answers = await rush(client, event.id, 60)
         statuses = {a.status_code for a in answers}
         assert 500 not in statuses and statuses <= {201, 409, 503}, statuses
         shed = [a for a in answers if a.status_code == 503]
@@ -80,7 +54,7 @@ async def test_past_the_in_flight_limit_a_fast_503(
     app = create_app(replace(settings, pools=PoolSettings(max_in_flight=2), limits=MANY))
     event = await make_event(capacity=100)
     async with concurrent_client(app) as client:
-        answers = await _rush(client, event.id, 30)
+        answers = await rush(client, event.id, 30)
         statuses = {a.status_code for a in answers}
         assert statuses <= {201, 503} and 503 in statuses, statuses
         busy = next(a for a in answers if a.status_code == 503)
@@ -102,14 +76,14 @@ async def test_sold_out_and_already_registered_never_touch_postgresql(
     engine = app.state["db_config"].get_engine().sync_engine
     async with AsyncTestClient(app=app) as client:
         path = f"/api/events/{event.id}/registrations"
-        ada = _person(0)
+        ada = new_person(0)
         assert (await client.post(path, json=ada)).status_code == 201
-        assert (await client.post(path, json=_person(1))).status_code == 201
+        assert (await client.post(path, json=new_person(1))).status_code == 201
         await app.state["after_reply"].drain()  # the mirror's reads that follow those seats
         sa_event.listen(engine, "checkout", count)
         try:
             for n in range(2, 12):
-                sold_out = await client.post(path, json=_person(n))
+                sold_out = await client.post(path, json=new_person(n))
                 assert sold_out.json()["code"] == "sold_out"
             again = await client.post(path, json=ada)
             assert again.json()["code"] == "already_registered"

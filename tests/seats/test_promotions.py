@@ -20,8 +20,8 @@ from community.services.jobs import install_promotion_mail, uninstall_promotion_
 from community.services.seats.hooks import PromotionHooks
 from community.services.seats.reconcile import reconcile_event
 from community.services.seats.registrations import RegistrationService
+from tests.helpers.seats import run_existing_ticket_jobs
 from tests.helpers.web import take_ticket_mails
-from tests.seats.test_api_hardening import run_existing_ticket_jobs
 
 Client = AsyncTestClient[Litestar]
 

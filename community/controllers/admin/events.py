@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from community.auth import ORGANISERS
 from community.config import Settings
+from community.controllers.admin import event_form
 from community.controllers.admin.common import (
     current_user,
     event_or_404,
@@ -119,7 +120,7 @@ class EventsController(Controller):
             "admin/events/form.html",
             section="events",
             event=None,
-            **_form_context(events.blank_form(), {}),
+            **_form_context(event_form.blank_form(), {}),
         )
 
     @post("/events", name="admin:event_create")
@@ -128,7 +129,7 @@ class EventsController(Controller):
     ) -> Template | Redirect:
         form = await form_dict(request)
         try:
-            values = events.parse_event_form(form, with_seats=True)
+            details, seats = event_form.parse_new_event_form(form)
         except InvalidInput as exc:
             return await page(
                 request,
@@ -136,9 +137,9 @@ class EventsController(Controller):
                 section="events",
                 event=None,
                 status_code=422,
-                **_form_context({**events.blank_form(), **form}, exc.errors),
+                **_form_context({**event_form.blank_form(), **form}, exc.errors),
             )
-        event = await events.create_event(db_session, values, await current_user(request))
+        event = await events.create_event(db_session, details, seats, await current_user(request))
         flash(request, f"“{event.title}” is saved as a draft. Publish it when it is ready.")
         return Redirect(f"/admin/events/{event.id}")
 
@@ -160,7 +161,7 @@ class EventsController(Controller):
                 base = None
             if base is not None and not access.manages(await current_user(request), base):
                 base = None
-        transient = events.preview_event(form, base)
+        transient = event_form.preview_event(form, base)
         context = await event_page_context(db_session, redis, settings, transient)
         html = render(request, f"themes/{context['theme']}/event.html", context)
         theme_name = "Luma" if transient.theme == "luma" else "Meetup"
@@ -239,7 +240,7 @@ class EventsController(Controller):
             section="events",
             event=event,
             tab="details",
-            **_form_context(events.form_values(event), {}),
+            **_form_context(event_form.form_values(event), {}),
         )
 
     @post("/events/{event_id:uuid}/edit", name="admin:event_update")
@@ -253,8 +254,8 @@ class EventsController(Controller):
         event = await event_or_404(request, db_session, event_id)
         form = await form_dict(request)
         try:
-            values = events.parse_event_form(form, with_seats=False)
-            await events.update_event(db_session, event, values)
+            details = event_form.parse_event_form(form)
+            await events.update_event(db_session, event, details)
         except InvalidInput as exc:
             return await page(
                 request,
@@ -263,7 +264,7 @@ class EventsController(Controller):
                 event=event,
                 tab="details",
                 status_code=422,
-                **_form_context({**events.form_values(event), **form}, exc.errors),
+                **_form_context({**event_form.form_values(event), **form}, exc.errors),
             )
         except events.EventStateError as exc:
             flash(request, str(exc), "error")

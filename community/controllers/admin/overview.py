@@ -20,10 +20,16 @@ from community.controllers.admin.common import (
     fragment,
     page,
 )
+from community.controllers.admin.event_form import parse_seats
 from community.models import PLATFORM_LABELS, Event, Listing
 from community.services.access import scope as access
 from community.services.events.manage import InvalidInput
-from community.services.events.organiser_changes import Effects, change_seats, retry_listing
+from community.services.events.organiser_changes import (
+    Effects,
+    change_seats,
+    retry_listing,
+    seats_taken,
+)
 from community.views import event_stats
 from community.views.inventory_panel import build_panel
 from community.views.revenue import revenue_view
@@ -124,7 +130,8 @@ class OverviewController(Controller):
         errors: dict[str, str] = {}
         notice = ""
         try:
-            notice = await change_seats(effects, event, form)
+            seats = parse_seats(form, taken=await seats_taken(effects, event))
+            notice = await change_seats(effects, event, seats)
         except InvalidInput as exc:
             errors = exc.errors
         panel = await build_panel(effects.registrations, db_session, event)

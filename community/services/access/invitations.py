@@ -13,7 +13,13 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
+from community import redis_keys
+
 LINK_TTL_SECONDS = 72 * 3600
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _text(raw: bytes | str) -> str:
@@ -28,19 +34,19 @@ class Invitations:
         self.ttl = ttl
 
     def _token_key(self, token: str) -> str:
-        return f"{self.prefix}invite:{hashlib.sha256(token.encode()).hexdigest()}"
+        return redis_keys.invitation(self.prefix, _digest(token))
 
     def _user_key(self, user_id: UUID) -> str:
-        return f"{self.prefix}invite-user:{user_id}"
+        return redis_keys.invitation_of_user(self.prefix, user_id)
 
     async def create(self, user_id: UUID) -> str:
         token = secrets.token_urlsafe(32)
         previous = await self.redis.getdel(self._user_key(user_id))
         async with self.redis.pipeline(transaction=False) as pipe:
             if previous:
-                pipe.delete(f"{self.prefix}invite:{_text(previous)}")
+                pipe.delete(redis_keys.invitation(self.prefix, _text(previous)))
             pipe.set(self._token_key(token), str(user_id), ex=self.ttl)
-            pipe.set(self._user_key(user_id), self._token_key(token).rsplit(":", 1)[1], ex=self.ttl)
+            pipe.set(self._user_key(user_id), _digest(token), ex=self.ttl)
             await pipe.execute()
         return token
 

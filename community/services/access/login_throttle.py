@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from community import redis_keys
 from community.services.access import limiter
 
 WINDOW_SECONDS = 15 * 60
@@ -32,7 +33,10 @@ class Throttle:
     def _keys(self, email: str, address: str) -> tuple[str, str]:
         digest = hashlib.sha256(f"{email.strip().lower()}|{address}".encode()).hexdigest()[:32]
         addr = hashlib.sha256(address.encode()).hexdigest()[:32]
-        return f"{self.prefix}login:acct:{digest}", f"{self.prefix}login:addr:{addr}"
+        return (
+            redis_keys.login_account(self.prefix, digest),
+            redis_keys.login_address(self.prefix, addr),
+        )
 
     async def retry_after(self, email: str, address: str) -> int:
         """Seconds until another attempt is allowed; 0 when it may go ahead."""

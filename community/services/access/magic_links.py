@@ -18,6 +18,7 @@ from enum import StrEnum
 
 from redis.asyncio import Redis
 
+from community import redis_keys
 from community.config import Settings
 
 LINK_TTL_SECONDS = 30 * 60
@@ -82,7 +83,7 @@ def read_token(secret: str, token: str, *, now: float | None = None) -> LinkClai
 
 
 def _spent_key(settings: Settings, nonce: str) -> str:
-    return f"{settings.redis_prefix}magic:spent:{nonce}"
+    return redis_keys.magic_link_spent(settings.redis_prefix, nonce)
 
 
 async def is_spent(redis: Redis, settings: Settings, claim: LinkClaim) -> bool:

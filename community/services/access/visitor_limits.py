@@ -14,6 +14,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
+from community import redis_keys
 from community.config import Settings
 from community.services.access import limiter
 
@@ -38,7 +39,7 @@ def resend_per_email(settings: Settings) -> Limit:
 
 def _key(settings: Settings, limit: Limit, subject: str) -> str:
     digest = hashlib.sha256(f"{settings.secret_key[:16]}|{subject}".encode()).hexdigest()[:24]
-    return f"{settings.redis_prefix}limit:{limit.name}:{digest}"
+    return redis_keys.visitor_limit(settings.redis_prefix, limit.name, digest)
 
 
 def counter(settings: Settings, limit: Limit, subject: str) -> limiter.Counter:

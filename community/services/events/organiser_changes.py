@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
@@ -31,7 +30,7 @@ from community.models import (
     SyncState,
 )
 from community.services.events import manage as events
-from community.services.events.manage import InvalidInput, active_registrations, parse_seats
+from community.services.events.manage import EventSeats, InvalidInput, active_registrations
 from community.services.jobs import (
     PaymentQueue,
     enqueue_pull,
@@ -118,32 +117,29 @@ async def after_listing_linked(fx: Effects, listing: Listing) -> None:
     await enqueue_webhook_setup(fx.queues, listing.id)
 
 
-async def change_seats(fx: Effects, event: Event, form: Mapping[str, Any]) -> str:
-    """Capacity, reserve and sold-out mode from the inline form. Returns a notice to show.
-
-    Raises InvalidInput naming the field: reserve above capacity, capacity below the people
-    already holding a place (checked here for a clear message, and again atomically by the
-    Traffic Cop, which also counts seats held mid-checkout).
-    """
-    errors: dict[str, str] = {}
-    service = fx.registrations
+async def seats_taken(fx: Effects, event: Event) -> int:
+    """The floor for capacity: the people already holding a place (the ledger's confirmed, or
+    the Traffic Cop's count when higher). The seats form refuses a capacity below it for a clear
+    message; the Traffic Cop checks again atomically, counting seats held mid-checkout too."""
     taken = await active_registrations(fx.session, event.id)
     try:
-        live: Counts | None = await service.counts(event.id)
+        live: Counts | None = await fx.registrations.counts(event.id)
     except RegistrationError:
         live = None
     if live is not None:
         taken = max(taken, live.taken)
-    values = parse_seats(form, errors, taken=taken)
-    if errors:
-        raise InvalidInput(errors)
+    return taken
+
+
+async def change_seats(fx: Effects, event: Event, seats: EventSeats) -> str:
+    """Capacity, reserve and sold-out mode from the inline form (read against seats_taken).
+    Returns a notice to show.
+
+    Raises InvalidInput naming the field when the Traffic Cop refuses the change.
+    """
+    service = fx.registrations
     before = (event.capacity, event.native_reserve, event.soldout_mode, event.allocation)
-    after = (
-        values["capacity"],
-        values["native_reserve"],
-        values["soldout_mode"],
-        values["allocation"],
-    )
+    after = (seats.capacity, seats.native_reserve, seats.soldout_mode, seats.allocation)
     if before == after:
         return "Nothing changed."
     event.allocation = after[3]

@@ -14,8 +14,8 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
+from community import redis_keys
 from community.config import Settings
-from community.redis_client import event_key
 from community.services.seats.hooks import (
     InventoryHooks,
     InventoryListener,
@@ -30,7 +30,7 @@ _installed: Subscription[InventoryListener] = Subscription()
 
 
 def _key(prefix: str, event_id: UUID | str) -> str:
-    return event_key(prefix, event_id, "page")
+    return redis_keys.page_version(prefix, event_id)
 
 
 async def seats_version(redis: Redis, settings: Settings, event_id: UUID) -> Hashable:

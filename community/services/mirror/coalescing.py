@@ -29,6 +29,8 @@ from redis.asyncio import Redis
 from saq import Queue
 from saq.job import Status
 
+from community import redis_keys
+
 log = logging.getLogger("community.jobs")
 T = TypeVar("T")
 
@@ -101,8 +103,7 @@ class Coalescer:
         self._release = redis.register_script(_RELEASE)
 
     def _keys(self, listing_id: UUID | str) -> list[str]:
-        base = f"{self.prefix}{self.kind}:{{{listing_id}}}"
-        return [f"{base}:want", f"{base}:runner", f"{base}:done"]
+        return redis_keys.coalescing(self.prefix, self.kind, listing_id)
 
     async def request(self, listing_id: UUID | str) -> Request:
         """Note a change; ``runner_active`` means the running job is bound to pick it up."""

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from redis.asyncio import Redis
 
+from community import redis_keys
 from community.models.enums import Platform
 
 HEADROOM = 0.9
@@ -111,7 +112,7 @@ class RateBudget:
         self._block = redis.register_script(_BLOCK)
 
     def key(self, platform: str, account: str) -> str:
-        return f"{self.prefix}budget:{{{platform}:{account}}}"
+        return redis_keys.rate_budget(self.prefix, platform, account)
 
     def blocked_for(self, platform: str, account: str) -> float:
         """Seconds this process still holds the account back after a 429 (0.0: not held)."""

@@ -28,6 +28,8 @@ EMAIL_PATTERN = r"^[^@\s<>]{1,64}@[^@\s<>]+\.[^@\s<>]+$"
 
 def has_control_characters(text: str) -> bool:
     """NUL, CR/LF, tabs, bidi overrides and other invisible characters (Unicode class C)."""
+    if text.isascii():  # the usual case, asked on every registration of a rush
+        return not text.isprintable()
     return any(unicodedata.category(ch)[0] == "C" for ch in text)
 
 
@@ -83,9 +85,12 @@ def normalise_email(raw: str) -> str:
 
 def clean_name(raw: str) -> str:
     """One line of printable text, spaces collapsed. Raises ValueError if empty or too long."""
-    name = " ".join(
-        "".join(ch for ch in unicodedata.normalize("NFC", raw) if ch.isprintable()).split()
-    )
+    if raw.isascii() and raw.isprintable():  # the usual case: nothing to normalise or drop
+        name = " ".join(raw.split())
+    else:
+        name = " ".join(
+            "".join(ch for ch in unicodedata.normalize("NFC", raw) if ch.isprintable()).split()
+        )
     if not name:
         raise ValueError("Enter your name.")
     if len(name) > MAX_NAME:

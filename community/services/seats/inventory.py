@@ -42,7 +42,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from community.models.enums import Channel, SoldOutMode
-from community.redis_client import event_key
+from community.redis_keys import event_key
 from community.services.access.limiter import COUNT_FUNCTION, Counter, wait_after_hits
 
 LUA_DIR = Path(__file__).with_name("lua")
@@ -336,6 +336,10 @@ SnapshotSource = Callable[[], Awaitable[Snapshot | None]]
 
 
 _SCRIPTS: weakref.WeakKeyDictionary[Redis, dict[str, AsyncScript]] = weakref.WeakKeyDictionary()
+# The loads of events from the ledger under way in this process, per client (ensure_loaded).
+_LOADING: weakref.WeakKeyDictionary[Redis, dict[str, asyncio.Future[bool]]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 @cache
@@ -827,7 +831,24 @@ class Inventory:
 
         Concurrent callers wait while one of them holds the lock and reads the ledger; they
         see the state appear and load nothing, so a cold event is read from the ledger once.
+        In one process they share one attempt: a rush on a cold event (after a restart of
+        Redis) is hundreds of callers at once, and each polling Redis for the lock slowed the
+        one loading it.
         """
+        loading = _LOADING.setdefault(self.redis, {})
+        key = str(event_id)
+        attempt = loading.get(key)
+        if attempt is not None:
+            await asyncio.shield(attempt)
+            return False
+        attempt = asyncio.ensure_future(self._ensure_loaded(event_id, source, wait_s=wait_s))
+        loading[key] = attempt
+        attempt.add_done_callback(lambda _: loading.pop(key, None))
+        return await asyncio.shield(attempt)
+
+    async def _ensure_loaded(
+        self, event_id: UUID | str, source: SnapshotSource, *, wait_s: float
+    ) -> bool:
         started = time.monotonic()
         deadline = started + wait_s
         failures = f"{self.prefix}{event_id}"

@@ -15,8 +15,7 @@ import asyncio
 import logging
 import re
 import secrets
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -302,14 +301,29 @@ def constraint_of(exc: IntegrityError) -> str:
     return ""
 
 
-@asynccontextmanager
-async def _unavailable_on_failure() -> AsyncIterator[None]:
-    """Infrastructure failures become one clear refusal; the person can simply try again."""
-    try:
-        yield
-    except (RedisError, InventoryBusy, DBAPIError, OSError, TimeoutError) as exc:
-        log.warning("registration unavailable", extra={"error": type(exc).__name__})
-        raise RegistrationUnavailable() from exc
+INFRASTRUCTURE = (RedisError, InventoryBusy, DBAPIError, OSError, TimeoutError)
+
+
+class _UnavailableOnFailure:
+    """Infrastructure failures become one clear refusal; the person can simply try again.
+    A class, not a generator: every registration of a rush enters it."""
+
+    async def __aenter__(self) -> None:
+        return None
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
+    ) -> None:
+        if exc is not None and isinstance(exc, INFRASTRUCTURE):
+            log.warning("registration unavailable", extra={"error": type(exc).__name__})
+            raise RegistrationUnavailable() from exc
+
+
+def _unavailable_on_failure() -> _UnavailableOnFailure:
+    return _UNAVAILABLE_ON_FAILURE
+
+
+_UNAVAILABLE_ON_FAILURE = _UnavailableOnFailure()
 
 
 def refuse_if_refused(

@@ -1,4 +1,6 @@
-"""Events and registrations written straight into the ledger, for check-in tests and the bench.
+"""Sample events and registrations written straight into the ledger, for the check-in tests
+and the check-in benchmark (one copy both may import: the benchmarks import nothing from
+tests/).
 
 Rows go in through the models' tables (one bulk INSERT each), bypassing the Traffic Cop:
 check-in only needs registrations to exist, whatever took their seats.
