@@ -64,7 +64,8 @@ from community.services.jobs import (
 )
 from community.services.mirror.clients import use_sandbox_credentials
 from community.services.mirror.coalescing import Coalescer
-from community.services.seats.registrations import RegistrationError, RegistrationService
+from community.services.seats.refusals import RegistrationError
+from community.services.seats.registrations import RegistrationService
 from community.tasks import registry
 from community.tasks.context import JobContext
 from community.tasks.mirror.target import push_owed

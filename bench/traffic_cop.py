@@ -39,12 +39,9 @@ from community.config import Settings
 from community.models import Event, EventStatus, Registration, RegistrationStatus
 from community.services.people.members import resolve_member
 from community.services.seats.hooks import InventoryHooks
-from community.services.seats.registrations import (
-    AlreadyRegistered,
-    RegistrationService,
-    SoldOutError,
-    new_ticket_token,
-)
+from community.services.seats.ledger_writes import new_ticket_token
+from community.services.seats.refusals import AlreadyRegistered, SoldOutError
+from community.services.seats.registrations import RegistrationService
 
 LOAD_GENERATOR = "in-process asyncio tasks, no HTTP"
 

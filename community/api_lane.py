@@ -7,8 +7,10 @@ the template machinery, none of which this API uses; that cost several times the
 itself. Here the same controller runs in a Litestar app with only what every answer needs
 (community.app.edge_middleware: security headers, client address, load shedding, request log,
 outage answers) and the same exception handlers, sharing the full app's state: its Redis
-client, queues, database and in-flight count. The full app keeps the routes too (its OpenAPI
-document describes them); `community web` serves both through `create_served_app`.
+client, queues, database and in-flight count. In front of it, the rush's own request (a
+well-formed registration) is answered without the framework (controllers.api_rush). The full
+app keeps the routes too (its OpenAPI document describes them); `community web` serves both
+through `create_served_app`.
 """
 
 from __future__ import annotations

@@ -96,6 +96,10 @@ class PoolSettings:
     db_wait_s: float = 3.0
     # Requests one web process works on at once; beyond it, a fast 503 with Retry-After.
     max_in_flight: int = 512
+    # Registrations (the JSON API's) one web process takes forward at once; the others wait
+    # their turn before any work, so a seat just taken is written without waiting behind
+    # hundreds of half-answered refusals.
+    registrations_at_once: int = 16
 
 
 @dataclass(frozen=True)
@@ -276,6 +280,7 @@ def _pools(env: dict[str, str]) -> PoolSettings:
         db_overflow=_int(env, "DATABASE_POOL_OVERFLOW", 10, 0, 1000),
         db_wait_s=_seconds(env, "DATABASE_POOL_WAIT", 3.0, 0.01, 60),
         max_in_flight=_int(env, "MAX_REQUESTS_IN_FLIGHT", 512, 1, 1_000_000),
+        registrations_at_once=_int(env, "REGISTRATIONS_AT_ONCE", 16, 1, 100_000),
     )
 
 

@@ -33,37 +33,14 @@ from community.services.seats.native_registrations import (
     mail_existing_ticket,
     register_native,
 )
-from community.services.seats.registrations import (
-    AlreadyCancelled,
+from community.services.seats.refusals import (
     AlreadyRegistered,
-    EventNotFound,
-    HoldExpired,
     InvalidRegistration,
-    NotCancellable,
     RateLimited,
-    RegistrationClosed,
     RegistrationError,
-    RegistrationService,
-    RegistrationUnavailable,
-    SoldOutError,
-    TicketNotFound,
-    TicketsOnSale,
 )
+from community.services.seats.registrations import RegistrationService
 
-STATUS_OF: dict[type[RegistrationError], int] = {
-    InvalidRegistration: 400,
-    EventNotFound: 404,
-    TicketNotFound: 404,
-    SoldOutError: 409,
-    AlreadyRegistered: 409,
-    RegistrationClosed: 409,
-    AlreadyCancelled: 409,
-    HoldExpired: 409,
-    NotCancellable: 409,
-    TicketsOnSale: 409,
-    RateLimited: 429,
-    RegistrationUnavailable: 503,
-}
 NO_STORE = CacheControlHeader(no_store=True)
 ALREADY_REGISTERED = (
     "This address already has a place at this event. If it is yours, we have e-mailed "
@@ -155,7 +132,7 @@ FRAMEWORK = {413: TOO_LARGE}
 
 def refusal(exc: RegistrationError) -> tuple[int, ApiError, dict[str, str]]:
     """A refusal's status, body and headers, on the Litestar route and the rush route alike."""
-    status = next((s for kind, s in STATUS_OF.items() if isinstance(exc, kind)), 400)
+    status = exc.status  # services.seats.refusals.REFUSALS
     body = ApiError(status_code=status, code=exc.code, detail=exc.message)
     if isinstance(exc, InvalidRegistration):
         body.field = exc.field

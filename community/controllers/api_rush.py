@@ -14,6 +14,7 @@ security headers, the client's address, load shedding, the request log, outage a
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from uuid import UUID
@@ -26,7 +27,7 @@ from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, S
 from community.controllers.api import RegistrationRequest, refusal, take_place
 from community.errors import error_code
 from community.services.access import visitor_limits as limits
-from community.services.seats.registrations import RegistrationError
+from community.services.seats.refusals import RegistrationError
 
 log = logging.getLogger("community.errors")
 
@@ -92,6 +93,10 @@ def rush_route(main: Litestar, fallback: ASGIApp, max_body: int) -> ASGIApp:
     """The route, in front of `fallback` (the Litestar app that serves every other request);
     `main`: the full app whose state (settings, Redis, queues, database) it uses."""
     settings = main.state["settings"]
+    # In a rush every request waits its turn on one event loop, once per await on its way;
+    # with hundreds half-answered at once, a person who got a seat waited hundreds of turns
+    # for their row to be written. Those past this gate wait for it here instead, parked.
+    turns = asyncio.Semaphore(settings.pools.registrations_at_once)
 
     async def route(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -118,7 +123,8 @@ def rush_route(main: Litestar, fallback: ASGIApp, max_body: int) -> ASGIApp:
             settings, client[0] if client else "unknown", event_id
         )
         try:
-            result = await take_place(main, event_id, data, counters)
+            async with turns:
+                result = await take_place(main, event_id, data, counters)
         except Exception as exc:
             # As the app's own handler for the unexpected (errors.internal_error_handler).
             log.error(

@@ -28,10 +28,10 @@ from community.config import Settings
 from community.controllers.public import find_page_event, missing_page, remember_places
 from community.controllers.public_register import (
     RegisterBoxOutcome,
-    already_outcome,
     box_answer,
     mask_email,
     read_box_form,
+    refusal_answer,
 )
 from community.controllers.public_render import NEVER_CACHE, base_context, fragment
 from community.controllers.public_tickets import private_page
@@ -51,7 +51,7 @@ from community.services.payments.context import Payments
 from community.services.payments.money import format_amount
 from community.services.payments.prices import refund_rule_text
 from community.services.people.members import normalise_email
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
     AlreadyRegistered,
     EventNotFound,
     InvalidRegistration,
@@ -136,21 +136,18 @@ class CheckoutController(Controller):
 
         try:
             started = await start_checkout(payments, event.id, name=name, email=email)
-        except InvalidRegistration as exc:
-            field = exc.field if exc.field in ("name", "email") else "email"
-            return await again(422, errors={field: exc.message})
-        except AlreadyRegistered as exc:
-            return await again(409, outcome=already_outcome(exc, email, event))
-        except SoldOutError:
-            return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
-        except (RegistrationClosed, NotForSale) as exc:
-            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
-        except CheckoutBusy as exc:
-            return await again(409, notice=exc.message)
-        except EventNotFound:
-            return missing_page(request)
-        except (PaymentsUnavailable, RegistrationUnavailable) as exc:
-            return await again(503, notice=exc.message)
+        except (
+            InvalidRegistration,
+            AlreadyRegistered,
+            SoldOutError,
+            RegistrationClosed,
+            NotForSale,
+            CheckoutBusy,
+            EventNotFound,
+            PaymentsUnavailable,
+            RegistrationUnavailable,
+        ) as exc:
+            return await refusal_answer(request, again, exc, email, event)
 
         if not isinstance(started, Checkout):
             # Full, in waitlist mode: on the waitlist, offered a seat to pay for if one opens.
@@ -258,5 +255,5 @@ class CheckoutController(Controller):
             context = await _checkout_context(db_session, settings, payment, notice=exc.message)
             if context is None:
                 return missing_page(request)
-            return private_page(request, "public/checkout.html", context, status_code=503)
+            return private_page(request, "public/checkout.html", context, status_code=exc.status)
         return Redirect(f"/checkout/{token}/done", status_code=303)

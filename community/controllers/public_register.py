@@ -7,6 +7,7 @@ The seat itself is taken by the registration service (the Traffic Cop), never he
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,16 +34,18 @@ from community.services.access.limiter import wait_text
 from community.services.jobs import queue_ticket_email
 from community.services.people.members import MAX_EMAIL, MAX_NAME, clean_name, normalise_email
 from community.services.seats.native_registrations import register_native
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
+    FIELD_PROBLEM,
     AlreadyRegistered,
     EventNotFound,
     InvalidRegistration,
     RegistrationClosed,
-    RegistrationService,
+    RegistrationError,
     RegistrationUnavailable,
     SoldOutError,
     TicketsOnSale,
 )
+from community.services.seats.registrations import RegistrationService
 from community.views import event_pages as pages
 from community.views.event_pages import CHANNEL_LABELS
 from community.views.ticket_pages import active_registration
@@ -118,6 +121,41 @@ def already_outcome(exc: AlreadyRegistered, email: str, event: Event) -> Registe
     )
 
 
+# What the registration box shows for a refusal, by its code; any other is a notice above it.
+BOX_OF = {
+    "sold_out": "sold_out",
+    "closed": "closed",
+    "tickets_on_sale": "closed",
+    "not_for_sale": "closed",
+}
+
+
+async def refusal_answer(
+    request: Request[Any, Any, Any],
+    again: Callable[..., Awaitable[Response[Any]]],
+    exc: RegistrationError,
+    email: str,
+    event: Event,
+) -> Response[Any]:
+    """The registration box's answer to a refusal, for the free form and the checkout alike.
+
+    How it is shown is decided here; its status is the refusal's own (services.seats.refusals).
+    """
+    if isinstance(exc, EventNotFound):
+        return missing_page(request)
+    if isinstance(exc, InvalidRegistration):
+        field = exc.field if exc.field in ("name", "email") else "email"
+        return await again(FIELD_PROBLEM, errors={field: exc.message})
+    if isinstance(exc, AlreadyRegistered):
+        return await again(exc.status, outcome=already_outcome(exc, email, event))
+    box = BOX_OF.get(exc.code)
+    if box == "sold_out":
+        return await again(exc.status, outcome=RegisterBoxOutcome(kind="sold_out"))
+    if box is not None:
+        return await again(exc.status, outcome=RegisterBoxOutcome(kind=box, message=exc.message))
+    return await again(exc.status, notice=exc.message)
+
+
 async def box_answer(
     request: HTMXRequest,
     session: AsyncSession,
@@ -185,7 +223,7 @@ async def read_box_form(
         return await refuse(400, notice="This form looked automated, so it was not sent.")
     errors = form_errors(box.name, box.email)
     if errors:
-        return await refuse(422, errors=errors)
+        return await refuse(FIELD_PROBLEM, errors=errors)
     wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
     if wait:
         return await refuse(429, notice=f"{too_many} Please try again in {wait_text(wait)}.")
@@ -241,21 +279,16 @@ class RegistrationController(Controller):
             registered = await register_native(
                 registrations, queues, event.id, name=name, email=email
             )
-        except InvalidRegistration as exc:
-            field = exc.field if exc.field in ("name", "email") else "email"
-            return await again(422, errors={field: exc.message})
-        except AlreadyRegistered as exc:
-            return await again(409, outcome=already_outcome(exc, email, event))
-        except SoldOutError:
-            return await again(409, outcome=RegisterBoxOutcome(kind="sold_out"))
-        except TicketsOnSale as exc:
-            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
-        except RegistrationClosed as exc:
-            return await again(409, outcome=RegisterBoxOutcome(kind="closed", message=exc.message))
-        except EventNotFound:
-            return missing_page(request)
-        except RegistrationUnavailable as exc:
-            return await again(503, notice=exc.message)
+        except (
+            InvalidRegistration,
+            AlreadyRegistered,
+            SoldOutError,
+            TicketsOnSale,
+            RegistrationClosed,
+            EventNotFound,
+            RegistrationUnavailable,
+        ) as exc:
+            return await refusal_answer(request, again, exc, email, event)
 
         waitlisted = registered.status == RegistrationStatus.WAITLISTED
         place = [registered.registration_id]
@@ -302,7 +335,8 @@ class RegistrationController(Controller):
         except ValueError as exc:
             return await box_answer(
                 request, db_session, redis, settings, event,
-                status_code=422, form={"email": raw[:MAX_EMAIL]}, errors={"email": str(exc)},
+                status_code=FIELD_PROBLEM, form={"email": raw[:MAX_EMAIL]},
+                errors={"email": str(exc)},
             )  # fmt: skip
         wait = await limits.hit(redis, settings, limits.RESEND_PER_ADDRESS, client_address(request))
         if wait:

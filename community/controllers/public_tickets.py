@@ -21,14 +21,13 @@ from community.controllers.public_render import NEVER_CACHE, base_context, html_
 from community.services.access import visitor_limits as limits
 from community.services.access.limiter import wait_text
 from community.services.seats.native_registrations import cancel_by_ticket
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
     AlreadyCancelled,
     NotCancellable,
-    RegistrationService,
     RegistrationUnavailable,
     TicketNotFound,
-    attendee_cancel_refusal,
 )
+from community.services.seats.registrations import RegistrationService, attendee_cancel_refusal
 from community.views import event_pages as pages
 from community.views import ticket_pages as tickets
 from community.views.calendar import google_calendar_url, ics_for_event
@@ -157,7 +156,9 @@ class TicketPagesController(Controller):
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
         if not ticket.can_cancel:
             refusal = attendee_cancel_refusal(ticket.registration, ticket.event)
-            return refuse(409, refusal or "This registration cannot be cancelled here.")
+            return refuse(
+                NotCancellable.status, refusal or "This registration cannot be cancelled here."
+            )
         wait = await limits.hit(redis, settings, limits.CANCEL_PER_ADDRESS, client_address(request))
         if wait:
             return refuse(429, f"Too many requests just now. Try again in {wait_text(wait)}.")
@@ -167,9 +168,9 @@ class TicketPagesController(Controller):
         except AlreadyCancelled:
             return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)
         except NotCancellable as exc:
-            return refuse(409, exc.message)
+            return refuse(exc.status, exc.message)
         except TicketNotFound:
             return missing_page(request)
         except RegistrationUnavailable as exc:
-            return refuse(503, exc.message)
+            return refuse(exc.status, exc.message)
         return Redirect(f"/tickets/{token}?cancelled=1", status_code=303)

@@ -20,7 +20,7 @@ from community.errors import UNAVAILABLE, error_spec
 from community.services.payments.confirmations import handle_webhook
 from community.services.payments.context import Payments
 from community.services.payments.gateway import SignatureInvalid
-from community.services.seats.registrations import RegistrationUnavailable
+from community.services.seats.refusals import RegistrationUnavailable
 
 log = logging.getLogger("community.payments")
 
@@ -54,8 +54,8 @@ class StripeWebhookController(Controller):
         except SignatureInvalid:
             log.warning("stripe webhook refused: bad signature")
             raise HTTPException(status_code=400, detail="Bad signature.") from None
-        except RegistrationUnavailable:
+        except RegistrationUnavailable as exc:
             raise HTTPException(
-                status_code=503, detail="Try again later.", headers={"retry-after": "30"}
+                status_code=exc.status, detail="Try again later.", headers={"retry-after": "30"}
             ) from None
         return {"outcome": outcome}

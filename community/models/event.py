@@ -133,5 +133,6 @@ class Listing(UUIDv7AuditBase):
     next_pull_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     sales_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
-    event: Mapped[Event] = relationship(back_populates="listings", lazy="noload")
-    account: Mapped[PlatformAccount | None] = relationship(lazy="noload")
+    # Not loaded unless a query asks: reading it unloaded raises rather than giving None.
+    event: Mapped[Event] = relationship(back_populates="listings", lazy="raise")
+    account: Mapped[PlatformAccount | None] = relationship(lazy="raise")

@@ -54,6 +54,7 @@ class MemberIdentity(UUIDv7AuditBase):
         ForeignKey("members.id", ondelete="SET NULL")
     )
 
+    # Not loaded unless a query asks: reading it unloaded raises rather than giving None.
     member: Mapped[Member] = relationship(
-        back_populates="identities", foreign_keys=[member_id], lazy="noload"
+        back_populates="identities", foreign_keys=[member_id], lazy="raise"
     )

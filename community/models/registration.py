@@ -106,7 +106,8 @@ class Registration(UUIDv7AuditBase):
         ForeignKey("users.id", ondelete="SET NULL")
     )
 
-    member: Mapped[Member] = relationship(lazy="noload", foreign_keys=[member_id])
+    # Not loaded unless a query asks: reading it unloaded raises rather than giving None.
+    member: Mapped[Member] = relationship(lazy="raise", foreign_keys=[member_id])
 
 
 class CheckinLog(UUIDv7AuditBase):

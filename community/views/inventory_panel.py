@@ -28,7 +28,8 @@ from community.services.mirror.seat_ledger import PlatformLedger, platform_ledge
 from community.services.seats.allocation import allotment_for, listing_plan
 from community.services.seats.inventory import Counts
 from community.services.seats.ledger import accepting as event_accepting
-from community.services.seats.registrations import RegistrationError, RegistrationService
+from community.services.seats.refusals import RegistrationError
+from community.services.seats.registrations import RegistrationService
 
 CHANNEL_ORDER = [c.value for c in Channel]
 

@@ -16,7 +16,7 @@ from litestar.testing import AsyncTestClient
 
 from community.config import Settings
 from community.models import Event, User
-from community.services.seats.registrations import Registered
+from community.services.seats.results import Registered
 from tests.helpers.mirror import eventually
 from tests.helpers.web import TEST_PASSWORD, csrf_token
 

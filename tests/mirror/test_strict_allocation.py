@@ -13,7 +13,7 @@ from community.models import Allocation, Listing, Registration, SoldOutMode
 from community.sandbox.shapes import Person
 from community.services.jobs import enqueue_event_mirror, enqueue_pull
 from community.services.seats.inventory import Counts
-from community.services.seats.registrations import RegistrationError
+from community.services.seats.refusals import RegistrationError
 from tests.helpers.mirror import PLATFORMS, MakeEvent, MirroredEvent, MirrorRig, eventually
 
 

@@ -34,11 +34,8 @@ from community.services.payments.confirmations import handle_webhook
 from community.services.payments.gateway import StripeGateway
 from community.services.payments.sweep import sweep
 from community.services.seats.inventory import Counts
-from community.services.seats.registrations import (
-    AlreadyRegistered,
-    Registered,
-    SoldOutError,
-)
+from community.services.seats.refusals import AlreadyRegistered, SoldOutError
+from community.services.seats.results import Registered
 from tests.payments.conftest import (
     MakeEvent,
     Rig,

@@ -24,7 +24,8 @@ from community.sandbox.stripe_standin import StripeStandIn
 from community.services.payments.checkout import Checkout, start_checkout
 from community.services.payments.gateway import StripeGateway
 from community.services.payments.sweep import sweep
-from community.services.seats.registrations import Registered, SoldOutError
+from community.services.seats.refusals import SoldOutError
+from community.services.seats.results import Registered
 from tests.payments.conftest import MakeEvent, Rig, WebhookRelay, pay_and_confirm
 
 CAPACITY, LAST, PEOPLE, LAPSING = 40, 10, 500, 3

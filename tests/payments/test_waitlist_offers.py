@@ -10,7 +10,7 @@ from sqlalchemy import select
 from community.models import OutboxMessage, Payment, Registration, SoldOutMode
 from community.sandbox.stripe_standin import StripeStandIn
 from community.services.payments.checkout import end_hold, start_checkout
-from community.services.seats.registrations import Registered
+from community.services.seats.results import Registered
 from tests.payments.conftest import MakeEvent, Rig, WebhookRelay, buy, pay_and_confirm
 
 

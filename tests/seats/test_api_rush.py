@@ -164,3 +164,39 @@ async def test_the_lane_serves_the_rest_of_the_api_through_litestar(
         registered = await client.post(f"/api/events/{event.id}/registrations", json=_person())
         assert registered.headers.get_list("x-content-type-options") == ["nosniff"]
         await full.state["after_reply"].drain()
+
+
+async def test_registrations_go_forward_a_few_at_a_time(
+    settings: Settings, make_event: Any, monkeypatch: Any
+) -> None:
+    """The others wait their turn, parked, before any work; all are answered."""
+    import community.controllers.api_rush as rush
+
+    event = await make_event(capacity=5)
+    path = f"/api/events/{event.id}/registrations"
+    at_once = 0
+    most = 0
+    answer = rush.take_place
+
+    async def counted(*args: Any) -> Any:
+        nonlocal at_once, most
+        at_once += 1
+        most = max(most, at_once)
+        try:
+            await asyncio.sleep(0.01)
+            return await answer(*args)
+        finally:
+            at_once -= 1
+
+    monkeypatch.setattr(rush, "take_place", counted)
+    pools = replace(settings.pools, registrations_at_once=3)
+    many = VisitorLimitSettings(register_per_address=100, register_per_event=100, window_s=600)
+    full = create_app(replace(settings, pools=pools, limits=many))
+    async with running(full):
+        route = rush_route(full, full, max_body=1000)
+        people = [json.dumps(_person()).encode() for _ in range(30)]
+        answers = await asyncio.gather(*(_call(route, path, body) for body in people))
+        await full.state["after_reply"].drain()
+    statuses = sorted(a[0]["status"] for a in answers)
+    assert statuses == [201] * 5 + [409] * 25
+    assert most == 3

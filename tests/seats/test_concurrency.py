@@ -16,12 +16,12 @@ from sqlalchemy import select
 
 from community.models import Registration, RegistrationStatus
 from community.services.seats.reconcile import Drift, reconcile_event
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
     AlreadyRegistered,
-    RegistrationService,
     RegistrationUnavailable,
     SoldOutError,
 )
+from community.services.seats.registrations import RegistrationService
 
 CAPACITY, RESERVE, ATTEMPTS, PEOPLE, CONCURRENCY = 100, 40, 2000, 1400, 64
 CHANNELS = ["native", "native", "meetup", "eventbrite", "luma"]

@@ -27,19 +27,19 @@ from community.services.seats.inventory import (
     SnapshotEntry,
     SoldOut,
 )
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
     AlreadyCancelled,
     AlreadyRegistered,
     EventNotFound,
     HoldExpired,
     InvalidRegistration,
     RegistrationClosed,
-    RegistrationService,
     RegistrationUnavailable,
     SoldOutError,
     TicketNotFound,
     refuse_if_refused,
 )
+from community.services.seats.registrations import RegistrationService
 
 
 async def ledger(

@@ -22,7 +22,7 @@ from community.services.payments.money import format_amount
 from community.services.payments.prices import refund_rule_text
 from community.services.payments.refunds import MONEY_TAKEN, NotRefundable, refund_by_organiser
 from community.services.payments.reports import event_payments
-from community.services.seats.registrations import RegistrationUnavailable
+from community.services.seats.refusals import RegistrationUnavailable
 from community.views.revenue import revenue_view
 
 STATUS_LABELS = {

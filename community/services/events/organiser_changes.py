@@ -49,11 +49,8 @@ from community.services.seats.inventory import (
     Seat,
 )
 from community.services.seats.ledger import registration_keys
-from community.services.seats.registrations import (
-    AlreadyCancelled,
-    RegistrationError,
-    RegistrationService,
-)
+from community.services.seats.refusals import AlreadyCancelled, RegistrationError
+from community.services.seats.registrations import RegistrationService
 
 
 @dataclass(frozen=True)
@@ -213,8 +210,6 @@ async def cancel_registration(fx: Effects, registration: Registration) -> str:
     await fx.session.commit()
     try:
         result = await fx.registrations.cancel(registration.ticket_token, by="organiser")
-    except AlreadyCancelled as exc:
-        raise ActionRefused("This registration was already cancelled.") from exc
     except RegistrationError as exc:
         raise ActionRefused(exc.message) from exc
     await fx.session.refresh(registration)

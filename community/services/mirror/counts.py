@@ -11,7 +11,8 @@ from community.config import Settings
 from community.models import Event
 from community.services.seats.inventory import Counts
 from community.services.seats.ledger import accepting
-from community.services.seats.registrations import EventNotFound, RegistrationService
+from community.services.seats.refusals import EventNotFound
+from community.services.seats.registrations import RegistrationService
 
 
 @dataclass(frozen=True, slots=True)

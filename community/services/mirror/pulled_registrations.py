@@ -29,14 +29,14 @@ from community.services.people.members import (
     resolve_member,
 )
 from community.services.seats.guests import release_guests, sync_guests
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
     AlreadyCancelled,
     AlreadyRegistered,
     InvalidRegistration,
     RegistrationClosed,
-    RegistrationService,
     TicketNotFound,
 )
+from community.services.seats.registrations import RegistrationService
 
 log = logging.getLogger("community.pull")
 ACTIVE = (RegistrationStatus.CONFIRMED, RegistrationStatus.WAITLISTED)

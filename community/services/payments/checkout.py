@@ -47,16 +47,15 @@ from community.services.seats.inventory import (
     SoldOut,
 )
 from community.services.seats.ledger import registration_keys
-from community.services.seats.registrations import (
+from community.services.seats.refusals import (
     AlreadyRegistered,
     EventNotFound,
-    Registered,
-    Registrant,
     RegistrationClosed,
     RegistrationError,
     RegistrationUnavailable,
     SoldOutError,
 )
+from community.services.seats.results import Registered, Registrant
 
 log = logging.getLogger("community.payments")
 

@@ -46,14 +46,14 @@ from community.services.payments.context import Payments
 from community.services.payments.refunds import mark_refund
 from community.services.seats.inventory import Already, Mismatch, PlaceState, Seat
 from community.services.seats.ledger import accepting
-from community.services.seats.registrations import (
+from community.services.seats.ledger_writes import (
     ACTIVE_MEMBER,
     SEAT_GUARDS,
-    Registrant,
-    RegistrationUnavailable,
     add_registration,
     constraint_of,
 )
+from community.services.seats.refusals import RegistrationUnavailable
+from community.services.seats.results import Registrant
 
 log = logging.getLogger("community.payments")
 

@@ -31,7 +31,7 @@ from community.services.payments import mails
 from community.services.payments.context import Payments
 from community.services.payments.gateway import GatewayRefused
 from community.services.payments.prices import refund_due
-from community.services.seats.registrations import RegistrationError
+from community.services.seats.refusals import RegistrationError
 
 log = logging.getLogger("community.payments")
 

@@ -23,16 +23,15 @@ from sqlalchemy.exc import IntegrityError
 
 from community.models import Registration, RegistrationStatus
 from community.services.seats.inventory import Already, Closed, OverCapacity, PlaceState, Raced
-from community.services.seats.registrations import (
+from community.services.seats.ledger_writes import (
     GUEST_MARK,
     MAX_EXTERNAL_ID,
     SEAT_GUARDS,
-    RegistrationService,
-    RegistrationUnavailable,
-    _unavailable_on_failure,
     constraint_of,
     new_ticket_token,
 )
+from community.services.seats.refusals import RegistrationUnavailable, unavailable_on_failure
+from community.services.seats.registrations import RegistrationService
 
 log = logging.getLogger("community.guests")
 
@@ -106,7 +105,7 @@ async def sync_guests(
     missing = [n for n in range(1, wanted + 1) if n not in held]
     moved = [r.id for n, r in held.items() if r.guest_of_id != host_id and r not in surplus]
     change = GuestChange()
-    async with _unavailable_on_failure():
+    async with unavailable_on_failure():
         if moved:
             await _rehost(service, moved, host_id)
         if surplus:
@@ -150,7 +149,7 @@ async def release_guests(
     rows = await active_guests(service, event_id, platform, source_external_id)
     if not rows:
         return 0
-    async with _unavailable_on_failure():
+    async with unavailable_on_failure():
         released = await _release(service, event_id, rows)
         for host_id in {r.guest_of_id for r in rows if r.guest_of_id}:
             await _touch(service, host_id)

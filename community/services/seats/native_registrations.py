@@ -24,7 +24,8 @@ from community.models import RegistrationStatus
 from community.services.access.limiter import Counter
 from community.services.jobs import queue_existing_ticket_email, queue_ticket_email
 from community.services.people.members import normalise_email
-from community.services.seats.registrations import Cancelled, Registered, RegistrationService
+from community.services.seats.registrations import RegistrationService
+from community.services.seats.results import Cancelled, Registered
 
 log = logging.getLogger("community.registrations")
 

@@ -14,9 +14,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import secrets
 from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Literal, TypeVar
@@ -24,7 +23,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
-from sqlalchemy import Select, func, select, tuple_, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import object_session
@@ -41,14 +40,13 @@ from community.models import (
     RegistrationStatus,
     SoldOutMode,
 )
-from community.services.access.limiter import Counter, wait_text
+from community.services.access.limiter import Counter
 from community.services.events.manage import event_end
 from community.services.mail.outbox import ensure_ticket_row
 from community.services.people.members import (
     clean_name,
     find_member,
     normalise_email,
-    resolve_member,
 )
 from community.services.seats.after_reply import AfterReply
 from community.services.seats.hooks import (
@@ -61,20 +59,15 @@ from community.services.seats.hooks import (
     waitlist_promoted,
 )
 from community.services.seats.inventory import (
-    Already,
-    Closed,
     Counts,
     Full,
     Inventory,
-    InventoryBusy,
     InventorySettings,
     JoinedWaitlist,
-    Limited,
     Mismatch,
     Missing,
     NotLoaded,
     OverCapacity,
-    PaidOnly,
     PlaceState,
     PromoteResult,
     Raced,
@@ -83,7 +76,6 @@ from community.services.seats.inventory import (
     Seat,
     SeatMove,
     Snapshot,
-    SoldOut,
 )
 from community.services.seats.ledger import (
     MemberKeys,
@@ -91,181 +83,45 @@ from community.services.seats.ledger import (
     ledger_snapshot,
     registration_keys,
 )
+from community.services.seats.ledger_writes import (
+    ACTIVE_MEMBER,
+    EXTERNAL_REGISTRATION,
+    GUEST_MARK,
+    MAX_EXTERNAL_ID,
+    SEAT_GUARDS,
+    add_registration,
+    constraint_of,
+    place_state,
+)
 from community.services.seats.one_statement_write import write_native_seat
+from community.services.seats.refusals import (
+    AlreadyCancelled,
+    AlreadyRegistered,
+    EventNotFound,
+    HoldExpired,
+    InvalidRegistration,
+    NotCancellable,
+    RegistrationClosed,
+    RegistrationUnavailable,
+    SoldOutError,
+    TicketNotFound,
+    refuse_if_refused,
+    unavailable_on_failure,
+)
+from community.services.seats.results import (
+    Cancelled,
+    HeldSeat,
+    Registered,
+    Registrant,
+    SeatChange,
+    registered,
+)
 
 log = logging.getLogger("community.registrations")
 
 T = TypeVar("T")
-Answer = TypeVar("Answer")  # what the Traffic Cop answered, once its refusals are raised
 
 TICKET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-MAX_EXTERNAL_ID = 120
-# A guest's platform id: the id of the registration that brought them, then "#g<n>".
-GUEST_MARK = "#g"
-
-# Ledger guards that mean "Redis handed out a seat it did not have": rebuild and retry.
-SEAT_GUARDS = frozenset(
-    {
-        "uq_registrations_active_seat",
-        "ck_registrations_seat_within_capacity",
-        "ck_registrations_platform_within_shared",
-    }
-)
-ACTIVE_MEMBER = "uq_registrations_active_member"
-EXTERNAL_REGISTRATION = "uq_registrations_external"
-
-
-# --- outcomes and refusals ---------------------------------------------------------------------
-
-
-class RegistrationError(Exception):
-    """A registration refused for a reason a person can act on; `code` is stable."""
-
-    code = "registration_error"
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class InvalidRegistration(RegistrationError):
-    code = "invalid"
-
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field_name
-
-
-class EventNotFound(RegistrationError):
-    code = "event_not_found"
-
-    def __init__(self) -> None:
-        super().__init__("There is no such event.")
-
-
-class RegistrationClosed(RegistrationError):
-    code = "closed"
-
-    def __init__(self) -> None:
-        super().__init__("Registration for this event is closed.")
-
-
-class SoldOutError(RegistrationError):
-    code = "sold_out"
-
-    def __init__(self) -> None:
-        super().__init__("This event is sold out.")
-
-
-class AlreadyRegistered(RegistrationError):
-    code = "already_registered"
-
-    def __init__(self, channel: str, since: datetime | None, *, waitlisted: bool = False) -> None:
-        label = PLATFORM_LABELS.get(channel, channel.title())
-        where = "on this page" if channel == Channel.NATIVE else f"on {label}"
-        when = f" on {since:%d %B %Y}" if since else ""
-        what = "are already on the waitlist" if waitlisted else "are already registered"
-        super().__init__(f"You {what} for this event ({where}{when}).")
-        self.channel = channel
-        self.since = since
-        self.waitlisted = waitlisted
-
-
-class TicketsOnSale(RegistrationError):
-    """A paid event: its seats are bought at the checkout, not taken by registering."""
-
-    code = "tickets_on_sale"
-
-    def __init__(self) -> None:
-        super().__init__(
-            "This event sells tickets: get yours with the Get ticket button on its page."
-        )
-
-
-class HoldExpired(RegistrationError):
-    code = "hold_expired"
-
-    def __init__(self) -> None:
-        super().__init__("The seat was held for you, but the hold has run out.")
-
-
-class TicketNotFound(RegistrationError):
-    code = "ticket_not_found"
-
-    def __init__(self) -> None:
-        super().__init__("No registration has this ticket.")
-
-
-class AlreadyCancelled(RegistrationError):
-    code = "already_cancelled"
-
-    def __init__(self) -> None:
-        super().__init__("This registration was already cancelled.")
-
-
-class NotCancellable(RegistrationError):
-    """The person cannot give this place back themselves; the message says where or why."""
-
-    code = "not_cancellable"
-
-
-class RateLimited(RegistrationError):
-    """This client made too many attempts (in all, or for this event); nothing was taken."""
-
-    code = "rate_limited"
-
-    def __init__(self, wait_s: int) -> None:
-        super().__init__(
-            f"Too many requests from your address. Please try again in {wait_text(wait_s)}."
-        )
-        self.wait_s = wait_s
-
-
-class RegistrationUnavailable(RegistrationError):
-    """Our side failed (database or Redis unreachable, too busy). Nothing was taken."""
-
-    code = "unavailable"
-
-    def __init__(self, message: str = "") -> None:
-        super().__init__(
-            message
-            or "We could not save your registration just now; nothing was taken. "
-            "Please try again in a moment."
-        )
-
-
-@dataclass(frozen=True)
-class Registered:
-    registration_id: UUID
-    event_id: UUID
-    status: RegistrationStatus
-    channel: str
-    ticket_token: str
-    seat_no: int | None
-    waitlist_position: int | None = None
-    over_capacity: bool = False
-    past_mirror: bool = False
-
-
-@dataclass(frozen=True)
-class Cancelled:
-    registration_id: UUID
-    event_id: UUID
-    promoted: list[Registered] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class HeldSeat:
-    event_id: UUID
-    seat_no: int
-    expires_at: datetime
-
-
-@dataclass(frozen=True)
-class SeatChange:
-    moves: list[SeatMove]
-    promoted: list[Registered]
-    seated_over_capacity: list[UUID] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -273,163 +129,6 @@ class _Host:
     member_id: UUID | None
     name: str
     email: str | None
-
-
-@dataclass(frozen=True)
-class Registrant:
-    name: str
-    email: str | None
-    channel: str
-    platform_member_id: str | None
-    keys: tuple[str, ...]
-
-
-# --- helpers -----------------------------------------------------------------------------------
-
-
-def new_ticket_token() -> str:
-    return secrets.token_urlsafe(32)
-
-
-def constraint_of(exc: IntegrityError) -> str:
-    """The name of the constraint (or guard trigger) the database refused with."""
-    orig = getattr(exc, "orig", None)
-    for candidate in (orig, getattr(orig, "__cause__", None)):
-        name = getattr(candidate, "constraint_name", None)
-        if name:
-            return str(name)
-    return ""
-
-
-INFRASTRUCTURE = (RedisError, InventoryBusy, DBAPIError, OSError, TimeoutError)
-
-
-class _UnavailableOnFailure:
-    """Infrastructure failures become one clear refusal; the person can simply try again.
-    A class, not a generator: every registration of a rush enters it."""
-
-    async def __aenter__(self) -> None:
-        return None
-
-    async def __aexit__(
-        self, kind: type[BaseException] | None, exc: BaseException | None, _: object
-    ) -> None:
-        if exc is not None and isinstance(exc, INFRASTRUCTURE):
-            log.warning("registration unavailable", extra={"error": type(exc).__name__})
-            raise RegistrationUnavailable() from exc
-
-
-def _unavailable_on_failure() -> _UnavailableOnFailure:
-    return _UNAVAILABLE_ON_FAILURE
-
-
-_UNAVAILABLE_ON_FAILURE = _UnavailableOnFailure()
-
-
-def refuse_if_refused(
-    result: Already | SoldOut | Closed | PaidOnly | Limited | Answer,
-) -> Answer:
-    """Raise the refusal a Traffic Cop answer stands for (a place already held, sold out,
-    registration closed, a paid event's seat to be bought); return any other answer. The one
-    mapping every way of taking a seat (register, record a platform's, hold) goes through."""
-    if isinstance(result, Already):
-        raise AlreadyRegistered(
-            result.channel, result.since, waitlisted=result.state == PlaceState.WAITLISTED
-        )
-    if isinstance(result, SoldOut):
-        raise SoldOutError()
-    if isinstance(result, Closed):
-        raise RegistrationClosed()
-    if isinstance(result, PaidOnly):
-        raise TicketsOnSale()
-    if isinstance(result, Limited):
-        raise RateLimited(result.wait_s)
-    return result
-
-
-def _place_state(status: RegistrationStatus, over_capacity: bool) -> PlaceState:
-    if status == RegistrationStatus.WAITLISTED:
-        return PlaceState.WAITLISTED
-    return PlaceState.OVER_CAPACITY if over_capacity else PlaceState.CONFIRMED
-
-
-def _registered(reg: Registration, position: int | None = None) -> Registered:
-    return Registered(
-        registration_id=reg.id,
-        event_id=reg.event_id,
-        status=RegistrationStatus(reg.status),
-        channel=reg.channel,
-        ticket_token=reg.ticket_token,
-        seat_no=reg.seat_no,
-        waitlist_position=position,
-        over_capacity=reg.over_capacity,
-        past_mirror=reg.past_mirror,
-    )
-
-
-async def waitlist_position(session: AsyncSession, reg: Registration) -> int:
-    """1 for the first in line; by the time people joined, first come first served."""
-    count = await session.scalar(
-        select(func.count())
-        .select_from(Registration)
-        .where(
-            Registration.event_id == reg.event_id,
-            Registration.status == RegistrationStatus.WAITLISTED,
-            tuple_(Registration.waitlisted_at, Registration.id) <= (reg.waitlisted_at, reg.id),
-        )
-    )
-    return int(count or 0)
-
-
-async def add_registration(
-    session: AsyncSession,
-    event_id: UUID,
-    who: Registrant,
-    *,
-    status: RegistrationStatus,
-    seat_no: int,
-    over_capacity: bool = False,
-    past_mirror: bool = False,
-    external_id: str | None = None,
-    listing_id: UUID | None = None,
-    ticket_mail: bool = False,
-) -> Registered:
-    """Write the place the Traffic Cop gave, in the caller's transaction (the caller commits,
-    or gives the seat back when the ledger refuses it)."""
-    now = datetime.now(UTC)
-    member = await resolve_member(
-        session,
-        name=who.name,
-        email=who.email,
-        platform=who.channel,
-        external_id=who.platform_member_id,
-    )
-    reg = Registration(
-        event_id=event_id,
-        member_id=member.id,
-        listing_id=listing_id,
-        channel=who.channel,
-        status=status,
-        seat_no=seat_no or None,
-        over_capacity=over_capacity,
-        past_mirror=past_mirror,
-        external_id=external_id,
-        ticket_token=new_ticket_token(),
-        name=who.name,
-        email=who.email,
-        confirmed_at=now if status == RegistrationStatus.CONFIRMED else None,
-        waitlisted_at=now if status == RegistrationStatus.WAITLISTED else None,
-    )
-    session.add(reg)
-    await session.flush()
-    position = None
-    if status == RegistrationStatus.WAITLISTED:
-        position = await waitlist_position(session, reg)
-    if ticket_mail and who.email:
-        kind = "waitlisted" if status == RegistrationStatus.WAITLISTED else "confirmed"
-        await ensure_ticket_row(session, reg.id, kind, who.email)
-    # Built before the commit, so it holds whether or not the session expires objects.
-    return _registered(reg, position)
 
 
 # --- the service -------------------------------------------------------------------------------
@@ -533,7 +232,7 @@ class RegistrationService:
     async def ask(self, event_id: UUID, call: Callable[[], Awaitable[T | NotLoaded]]) -> T:
         """One Traffic Cop call (`call` uses self.inventory), the event loaded first if Redis
         has lost it; Redis or the ledger out of reach is a RegistrationUnavailable."""
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             return await self._gated(event_id, call)
 
     def person(
@@ -597,7 +296,7 @@ class RegistrationService:
         who = self.person(
             name=name, email=email, channel=channel, platform_member_id=platform_member_id
         )
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             limits = refuse_if_refused(await self.inventory.counted_apart(limits))
             for attempt in range(self.max_attempts):
                 # The attempt counts once, not again when a stale Redis makes us ask twice.
@@ -635,7 +334,7 @@ class RegistrationService:
         """Write down a waitlist place the Traffic Cop just gave (a paid event's checkout
         found it full), with its "waitlisted" e-mail row; None when the ledger proved Redis
         stale (it was rebuilt: ask the Traffic Cop again)."""
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             written = await self._record(
                 event_id,
                 who,
@@ -669,7 +368,7 @@ class RegistrationService:
         who = self.person(
             name=name, email=email, channel=platform, platform_member_id=platform_member_id
         )
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             for _ in range(self.max_attempts):
                 result: Raced = await self._gated(
                     event_id,
@@ -710,7 +409,7 @@ class RegistrationService:
         ticket_mail: bool = False,
     ) -> Registered | None:
         """Write the place Redis gave; None when the ledger proved Redis stale (rebuilt)."""
-        state = _place_state(status, over_capacity)
+        state = place_state(status, over_capacity)
         try:
             return await self._insert(
                 event_id,
@@ -837,7 +536,7 @@ class RegistrationService:
     ) -> HeldSeat:
         """Hold a seat for a checkout; it returns by itself after `ttl_s` unless confirmed."""
         who = self.person(name=name, email=email, channel=channel)
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             result = await self._gated(
                 event_id, lambda: self.inventory.hold(event_id, who.keys, who.channel, ttl_s=ttl_s)
             )
@@ -851,7 +550,7 @@ class RegistrationService:
     ) -> Registered:
         """Turn a held seat into a registration (after payment, say)."""
         who = self.person(name=name, email=email, channel=channel)
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             result: Seat | Missing | Mismatch = await self._gated(
                 event_id, lambda: self.inventory.confirm_hold(event_id, who.keys)
             )
@@ -879,7 +578,7 @@ class RegistrationService:
     ) -> bool:
         """Let a held seat go (checkout abandoned). False if there was no open hold."""
         who = self.person(name="-", email=email, channel=channel)
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             result = await self._gated(
                 event_id,
                 lambda: self.inventory.release(event_id, who.keys, states=[PlaceState.HELD]),
@@ -903,7 +602,7 @@ class RegistrationService:
         """
         if not TICKET_TOKEN_RE.match(ticket_token or ""):
             raise TicketNotFound()
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             async with self.session_maker() as session, session.begin():
                 reg = await session.scalar(
                     select(Registration)
@@ -920,7 +619,7 @@ class RegistrationService:
                     if refusal is not None:
                         raise NotCancellable(refusal)
                 keys = await registration_keys(session, self.keys, reg)
-                state = _place_state(RegistrationStatus(reg.status), reg.over_capacity)
+                state = place_state(RegistrationStatus(reg.status), reg.over_capacity)
                 seat_no = (reg.seat_no or 0) if state == PlaceState.CONFIRMED else 0
                 registration_id, event_id, channel = reg.id, reg.event_id, reg.channel
                 reg.status = RegistrationStatus.CANCELLED
@@ -1164,7 +863,7 @@ class RegistrationService:
                         subject="", status="queued",
                     )
                 )  # fmt: skip
-            return _registered(reg)
+            return registered(reg)
 
         promoted = await self._seat_in_turn(
             event_id,
@@ -1200,7 +899,7 @@ class RegistrationService:
     # --- counts and settings -----------------------------------------------------------------
 
     async def counts(self, event_id: UUID) -> Counts:
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             return await self._gated(event_id, lambda: self.inventory.counts(event_id))
 
     async def change_seats(
@@ -1219,7 +918,7 @@ class RegistrationService:
         """
         InventorySettings(capacity, reserve, SoldOutMode(mode)).validate()
         moves: list[SeatMove] = []
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             for _ in range(3):
                 await self.load(event_id)
                 try:
@@ -1264,6 +963,6 @@ class RegistrationService:
     async def refresh(self, event_id: UUID) -> None:
         """Reload an event from the ledger after it changed elsewhere (published, cancelled,
         dates edited, profiles merged), and tell the listeners."""
-        async with _unavailable_on_failure():
+        async with unavailable_on_failure():
             await self._rebuild(event_id, None)
         await self._seats_changed(event_id, Channel.NATIVE)

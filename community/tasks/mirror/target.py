@@ -15,7 +15,7 @@ from community.services.mirror.coalescing import Coalescer
 from community.services.mirror.counts import live_counts
 from community.services.mirror.plan import ListingPlan, needs_push
 from community.services.seats.allocation import Allotment, allotment_for, listing_plan
-from community.services.seats.registrations import RegistrationError
+from community.services.seats.refusals import RegistrationError
 from community.tasks.context import JobContext
 
 log = logging.getLogger("community.mirror")
