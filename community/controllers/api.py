@@ -6,6 +6,7 @@ Parse and answer only: every decision is the registration service's. Refusals ca
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -164,11 +165,16 @@ def registrations_of(app: Litestar) -> RegistrationService:
     state = app.state
     service: RegistrationService | None = state.get("api_registrations")
     if service is None:
+        settings = state["settings"]
         service = RegistrationService.build(
-            state["settings"],
+            settings,
             state["redis"],
             app_session_maker(app),
             after_reply=state["after_reply"],
+            # In a rush every request waits its turn on the event loop once per await on its
+            # way: with hundreds asking at once, the few who got a seat waited hundreds of
+            # turns for their row to be written. Past this gate, the others wait parked.
+            turns=asyncio.Semaphore(settings.pools.registrations_at_once),
         )
         state["api_registrations"] = service
     return service

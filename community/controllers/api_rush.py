@@ -14,7 +14,6 @@ security headers, the client's address, load shedding, the request log, outage a
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import re
 from uuid import UUID
@@ -93,10 +92,6 @@ def rush_route(main: Litestar, fallback: ASGIApp, max_body: int) -> ASGIApp:
     """The route, in front of `fallback` (the Litestar app that serves every other request);
     `main`: the full app whose state (settings, Redis, queues, database) it uses."""
     settings = main.state["settings"]
-    # In a rush every request waits its turn on one event loop, once per await on its way;
-    # with hundreds half-answered at once, a person who got a seat waited hundreds of turns
-    # for their row to be written. Those past this gate wait for it here instead, parked.
-    turns = asyncio.Semaphore(settings.pools.registrations_at_once)
 
     async def route(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -123,8 +118,7 @@ def rush_route(main: Litestar, fallback: ASGIApp, max_body: int) -> ASGIApp:
             settings, client[0] if client else "unknown", event_id
         )
         try:
-            async with turns:
-                result = await take_place(main, event_id, data, counters)
+            result = await take_place(main, event_id, data, counters)
         except Exception as exc:
             # As the app's own handler for the unexpected (errors.internal_error_handler).
             log.error(

@@ -170,10 +170,28 @@ def install_mirror(
     may have taken the last shared one, and the platforms must close before they sell it.
     """
 
+    # One round per event at a time in this process; changes meanwhile ask for one more
+    # (urgent if any of them was). A rush changes one event's seats a hundred times in a
+    # second, and each round reads the event's listings beside the registrations' writes.
+    wanted: dict[UUID, bool | None] = {}  # event in a round -> the next round's urgency
+
     async def mirror_seat_change(event_id: UUID, channel: str) -> None:
-        await enqueue_event_mirror(
-            settings, redis, queues, session_maker, event_id, urgent=channel == Channel.NATIVE
-        )
+        urgent = channel == Channel.NATIVE
+        if event_id in wanted:
+            wanted[event_id] = bool(wanted[event_id]) or urgent
+            return
+        wanted[event_id] = None
+        try:
+            while True:
+                await enqueue_event_mirror(
+                    settings, redis, queues, session_maker, event_id, urgent=urgent
+                )
+                follow_up = wanted[event_id]
+                if follow_up is None:
+                    break
+                urgent, wanted[event_id] = follow_up, None
+        finally:
+            del wanted[event_id]
 
     return _installed.install(hooks, mirror_seat_change)
 

@@ -68,3 +68,17 @@ async def test_createuser_without_a_terminal_needs_flags(settings: Settings) -> 
     result = run_cli(settings, "createuser", "--email", "y@example.com")
     assert result.returncode == 2
     assert "needs --email, --name and --password" in result.stdout
+
+
+def test_long_lived_processes_run_on_uvloop() -> None:
+    """`serve`, `demo` and `worker` run their loop on uvloop (granian picks it for `web`)."""
+    import asyncio
+
+    import uvloop
+
+    from community.cli import run_served
+
+    async def loop_kind() -> type:
+        return type(asyncio.get_running_loop())
+
+    assert run_served(loop_kind()) is uvloop.Loop

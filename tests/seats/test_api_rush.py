@@ -166,29 +166,29 @@ async def test_the_lane_serves_the_rest_of_the_api_through_litestar(
         await full.state["after_reply"].drain()
 
 
-async def test_registrations_go_forward_a_few_at_a_time(
+async def test_registrations_ask_the_traffic_cop_a_few_at_a_time(
     settings: Settings, make_event: Any, monkeypatch: Any
 ) -> None:
     """The others wait their turn, parked, before any work; all are answered."""
-    import community.controllers.api_rush as rush
+    from community.services.seats.inventory import Inventory
 
     event = await make_event(capacity=5)
     path = f"/api/events/{event.id}/registrations"
     at_once = 0
     most = 0
-    answer = rush.take_place
+    reserve = Inventory.reserve
 
-    async def counted(*args: Any) -> Any:
+    async def counted(*args: Any, **options: Any) -> Any:
         nonlocal at_once, most
         at_once += 1
         most = max(most, at_once)
         try:
             await asyncio.sleep(0.01)
-            return await answer(*args)
+            return await reserve(*args, **options)
         finally:
             at_once -= 1
 
-    monkeypatch.setattr(rush, "take_place", counted)
+    monkeypatch.setattr(Inventory, "reserve", counted)
     pools = replace(settings.pools, registrations_at_once=3)
     many = VisitorLimitSettings(register_per_address=100, register_per_event=100, window_s=600)
     full = create_app(replace(settings, pools=pools, limits=many))

@@ -14,7 +14,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -40,6 +42,7 @@ from community.models import (
     RegistrationStatus,
     SoldOutMode,
 )
+from community.redis_client import RedisPoolBusy
 from community.services.access.limiter import Counter
 from community.services.events.manage import event_end
 from community.services.mail.outbox import ensure_ticket_row
@@ -118,6 +121,8 @@ from community.services.seats.results import (
 )
 
 log = logging.getLogger("community.registrations")
+# How long a seat to hand back waits out a busy Redis pool (each try waits REDIS_POOL_WAIT).
+GIVE_BACK_PATIENCE_S = 5.0
 
 T = TypeVar("T")
 
@@ -168,6 +173,7 @@ class RegistrationService:
         cancellations: RegistrationHooks = registration_cancelled,
         max_attempts: int = 8,
         after_reply: AfterReply | None = None,
+        turns: asyncio.Semaphore | None = None,
     ) -> None:
         self.session_maker = session_maker
         self.inventory = inventory
@@ -179,6 +185,10 @@ class RegistrationService:
         self.max_attempts = max_attempts
         # In the web app, seat-change listeners run beside the reply (services.seats.after_reply).
         self.after_reply = after_reply
+        # How many registrations ask the Traffic Cop at once (the web app's API: in a rush,
+        # those waiting are parked, so the few with a seat write it without waiting behind
+        # hundreds of half-answered refusals on the event loop). The write is not gated.
+        self.turns: AbstractAsyncContextManager[Any] = turns or nullcontext()
 
     async def _seats_changed(self, event_id: UUID, channel: str) -> None:
         if self.after_reply is None:
@@ -301,12 +311,13 @@ class RegistrationService:
             for attempt in range(self.max_attempts):
                 # The attempt counts once, not again when a stale Redis makes us ask twice.
                 counted = () if attempt else limits
-                result: Reserved = await self._gated(
-                    event_id,
-                    partial(
-                        self.inventory.reserve, event_id, who.keys, who.channel, limits=counted
-                    ),
-                )
+                async with self.turns:
+                    result: Reserved = await self._gated(
+                        event_id,
+                        partial(
+                            self.inventory.reserve, event_id, who.keys, who.channel, limits=counted
+                        ),
+                    )
                 taken = refuse_if_refused(result)
                 # What is left once the refusals are raised (mypy cannot subtract from a union).
                 assert isinstance(taken, Seat | JoinedWaitlist)
@@ -495,11 +506,22 @@ class RegistrationService:
     async def _give_back(
         self, event_id: UUID, keys: tuple[str, ...], seat_no: int, state: PlaceState
     ) -> None:
-        try:
-            await self.inventory.release(event_id, keys, seat_no=seat_no, states=[state])
-        except (RedisError, OSError) as exc:
-            # The reconciler will find the orphaned place; never mask the original failure.
-            log.warning("could not give a seat back", extra={"error": type(exc).__name__})
+        # A pool busy for a moment is waited out: a seat not given back reads as sold until
+        # the reconciler finds it, minutes later.
+        patience = time.monotonic() + GIVE_BACK_PATIENCE_S
+        while True:
+            try:
+                await self.inventory.release(event_id, keys, seat_no=seat_no, states=[state])
+                return
+            except RedisPoolBusy:
+                if time.monotonic() < patience:
+                    continue
+                log.warning("could not give a seat back", extra={"error": "RedisPoolBusy"})
+                return
+            except (RedisError, OSError) as exc:
+                # The reconciler will find the orphaned place; never mask the original failure.
+                log.warning("could not give a seat back", extra={"error": type(exc).__name__})
+                return
 
     async def _already_in_ledger(self, event_id: UUID, who: Registrant) -> AlreadyRegistered:
         async with self.session_maker() as session:
