@@ -32,6 +32,7 @@ from community.app import (
 from community.config import Settings
 from community.controllers.api import RegistrationApiController
 from community.controllers.api_rush import rush_route
+from community.controllers.dependencies import DEPENDENCIES
 
 LANE_PREFIXES = ("/api/events/", "/api/registrations/")
 
@@ -48,6 +49,7 @@ def api_lane(main: Litestar) -> ASGIApp:
             "settings": Provide(lambda: settings, sync_to_thread=False),
             "redis": Provide(lambda: state["redis"], sync_to_thread=False),
             "queues": Provide(lambda: state["queues"], sync_to_thread=False),
+            "registrations": DEPENDENCIES["registrations"],
         },
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=MAX_BODY,

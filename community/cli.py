@@ -138,6 +138,8 @@ def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from community.worker import run_workers
 
     settings = prepare(settings)
+    if settings.worker_nice and hasattr(os, "nice"):
+        os.nice(settings.worker_nice)
     run_served(run_workers(settings))
     return 0
 

@@ -96,9 +96,9 @@ class PoolSettings:
     db_wait_s: float = 3.0
     # Requests one web process works on at once; beyond it, a fast 503 with Retry-After.
     max_in_flight: int = 512
-    # Registrations (the JSON API's) one web process takes forward at once; the others wait
-    # their turn before any work, so a seat just taken is written without waiting behind
-    # hundreds of half-answered refusals.
+    # Registrations (event page and API) one web process puts to the Traffic Cop at once; the
+    # others wait their turn before any work, so a seat just taken is written without waiting
+    # behind hundreds of half-answered refusals.
     registrations_at_once: int = 16
 
 
@@ -176,6 +176,9 @@ class Settings:
     db_timeouts: DatabaseTimeouts = field(default_factory=DatabaseTimeouts)
     # Seconds `community worker` lets running jobs finish after SIGTERM before cancelling them.
     worker_grace_s: int = 20
+    # `community worker` yields the CPU to the web processes on the same machine: a ticket
+    # e-mail can wait a second, a person waiting for "you're in" cannot (0 to 19, as nice).
+    worker_nice: int = 10
     pools: PoolSettings = field(default_factory=lambda: PoolSettings())
     limits: VisitorLimitSettings = field(default_factory=lambda: VisitorLimitSettings())
     # Peers whose X-Forwarded-For is believed (reverse proxies), as CIDR blocks (checked when
@@ -461,6 +464,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             connect_s=_int(env, "DATABASE_CONNECT_TIMEOUT", 5, 1, 600),
         ),
         worker_grace_s=_int(env, "WORKER_SHUTDOWN_GRACE", 20, 0, 3600),
+        worker_nice=_int(env, "WORKER_NICE", 10, 0, 19),
         pools=_pools(env),
         limits=_limits(env),
         trusted_proxies=_networks(env, "TRUSTED_PROXIES"),

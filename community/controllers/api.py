@@ -6,7 +6,6 @@ Parse and answer only: every decision is the registration service's. Refusals ca
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -14,7 +13,6 @@ from uuid import UUID
 import msgspec
 from litestar import Controller, Litestar, MediaType, Request, Response, delete, get, post
 from litestar.datastructures import CacheControlHeader
-from litestar.di import Provide
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED
@@ -25,7 +23,7 @@ from community.controllers.api_limits import (
     json_body_only,
     registration_counters,
 )
-from community.db import app_session_maker
+from community.controllers.dependencies import registrations_of
 from community.errors import TOO_LARGE, ApiError, error_spec
 from community.services.access.limiter import Counter
 from community.services.people.members import EMAIL_PATTERN, MAX_EMAIL, MAX_NAME
@@ -156,34 +154,6 @@ def registration_error_handler(
     return Response(body, status_code=status, media_type=MediaType.JSON, headers=headers)
 
 
-def registrations_of(app: Litestar) -> RegistrationService:
-    """One service per app, built on first use (it holds no per-request state).
-
-    It and the job queues are read from the app's state, not injected: a handler with two or
-    more dependencies to resolve makes Litestar start a task group per request, which cost
-    more CPU than the registration itself."""
-    state = app.state
-    service: RegistrationService | None = state.get("api_registrations")
-    if service is None:
-        settings = state["settings"]
-        service = RegistrationService.build(
-            settings,
-            state["redis"],
-            app_session_maker(app),
-            after_reply=state["after_reply"],
-            # In a rush every request waits its turn on the event loop once per await on its
-            # way: with hundreds asking at once, the few who got a seat waited hundreds of
-            # turns for their row to be written. Past this gate, the others wait parked.
-            turns=asyncio.Semaphore(settings.pools.registrations_at_once),
-        )
-        state["api_registrations"] = service
-    return service
-
-
-def provide_registrations(request: Request[Any, Any, Any]) -> RegistrationService:
-    return registrations_of(request.app)
-
-
 def _queues(request: Request[Any, Any, Any]) -> dict[str, Queue]:
     queues: dict[str, Queue] = request.app.state["queues"]  # set up by the app's lifespan
     return queues
@@ -226,7 +196,6 @@ async def take_place(
 class RegistrationApiController(Controller):
     path = "/api"
     tags = ["registrations"]
-    dependencies = {"registrations": Provide(provide_registrations, sync_to_thread=False)}
     exception_handlers = {RegistrationError: registration_error_handler}
 
     @post(

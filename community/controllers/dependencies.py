@@ -4,15 +4,16 @@ effects and the payments.
 
 Each is built per request from what the process shares (its Redis client, settings, queues,
 database and Stripe client), so a handler names what it needs instead of assembling it.
-The registration API (controllers/api.py) reads the app's state instead, on purpose: its
-lean lane avoids resolving dependencies per request.
+The registration service is the app's one (`registrations_of`), which the registration
+API's rush route (controllers/api_rush.py) reads without resolving dependencies per request.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from litestar import Request
+from litestar import Litestar, Request
 from litestar.di import NamedDependency, Provide
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,19 +25,30 @@ from community.services.payments.context import Payments
 from community.services.seats.registrations import RegistrationService
 
 
-def provide_registrations(
-    request: Request[Any, Any, Any],
-    settings: NamedDependency[Settings],
-    redis: NamedDependency[Redis],
-) -> RegistrationService:
-    """The registration service (the Traffic Cop's way in) as the public pages use it: the
-    inventory hooks it fires run after the reply."""
-    return RegistrationService.build(
-        settings,
-        redis,
-        app_session_maker(request.app),
-        after_reply=request.app.state["after_reply"],
-    )
+def registrations_of(app: Litestar) -> RegistrationService:
+    """The registration service (the Traffic Cop's way in) of the pages and the API: one per
+    app, built on first use (it holds no per-request state); the inventory hooks it fires
+    run after the reply."""
+    state = app.state
+    service: RegistrationService | None = state.get("registrations")
+    if service is None:
+        settings: Settings = state["settings"]
+        service = RegistrationService.build(
+            settings,
+            state["redis"],
+            app_session_maker(app),
+            after_reply=state["after_reply"],
+            # In a rush every request waits its turn on the event loop once per await on its
+            # way: with hundreds asking at once, the few who got a seat waited hundreds of
+            # turns for their row to be written. Past this gate, the others wait parked.
+            turns=asyncio.Semaphore(settings.pools.registrations_at_once),
+        )
+        state["registrations"] = service
+    return service
+
+
+def provide_registrations(request: Request[Any, Any, Any]) -> RegistrationService:
+    return registrations_of(request.app)
 
 
 def provide_effects(
