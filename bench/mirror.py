@@ -67,6 +67,7 @@ from community.services.mirror.coalescing import Coalescer
 from community.services.seats.refusals import RegistrationError
 from community.services.seats.registrations import RegistrationService
 from community.tasks import registry
+from community.tasks.context import JobContext
 from community.tasks.mirror.target import push_owed
 from community.worker import CONCURRENCY, dequeue_wait_s, held_connections, load_task_modules
 
@@ -482,10 +483,9 @@ async def bench(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         )
         rig = Rig(settings, redis, session_maker, running)
 
-        async def startup(ctx: dict[str, Any]) -> None:
-            ctx.update(
-                settings=settings, redis=redis, session_maker=session_maker, queues=rig.queues
-            )
+        async def startup(ctx: JobContext) -> None:
+            ctx["settings"], ctx["redis"] = settings, redis
+            ctx["session_maker"], ctx["queues"] = session_maker, rig.queues
 
         rig.startup = startup
 

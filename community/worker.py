@@ -18,7 +18,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 from saq import Worker
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import Settings
 from community.db import sqlalchemy_config
@@ -31,12 +31,13 @@ from community.services.jobs import install_mirror, install_payments, install_pr
 from community.services.mirror.clients import default_sandbox_credentials
 from community.services.payments.gateway import StripeGateway
 from community.tasks import registry
+from community.tasks.context import JobContext
 from community.tasks.registry import QUEUE_NAMES
 
 log = logging.getLogger("community.worker")
 
 
-class GracefulWorker(Worker[Any]):
+class GracefulWorker(Worker[JobContext]):
     """A SAQ worker that stops within a bounded grace period and rides out Redis outages."""
 
     # The process installs one handler for all its workers (run_workers): SAQ's own would
@@ -115,12 +116,13 @@ def make_workers(
     db_config = sqlalchemy_config(
         settings, pool_size=min(WORKER_DB_POOL_SIZE, settings.pools.db_size)
     )
-    session_maker: async_sessionmaker[Any] = async_sessionmaker(
+    session_maker: async_sessionmaker[AsyncSession] = async_sessionmaker(
         db_config.get_engine(), expire_on_commit=False
     )
 
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx.update(settings=settings, redis=redis, session_maker=session_maker, queues=queues)
+    async def startup(ctx: JobContext) -> None:
+        ctx["settings"], ctx["redis"] = settings, redis
+        ctx["session_maker"], ctx["queues"] = session_maker, queues
         # Seats taken by jobs (pulled platform registrations) are mirrored like any other.
         install_mirror(settings, redis, queues, session_maker)
         # Seats freed by jobs (platform cancellations, the reconciler) go to people waiting,

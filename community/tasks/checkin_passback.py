@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from typing import Any
 from uuid import UUID
 
 from sqlalchemy import select
@@ -31,6 +30,7 @@ from community.services.jobs import enqueue_passback
 from community.services.mirror import sync_log
 from community.services.mirror.clients import client_for_listing
 from community.services.mirror.rate_budget import RateBudget
+from community.tasks.context import JobContext
 from community.tasks.registry import task
 
 ACTION = "mark_checkin"
@@ -40,7 +40,7 @@ log = logging.getLogger("community.passback")
 
 
 @task
-async def pass_checkins_back(ctx: dict[str, Any], *, registration_ids: list[str]) -> dict[str, int]:
+async def pass_checkins_back(ctx: JobContext, *, registration_ids: list[str]) -> dict[str, int]:
     """`pass_checkin_back` for each; one that fails is queued again on its own, with retries."""
     outcomes: Counter[str] = Counter()
     failed = []
@@ -66,7 +66,7 @@ async def _listing_of(session: AsyncSession, registration: Registration) -> List
 
 
 @task
-async def pass_checkin_back(ctx: dict[str, Any], *, registration_id: str) -> str:
+async def pass_checkin_back(ctx: JobContext, *, registration_id: str) -> str:
     """Tell the registration's platform about its check-in; returns the recorded outcome."""
     settings = ctx["settings"]
     async with ctx["session_maker"]() as session:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from typing import Any
 from uuid import UUID
 
 from saq import Queue
@@ -22,6 +21,7 @@ from community.services.access.magic_links import signin_url
 from community.services.events.manage import cancellation_recipients
 from community.services.jobs import queue_delivery, queue_ticket_email
 from community.services.mail import outbox as mail
+from community.tasks.context import JobContext
 from community.tasks.registry import cron, task
 from community.views.payment_mail import compose_payment_mail
 from community.views.ticket_mail import compose_signin_mail, compose_ticket_mail
@@ -34,7 +34,7 @@ log = logging.getLogger("community.email")
 
 
 def _deps(
-    ctx: dict[str, Any],
+    ctx: JobContext,
 ) -> tuple[Settings, async_sessionmaker[AsyncSession], dict[str, Queue]]:
     return ctx["settings"], ctx["session_maker"], ctx["queues"]
 
@@ -72,7 +72,7 @@ async def _compose_payment_mail(
 
 
 @task
-async def send_ticket_email(ctx: dict[str, Any], *, registration_id: str, reason: str) -> str:
+async def send_ticket_email(ctx: JobContext, *, registration_id: str, reason: str) -> str:
     """Compose a registration's mail of one kind into its outbox row (written here when the
     registration's transaction did not write it) and hand it to delivery."""
     settings, session_maker, queues = _deps(ctx)
@@ -94,7 +94,7 @@ async def send_ticket_email(ctx: dict[str, Any], *, registration_id: str, reason
 
 
 @task
-async def send_existing_ticket_email(ctx: dict[str, Any], *, event_id: str, email: str) -> str:
+async def send_existing_ticket_email(ctx: JobContext, *, event_id: str, email: str) -> str:
     _, session_maker, queues = _deps(ctx)
     async with session_maker() as session:
         registration = await active_registration(session, UUID(event_id), email)
@@ -105,7 +105,7 @@ async def send_existing_ticket_email(ctx: dict[str, Any], *, event_id: str, emai
 
 
 @task
-async def send_event_cancelled_emails(ctx: dict[str, Any], *, event_id: str) -> str:
+async def send_event_cancelled_emails(ctx: JobContext, *, event_id: str) -> str:
     _, session_maker, queues = _deps(ctx)
     async with session_maker() as session:
         event = await session.get(Event, UUID(event_id))
@@ -118,7 +118,7 @@ async def send_event_cancelled_emails(ctx: dict[str, Any], *, event_id: str) -> 
 
 
 @task
-async def send_signin_email(ctx: dict[str, Any], *, member_id: str, email: str) -> str:
+async def send_signin_email(ctx: JobContext, *, member_id: str, email: str) -> str:
     settings, session_maker, queues = _deps(ctx)
     async with session_maker() as session:
         member = await session.get(Member, UUID(member_id))
@@ -135,7 +135,7 @@ async def send_signin_email(ctx: dict[str, Any], *, member_id: str, email: str) 
 
 
 @task
-async def deliver_email(ctx: dict[str, Any], *, outbox_id: str) -> str:
+async def deliver_email(ctx: JobContext, *, outbox_id: str) -> str:
     settings, session_maker, _ = _deps(ctx)
     job = ctx.get("job")
     async with session_maker() as session:
@@ -154,7 +154,7 @@ async def deliver_email(ctx: dict[str, Any], *, outbox_id: str) -> str:
 
 
 @cron("* * * * *", timeout=60)
-async def redrive_outbox(ctx: dict[str, Any]) -> str:
+async def redrive_outbox(ctx: JobContext) -> str:
     """Queue delivery again for outbox rows nobody is sending: their job was lost (Redis
     restarted or was flushed) or their worker died mid-send. Sending stays exactly once:
     whichever job claims a row first sends it."""

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
 
 from community.services.seats.reconcile import reconcile_all
 from community.services.seats.registrations import RegistrationService
+from community.tasks.context import JobContext
 from community.tasks.registry import cron
 
 log = logging.getLogger("community.reconcile")
 
 
 @cron("*/5 * * * *", timeout=240)
-async def reconcile_inventory(ctx: dict[str, Any]) -> dict[str, int]:
+async def reconcile_inventory(ctx: JobContext) -> dict[str, int]:
     """Every five minutes: rebuild drifted events, free seats left by failed requests."""
     service = RegistrationService.build(ctx["settings"], ctx["redis"], ctx["session_maker"])
     drifts = await reconcile_all(service)

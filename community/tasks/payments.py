@@ -8,7 +8,6 @@ job (Redis restarted) or a Stripe outage left undone.
 from __future__ import annotations
 
 import logging
-from typing import Any
 from uuid import UUID
 
 from community.services.payments.checkout import end_hold
@@ -21,14 +20,16 @@ from community.services.payments.refunds import (
 )
 from community.services.payments.refunds import settle_cancelled_event as settle_event_refunds
 from community.services.payments.sweep import sweep
+from community.tasks.context import JobContext
 from community.tasks.registry import cron, task
 
 log = logging.getLogger("community.payments")
 
 
-def _payments(ctx: dict[str, Any]) -> Payments:
-    if "payments" in ctx:  # built once by whoever runs the jobs with its own wiring
-        return ctx["payments"]  # type: ignore[no-any-return]  # job ctx is an untyped dict
+def _payments(ctx: JobContext) -> Payments:
+    payments = ctx.get("payments")
+    if payments is not None:  # built once by whoever runs the jobs with its own wiring
+        return payments
     gateway = ctx.get("stripe")
     if gateway is None:
         gateway = ctx["stripe"] = StripeGateway(ctx["settings"].stripe)
@@ -38,12 +39,12 @@ def _payments(ctx: dict[str, Any]) -> Payments:
 
 
 @task
-async def expire_checkout(ctx: dict[str, Any], *, payment_id: str) -> str:
+async def expire_checkout(ctx: JobContext, *, payment_id: str) -> str:
     return await end_hold(_payments(ctx), UUID(payment_id), "expired")
 
 
 @task
-async def refund_payment(ctx: dict[str, Any], *, payment_id: str) -> str:
+async def refund_payment(ctx: JobContext, *, payment_id: str) -> str:
     try:
         return await perform_refund(_payments(ctx), UUID(payment_id))
     except GatewayUnavailable:
@@ -54,22 +55,22 @@ async def refund_payment(ctx: dict[str, Any], *, payment_id: str) -> str:
 
 
 @task
-async def offer_waitlist_seats(ctx: dict[str, Any], *, event_id: str) -> str:
+async def offer_waitlist_seats(ctx: JobContext, *, event_id: str) -> str:
     return f"offered {await offer_seats(_payments(ctx), UUID(event_id))}"
 
 
 @task
-async def settle_cancelled_ticket(ctx: dict[str, Any], *, registration_id: str) -> str:
+async def settle_cancelled_ticket(ctx: JobContext, *, registration_id: str) -> str:
     return await settle_registration(_payments(ctx), UUID(registration_id))
 
 
 @task
-async def settle_cancelled_event(ctx: dict[str, Any], *, event_id: str) -> str:
+async def settle_cancelled_event(ctx: JobContext, *, event_id: str) -> str:
     return f"refunds decided: {await settle_event_refunds(_payments(ctx), UUID(event_id))}"
 
 
 @cron("* * * * *", timeout=55)
-async def sweep_payments(ctx: dict[str, Any]) -> dict[str, int]:
+async def sweep_payments(ctx: JobContext) -> dict[str, int]:
     if not ctx["settings"].stripe.configured:
         return {}
     report = (await sweep(_payments(ctx))).as_dict()

@@ -30,6 +30,7 @@ from community.platforms.luma import LumaClient
 from community.services.jobs import enqueue_pull, enqueue_webhook_setup
 from community.services.mirror import sync_log
 from community.services.mirror.webhooks import webhook_url
+from community.tasks.context import JobContext
 from community.tasks.mirror.client import JobClient
 from community.tasks.pull import PULL_AFTER_END
 from community.tasks.registry import cron, task
@@ -56,7 +57,7 @@ def unreachable_reason(settings: Settings) -> str:
 
 
 async def _record(
-    ctx: dict[str, Any], listing_id: UUID, action: str, outcome: str, detail: str
+    ctx: JobContext, listing_id: UUID, action: str, outcome: str, detail: str
 ) -> None:
     async with ctx["session_maker"]() as session:
         listing = await session.get(Listing, listing_id)
@@ -76,7 +77,7 @@ async def _record(
 
 
 @task
-async def register_webhooks(ctx: dict[str, Any], *, listing_id: str) -> dict[str, Any]:
+async def register_webhooks(ctx: JobContext, *, listing_id: str) -> dict[str, Any]:
     lid = UUID(listing_id)
     settings: Settings = ctx["settings"]
     async with ctx["session_maker"]() as session:
@@ -119,7 +120,7 @@ async def register_webhooks(ctx: dict[str, Any], *, listing_id: str) -> dict[str
 
 @task
 async def confirm_eventbrite_webhook(
-    ctx: dict[str, Any], *, listing_id: str, api_url: str, action: str
+    ctx: JobContext, *, listing_id: str, api_url: str, action: str
 ) -> dict[str, Any]:
     """Fetch what the webhook points at with our token; pull only when it is this event's."""
     lid = UUID(listing_id)
@@ -156,12 +157,12 @@ async def confirm_eventbrite_webhook(
     return {"outcome": "confirmed"}
 
 
-async def _pull_now(ctx: dict[str, Any], listing_id: UUID) -> None:
+async def _pull_now(ctx: JobContext, listing_id: UUID) -> None:
     await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], listing_id)
 
 
 @cron("17 * * * *", timeout=120)
-async def ensure_all_webhooks(ctx: dict[str, Any]) -> dict[str, int]:
+async def ensure_all_webhooks(ctx: JobContext) -> dict[str, int]:
     """Hourly: every listing that can have a webhook has one (it may have been deleted)."""
     now = datetime.now(UTC)
     async with ctx["session_maker"]() as session:

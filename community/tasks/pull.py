@@ -39,6 +39,7 @@ from community.services.mirror.poll_schedule import HOT_FOR, facts_of, mark_sell
 from community.services.mirror.pulled_registrations import PullTally, ingest
 from community.services.seats.allocation import settle_after_pull
 from community.services.seats.registrations import RegistrationService
+from community.tasks.context import JobContext
 from community.tasks.mirror.client import JobClient, rate_limit_delay
 from community.tasks.mirror.failed import RetryLater, prepare_retry
 from community.tasks.mirror.target import push_owed
@@ -101,7 +102,7 @@ class PullOutcome:
 
 
 async def pull_once(
-    ctx: dict[str, Any], listing_id: UUID, client: JobClient, *, full: bool
+    ctx: JobContext, listing_id: UUID, client: JobClient, *, full: bool
 ) -> PullOutcome | None:
     session_maker = ctx["session_maker"]
     async with session_maker() as session:
@@ -187,9 +188,7 @@ async def pull_once(
     return outcome
 
 
-async def _settle_promise(
-    ctx: dict[str, Any], service: RegistrationService, listing: Listing
-) -> None:
+async def _settle_promise(ctx: JobContext, service: RegistrationService, listing: Listing) -> None:
     """Strict allocation: shrink the listing's promise to what its confirmed limit still
     allows, now that everyone is recorded. Not while a push of it is on its way: that push
     may rely on the larger promise, and it settles the promise itself when it lands."""
@@ -223,7 +222,7 @@ async def _hot_on_account(session: Any, listing: Listing, now: datetime) -> int:
 
 
 async def _pull_failed(
-    ctx: dict[str, Any],
+    ctx: JobContext,
     listing_id: UUID,
     platform: str,
     exc: PlatformError,
@@ -260,9 +259,7 @@ async def _pull_failed(
 
 
 @task
-async def pull_listing(
-    ctx: dict[str, Any], *, listing_id: str, full: bool = False
-) -> dict[str, Any]:
+async def pull_listing(ctx: JobContext, *, listing_id: str, full: bool = False) -> dict[str, Any]:
     """Pull until no further pull was requested meanwhile, then push the listing once if a
     pass changed something or the listing does not show its target yet."""
     lid = UUID(listing_id)
@@ -305,7 +302,7 @@ PULL_CLAIM = timedelta(seconds=30)
 
 
 @cron(TICK_CRON, timeout=30)
-async def pull_all_listings(ctx: dict[str, Any]) -> dict[str, int]:
+async def pull_all_listings(ctx: JobContext) -> dict[str, int]:
     """The scheduler's tick: pull the listings whose next pull is due, re-drive failing
     listings whose retry time has come, and (once a minute) resume stranded pushes.
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from community.config import Settings
 from community.models import Event
 from community.services.seats.inventory import Counts
 from community.services.seats.ledger import accepting
@@ -20,8 +23,13 @@ class MirrorCounts:
     service: RegistrationService | None = None
 
 
-async def live_counts(ctx: dict[str, Any], event: Event) -> MirrorCounts:
-    service = RegistrationService.build(ctx["settings"], ctx["redis"], ctx["session_maker"])
+async def live_counts(
+    settings: Settings,
+    redis: Redis,
+    session_maker: async_sessionmaker[AsyncSession],
+    event: Event,
+) -> MirrorCounts:
+    service = RegistrationService.build(settings, redis, session_maker)
     try:
         counts = await service.counts(event.id)
     except EventNotFound:

@@ -4,7 +4,6 @@ pulls and webhook set-up share them)."""
 from __future__ import annotations
 
 import random
-from typing import Any
 from uuid import UUID
 
 from community.models import Listing
@@ -12,9 +11,10 @@ from community.platforms.base import PlatformClient
 from community.platforms.errors import PlatformRateLimited
 from community.services.mirror.clients import ListingClient, client_for_listing
 from community.services.mirror.rate_budget import RateBudget
+from community.tasks.context import JobContext
 
 
-def _budget(ctx: dict[str, Any]) -> RateBudget:
+def _budget(ctx: JobContext) -> RateBudget:
     budget = ctx.get("rate_budget")
     if budget is None:
         budget = ctx["rate_budget"] = RateBudget(ctx["redis"], ctx["settings"].redis_prefix)
@@ -28,7 +28,7 @@ class JobClient:
     and its connection, so the second push of a burst costs one call, not two or three.
     """
 
-    def __init__(self, ctx: dict[str, Any], listing_id: UUID) -> None:
+    def __init__(self, ctx: JobContext, listing_id: UUID) -> None:
         self._ctx = ctx
         self._listing_id = listing_id
         self._client: ListingClient | None = None
@@ -61,7 +61,7 @@ class JobClient:
 
 
 async def rate_limit_delay(
-    ctx: dict[str, Any], platform: str, exc: PlatformRateLimited, account_key: str
+    ctx: JobContext, platform: str, exc: PlatformRateLimited, account_key: str
 ) -> float:
     """Seconds until the next attempt; a platform's 429 holds back the whole account.
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
 from uuid import UUID
 
 from community.models import Listing, SyncState
@@ -24,6 +23,7 @@ from community.services.jobs import RETRY_BASE_S, RETRY_MAX_S, enqueue_pull
 from community.services.mirror import sync_log
 from community.services.mirror.listing_health import retry_delay
 from community.services.mirror.platform_accounts import record_error
+from community.tasks.context import JobContext
 from community.tasks.mirror.client import rate_limit_delay
 from community.tasks.mirror.target import Target
 
@@ -40,7 +40,7 @@ class RetryLater(Exception):
         self.delay = delay
 
 
-def prepare_retry(ctx: dict[str, Any], delay: float | None) -> None:
+def prepare_retry(ctx: JobContext, delay: float | None) -> None:
     """Tell SAQ how long to wait before the next attempt of this job."""
     job = ctx.get("job")
     if job is None:
@@ -52,7 +52,7 @@ def prepare_retry(ctx: dict[str, Any], delay: float | None) -> None:
 
 
 async def failed(
-    ctx: dict[str, Any], target: Target, exc: PlatformError, ms: int, account_key: str
+    ctx: JobContext, target: Target, exc: PlatformError, ms: int, account_key: str
 ) -> None:
     """Record the failure and when the listing is tried again; RetryLater to hold the job."""
     outcome = sync_log.outcome_of(exc)

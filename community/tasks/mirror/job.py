@@ -10,6 +10,7 @@ from uuid import UUID
 
 from community.platforms.errors import PlatformError
 from community.services.mirror.coalescing import Coalescer, run_coalesced
+from community.tasks.context import JobContext
 from community.tasks.mirror.apply import push_never_below_sold
 from community.tasks.mirror.client import JobClient
 from community.tasks.mirror.failed import RetryLater, failed, prepare_retry
@@ -22,7 +23,7 @@ from community.tasks.registry import task
 MIN_PUSH_INTERVAL_S = 0.4
 
 
-async def push_once(ctx: dict[str, Any], listing_id: UUID, client: JobClient) -> str:
+async def push_once(ctx: JobContext, listing_id: UUID, client: JobClient) -> str:
     """Read the target and push it if the listing does not show it yet. Returns the action."""
     target = await read_target(ctx, listing_id)
     if target is None:
@@ -44,7 +45,7 @@ def _ms_since(started: float) -> int:
 
 
 @task
-async def push_listing(ctx: dict[str, Any], *, listing_id: str) -> dict[str, Any]:
+async def push_listing(ctx: JobContext, *, listing_id: str) -> dict[str, Any]:
     """Push the listing's target until it stops moving, holding the listing's lease."""
     lid = UUID(listing_id)
     coalescer = Coalescer(ctx["redis"], ctx["settings"].redis_prefix, "push")

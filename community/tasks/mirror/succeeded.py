@@ -4,7 +4,6 @@ the listings that may want them, people the platform has that we have not pulled
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from community.models import Listing, SyncState
 from community.platforms.base import PushResult, RemoteListingState
@@ -12,12 +11,13 @@ from community.services.jobs import enqueue_pull, enqueue_push, listing_ids_of
 from community.services.mirror import sync_log
 from community.services.seats.allocation import settle
 from community.services.seats.registrations import RegistrationService
+from community.tasks.context import JobContext
 from community.tasks.mirror.apply import describe
 from community.tasks.mirror.target import Target
 
 
 async def succeeded(
-    ctx: dict[str, Any], target: Target, action: str, result: PushResult, ms: int
+    ctx: JobContext, target: Target, action: str, result: PushResult, ms: int
 ) -> None:
     async with ctx["session_maker"]() as session:
         listing = await session.get(Listing, target.listing_id)
@@ -61,7 +61,7 @@ async def succeeded(
         await enqueue_pull(ctx["settings"], ctx["redis"], ctx["queues"], target.listing_id)
 
 
-async def enqueue_siblings(ctx: dict[str, Any], target: Target) -> None:
+async def enqueue_siblings(ctx: JobContext, target: Target) -> None:
     async with ctx["session_maker"]() as session:
         ids = await listing_ids_of(session, target.event_id)
     for listing_id in ids:

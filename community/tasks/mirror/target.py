@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 from redis.exceptions import RedisError
@@ -17,6 +16,7 @@ from community.services.mirror.counts import live_counts
 from community.services.mirror.plan import ListingPlan, needs_push
 from community.services.seats.allocation import Allotment, allotment_for, listing_plan
 from community.services.seats.refusals import RegistrationError
+from community.tasks.context import JobContext
 
 log = logging.getLogger("community.mirror")
 
@@ -36,7 +36,7 @@ class Target:
     floor: int = 0
 
 
-async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
+async def read_target(ctx: JobContext, listing_id: UUID) -> Target | None:
     """The listing's target now, or None when it needs no push (or no longer exists).
 
     In strict mode the listing's share of the shared seats is promised to it here, before the
@@ -54,7 +54,7 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
         event = await session.get(Event, listing.event_id)
         if event is None:
             return None
-        counts = await live_counts(ctx, event)
+        counts = await live_counts(ctx["settings"], ctx["redis"], ctx["session_maker"], event)
         inventory = counts.service.inventory if counts.service is not None else None
         allotment = await allotment_for(
             session,
@@ -86,14 +86,12 @@ async def read_target(ctx: dict[str, Any], listing_id: UUID) -> Target | None:
         )
 
 
-async def _planned(
-    ctx: dict[str, Any], session: AsyncSession, listing: Listing
-) -> ListingPlan | None:
+async def _planned(ctx: JobContext, session: AsyncSession, listing: Listing) -> ListingPlan | None:
     """The listing's plan now, previewed (nothing promised); None when its event is gone."""
     event = await session.get(Event, listing.event_id)
     if event is None:
         return None
-    counts = await live_counts(ctx, event)
+    counts = await live_counts(ctx["settings"], ctx["redis"], ctx["session_maker"], event)
     allotment = await allotment_for(
         session, event, listing.platform, counts.counts, accepting=counts.accepting
     )
@@ -113,7 +111,7 @@ def _owes(plan: ListingPlan, listing: Listing, *, in_step: bool) -> bool:
     )
 
 
-async def push_owed(ctx: dict[str, Any], listing_id: UUID) -> bool:
+async def push_owed(ctx: JobContext, listing_id: UUID) -> bool:
     """Whether the listing does not show its target yet, by what we last pushed to it.
 
     True when it never got a limit from us, or the limit or state it last got is not the plan
