@@ -99,7 +99,7 @@ class PoolSettings:
     # Registrations (event page and API) one web process puts to the Traffic Cop at once; the
     # others wait their turn before any work, so a seat just taken is written without waiting
     # behind hundreds of half-answered refusals.
-    registrations_at_once: int = 16
+    registrations_at_once: int = 4
 
 
 @dataclass(frozen=True)
@@ -283,7 +283,7 @@ def _pools(env: dict[str, str]) -> PoolSettings:
         db_overflow=_int(env, "DATABASE_POOL_OVERFLOW", 10, 0, 1000),
         db_wait_s=_seconds(env, "DATABASE_POOL_WAIT", 3.0, 0.01, 60),
         max_in_flight=_int(env, "MAX_REQUESTS_IN_FLIGHT", 512, 1, 1_000_000),
-        registrations_at_once=_int(env, "REGISTRATIONS_AT_ONCE", 16, 1, 100_000),
+        registrations_at_once=_int(env, "REGISTRATIONS_AT_ONCE", 4, 1, 100_000),
     )
 
 
