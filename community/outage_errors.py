@@ -88,7 +88,7 @@ OUTAGE_HANDLERS: ExceptionHandlersMap = {
 }
 
 
-def _outage_in(exc: BaseException | None) -> BaseException | None:
+def outage_in(exc: BaseException | None) -> BaseException | None:
     seen = 0
     while exc is not None and seen < 10:
         if isinstance(exc, REDIS_OUTAGES) or (
@@ -119,7 +119,7 @@ def outage_guard_middleware(app: ASGIApp) -> ASGIApp:
         try:
             await app(scope, receive, watch)
         except Exception as exc:
-            outage = _outage_in(exc)
+            outage = outage_in(exc)
             if started or outage is None:
                 raise
             request: Request[Any, Any, Any] = Request(scope)

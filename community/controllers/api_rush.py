@@ -25,6 +25,7 @@ from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, S
 
 from community.controllers.api import RegistrationRequest, refusal, take_place
 from community.errors import error_code
+from community.outage_errors import outage_in
 from community.services.access import visitor_limits as limits
 from community.services.seats.refusals import RegistrationError
 
@@ -120,6 +121,8 @@ def rush_route(main: Litestar, fallback: ASGIApp, max_body: int) -> ASGIApp:
         try:
             result = await take_place(main, event_id, data, counters)
         except Exception as exc:
+            if outage_in(exc) is not None:
+                raise  # the edge's outage guard answers it: 503 with Retry-After
             # As the app's own handler for the unexpected (errors.internal_error_handler).
             log.error(
                 "unhandled error",

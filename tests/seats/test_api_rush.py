@@ -200,3 +200,27 @@ async def test_registrations_ask_the_traffic_cop_a_few_at_a_time(
     statuses = sorted(a[0]["status"] for a in answers)
     assert statuses == [201] * 5 + [409] * 25
     assert most == 3
+
+
+async def test_an_outage_is_a_503_and_the_unexpected_a_json_500(
+    settings: Settings, make_event: Any, monkeypatch: Any
+) -> None:
+    from redis.exceptions import ConnectionError as RedisDown
+
+    import community.controllers.api_rush as rush
+
+    event = await make_event(capacity=5)
+    path = f"/api/events/{event.id}/registrations"
+    failure: Exception = RedisDown("gone")
+
+    async def failing(*_: Any) -> Any:
+        raise failure
+
+    monkeypatch.setattr(rush, "take_place", failing)
+    async with AsyncTestClient(app=with_api_lane(create_app(settings))) as client:
+        down = await client.post(path, json=_person())
+        failure = ValueError("a bug")
+        bug = await client.post(path, json=_person())
+    assert down.status_code == 503 and down.headers["retry-after"]
+    assert bug.status_code == 500 and bug.json()["code"] == "internal"
+    assert "a bug" not in bug.text
