@@ -19,6 +19,8 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.mail_limits.redrive_after_s == 120
     assert settings.db_timeouts.statement_s == 5 and settings.db_timeouts.connect_s == 5
     assert settings.worker_grace_s == 20
+    assert settings.worker_nice == 10
+    assert settings.pools.registrations_at_once == 4
 
 
 def test_values_are_read_and_bounded(tmp_path: Path) -> None:
