@@ -3,7 +3,6 @@ on the waitlist, and every registration of one person's profile for "my tickets"
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,7 +24,8 @@ from community.models import (
 )
 from community.services.events.manage import event_end
 from community.services.seats.cancelling import attendee_cancel_refusal
-from community.services.tickets.signatures import ticket_qr, ticket_signer
+from community.services.tickets import qr
+from community.services.tickets.signatures import ticket_signer
 from community.views.event_pages import CHANNEL_LABELS
 
 TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
@@ -127,32 +127,23 @@ def qr_payload(settings: Settings, registration: Registration) -> str:
 
 
 def qr_svg(settings: Settings, registration: Registration) -> str:
-    """The ticket's QR code as inline SVG: crisp at any size, no image request."""
-    out = io.BytesIO()
-    ticket_qr(qr_payload(settings, registration)).save(
-        out,
-        kind="svg",
+    """The ticket's QR code as inline SVG: crisp at any size, no image request (a viewBox
+    instead of a fixed size: the page sets the size)."""
+    return qr.svg(
+        qr.ticket_qr(qr_payload(settings, registration)),
         scale=6,
         border=2,
-        xmldecl=False,
-        svgns=True,
-        dark="#111111",
-        light="#ffffff",
+        dark="#111",
+        light="#fff",
         title="Ticket QR code",
-        svgclass="qr-svg",
-        lineclass=None,
-        omitsize=True,  # a viewBox instead of a fixed size: the page sets the size
+        css_class="qr-svg",
     )
-    return out.getvalue().decode()
 
 
 def qr_png(settings: Settings, registration: Registration) -> bytes:
     """The same code as PNG, for e-mail (many mail apps do not show SVG)."""
-    out = io.BytesIO()
-    ticket_qr(qr_payload(settings, registration)).save(
-        out, kind="png", scale=6, border=2, dark="#111111"
-    )
-    return out.getvalue()
+    symbol = qr.ticket_qr(qr_payload(settings, registration))
+    return qr.png(symbol, scale=6, border=2, dark=(0x11, 0x11, 0x11))
 
 
 def short_code(registration: Registration) -> str:

@@ -15,7 +15,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from community.config import Settings
 from community.demo.ledger_rows import add_people, make_event
 from community.models import CheckinLog, Registration, User
-from community.services.tickets.signatures import TicketSigner, ticket_qr, ticket_signer
+from community.services.tickets.qr import ticket_qr
+from community.services.tickets.signatures import TicketSigner, ticket_signer
 from tests.helpers.door import launch_with_camera, sign_in
 from tests.helpers.fake_camera import qr_video
 

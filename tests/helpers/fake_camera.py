@@ -1,7 +1,7 @@
 """A fake camera for Chromium: a Y4M video (raw I420 frames) showing one QR code.
 
 Chromium plays it in a loop when started with --use-fake-device-for-media-stream and
---use-file-for-fake-video-capture=<file>. Written in pure Python from segno's module matrix,
+--use-file-for-fake-video-capture=<file>. Written in pure Python from the code's module matrix,
 so the tests need no image or video tools.
 """
 
@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import segno
+from community.services.tickets.qr import QRSymbol
 
 WHITE, BLACK, NEUTRAL = 235, 16, 128  # studio-range luma, and chroma with no colour
 
 
 def qr_video(
-    qr: segno.QRCode, path: Path, *, width: int = 640, height: int = 480, frames: int = 4
+    qr: QRSymbol, path: Path, *, width: int = 640, height: int = 480, frames: int = 4
 ) -> Path:
     """Write `frames` identical frames of `qr` (with its quiet zone) centred on white."""
     border = 4

@@ -2,7 +2,7 @@
 
 A token is 99 bytes, written in unpadded RFC 4648 base32 (159 characters). Base32 uses
 only characters of the QR alphanumeric set, which packs 5.5 bits per character instead of
-8, so a token fits a version 7 code at error level M (45 x 45 modules).
+8, so a token fits a version 7 code at error level M (45 x 45 modules): see `qr`.
 
     byte 0        format version (1)
     bytes 1-2     key id: the first two bytes of SHA-256 over the raw public key
@@ -29,7 +29,6 @@ from functools import lru_cache
 from typing import Literal
 from uuid import UUID
 
-import segno
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -141,8 +140,3 @@ class TicketSigner:
 def ticket_signer(secret_key: str) -> TicketSigner:
     """The signer for this SECRET_KEY, derived once per process."""
     return TicketSigner(secret_key)
-
-
-def ticket_qr(token: str) -> segno.QRCode:
-    """The ticket's QR code; alphanumeric mode is what keeps it at version 7."""
-    return segno.make(token, error="m", mode="alphanumeric", micro=False)
