@@ -126,7 +126,7 @@ async def call_packed(redis: Redis, command: bytes) -> Any:
     block, so it needs no timer); anything else takes redis-py's own way. The read keeps
     the socket timeout. Only a connection found dead before the command left is tried
     again: once sent, a script may have run, and running it twice could take two seats."""
-    pool = redis.connection_pool
+    pool = cast(_BoundedPool, redis.connection_pool)  # as packs_commands(redis) says
     for attempt in (1, 2):
         connection = await pool.get_connection()
         try:
