@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import os
 import sys
 from collections.abc import Callable, Coroutine
+from pathlib import Path
 from typing import Any, TypeVar
 
 from community.config import ConfigError, Settings, load_settings
@@ -133,13 +135,30 @@ def cmd_web(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def yield_cpu(by: int) -> None:
+    """Lower this process's priority by `by` (as `nice`), so the web processes come first.
+
+    With the kernel's session autogroups (on in most distributions' kernels), nice only ranks
+    processes of one session against each other: a worker started in a session of its own (by
+    a process manager, `setsid`, another terminal) kept an equal share of the CPU beside the
+    web's session. Such a worker also lowers its session's group, which holds only itself and
+    what it starts. (Under a service manager's cgroups, give the worker a lower CPU weight.)"""
+    if not hasattr(os, "nice"):
+        return
+    nice = os.nice(by)
+    autogroup = Path("/proc/self/autogroup")
+    if os.getsid(0) == os.getpid() and autogroup.exists():
+        with contextlib.suppress(OSError):
+            autogroup.write_text(str(nice))
+
+
 @command("worker", "background jobs only (SAQ), for larger installs")
 def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from community.worker import run_workers
 
     settings = prepare(settings)
-    if settings.worker_nice and hasattr(os, "nice"):
-        os.nice(settings.worker_nice)
+    if settings.worker_nice:
+        yield_cpu(settings.worker_nice)
     run_served(run_workers(settings))
     return 0
 

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,3 +83,39 @@ def test_long_lived_processes_run_on_uvloop() -> None:
         return type(asyncio.get_running_loop())
 
     assert run_served(loop_kind()) is uvloop.Loop
+
+
+AUTOGROUP = Path("/proc/self/autogroup")
+
+
+def _yielding(new_session: bool) -> subprocess.Popen[bytes]:
+    code = "from community.cli import yield_cpu; yield_cpu(7); print('ok', flush=True); input()"
+    return subprocess.Popen(
+        [sys.executable, "-c", code],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        start_new_session=new_session,
+    )
+
+
+@pytest.mark.skipif(not AUTOGROUP.exists(), reason="this kernel has no session autogroups")
+@pytest.mark.parametrize("new_session", [True, False])
+def test_a_worker_yields_the_cpu_in_a_session_of_its_own_too(new_session: bool) -> None:
+    """With session autogroups, nice only ranks processes within one session: a worker that
+    leads its own session lowers its session's group too, and never a group it shares."""
+    ours = os.getpriority(os.PRIO_PROCESS, 0)
+    our_group = AUTOGROUP.read_text()
+    process = _yielding(new_session)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"ok\n"
+        assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, ours + 7)
+        group = Path(f"/proc/{process.pid}/autogroup").read_text()
+        if new_session:
+            assert group.split()[0] != our_group.split()[0]
+            assert group.split()[-1] == str(min(19, ours + 7))
+        else:
+            assert group == our_group  # shared with whoever started it: left alone
+    finally:
+        process.kill()
+        process.wait()
+    assert AUTOGROUP.read_text() == our_group

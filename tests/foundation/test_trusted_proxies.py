@@ -7,6 +7,7 @@ registration limit counts (one registration per address here).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import signal
@@ -17,9 +18,13 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from community.config import ConfigError, Settings, load_settings
@@ -44,6 +49,35 @@ def test_only_a_trusted_peer_names_the_client() -> None:
     assert client_from("127.0.0.1", "not-an-ip", LOOPBACK) == "127.0.0.1"
     assert client_from("127.0.0.1", None, LOOPBACK) == "127.0.0.1"
     assert client_from("::ffff:127.0.0.1", "198.51.100.1", LOOPBACK) == "198.51.100.1"
+
+
+def _trust_by_the_book(address: str, trusted: tuple[Any, ...]) -> bool | None:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return None
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in trusted)
+
+
+@hypothesis_settings(max_examples=3000, deadline=None)
+@given(
+    st.one_of(
+        st.ip_addresses().map(str),
+        st.lists(st.integers(0, 300), min_size=1, max_size=5).map(
+            lambda parts: ".".join(str(p) for p in parts)
+        ),
+        st.from_regex(r"\A[0-9.: a-fA-F]{0,20}\Z"),
+        st.sampled_from(["01.2.3.4", "1.2.3.04", "0x7f.0.0.1", " 1.2.3.4", "1.2.3.4 ", "1.2.3"]),
+    )
+)
+def test_a_hop_is_trusted_as_the_address_parser_would_say(address: str) -> None:
+    """The dotted IPv4 fast path answers exactly as parsing the address does."""
+    from community.forwarded import _trust
+
+    blocks = networks_of(["127.0.0.1/32", "10.0.0.0/8", "192.168.4.0/22", "::1/128", "fd00::/8"])
+    assert _trust(address, blocks) == _trust_by_the_book(address, blocks)
 
 
 def test_the_setting_lists_addresses_and_blocks() -> None:

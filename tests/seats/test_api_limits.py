@@ -70,10 +70,12 @@ async def test_cancellations_are_limited_per_client(
 
 
 async def test_a_refusal_costs_redis_one_round_trip(
-    settings: Settings, redis: Any, make_event: Any
+    settings: Settings, redis: Any, make_event: Any, monkeypatch: Any
 ) -> None:
     """In a rush almost every attempt is refused: the client's counters are counted by the
     script that answers "sold out" or "already registered", not in a call of their own."""
+    from community.services.seats import inventory
+
     event = await make_event(capacity=1)
     path = f"/api/events/{event.id}/registrations"
     full = create_app(settings)
@@ -82,23 +84,36 @@ async def test_a_refusal_costs_redis_one_round_trip(
         assert (await client.post(path, json=taken)).status_code == 201
         await full.state["after_reply"].drain()
         app_redis = full.state["redis"]
+        pool = app_redis.connection_pool
+        # Every round trip takes a pooled connection; what it sent is named by the path.
         calls: list[str] = []
-        sent = app_redis.execute_command
+        trips: list[int] = []
+        checkout, sent = pool.get_connection, app_redis.execute_command
+        packed = inventory.call_packed
+
+        async def taken_out(*args: Any, **options: Any) -> Any:
+            trips.append(1)
+            return await checkout(*args, **options)
 
         async def counted(*args: Any, **options: Any) -> Any:
             calls.append(str(args[0]))
             return await sent(*args, **options)
 
-        app_redis.execute_command = counted
-        app_redis.pipeline = lambda *a, **k: calls.append("pipeline")  # must not be used
+        async def counted_packed(client: Any, command: bytes) -> Any:
+            calls.append(command.split(b"\r\n")[2].decode())
+            return await packed(client, command)
+
+        monkeypatch.setattr(pool, "get_connection", taken_out)
+        monkeypatch.setattr(app_redis, "execute_command", counted)
+        monkeypatch.setattr(inventory, "call_packed", counted_packed)
+        monkeypatch.setattr(app_redis, "pipeline", lambda *a, **k: calls.append("pipeline"))
         sold_out = await client.post(path, json=_person())
-        for_sold_out = list(calls)
+        for_sold_out, trips_for_sold_out = list(calls), len(trips)
         calls.clear()
         again = await client.post(path, json=taken)
-        app_redis.execute_command = sent
-        del app_redis.pipeline
+        monkeypatch.undo()
     assert (sold_out.status_code, sold_out.json()["code"]) == (409, "sold_out")
-    assert for_sold_out == ["EVALSHA"]
+    assert (for_sold_out, trips_for_sold_out) == (["EVALSHA"], 1)
     assert (again.status_code, again.json()["code"]) == (409, "already_registered")
     # Then the ticket's e-mail is queued again (a job of its own, after the answer).
     assert calls[0] == "EVALSHA" and "pipeline" not in calls

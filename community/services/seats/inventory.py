@@ -42,6 +42,7 @@ from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
 from community.models.enums import Channel, SoldOutMode
+from community.redis_client import call_packed, packs_commands, resp_command
 from community.redis_keys import event_key
 from community.services.access.limiter import COUNT_FUNCTION, Counter, wait_after_hits
 
@@ -416,6 +417,7 @@ class Inventory:
         # A cluster runs a script on one slot's keys only: a visitor's counters are counted
         # apart there (their keys are the visitor's, not the event's).
         self._counts_apart = isinstance(redis, RedisCluster)
+        self._packs = packs_commands(redis)
 
     def keys(self, event_id: UUID | str) -> list[str]:
         return list(_event_keys(self.prefix, str(event_id)))
@@ -436,7 +438,11 @@ class Inventory:
         a twentieth of its CPU."""
         script = self._script(name)
         try:
-            reply = await self.redis.evalsha(script.sha, len(keys), *keys, *args)
+            if self._packs:
+                command = resp_command(b"EVALSHA", script.sha, len(keys), *keys, *args)
+                reply = await call_packed(self.redis, command)
+            else:
+                reply = await self.redis.evalsha(script.sha, len(keys), *keys, *args)
         except NoScriptError:
             reply = await script(keys=list(keys), args=list(args))
         return list(reply)
