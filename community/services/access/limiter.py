@@ -18,10 +18,18 @@ from redis.asyncio import Redis
 # scripts can count a registration's attempt in the same call that takes the seat
 # (services.seats.inventory), the one round trip a refusal in a rush costs.
 COUNT_FUNCTION = """
-local function count_hit(key, window_s)
+-- {count, seconds left in the window}. Given `max_hits`, an attempt within it is answered
+-- without asking the window (0 seconds: nothing to wait), and a key that lost its expiry gets
+-- one back once over the limit: the common attempt costs the script two calls, not three.
+local function count_hit(key, window_s, max_hits)
     local count = redis.call('INCR', key)
+    if count == 1 then
+        redis.call('EXPIRE', key, window_s)
+        return {count, tonumber(window_s)}
+    end
+    if max_hits and count <= max_hits then return {count, 0} end
     local ttl = redis.call('TTL', key)
-    if count == 1 or ttl < 0 then
+    if ttl < 0 then
         redis.call('EXPIRE', key, window_s)
         ttl = tonumber(window_s)
     end
@@ -33,8 +41,9 @@ end
 local function wait_after_hits(first_key, first_arg, n)
     local wait = 0
     for i = 0, n - 1 do
-        local hit = count_hit(KEYS[first_key + i], ARGV[first_arg + 2 * i + 1])
-        if hit[1] > tonumber(ARGV[first_arg + 2 * i]) then
+        local max_hits = tonumber(ARGV[first_arg + 2 * i])
+        local hit = count_hit(KEYS[first_key + i], ARGV[first_arg + 2 * i + 1], max_hits)
+        if hit[1] > max_hits then
             wait = math.max(wait, math.max(1, hit[2]))
         end
     end

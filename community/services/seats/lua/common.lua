@@ -17,12 +17,40 @@ local function now_ms()
   return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 end
 
+-- META's fields as this call has read or written them: a refusal reads a dozen fields, some
+-- several times, and every redis.call costs the script more than the read itself. Every
+-- write to META goes through set_meta or bump (or forget_meta after a bulk write).
+local M = {}
+
+local function prefetch(fields)
+  local values = redis.call('HMGET', META, unpack(fields))
+  for i, field in ipairs(fields) do M[field] = values[i] end
+end
+
+local function meta(field)
+  local value = M[field]
+  if value == nil then
+    value = redis.call('HGET', META, field)
+    M[field] = value
+  end
+  return value or nil
+end
+
+local function set_meta(field, value)
+  redis.call('HSET', META, field, value)
+  M[field] = tostring(value)
+end
+
+local function forget_meta()
+  M = {}
+end
+
 local function num(field)
-  return tonumber(redis.call('HGET', META, field) or '0') or 0
+  return tonumber(meta(field) or '0') or 0
 end
 
 local function bump(field, by)
-  redis.call('HINCRBY', META, field, by)
+  M[field] = redis.call('HINCRBY', META, field, by)
 end
 
 local function split(text, sep)
@@ -87,7 +115,7 @@ local function take_seat()
   if popped[1] then return tonumber(popped[1]) end
   local top, cap = num('top'), num('cap')
   if top < cap then
-    redis.call('HSET', META, 'top', top + 1)
+    set_meta('top', top + 1)
     return top + 1
   end
   return nil
@@ -101,7 +129,7 @@ local function seat_entry(id, r, seat)
   tally(r, 1)
   redis.call('HSET', ENT, id, encode(r))
   redis.call('HSET', SEATS, seat, id)
-  return {'ok', seat, redis.call('HGET', META, 'gen')}
+  return {'ok', seat, meta('gen')}
 end
 
 -- Lower `top` past free seats at the end, so the free list stays short.
@@ -110,7 +138,7 @@ local function trim(top)
     redis.call('ZREM', FREE, top)
     top = top - 1
   end
-  redis.call('HSET', META, 'top', top)
+  set_meta('top', top)
 end
 
 local function give_back(seat)

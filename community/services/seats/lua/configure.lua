@@ -40,6 +40,7 @@ if cap < top then
 end
 redis.call('HSET', META, 'cap', cap, 'res', res, 'mode', ARGV[3], 'open', ARGV[4],
   'closes', ARGV[5], 'paid', ARGV[7] or '0')
+forget_meta()
 local reply = {'ok'}
 for _, m in ipairs(moves) do reply[#reply + 1] = m end
 return reply

@@ -10,4 +10,4 @@ r.exp = 0
 tally(r, 1)
 redis.call('HSET', ENT, id, encode(r))
 redis.call('ZREM', HOLDS, id)
-return {'ok', r.seat, redis.call('HGET', META, 'gen')}
+return {'ok', r.seat, meta('gen')}

@@ -38,16 +38,18 @@ if loaded() then
 end
 
 redis.call('DEL', META, FREE, WHO, ENT, SEATS, HOLDS)
+forget_meta()
 local cap = tonumber(conf.cap)
 redis.call('HSET', META, 'cap', cap, 'res', tonumber(conf.res), 'mode', conf.mode,
   'open', conf.open, 'closes', string.format('%d', tonumber(conf.closes)), 'gen', ARGV[2],
   'paid', conf.paid or '0',
   'top', 0, 'n_int', 0, 'n_ext', 0, 'held', 0, 'over', 0, 'waiting', 0, 'alloc', 0)
+forget_meta()
 for ch, n in pairs(promised) do
-  redis.call('HSET', META, 'x:' .. ch, n)
+  set_meta('x:' .. ch, n)
   bump('alloc', n)
 end
-for ch, n in pairs(marks) do redis.call('HSET', META, 'c:' .. ch, n) end
+for ch, n in pairs(marks) do set_meta('c:' .. ch, n) end
 
 local taken, top, placed = {}, 0, 0
 for _, e in ipairs(entries) do
@@ -123,6 +125,6 @@ for _, r in ipairs(carry) do
     kept = kept + 1
   end
 end
-redis.call('HSET', META, 'top', top)
+set_meta('top', top)
 trim(top)
 return {'loaded', placed, kept, dropped}

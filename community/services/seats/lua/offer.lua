@@ -18,4 +18,4 @@ tally(r, 1)
 redis.call('HSET', ENT, id, encode(r))
 redis.call('HSET', SEATS, seat, id)
 redis.call('ZADD', HOLDS, r.exp, id)
-return {'ok', seat, redis.call('HGET', META, 'gen'), r.exp}
+return {'ok', seat, meta('gen'), r.exp}

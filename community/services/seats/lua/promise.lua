@@ -13,9 +13,9 @@ sweep(now_ms())
 if ARGV[4] == 'reset' then
   local all = redis.call('HGETALL', META)
   for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'x:' then redis.call('HSET', META, all[i], 0) end
+    if string.sub(all[i], 1, 2) == 'x:' then set_meta(all[i], 0) end
   end
-  redis.call('HSET', META, 'alloc', 0)
+  set_meta('alloc', 0)
   return {'ok', 0, 0, 0}
 end
 local ch, wanted, mark = ARGV[1], math.max(0, tonumber(ARGV[2])), tonumber(ARGV[3])
@@ -31,14 +31,14 @@ if mark < 0 then
     now_promised = math.min(wanted, promised + spare)
   end
   if now_promised ~= promised then
-    redis.call('HSET', META, field, now_promised)
+    set_meta(field, now_promised)
     bump('alloc', now_promised - promised)
   end
   return {'ok', math.min(wanted, now_promised), recorded, promised}
 end
 local unsold = math.max(0, wanted - (recorded - mark))
 if unsold < promised then
-  redis.call('HSET', META, field, unsold)
+  set_meta(field, unsold)
   bump('alloc', unsold - promised)
   now_promised = unsold
 end

@@ -10,7 +10,9 @@ if not loaded() then return {'not_loaded'} end
 local now = now_ms()
 sweep(now)
 local channel, kind, ttl, n_limits = ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local gen = redis.call('HGET', META, 'gen')
+prefetch({'gen', 'closes', 'open', 'paid', 'mode', 'cap', 'res', 'n_int', 'n_ext', 'over',
+  'waiting', 'alloc'})
+local gen = meta('gen')
 local wait = wait_after_hits(8, 5, n_limits)
 if wait > 0 then return {'limited', wait, gen} end
 local keys = argv_keys(5 + 2 * n_limits)
@@ -31,13 +33,13 @@ if found then
 end
 
 local closes = num('closes')
-if redis.call('HGET', META, 'open') ~= '1' or (closes > 0 and now >= closes) then
+if meta('open') ~= '1' or (closes > 0 and now >= closes) then
   return {'closed', gen}
 end
 
 -- A paid event's native seat is bought (a checkout hold, confirmed by the payment), never
 -- taken for free; its waitlist is joined through the checkout too ('hold_or_wait').
-if channel == 'native' and kind == 'confirm' and redis.call('HGET', META, 'paid') == '1' then
+if channel == 'native' and kind == 'confirm' and meta('paid') == '1' then
   return {'paid', gen}
 end
 
@@ -53,7 +55,7 @@ if kind == 'race' then
   return {'ok', entry.state, entry.seat, raced, gen, 0}
 end
 
-local waitlist_mode = redis.call('HGET', META, 'mode') == 'waitlist'
+local waitlist_mode = meta('mode') == 'waitlist'
 local room
 if channel == 'native' then
   -- People already waiting go first: a newcomer does not jump the queue.
