@@ -61,6 +61,16 @@ class _BoundedPool(ConnectionPool):
             raise
         return connection
 
+    async def ensure_connection(self, connection: AbstractConnection) -> None:
+        """As redis-py's check, without its retry wrapper around connecting a connection that
+        is already connected (nearly every time): a refusal's one call paid for it."""
+        try:
+            if connection.is_connected and not await connection.can_read():
+                return
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            pass  # redis-py's own check below reconnects it
+        await super().ensure_connection(connection)
+
     async def _wait_for_one(self) -> AbstractConnection:
         waiter: asyncio.Future[AbstractConnection] = asyncio.get_running_loop().create_future()
         self._waiters.append(waiter)

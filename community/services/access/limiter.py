@@ -9,7 +9,7 @@ read the same counters the same way and tell the wait in the same words.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from redis.asyncio import Redis
 
@@ -55,10 +55,9 @@ end
 COUNT = COUNT_FUNCTION + "return count_hit(KEYS[1], ARGV[1])"
 
 
-@dataclass(frozen=True)
-class Counter:
+class Counter(NamedTuple):
     """One attempt to count: the counter's key, the most attempts its window allows, and the
-    window's length."""
+    window's length. (A tuple: a rush makes two per attempt.)"""
 
     key: str
     max_hits: int

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from functools import cache
+from typing import Any
 from uuid import UUID
 
 from redis.asyncio import Redis
 
 from community import redis_keys
-from community.config import Settings
+from community.config import Settings, VisitorLimitSettings
 from community.services.access import limiter
 
 
@@ -37,9 +39,17 @@ def resend_per_email(settings: Settings) -> Limit:
     return Limit("resend-email", 1, max(60, settings.mail_limits.repeat_window_s))
 
 
+@cache
+def _keyed_hash(secret: str) -> Any:
+    """SHA-256 already fed the secret's part, copied for each subject (a rush hashes two
+    subjects per attempt)."""
+    return hashlib.sha256(f"{secret[:16]}|".encode())
+
+
 def _key(settings: Settings, limit: Limit, subject: str) -> str:
-    digest = hashlib.sha256(f"{settings.secret_key[:16]}|{subject}".encode()).hexdigest()[:24]
-    return redis_keys.visitor_limit(settings.redis_prefix, limit.name, digest)
+    hashed = _keyed_hash(settings.secret_key).copy()
+    hashed.update(subject.encode())
+    return redis_keys.visitor_limit(settings.redis_prefix, limit.name, hashed.hexdigest()[:24])
 
 
 def counter(settings: Settings, limit: Limit, subject: str) -> limiter.Counter:
@@ -81,8 +91,12 @@ async def hit_registration(redis: Redis, settings: Settings, address: str, event
 
 
 def registration_limits(settings: Settings) -> tuple[Limit, Limit]:
+    return _registration_limits(settings.limits)
+
+
+@cache
+def _registration_limits(limits: VisitorLimitSettings) -> tuple[Limit, Limit]:
     # A family or an office behind one address registers a handful of people, not dozens.
-    limits = settings.limits
     return (
         Limit("register", limits.register_per_address, limits.window_s),
         Limit("register-event", limits.register_per_event, limits.window_s),

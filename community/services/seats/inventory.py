@@ -62,9 +62,9 @@ def _event_keys(prefix: str, event_id: str) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _event_keys_sent(prefix: str, event_id: str) -> tuple[bytes, ...]:
-    """The same, as sent: bytes pass redis-py's encoder at once (a script call names 7)."""
-    return tuple(key.encode() for key in _event_keys(prefix, event_id))
+def _event_keys_sent(prefix: str, event_id: UUID | str) -> tuple[bytes, ...]:
+    """The same, as sent (a script call names 7), for the event's id as a UUID or as text."""
+    return tuple(key.encode() for key in _event_keys(prefix, str(event_id)))
 
 
 class InventoryError(Exception):
@@ -430,7 +430,7 @@ class Inventory:
         return script
 
     async def _run(self, name: str, event_id: UUID | str, *args: Any) -> list[Any]:
-        return await self._call(name, _event_keys_sent(self.prefix, str(event_id)), args)
+        return await self._call(name, _event_keys_sent(self.prefix, event_id), args)
 
     async def _call(self, name: str, keys: Sequence[str | bytes], args: Sequence[Any]) -> list[Any]:
         """The script by its SHA, loaded first if the server has lost it (a restart, SCRIPT
@@ -465,7 +465,7 @@ class Inventory:
         channel = Channel(channel).value
         reply = await self._call(
             "reserve",
-            (*_event_keys_sent(self.prefix, str(event_id)), *(c.key for c in limits)),
+            (*_event_keys_sent(self.prefix, event_id), *(c.key for c in limits)),
             (
                 channel,
                 "confirm",
