@@ -10,6 +10,7 @@ API's rush route (controllers/api_rush.py) reads without resolving dependencies 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from litestar import Litestar, Request
@@ -22,7 +23,6 @@ from community.db import app_session_maker
 from community.services.events.organiser_changes import Effects
 from community.services.payments.context import Payments
 from community.services.seats.registrations import RegistrationService
-from community.services.seats.turns import Turns
 
 
 def registrations_of(app: Litestar) -> RegistrationService:
@@ -41,7 +41,7 @@ def registrations_of(app: Litestar) -> RegistrationService:
             # In a rush every request waits its turn on the event loop once per await on its
             # way: with hundreds asking at once, the few who got a seat waited hundreds of
             # turns for their row to be written. Past this gate, the others wait parked.
-            turns=Turns(settings.pools.registrations_at_once),
+            turns=asyncio.Semaphore(settings.pools.registrations_at_once),
         )
         state["registrations"] = service
     return service

@@ -17,6 +17,7 @@ What they refuse with is in `refusals` (and its one table of statuses), what the
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from redis.asyncio import Redis
@@ -40,7 +41,6 @@ from community.services.seats.keeper import SeatKeeper
 from community.services.seats.ledger import MemberKeys
 from community.services.seats.registering import Registering
 from community.services.seats.seat_changes import SeatChanges
-from community.services.seats.turns import Turns
 from community.services.seats.waitlist import Waitlist
 
 
@@ -57,7 +57,7 @@ class RegistrationService:
         cancellations: RegistrationHooks = registration_cancelled,
         max_attempts: int = 8,
         after_reply: AfterReply | None = None,
-        turns: Turns | None = None,
+        turns: asyncio.Semaphore | None = None,
     ) -> None:
         keeper = SeatKeeper(session_maker, inventory, member_keys, hooks, after_reply)
         registering = Registering(keeper, max_attempts, turns)
