@@ -31,14 +31,13 @@ from redis.exceptions import RedisError
 from community import errors, redis_keys
 from community.config import Settings, load_settings
 from community.db import app_session_maker, sqlalchemy_config
-from community.forwarded import forwarded_middleware
+from community.edge import edge
 from community.load_shedding import POOL_BUSY_HANDLERS, InFlight
-from community.logs import configure_logging, request_log_middleware
-from community.outage_errors import OUTAGE_HANDLERS, outage_guard_middleware
+from community.logs import configure_logging
+from community.outage_errors import OUTAGE_HANDLERS
 from community.queue import make_queues
 from community.redis_client import make_queue_redis, make_redis
 from community.sandbox.runner import default_credentials
-from community.security_headers import security_headers
 from community.services.events.page_versions import install_page_versions, uninstall_page_versions
 from community.services.jobs import (
     PassbackGatherer,
@@ -139,15 +138,7 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
 
 def edge_middleware(settings: Settings, in_flight: InFlight) -> list[Any]:
     """What every answer goes through, of the full app and of the API lane alike."""
-    return [
-        # Outermost: the security headers go on every answer, shed ones included; then who
-        # the client is (behind trusted proxies), then shed overload before any work.
-        security_headers,
-        forwarded_middleware(settings.trusted_proxies),
-        in_flight.middleware,
-        request_log_middleware,
-        outage_guard_middleware,
-    ]
+    return [edge(settings, in_flight)]
 
 
 def create_app(

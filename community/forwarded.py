@@ -13,11 +13,10 @@ from __future__ import annotations
 
 import ipaddress
 import socket
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Any
 
-from litestar.types import ASGIApp, Receive, Scope, Send
+from litestar.types import Scope
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -80,29 +79,24 @@ def networks_of(cidrs: Sequence[str]) -> tuple[IPNetwork, ...]:
     return tuple(ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
 
 
-def forwarded_middleware(trusted: Sequence[str]) -> Any:
-    """Middleware factory for the app (TRUSTED_PROXIES, as CIDR blocks); nothing to do, and
-    no cost, when nobody is trusted."""
+def client_rewriter(trusted: Sequence[str]) -> Callable[[Scope], None] | None:
+    """What names the client in a request's scope behind TRUSTED_PROXIES (CIDR blocks), for
+    community.edge; None, and no cost, when nobody is trusted."""
     networks = networks_of(trusted)
+    if not networks:
+        return None
 
-    def middleware(app: ASGIApp) -> ASGIApp:
-        if not networks:
-            return app
+    def rewrite(scope: Scope) -> None:
+        client = scope.get("client")
+        if not client:
+            return
+        header = None
+        for name, value in scope["headers"]:
+            if name == b"x-forwarded-for":
+                part = value.decode("latin-1")
+                header = part if header is None else f"{header},{part}"
+        real = client_from(client[0], header, networks)
+        if real != client[0]:
+            scope["client"] = (real, 0)
 
-        async def rewrite(scope: Scope, receive: Receive, send: Send) -> None:
-            client = scope.get("client")
-            if scope["type"] in ("http", "websocket") and client:
-                header = None
-                for name, value in scope["headers"]:
-                    if name == b"x-forwarded-for":
-                        # Several headers are one list, in order (RFC 9110).
-                        part = value.decode("latin-1")
-                        header = part if header is None else f"{header},{part}"
-                real = client_from(client[0], header, networks)
-                if real != client[0]:
-                    scope["client"] = (real, 0)
-            await app(scope, receive, send)
-
-        return rewrite
-
-    return middleware
+    return rewrite

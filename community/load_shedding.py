@@ -16,9 +16,8 @@ import logging
 from typing import Any
 
 from litestar import Request, Response
-from litestar.enums import ScopeType
 from litestar.exceptions import ServiceUnavailableException
-from litestar.types import ASGIApp, ExceptionHandlersMap, Receive, Scope, Send
+from litestar.types import ExceptionHandlersMap, Scope, Send
 from redis.exceptions import MaxConnectionsError
 from sqlalchemy.exc import TimeoutError as DatabasePoolTimeout
 
@@ -59,31 +58,17 @@ POOL_BUSY_HANDLERS: ExceptionHandlersMap = dict.fromkeys(POOL_BUSY_ERRORS, pool_
 
 
 class InFlight:
-    """How many requests this process is working on (Litestar builds a middleware stack per
-    route, so the count lives here, shared by all of them)."""
+    """How many requests this process is working on, and the most it takes (community.edge
+    counts them; Litestar builds a middleware stack per route, so the count lives here,
+    shared by all of them)."""
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.count = 0
 
-    def middleware(self, app: ASGIApp) -> ASGIApp:
-        async def guard(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != ScopeType.HTTP or scope["path"].startswith(NEVER_SHED):
-                await app(scope, receive, send)
-                return
-            if self.count >= self.limit:
-                await _shed(scope, send)
-                return
-            self.count += 1
-            try:
-                await app(scope, receive, send)
-            finally:
-                self.count -= 1
 
-        return guard
-
-
-async def _shed(scope: Scope, send: Send) -> None:
+async def shed(scope: Scope, send: Send) -> None:
+    """The fast 503 with Retry-After, before any work."""
     json = scope["path"].startswith(("/api/", "/webhooks/", "/door/api/"))
     if json:
         body = b'{"status_code":503,"code":"busy","detail":"' + BUSY.encode() + b'"}'

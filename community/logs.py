@@ -8,8 +8,7 @@ import sys
 import time
 from typing import Any
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import HTTPScope
 
 _RESERVED = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
@@ -46,35 +45,19 @@ def configure_logging(level: str = "INFO") -> None:
 access_log = logging.getLogger("community.access")
 
 
-def request_log_middleware(app: ASGIApp) -> ASGIApp:
-    """Log method, route path, status and latency; never query strings, bodies or cookies."""
+def logs_requests() -> bool:
+    """Production runs at WARNING: then the request log costs a rush nothing but this test."""
+    return access_log.isEnabledFor(logging.INFO)
 
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        # Production runs at WARNING: then this costs a rush nothing but this test.
-        if scope["type"] != ScopeType.HTTP or not access_log.isEnabledFor(logging.INFO):
-            await app(scope, receive, send)
-            return
-        started = time.perf_counter()
-        status = 500
 
-        async def capture(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await app(scope, receive, capture)
-        finally:
-            route = scope.get("path_template") or scope["path"]
-            access_log.info(
-                "request",
-                extra={
-                    "method": scope["method"],
-                    "path": route,
-                    "status": status,
-                    "ms": round((time.perf_counter() - started) * 1000, 2),
-                },
-            )
-
-    return middleware
+def log_request(scope: HTTPScope, status: int, started: float) -> None:
+    """Method, route path, status and latency; never query strings, bodies or cookies."""
+    access_log.info(
+        "request",
+        extra={
+            "method": scope["method"],
+            "path": scope.get("path_template") or scope["path"],
+            "status": status,
+            "ms": round((time.perf_counter() - started) * 1000, 2),
+        },
+    )

@@ -14,9 +14,8 @@ import time
 from typing import Any
 
 from litestar import Request, Response
-from litestar.enums import ScopeType
 from litestar.exceptions import ServiceUnavailableException
-from litestar.types import ASGIApp, ExceptionHandlersMap, Message, Receive, Scope, Send
+from litestar.types import ExceptionHandlersMap, Scope, Send
 from redis import exceptions as redis_errors
 from sqlalchemy import exc as sa_errors
 
@@ -99,51 +98,33 @@ def outage_in(exc: BaseException | None) -> BaseException | None:
     return None
 
 
-def outage_guard_middleware(app: ASGIApp) -> ASGIApp:
+async def answer_outage(
+    scope: Scope, exc: BaseException, outage: BaseException, send: Send
+) -> None:
     """The 503 for an outage met after the handler, on the way out (the session is saved to
     Redis as the response starts): Litestar's handlers no longer apply there, yet the server
-    has not sent anything, so the client can still be told to retry instead of getting a 500."""
-
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        started = False
-
-        async def watch(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await app(scope, receive, watch)
-        except Exception as exc:
-            outage = outage_in(exc)
-            if started or outage is None:
-                raise
-            request: Request[Any, Any, Any] = Request(scope)
-            if isinstance(outage, BUSY_POOLS):  # busy, not down (community.load_shedding)
-                detail, retry_after = load_shedding.BUSY, load_shedding.RETRY_AFTER_S
-            else:
-                kind = "redis" if isinstance(outage, REDIS_OUTAGES) else "database"
-                _log_once(kind, request, exc)
-                detail, retry_after = ServiceOutage("The service").detail, RETRY_AFTER_S
-            if errors.wants_json(request):
-                body, kind = json.dumps({"status_code": 503, "detail": detail}), "application/json"
-            else:
-                title = errors.TITLES[503]
-                body = f"<!doctype html><title>{title}</title><h1>{title}</h1>"
-                body += f"<p>{html.escape(detail)}</p>"
-                kind = "text/html; charset=utf-8"
-            payload = body.encode()
-            headers = [
-                (b"content-type", kind.encode()),
-                (b"content-length", str(len(payload)).encode()),
-                (b"retry-after", str(retry_after).encode()),
-                (b"cache-control", b"no-store"),
-            ]
-            await send({"type": "http.response.start", "status": 503, "headers": headers})
-            await send({"type": "http.response.body", "body": payload, "more_body": False})
-
-    return middleware
+    has not sent anything, so the client can still be told to retry instead of getting a 500
+    (community.edge calls it)."""
+    request: Request[Any, Any, Any] = Request(scope)
+    if isinstance(outage, BUSY_POOLS):  # busy, not down (community.load_shedding)
+        detail, retry_after = load_shedding.BUSY, load_shedding.RETRY_AFTER_S
+    else:
+        kind = "redis" if isinstance(outage, REDIS_OUTAGES) else "database"
+        _log_once(kind, request, exc)
+        detail, retry_after = ServiceOutage("The service").detail, RETRY_AFTER_S
+    if errors.wants_json(request):
+        body, content_type = json.dumps({"status_code": 503, "detail": detail}), "application/json"
+    else:
+        title = errors.TITLES[503]
+        body = f"<!doctype html><title>{title}</title><h1>{title}</h1>"
+        body += f"<p>{html.escape(detail)}</p>"
+        content_type = "text/html; charset=utf-8"
+    payload = body.encode()
+    headers = [
+        (b"content-type", content_type.encode()),
+        (b"content-length", str(len(payload)).encode()),
+        (b"retry-after", str(retry_after).encode()),
+        (b"cache-control", b"no-store"),
+    ]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": payload, "more_body": False})

@@ -8,11 +8,11 @@ talk to Stripe: the origins come from the settings (Stripe's own, or the local s
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import cache
 from urllib.parse import urlsplit
 
-from litestar.enums import ScopeType
-from litestar.types import ASGIApp, Message, Receive, Scope, Send
+from litestar.types import Scope
 
 from community.config import DEFAULT_STRIPE_JS_URL, StripeSettings
 
@@ -89,25 +89,15 @@ def _headers(policy: str, framed: bool, private: bool) -> tuple[list[Header], fr
     return added, frozenset(name for name, _ in added)
 
 
-def security_headers(app: ASGIApp) -> ASGIApp:
-    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != ScopeType.HTTP:
-            await app(scope, receive, send)
-            return
-        path: str = scope["path"]
-        framed = path.startswith(FRAMEABLE_PREFIXES)
-        added, replaced = _headers(_policy(scope, path, framed), framed, _private(path))
+def headers_for(scope: Scope) -> tuple[list[Header], frozenset[bytes]]:
+    """The headers this request's answer gets, and their names (community.edge adds them to
+    every answer, shed and outage answers included)."""
+    path: str = scope["path"]
+    framed = path.startswith(FRAMEABLE_PREFIXES)
+    return _headers(_policy(scope, path, framed), framed, _private(path))
 
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = [
-                    (name, value)
-                    for name, value in message.get("headers", [])
-                    if name.lower() not in replaced
-                ]
-                message["headers"] = [*headers, *added]
-            await send(message)
 
-        await app(scope, receive, send_with_headers)
-
-    return middleware
+def with_headers(
+    headers: Iterable[Header], added: list[Header], replaced: frozenset[bytes]
+) -> list[Header]:
+    return [(name, value) for name, value in headers if name.lower() not in replaced] + added
