@@ -40,7 +40,7 @@ from community.models import Event, EventStatus, Registration, RegistrationStatu
 from community.services.tickets import qr  # noqa: E402
 from community.services.tickets.signatures import ticket_signer  # noqa: E402
 from community.views import ticket_mail  # noqa: E402
-from community.views.ticket_pages import TicketView, qr_payload  # noqa: E402
+from community.views.ticket_pages import TicketView, qr_payload, ticket_svg  # noqa: E402
 
 SVG_LOOK: dict[str, Any] = {
     "xmldecl": False,
@@ -72,18 +72,6 @@ def segno_svg(code: segno.QRCode) -> str:
 
 def our_png(symbol: qr.QRSymbol) -> bytes:
     return qr.png(symbol, scale=6, border=2, dark=(0x11, 0x11, 0x11))
-
-
-def our_svg(symbol: qr.QRSymbol) -> str:
-    return qr.svg(
-        symbol,
-        scale=6,
-        border=2,
-        dark="#111",
-        light="#fff",
-        title="Ticket QR code",
-        css_class="qr-svg",
-    )
 
 
 def per_item_ms(items: list[Any], work: Callable[[Any], object], rounds: int) -> float:
@@ -134,7 +122,7 @@ def measure(count: int, rounds: int) -> dict[str, Any]:
     for code, symbol in zip(codes, symbols, strict=True):  # the figures compare equal outputs
         assert symbol.matrix == tuple(bytes(row) for row in code.matrix)
         assert symbol.mask == code.mask
-        assert our_svg(symbol) == segno_svg(code)
+        assert ticket_svg(symbol) == segno_svg(code)
 
     figures: dict[str, Any] = {"tokens": count}
     pairs: dict[str, tuple[tuple[list[Any], Callable[[Any], object]], ...]] = {
@@ -144,10 +132,10 @@ def measure(count: int, rounds: int) -> dict[str, Any]:
             (tokens, lambda t: segno_png(segno_qr(t))),
             (tokens, lambda t: our_png(qr.ticket_qr(t))),
         ),
-        "svg": ((codes, segno_svg), (symbols, our_svg)),
+        "svg": ((codes, segno_svg), (symbols, ticket_svg)),
         "qr_svg": (
             (tokens, lambda t: segno_svg(segno_qr(t))),
-            (tokens, lambda t: our_svg(qr.ticket_qr(t))),
+            (tokens, lambda t: ticket_svg(qr.ticket_qr(t))),
         ),
     }
     for name, ((before_items, before), (after_items, after)) in pairs.items():

@@ -4,9 +4,8 @@ client is behind trusted proxies, overload shed before any work, the request log
 for an outage met on the way out.
 
 Each is decided in its own module (security_headers, forwarded, load_shedding, logs,
-outage_errors); here they run in one frame with one wrapped `send`. As five middlewares they
-cost a rush's refusal a tenth of its CPU, most of it in passing the request and its two
-messages through five layers.
+outage_errors); here they run in one frame with one wrapped `send`, where five middlewares
+passed every request through five layers and its messages through two wrappers.
 """
 
 from __future__ import annotations

@@ -93,6 +93,7 @@ def client_rewriter(trusted: Sequence[str]) -> Callable[[Scope], None] | None:
         header = None
         for name, value in scope["headers"]:
             if name == b"x-forwarded-for":
+                # Several headers are one list, in order (RFC 9110).
                 part = value.decode("latin-1")
                 header = part if header is None else f"{header},{part}"
         real = client_from(client[0], header, networks)

@@ -129,8 +129,13 @@ def qr_payload(settings: Settings, registration: Registration) -> str:
 def qr_svg(settings: Settings, registration: Registration) -> str:
     """The ticket's QR code as inline SVG: crisp at any size, no image request (a viewBox
     instead of a fixed size: the page sets the size)."""
+    return ticket_svg(qr.ticket_qr(qr_payload(settings, registration)))
+
+
+def ticket_svg(symbol: qr.QRSymbol) -> str:
+    """How the ticket page draws a code."""
     return qr.svg(
-        qr.ticket_qr(qr_payload(settings, registration)),
+        symbol,
         scale=6,
         border=2,
         dark="#111",
