@@ -28,7 +28,6 @@ from community.config import Settings
 from community.controllers.public import find_page_event, missing_page, remember_places
 from community.controllers.public_register import (
     RegisterBoxOutcome,
-    box_answer,
     mask_email,
     read_box_form,
     refusal_answer,
@@ -120,19 +119,14 @@ class CheckoutController(Controller):
         if isinstance(found, Response):
             return found
         event, _ = found
-        box = await read_box_form(
+        read = await read_box_form(
             request, db_session, redis, settings, event,
             too_many="Too many attempts from your network just now.",
         )  # fmt: skip
-        if isinstance(box, Response):
-            return box
+        if isinstance(read, Response):
+            return read
+        box, again = read
         name, email = box.name, box.email
-
-        async def again(status: int, **kwargs: Any) -> Response[Any]:
-            return await box_answer(
-                request, db_session, redis, settings, event,
-                status_code=status, form=box.shown, **kwargs,
-            )  # fmt: skip
 
         try:
             started = await start_checkout(payments, event.id, name=name, email=email)

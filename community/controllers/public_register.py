@@ -130,9 +130,13 @@ BOX_OF = {
 }
 
 
+# The box again, with a status and what box_answer shows (errors, notice, outcome).
+BoxAnswer = Callable[..., Awaitable[Response[Any]]]
+
+
 async def refusal_answer(
     request: Request[Any, Any, Any],
-    again: Callable[..., Awaitable[Response[Any]]],
+    again: BoxAnswer,
     exc: RegistrationError,
     email: str,
     event: Event,
@@ -205,10 +209,11 @@ async def read_box_form(
     event: Event,
     *,
     too_many: str,
-) -> BoxForm | Response[Any]:
+) -> tuple[BoxForm, BoxAnswer] | Response[Any]:
     """The registration box's form, as the free registration and the paid checkout read it:
     the box again when the form is refused (the honeypot, a field's error, the visitor limit;
-    `too_many` begins that limit's notice, in each page's words), else what was typed."""
+    `too_many` begins that limit's notice, in each page's words), else what was typed and how
+    to answer with the box again, showing it."""
     form = await request.form()
     box = BoxForm(_form_value(form, "name").strip(), _form_value(form, "email").strip())
 
@@ -227,7 +232,7 @@ async def read_box_form(
     wait = await limits.hit_registration(redis, settings, client_address(request), event.id)
     if wait:
         return await refuse(429, notice=f"{too_many} Please try again in {wait_text(wait)}.")
-    return box
+    return box, refuse
 
 
 class RegistrationController(Controller):
@@ -255,25 +260,14 @@ class RegistrationController(Controller):
         if isinstance(found, Response):
             return found
         event, _ = found
-        box = await read_box_form(
+        read = await read_box_form(
             request, db_session, redis, settings, event,
             too_many="Too many registrations from your network just now.",
         )  # fmt: skip
-        if isinstance(box, Response):
-            return box
+        if isinstance(read, Response):
+            return read
+        box, again = read
         name, email = box.name, box.email
-
-        async def again(status: int, **kwargs: Any) -> Response[Any]:
-            return await box_answer(
-                request,
-                db_session,
-                redis,
-                settings,
-                event,
-                status_code=status,
-                form=box.shown,
-                **kwargs,
-            )
 
         try:
             registered = await register_native(

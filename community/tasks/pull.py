@@ -34,14 +34,14 @@ from community.platforms.errors import (
 )
 from community.services.jobs import enqueue_pull, enqueue_push, pull_coalescer
 from community.services.mirror import sync_log
-from community.services.mirror.coalescing import Coalescer, run_coalesced
+from community.services.mirror.coalescing import Coalescer
 from community.services.mirror.poll_schedule import HOT_FOR, facts_of, mark_selling, next_pull_at
 from community.services.mirror.pulled_registrations import PullTally, ingest
 from community.services.seats.allocation import settle_after_pull
 from community.services.seats.registrations import RegistrationService
 from community.tasks.context import JobContext
 from community.tasks.mirror.client import JobClient, rate_limit_delay
-from community.tasks.mirror.failed import RetryLater, prepare_retry
+from community.tasks.mirror.failed import RetryLater, run_coalesced_job
 from community.tasks.mirror.target import push_owed
 from community.tasks.registry import cron, task
 
@@ -273,13 +273,7 @@ async def pull_listing(ctx: JobContext, *, listing_id: str, full: bool = False) 
         return outcome
 
     try:
-        done = await run_coalesced(pull_coalescer(ctx["redis"], settings), lid, once)
-    except RetryLater as exc:
-        prepare_retry(ctx, exc.delay)
-        raise
-    except Exception:
-        prepare_retry(ctx, None)
-        raise
+        done = await run_coalesced_job(ctx, pull_coalescer(ctx["redis"], settings), lid, once)
     finally:
         await client.aclose()
         # After the pull lease is gone: pushes for this listing were held back meanwhile, so

@@ -8,7 +8,9 @@ Anything else puts it in error, with its last error kept until a push succeeds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 from uuid import UUID
 
 from community.models import Listing, SyncState
@@ -21,6 +23,7 @@ from community.platforms.errors import (
 )
 from community.services.jobs import RETRY_BASE_S, RETRY_MAX_S, enqueue_pull
 from community.services.mirror import sync_log
+from community.services.mirror.coalescing import Coalescer, run_coalesced
 from community.services.mirror.listing_health import retry_delay
 from community.services.mirror.platform_accounts import record_error
 from community.tasks.context import JobContext
@@ -28,6 +31,7 @@ from community.tasks.mirror.client import rate_limit_delay
 from community.tasks.mirror.target import Target
 
 log = logging.getLogger("community.mirror")
+T = TypeVar("T")
 
 REPULL_AFTER_REJECT = timedelta(seconds=60)
 
@@ -49,6 +53,24 @@ def prepare_retry(ctx: JobContext, delay: float | None) -> None:
         job.retry_delay, job.retry_backoff = RETRY_BASE_S, RETRY_MAX_S
     else:
         job.retry_delay, job.retry_backoff = delay, False
+
+
+async def run_coalesced_job(
+    ctx: JobContext,
+    coalescer: Coalescer,
+    listing_id: UUID,
+    work: Callable[[], Awaitable[T]],
+) -> list[T] | None:
+    """`run_coalesced` for a push or pull job: when the work fails, SAQ is told when to run
+    the job again (RetryLater's delay, else the backoff)."""
+    try:
+        return await run_coalesced(coalescer, listing_id, work)
+    except RetryLater as exc:
+        prepare_retry(ctx, exc.delay)
+        raise
+    except Exception:
+        prepare_retry(ctx, None)
+        raise
 
 
 async def failed(

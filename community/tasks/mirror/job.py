@@ -9,11 +9,11 @@ from typing import Any
 from uuid import UUID
 
 from community.platforms.errors import PlatformError
-from community.services.mirror.coalescing import Coalescer, run_coalesced
+from community.services.mirror.coalescing import Coalescer
 from community.tasks.context import JobContext
 from community.tasks.mirror.apply import push_never_below_sold
 from community.tasks.mirror.client import JobClient
-from community.tasks.mirror.failed import RetryLater, failed, prepare_retry
+from community.tasks.mirror.failed import failed, run_coalesced_job
 from community.tasks.mirror.succeeded import succeeded
 from community.tasks.mirror.target import read_target
 from community.tasks.registry import task
@@ -65,13 +65,7 @@ async def push_listing(ctx: JobContext, *, listing_id: str) -> dict[str, Any]:
         return action
 
     try:
-        actions = await run_coalesced(coalescer, lid, paced_push)
-    except RetryLater as exc:
-        prepare_retry(ctx, exc.delay)
-        raise
-    except Exception:
-        prepare_retry(ctx, None)
-        raise
+        actions = await run_coalesced_job(ctx, coalescer, lid, paced_push)
     finally:
         await client.aclose()
     if actions is None:
