@@ -111,7 +111,9 @@ def test_a_worker_yields_the_cpu_in_a_session_of_its_own_too(new_session: bool) 
         assert os.getpriority(os.PRIO_PROCESS, process.pid) == min(19, ours + 7)
         group = Path(f"/proc/{process.pid}/autogroup").read_text()
         if new_session:
-            assert group.split()[0] != our_group.split()[0]
+            # (Ours reads empty when we run in the kernel's root group, as under some CI
+            # runners' init: a session's own group still reads "/autogroup-N nice N".)
+            assert group.split()[0] != (our_group.split() or [""])[0]
             assert group.split()[-1] == str(min(19, ours + 7))
         else:
             assert group == our_group  # shared with whoever started it: left alone
