@@ -66,7 +66,7 @@ async def test_ticket_mail_has_inline_qr_and_calendar_file(
     event = await make_event(online=True)
     reg = await registrations.register(event.id, name="Ada", email="ada@example.com")
     message = await compose(settings, session_maker, reg.registration_id, "confirmed")
-    assert message.to_addr == "ada@example.com" and message.status == "queued"
+    assert message.to_addr == "ada@example.com" and message.status == "kept"  # no SMTP
     assert message.subject == f"Your ticket for {event.title}"
     assert f"/tickets/{reg.ticket_token}" in message.text_body
     assert f"/tickets/{reg.ticket_token}" in message.html_body
@@ -243,17 +243,17 @@ async def test_line_breaks_in_an_events_title_never_break_its_ticket_mails(
     # A row saved before titles were cleaned at input (or by any other path).
     event = await make_event(title="Night\r\nBcc: victim@example.org", venue_name="Hall\rB")
     reg = await registrations.register(event.id, name="Ada", email="ada@example.com")
-    message = await compose(settings, session_maker, reg.registration_id, "confirmed")
+    smtp = SmtpSettings(host="127.0.0.1", port=smtp_sink.port, security="none",
+                        sender="Events <events@example.org>")  # fmt: skip
+    sending = replace(settings, smtp=smtp)
+    message = await compose(sending, session_maker, reg.registration_id, "confirmed")
+    assert message.status == "sent"
     assert "\r" not in message.subject and "\n" not in message.subject
     ics = next(a for a in message.attachments if a["filename"].endswith(".ics"))
     lines = base64.b64decode(ics["content_b64"]).decode().split("\r\n")
     assert not any("\r" in line or "\n" in line for line in lines)  # no lone CR or LF
     summary = next(line for line in lines if line.startswith("SUMMARY:"))
     assert summary == "SUMMARY:Night\\nBcc: victim@example.org"
-    smtp = SmtpSettings(host="127.0.0.1", port=smtp_sink.port, security="none",
-                        sender="Events <events@example.org>")  # fmt: skip
-    async with session_maker() as session:
-        assert await mail.deliver(session, replace(settings, smtp=smtp), message.id) == "sent"
     received: Message = email.message_from_bytes(smtp_sink.messages[0])
     assert received["Bcc"] is None and received["To"] == "ada@example.com"
 
@@ -279,3 +279,40 @@ async def test_a_message_that_cannot_be_built_is_marked_failed_not_retried(
         stored = await session.get(OutboxMessage, broken.id)
     assert stored is not None and stored.status == "failed" and "built" in stored.error
     assert smtp_sink.messages == []
+
+
+async def test_a_ticket_job_delivers_itself_and_hands_a_failed_send_to_the_retrying_job(
+    settings: Settings,
+    session_maker: async_sessionmaker[AsyncSession],
+    registrations: RegistrationService,
+    make_event: MakeEvent,
+    smtp_sink: SmtpSink,
+) -> None:
+    smtp = SmtpSettings(host="127.0.0.1", port=smtp_sink.port, security="none",
+                        sender="Events <events@example.org>")  # fmt: skip
+    with_smtp = replace(settings, smtp=smtp)
+    event = await make_event()
+    sent = await registrations.register(event.id, name="Ada", email="ada@example.com")
+    queues = _NoQueues()
+    ctx = {"settings": with_smtp, "session_maker": session_maker, "queues": queues}
+    result = await email_tasks.send_ticket_email(
+        ctx, registration_id=str(sent.registration_id), reason="confirmed"
+    )
+    assert result.endswith(": sent") and len(smtp_sink.messages) == 1
+    assert queues.enqueued == []  # no second job for a mail already sent
+
+    smtp_sink.refuse = True
+    refused = await registrations.register(event.id, name="Bo", email="bo@example.com")
+    result = await email_tasks.send_ticket_email(
+        ctx, registration_id=str(refused.registration_id), reason="confirmed"
+    )
+    assert result.endswith(": delivery queued")
+    async with session_maker() as session:
+        row = await session.scalar(
+            select(OutboxMessage).where(OutboxMessage.to_addr == "bo@example.com")
+        )
+    # Composed and handed back, for the delivery job's retries to send.
+    assert row is not None and row.status == "queued" and row.text_body
+    assert [(job["function"], job["outbox_id"]) for job in queues.enqueued] == [
+        ("deliver_email", str(row.id))
+    ]
