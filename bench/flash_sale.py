@@ -29,8 +29,8 @@ One phase of 5,000 attempts lasts about a second, so a single phase swings by 15
 with what else the machine does in that second (seen here: the row lock alone from 840 to
 1,580 attempts/s within one run); the rounds and their order are there for that.
 
-The load generator is bench/http_load.py (plain asyncio sockets, one Python process, tens of
-microseconds of CPU per request); it shares the machine's cores with the server, PostgreSQL and
+The load generator is bench/http_load.py (asyncio callbacks on uvloop, one Python process, a
+few microseconds of CPU per request); it shares the machine's cores with the server, PostgreSQL and
 Redis. With --json the last line printed is one JSON object of the figures.
 """
 
@@ -66,7 +66,7 @@ from bench.checkin import (  # noqa: E402
     stop_server,
     wait_until_up,
 )
-from bench.http_load import Call, Connection  # noqa: E402
+from bench.http_load import Call, Connection, drive_closed  # noqa: E402
 from community.cli import run_served  # noqa: E402
 from community.config import Settings  # noqa: E402
 from community.db import asyncpg_dsn, migrate  # noqa: E402
@@ -151,32 +151,31 @@ async def fire(
     port: int, calls: list[Call], connections: int, server: subprocess.Popen[bytes] | None = None
 ) -> Phase:
     """Closed loop over `connections` keep-alive sockets; each answer is timed and classified."""
-    pool = [await Connection("127.0.0.1", port, {}).open() for _ in range(connections)]
-    pending = iter(enumerate([pool[0].encode(call) for call in calls]))
+    encoder = Connection("127.0.0.1", port, {})
+    requests = [encoder.encode(call) for call in calls]
     phase = Phase(connections)
     cpu_before = group_cpu_s(server.pid) if server else 0.0
+    answers: dict[tuple[int, bytes], str] = {}  # most answers are the same bytes: parse once
 
-    async def drive(connection: Connection) -> None:
-        for index, request in pending:
-            started = time.perf_counter()
-            status, body = await connection.send(request)
-            done = time.perf_counter()
-            phase.latencies_ms.append((done - started) * 1000)
-            if index < connections:
-                phase.first_burst_ms.append(phase.latencies_ms[-1])
-            answer = answer_of(status, body)
-            phase.answers[answer] += 1
-            if status == 201:
-                phase.last_seat = max(phase.last_seat, done)
+    def answered(index: int, sent_at: float, status: int, body: bytes) -> None:
+        done = time.perf_counter()
+        latency_ms = (done - sent_at) * 1000
+        phase.latencies_ms.append(latency_ms)
+        if index < connections:
+            phase.first_burst_ms.append(latency_ms)
+        answer = answers.get((status, body))
+        if answer is None:
+            answer = answers[status, body] = answer_of(status, body)
+        phase.answers[answer] += 1
+        if status == 201:
+            phase.last_seat = max(phase.last_seat, done)
 
-    phase.first_sent = time.perf_counter()
-    try:
-        await asyncio.gather(*(drive(connection) for connection in pool))
-    finally:
-        phase.seconds = time.perf_counter() - phase.first_sent
-        if server:
-            phase.server_cpu_s = group_cpu_s(server.pid) - cpu_before
-        await asyncio.gather(*(connection.close() for connection in pool))
+    phase.first_sent, finished = await drive_closed(
+        "127.0.0.1", port, requests, connections, answered
+    )
+    phase.seconds = finished - phase.first_sent
+    if server:
+        phase.server_cpu_s = group_cpu_s(server.pid) - cpu_before
     return phase
 
 
@@ -480,7 +479,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "rounds": args.rounds,
         "server": f"community web (granian, {args.workers} workers) + community worker, "
         "LOG_LEVEL=WARNING, TRUSTED_PROXIES=loopback",
-        "load_generator": "bench/http_load.py: python asyncio sockets, one process, closed loop",
+        "load_generator": "bench/http_load.py: python asyncio callbacks, one process, closed loop",
         "cores": os.cpu_count(),
         "load_average_at_start": load_average,
         "levels": {str(level): result for level, result in results.items()},

@@ -72,6 +72,8 @@ class MailLimits:
     repeat_window_s: int = 10 * 60  # the same kind of mail about one event: once per window
     recipient_hourly_quota: int = 10  # mails to one address per hour (organiser mail exempt)
     redrive_after_s: int = 120  # a row still queued after this lost its job: send it again
+    # A ticket e-mail waits up to this long while other processes keep the CPUs busy (a rush).
+    cpu_wait_s: int = 2
 
 
 @dataclass(frozen=True)
@@ -458,6 +460,7 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             repeat_window_s=_int(env, "MAIL_REPEAT_MINUTES", 10, 0, 24 * 60) * 60,
             recipient_hourly_quota=_int(env, "MAIL_RECIPIENT_HOURLY_QUOTA", 10, 1, 10_000),
             redrive_after_s=_int(env, "MAIL_REDRIVE_SECONDS", 120, 10, 24 * 3600),
+            cpu_wait_s=_int(env, "MAIL_CPU_WAIT_SECONDS", 2, 0, 60),
         ),
         db_timeouts=DatabaseTimeouts(
             statement_s=_int(env, "DATABASE_STATEMENT_TIMEOUT", 5, 1, 3600),

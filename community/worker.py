@@ -32,6 +32,7 @@ from community.services.mirror.clients import default_sandbox_credentials
 from community.services.payments.gateway import StripeGateway
 from community.tasks import registry
 from community.tasks.context import JobContext
+from community.tasks.cpu_gate import CpuGate
 from community.tasks.registry import QUEUE_NAMES
 
 log = logging.getLogger("community.worker")
@@ -132,6 +133,8 @@ def make_workers(
         # tickets are refunded by their event's rule.
         install_payments(queues)
         ctx["stripe"] = StripeGateway(settings.stripe)
+        if settings.mail_limits.cpu_wait_s:
+            ctx["cpu_gate"] = CpuGate(max_wait_s=settings.mail_limits.cpu_wait_s)
         log.info("worker started", extra={"queue": ctx["worker"].queue.name})
         # ...and show on the shared event pages of the web processes.
         install_page_versions(redis, settings.redis_prefix)

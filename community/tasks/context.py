@@ -21,6 +21,7 @@ from community.config import Settings
 from community.services.mirror.rate_budget import RateBudget
 from community.services.payments.context import Payments
 from community.services.payments.gateway import StripeGateway
+from community.tasks.cpu_gate import CpuGate
 
 
 class JobContext(Context, total=False):
@@ -30,6 +31,8 @@ class JobContext(Context, total=False):
     session_maker: Required[async_sessionmaker[AsyncSession]]
     queues: Required[dict[str, Queue]]
     stripe: StripeGateway
+    # Ticket e-mails wait behind a rush (absent: they never wait, as in the tests).
+    cpu_gate: CpuGate
     # Made by the first job that needs it, then shared by the worker's jobs.
     rate_budget: RateBudget
     # Only where jobs run with other wiring: the platforms' stand-ins, ready-made payments.

@@ -80,20 +80,19 @@ async def send_ticket_email(ctx: JobContext, *, registration_id: str, reason: st
     not two hundred, while the web wants the CPU. Only a failed send goes on to the delivery
     job, which retries with its backoff."""
     settings, session_maker, queues = _deps(ctx)
+    if (gate := ctx.get("cpu_gate")) is not None:
+        await gate.wait()  # behind a rush: the people still waiting for an answer come first
     async with session_maker() as session:
         registration = await session.get(Registration, UUID(registration_id))
         if registration is None or not registration.email:
             return "skipped: no address"
-        outbox_id = await mail.ensure_ticket_row(
-            session, registration.id, reason, registration.email
-        )
-        message = await session.get(OutboxMessage, outbox_id)
-        assert message is not None
+        message = await mail.ticket_row(session, registration.id, reason, registration.email)
+        outbox_id = message.id
         unwritten = message.status == mail.QUEUED and not message.text_body
         composer = _ticket_composer(settings)
         if unwritten and not await composer(session, message):
             return "skipped: event removed"
-        await session.commit()
+        await session.flush()  # the body commits with the claim (or its hold-back)
         try:
             sent = await mail.deliver(session, settings, outbox_id, compose=composer)
             return f"composed {outbox_id}: {sent}"

@@ -17,6 +17,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert settings.mail_limits.repeat_window_s == 600
     assert settings.mail_limits.recipient_hourly_quota == 10
     assert settings.mail_limits.redrive_after_s == 120
+    assert settings.mail_limits.cpu_wait_s == 2
     assert settings.db_timeouts.statement_s == 5 and settings.db_timeouts.connect_s == 5
     assert settings.worker_grace_s == 20
     assert settings.worker_nice == 10
@@ -30,6 +31,7 @@ def test_values_are_read_and_bounded(tmp_path: Path) -> None:
             "MAIL_REPEAT_MINUTES": "3",
             "MAIL_RECIPIENT_HOURLY_QUOTA": "4",
             "MAIL_REDRIVE_SECONDS": "30",
+            "MAIL_CPU_WAIT_SECONDS": "0",
             "DATABASE_STATEMENT_TIMEOUT": "2",
             "DATABASE_CONNECT_TIMEOUT": "1",
             "WORKER_SHUTDOWN_GRACE": "0",
@@ -37,9 +39,12 @@ def test_values_are_read_and_bounded(tmp_path: Path) -> None:
     )
     assert settings.mail_limits.repeat_window_s == 180
     assert settings.mail_limits.recipient_hourly_quota == 4
+    assert settings.mail_limits.cpu_wait_s == 0  # ticket e-mails never wait
     assert settings.db_timeouts.statement_s == 2 and settings.worker_grace_s == 0
     with pytest.raises(ConfigError, match="DATABASE_STATEMENT_TIMEOUT must be between"):
         load_settings({"DATA_DIR": str(tmp_path), "DATABASE_STATEMENT_TIMEOUT": "0"})
+    with pytest.raises(ConfigError, match="MAIL_CPU_WAIT_SECONDS must be between"):
+        load_settings({"DATA_DIR": str(tmp_path), "MAIL_CPU_WAIT_SECONDS": "61"})
     with pytest.raises(ConfigError, match="MAIL_RECIPIENT_HOURLY_QUOTA must be a whole number"):
         load_settings({"DATA_DIR": str(tmp_path), "MAIL_RECIPIENT_HOURLY_QUOTA": "lots"})
 
