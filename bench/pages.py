@@ -13,7 +13,7 @@ then both again without asking for compression (`*_uncompressed`; the figures na
 issue are the browser-like ones).
 `transfer_kb` is the size of the event page as sent (gzipped when the server compresses it).
 
-The load generator is bench/http_load.py (plain asyncio sockets, one Python process); it
+The load generator is bench/http_load.py (asyncio callbacks, one Python process); it
 shares the machine's cores with the server. With --json the last line printed is one JSON
 object of the figures.
 """
@@ -120,7 +120,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         "connections": args.connections,
         "server": f"community web (granian, {args.workers} workers) + community worker, "
         "LOG_LEVEL=WARNING",
-        "load_generator": "bench/http_load.py: python asyncio sockets, one process, closed loop",
+        "load_generator": "bench/http_load.py: python asyncio callbacks, one process, closed loop",
         "cores": os.cpu_count(),
         "load_average_at_start": load_average,
         "page_headers": {
