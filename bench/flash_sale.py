@@ -353,6 +353,16 @@ def pooled(phases: list[Phase]) -> Phase:
     return whole
 
 
+def over_rounds(phases: list[Phase]) -> dict[str, Any]:
+    """One level's figures over its rounds: attempts/s of the median round, the rest pooled."""
+    rounds_rps = [round(phase.per_second, 1) for phase in phases]
+    return {
+        **summary(pooled(phases)),
+        "rps": round(median(rounds_rps), 1),
+        "rounds_rps": rounds_rps,
+    }
+
+
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
     load_average = [round(v, 2) for v in os.getloadavg()]
     levels = sorted(args.connections)
@@ -430,10 +440,9 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         await admin_sql(services, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         await forget_redis_keys(settings)
 
-    def checked(level: int, phase: Phase, seats: tuple[int, int]) -> dict[str, Any]:
+    def checked(phase: Phase, seats: tuple[int, int]) -> dict[str, Any]:
         confirmed, distinct = seats
         return {
-            **summary(phase),
             "confirmed": confirmed,
             "distinct_seats": distinct,
             "oversell": max(0, confirmed - args.capacity) + (confirmed - distinct),
@@ -441,35 +450,17 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             "told_failed": max(0, confirmed - phase.created),
         }
 
-    each_round = {
-        level: [checked(level, *pair) for pair in zip(phases[level], ledger[level], strict=True)]
-        for level in levels
-    }
     results = {}
     for level in levels:
-        runs = each_round[level]
+        runs = [checked(*pair) for pair in zip(phases[level], ledger[level], strict=True)]
         results[level] = {
-            **summary(pooled(phases[level])),
-            "rps": round(median([run["rps"] for run in runs]), 1),
-            "rounds_rps": [run["rps"] for run in runs],
+            **over_rounds(phases[level]),
             "confirmed": min(run["confirmed"] for run in runs),
             "oversell": max(run["oversell"] for run in runs),
             "told_failed": max(run["told_failed"] for run in runs),
         }
-    rowlock_results = {}
-    for level in levels:
-        rowlock_runs = [summary(phase) for phase in rowlock_phases[level]]
-        rowlock_results[level] = {
-            **summary(pooled(rowlock_phases[level])),
-            "rps": round(median([run["rps"] for run in rowlock_runs]), 1),
-            "rounds_rps": [run["rps"] for run in rowlock_runs],
-        }
-    bare_runs = [summary(phase) for phase in bare_phases]
-    bare_result = {
-        **summary(pooled(bare_phases)),
-        "rps": round(median([run["rps"] for run in bare_runs]), 1),
-        "rounds_rps": [run["rps"] for run in bare_runs],
-    }
+    rowlock_results = {level: over_rounds(rowlock_phases[level]) for level in levels}
+    bare_result = over_rounds(bare_phases)
     top_result, low_result = results[top], results[levels[0]]
     rowlock_top = rowlock_results[top]["rps"]
     return {

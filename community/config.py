@@ -460,7 +460,8 @@ def load_settings(env: dict[str, str] | None = None) -> Settings:
             repeat_window_s=_int(env, "MAIL_REPEAT_MINUTES", 10, 0, 24 * 60) * 60,
             recipient_hourly_quota=_int(env, "MAIL_RECIPIENT_HOURLY_QUOTA", 10, 1, 10_000),
             redrive_after_s=_int(env, "MAIL_REDRIVE_SECONDS", 120, 10, 24 * 3600),
-            cpu_wait_s=_int(env, "MAIL_CPU_WAIT_SECONDS", 2, 0, 60),
+            # Below the ticket job's timeout (30 s) with an SMTP send's own (20 s).
+            cpu_wait_s=_int(env, "MAIL_CPU_WAIT_SECONDS", 2, 0, 10),
         ),
         db_timeouts=DatabaseTimeouts(
             statement_s=_int(env, "DATABASE_STATEMENT_TIMEOUT", 5, 1, 3600),
