@@ -70,6 +70,7 @@ from bench.http_load import Call, Connection, drive_closed  # noqa: E402
 from community.cli import run_served  # noqa: E402
 from community.config import Settings  # noqa: E402
 from community.db import asyncpg_dsn, migrate  # noqa: E402
+from community.tasks.cpu_gate import machine_busy_s  # noqa: E402
 
 TARGETS: dict[str, tuple[str, float]] = {
     "oversell": ("==", 0),
@@ -313,23 +314,16 @@ def summary(phase: Phase) -> dict[str, Any]:
     }
 
 
-def busy_ticks() -> int:
-    """CPU ticks the whole machine spent busy so far (user, nice, system, interrupts)."""
-    fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    user, nice, system, _idle, _iowait, irq, softirq, steal = map(int, fields[:8])
-    return user + nice + system + irq + softirq + steal
-
-
 async def quiet_machine(window_s: float = 0.25, busy_share: float = 0.1) -> None:
     """Until the machine is nearly idle (under `busy_share` of one core over `window_s`):
     the worker's mail and pushes of the last rush, PostgreSQL's writes after a row-lock run,
     are the last phase's cost, not the next one's. At most 15 s."""
     deadline = time.monotonic() + 15
-    allowed = busy_share * window_s * os.sysconf("SC_CLK_TCK")
     while time.monotonic() < deadline:
-        before = busy_ticks()
+        before = machine_busy_s()
         await asyncio.sleep(window_s)
-        if busy_ticks() - before <= allowed:
+        after = machine_busy_s()
+        if before is None or after is None or after - before <= busy_share * window_s:
             return
 
 

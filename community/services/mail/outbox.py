@@ -277,12 +277,12 @@ async def _held_back(
         )
         .scalar_subquery()
     )
-    row = (await session.execute(select(repeated, sent_last_hour))).one()
+    repeat, sent = (await session.execute(select(repeated, sent_last_hour))).one()
     # Sign-in links differ each time and their form has its own per-address limit: only the
     # quota applies to them.
-    if message.registration_id is not None and row[0]:
+    if message.registration_id is not None and repeat:
         return "held back: the same e-mail went to this address a few minutes ago"
-    if message.kind not in QUOTA_EXEMPT and int(row[1] or 0) >= limits.recipient_hourly_quota:
+    if message.kind not in QUOTA_EXEMPT and int(sent or 0) >= limits.recipient_hourly_quota:
         return "held back: this address reached its hourly e-mail quota"
     return ""
 
